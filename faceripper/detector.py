@@ -1,0 +1,86 @@
+"""Face detection with dlib's HOG or CNN (MMOD) detector.
+
+Images are RGB uint8 ``(h, w, 3)`` C-contiguous arrays (see :mod:`faceripper.images`);
+boxes come back as ``(n, 4)`` int64 ``(top, right, bottom, left)`` arrays clipped to the
+image, exactly as ``face_recognition.face_locations`` returns them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from faceripper.geometry import BoxArray, as_boxes, clip_boxes, scale_boxes
+from faceripper.images import ImageRGB
+from faceripper.models import DetectorModel, get_models
+
+#: Side of the smallest face dlib's HOG detector finds without upsampling, in pixels.
+HOG_MIN_FACE_PX = 80
+
+
+def _rect_trbl(rect: object) -> tuple[int, int, int, int]:
+    return rect.top(), rect.right(), rect.bottom(), rect.left()  # type: ignore[attr-defined]
+
+
+def detect_faces(image: ImageRGB, model: DetectorModel = "hog", upsample: int = 1) -> BoxArray:
+    """Find faces in an image.
+
+    Args:
+        image: RGB uint8 array ``(h, w, 3)``, C-contiguous.
+        model: ``"hog"`` (fast, CPU) or ``"cnn"`` (dlib's MMOD detector; GPU with CUDA).
+        upsample: how many times to double the image first; higher numbers find smaller
+            faces (each doubling makes HOG about 4x slower). face_recognition's default is 1.
+
+    Returns:
+        ``(n, 4)`` int64 boxes ``(top, right, bottom, left)``, clipped to the image.
+    """
+    if model not in ("hog", "cnn"):
+        raise ValueError(f"unknown detector model {model!r}: use 'hog' or 'cnn'")
+    models = get_models()
+    if model == "cnn":
+        rects = [d.rect for d in models.cnn_detector(image, upsample)]
+    else:
+        rects = list(models.hog_detector(image, upsample))
+    return clip_boxes(as_boxes([_rect_trbl(r) for r in rects]), image.shape)
+
+
+def detect_faces_batch(
+    images: Sequence[ImageRGB], upsample: int = 0, batch_size: int = 32
+) -> list[BoxArray]:
+    """Run dlib's CNN detector over several same-sized images in one batch (for CUDA)."""
+    if not images:
+        return []
+    detections = get_models().cnn_detector(list(images), upsample, batch_size=batch_size)
+    return [
+        clip_boxes(as_boxes([_rect_trbl(d.rect) for d in found]), images[0].shape)
+        for found in detections
+    ]
+
+
+def detection_scale(min_size_px: int, model: DetectorModel = "hog") -> float:
+    """The factor to shrink a frame by so that a face of ``min_size_px`` is still found.
+
+    HOG finds faces down to about 80 px; CNN (MMOD) about the same. A frame whose
+    faces of interest are at least ``min_size_px`` can be shrunk to ``80 / min_size_px``
+    of its size (never enlarged) before detection, which is where most of the detection
+    time goes on large frames.
+    """
+    if min_size_px <= 0:
+        return 1.0
+    return min(1.0, HOG_MIN_FACE_PX / float(min_size_px))
+
+
+def detect_faces_scaled(
+    image: ImageRGB, scale: float, model: DetectorModel = "hog", upsample: int = 0
+) -> BoxArray:
+    """Detect on a copy of ``image`` resized by ``scale``; boxes in full-resolution pixels."""
+    import cv2
+
+    if scale >= 1.0:
+        return detect_faces(image, model=model, upsample=upsample)
+    height, width = image.shape[:2]
+    small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
+    small = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
+    boxes = detect_faces(np.ascontiguousarray(small), model=model, upsample=upsample)
+    return clip_boxes(scale_boxes(boxes, height / small_h, width / small_w), image.shape)
