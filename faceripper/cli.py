@@ -1,0 +1,350 @@
+"""The ``faceripper`` command line: options in, one library call, results out.
+
+Results go to stdout; progress, warnings and errors go to stderr. Exit codes: 0 success,
+1 some input failed (a video, a strict check), 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from faceripper._version import __version__
+from faceripper.config import DEFAULT_CONFIG, Config, config_from_refs, init_config, load_config
+from faceripper.errors import ConfigError, FaceripperError
+
+app = typer.Typer(
+    name="faceripper",
+    help="Build per-person face datasets for deep learning from large sets of videos.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Detector(str, Enum):
+    """Face detector choices."""
+
+    hog = "hog"
+    cnn = "cnn"
+
+
+class Landmarks(str, Enum):
+    """Landmark model choices."""
+
+    five = "5"
+    sixtyeight = "68"
+
+
+# Options shared by several commands, declared once.
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file: a JSON object keyed by person name with label, group, faces_dir.",
+        dir_okay=False,
+    ),
+]
+RefsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--refs",
+        help="Use a folder of person folders (one subfolder of photos per person) "
+        "instead of a config file.",
+        file_okay=False,
+    ),
+]
+JittersOption = Annotated[
+    int,
+    typer.Option(
+        "--jitters",
+        min=0,
+        help="Times to re-sample each reference face when encoding (0 and 1 both mean "
+        "once). Higher is slightly more accurate and proportionally slower.",
+    ),
+]
+ModelOption = Annotated[
+    Detector,
+    typer.Option(
+        "--model",
+        help="Face detector: hog (fast on CPU) or cnn (more accurate; needs a CUDA build "
+        "of dlib to be fast, see INSTALLING_DLIB.md).",
+    ),
+]
+LandmarksOption = Annotated[
+    Landmarks,
+    typer.Option(
+        "--landmarks",
+        help="Landmark model used to align faces for encoding: 5 (face_recognition's "
+        "default) or 68. Encodings made with one do not mix with the other.",
+    ),
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option("--threads", "-j", min=1, help="Worker processes (default: the number of CPUs)."),
+]
+CacheOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Encodings cache file (.npz). Default: CONFIG.encodings.npz beside the config, "
+        "or REFS/.faceripper-encodings.npz.",
+        dir_okay=False,
+    ),
+]
+ToleranceOption = Annotated[
+    float,
+    typer.Option(
+        "--tolerance",
+        "-t",
+        min=0.0,
+        max=2.0,
+        help="Largest euclidean distance between two encodings of the same person.",
+    ),
+]
+
+
+def _fail(error: FaceripperError) -> NoReturn:
+    lines = error.problems if isinstance(error, ConfigError) else str(error).splitlines()
+    for line in lines:
+        err.print(f"error: {line}", markup=False)
+    raise typer.Exit(error.exit_code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn faceripper's exceptions into messages on stderr and an exit code."""
+    try:
+        yield
+    except FaceripperError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        raise typer.Exit(130) from None
+
+
+def cpu_count() -> int:
+    """CPUs this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def load_people(config: Path, refs: Path | None) -> Config:
+    """The config from ``--refs DIR`` if given, else from the config file."""
+    if refs is not None:
+        people, skipped = config_from_refs(refs)
+        for folder in skipped:
+            err.print(f"warning: {folder}: no images, skipped", markup=False)
+        return people
+    return load_config(config)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr, fed through a ``callback(done, total)``."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    task = progress.add_task(description, total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    with progress:
+        yield update
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"faceripper {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Show the version."
+        ),
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log more detail.")] = False,
+) -> None:
+    """Build per-person face datasets for deep learning from large sets of videos."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_time=False, show_path=False)],
+        force=True,
+    )
+
+
+@app.command("init-config")
+def init_config_command(
+    refs_dir: Annotated[
+        Path, typer.Argument(help="Folder with one subfolder of reference photos per person.")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Config file to write.", dir_okay=False)
+    ] = DEFAULT_CONFIG,
+    group: Annotated[str, typer.Option("--group", "-g", help="Group written for everyone.")] = "",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a config with one person per subfolder of REFS_DIR (name and label = folder name)."""
+    with user_errors():
+        config, skipped = init_config(refs_dir, output, group=group, force=force)
+    for folder in skipped:
+        err.print(f"warning: {folder}: no images, skipped", markup=False)
+    out.print(
+        f"wrote {output} with {len(config)} people: {', '.join(p.name for p in config)}",
+        markup=False,
+    )
+
+
+def _encode(
+    config: Config,
+    cache: Path | None,
+    jitters: int,
+    model: Detector,
+    landmarks: Landmarks,
+    threads: int | None,
+) -> Any:
+    from faceripper.references import EncodeSettings, encode_references
+
+    settings = EncodeSettings(
+        detector=model.value,
+        jitters=jitters,
+        landmarks=landmarks.value,  # type: ignore[arg-type]
+    )
+    with progress_bar("encoding references") as update:
+        report = encode_references(
+            config, cache, settings, threads=threads or cpu_count(), progress=update
+        )
+    if report.rebuilt_reason:
+        err.print(f"warning: rebuilt the encodings cache: {report.rebuilt_reason}", markup=False)
+    for result in report.references.files:
+        if result.message:
+            err.print(f"warning: {result.message}", markup=False)
+    return report
+
+
+@app.command("encode")
+def encode_command(
+    config: ConfigOption = DEFAULT_CONFIG,
+    refs: RefsOption = None,
+    output: CacheOption = None,
+    jitters: JittersOption = 1,
+    model: ModelOption = Detector.hog,
+    landmarks: LandmarksOption = Landmarks.five,
+    threads: ThreadsOption = None,
+) -> None:
+    """Encode every reference photo once and cache the encodings in a .npz file.
+
+    Re-running encodes only new or changed photos; changed settings re-encode all.
+    """
+    with user_errors():
+        people = load_people(config, refs)
+        report = _encode(people, output, jitters, model, landmarks, threads)
+    refs_set = report.references
+    out.print(
+        f"{report.cache_path}: {len(refs_set)} encodings of {len(people)} people "
+        f"({report.encoded} photos encoded, {report.reused} unchanged, "
+        f"{report.dropped} removed)",
+        markup=False,
+    )
+
+
+@app.command("check-refs")
+def check_refs_command(
+    config: ConfigOption = DEFAULT_CONFIG,
+    refs: RefsOption = None,
+    output: CacheOption = None,
+    tolerance: ToleranceOption = 0.6,
+    sheet: Annotated[
+        Path | None,
+        typer.Option(
+            "--sheet",
+            help="Write one contact-sheet PNG per person into this folder.",
+            file_okay=False,
+        ),
+    ] = None,
+    show: Annotated[
+        bool, typer.Option("--show", help="Open the contact sheets (implies --sheet).")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with code 1 if any problem is found.")
+    ] = False,
+    jitters: JittersOption = 1,
+    model: ModelOption = Detector.hog,
+    landmarks: LandmarksOption = Landmarks.five,
+    threads: ThreadsOption = None,
+) -> None:
+    """Check the reference photos: faces found, outliers, and people who could be confused.
+
+    Pairs of different people closer than --tolerance are listed: at that tolerance,
+    rip would confuse them.
+    """
+    from faceripper.checkrefs import (
+        check_references,
+        open_file,
+        summary_tables,
+        write_contact_sheets,
+    )
+
+    with user_errors():
+        people = load_people(config, refs)
+        report = _encode(people, output, jitters, model, landmarks, threads)
+        check = check_references(report.references, [p.name for p in people], tolerance)
+        for table in summary_tables(check):
+            out.print(table)
+        if show and sheet is None:
+            sheet = Path("refs-sheets")
+        if sheet is not None:
+            written = write_contact_sheets(check, sheet)
+            out.print(f"wrote {len(written)} contact sheets to {sheet}", markup=False)
+            if show:
+                for path in written:
+                    open_file(path)
+    problems = check.problems()
+    if problems:
+        err.print(f"{len(problems)} problem(s) found", markup=False)
+        if strict:
+            for line in problems:
+                err.print(f"problem: {line}", markup=False)
+            raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,432 @@
+"""Encoding the reference photos, and the ``.npz`` cache that keeps them.
+
+Every reference photo is encoded once; the result is kept in a NumPy ``.npz`` file that
+plain ``numpy.load(path)`` reads (no pickles: it is always read with
+``allow_pickle=False``, so a cache file can never run code). Re-encoding happens only
+for photos that are new or whose content changed; a change of settings (detector,
+jitters, landmark model, upsampling, faceripper version) re-encodes everything. The keys
+are documented in ``docs/encodings.md``.
+
+A photo's face is the one ``face_recognition.face_locations(image)`` finds (HOG,
+upsampled once), the largest if several; its encoding equals
+``face_recognition.face_encodings(image, [box])``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from faceripper._version import __version__
+from faceripper.config import Config, list_reference_files
+from faceripper.errors import FaceripperError, ImageReadError, UsageError
+from faceripper.fileio import atomic_writer
+from faceripper.geometry import box_areas
+from faceripper.images import load_rgb
+from faceripper.models import DetectorModel, LandmarkModel
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = "faceripper-reference-encodings"
+CACHE_FORMAT_VERSION = 1
+
+FileStatus = Literal["ok", "several_faces", "no_face", "unreadable", "not_image"]
+USABLE: frozenset[str] = frozenset({"ok", "several_faces"})
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """Everything besides a photo's bytes that decides its encoding."""
+
+    detector: DetectorModel = "hog"
+    jitters: int = 1
+    landmarks: LandmarkModel = "5"
+    upsample: int = 1
+
+    def __post_init__(self) -> None:
+        if self.detector not in ("hog", "cnn"):
+            raise UsageError(f"unknown detector model {self.detector!r}: use hog or cnn")
+        if self.landmarks not in ("5", "68"):
+            raise UsageError(f"unknown landmark model {self.landmarks!r}: use 5 or 68")
+        if self.jitters < 0:
+            raise UsageError(f"--jitters must be 0 or more, got {self.jitters}")
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What identifies a file's content: size, modification time and SHA-256."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+@dataclass
+class FileResult:
+    """The outcome of encoding one reference photo."""
+
+    path: Path
+    person: str
+    status: FileStatus
+    faces: int = 0
+    message: str = ""
+    encoding: npt.NDArray[np.float64] | None = None
+    box_trbl: tuple[int, int, int, int] | None = None
+    state: FileState | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Whether the photo gave an encoding."""
+        return self.status in USABLE
+
+
+@dataclass
+class ReferenceSet:
+    """The reference encodings of a config, one row per usable photo, plus every file's fate.
+
+    Attributes:
+        encodings: ``(n, 128)`` float64.
+        person, label, group: ``(n,)`` str arrays, from the current config.
+        source: ``(n,)`` str, the photo's absolute path.
+        box_trbl: ``(n, 4)`` int64, the face used, in the photo's (EXIF-upright) pixels.
+        files: every file found in the people's ``faces_dir``, usable or not.
+    """
+
+    encodings: npt.NDArray[np.float64]
+    person: npt.NDArray[np.str_]
+    label: npt.NDArray[np.str_]
+    group: npt.NDArray[np.str_]
+    source: npt.NDArray[np.str_]
+    box_trbl: npt.NDArray[np.int64]
+    files: list[FileResult] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.encodings)
+
+
+@dataclass
+class EncodeReport:
+    """What an :func:`encode_references` call did."""
+
+    references: ReferenceSet
+    cache_path: Path
+    encoded: int = 0
+    reused: int = 0
+    dropped: int = 0
+    rebuilt_reason: str = ""
+
+
+def file_state(path: Path) -> FileState:
+    """Size, mtime and SHA-256 of a file."""
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return FileState(stat.st_size, stat.st_mtime_ns, digest.hexdigest())
+
+
+def encode_reference_file(
+    path: Path, person: str, settings: EncodeSettings, state: FileState | None = None
+) -> FileResult:
+    """Detect and encode the face of one reference photo (the largest, if several)."""
+    from faceripper.detector import detect_faces
+    from faceripper.encoder import encode_faces
+
+    try:
+        image = load_rgb(path)
+    except ImageReadError as exc:
+        status: FileStatus = "not_image" if "not an image" in str(exc) else "unreadable"
+        return FileResult(path, person, status, message=str(exc), state=state)
+    boxes = detect_faces(image, model=settings.detector, upsample=settings.upsample)
+    if len(boxes) == 0:
+        return FileResult(path, person, "no_face", message=f"{path}: no face found", state=state)
+    largest = int(np.argmax(box_areas(boxes)))
+    box = boxes[largest : largest + 1]
+    faces = encode_faces(image, box, landmark_model=settings.landmarks, jitters=settings.jitters)
+    several = len(boxes) > 1
+    return FileResult(
+        path,
+        person,
+        "several_faces" if several else "ok",
+        faces=len(boxes),
+        message=f"{path}: {len(boxes)} faces, using the largest" if several else "",
+        encoding=faces.encodings[0],
+        box_trbl=tuple(int(v) for v in box[0]),  # type: ignore[arg-type]
+        state=state,
+    )
+
+
+def _encode_task(args: tuple[Path, str, EncodeSettings, FileState]) -> FileResult:
+    return encode_reference_file(*args)
+
+
+# ---------------------------------------------------------------------------- cache file
+
+
+def _settings_arrays(settings: EncodeSettings) -> dict[str, npt.NDArray]:
+    return {
+        "format": np.array(CACHE_FORMAT),
+        "format_version": np.array(CACHE_FORMAT_VERSION),
+        "faceripper_version": np.array(__version__),
+        "detector": np.array(settings.detector),
+        "jitters": np.array(settings.jitters),
+        "landmarks": np.array(settings.landmarks),
+        "upsample": np.array(settings.upsample),
+    }
+
+
+def _str_array(values: Sequence[str]) -> npt.NDArray[np.str_]:
+    return np.array(list(values), dtype=np.str_) if values else np.zeros(0, dtype="<U1")
+
+
+def save_cache(
+    path: Path,
+    results: Sequence[FileResult],
+    settings: EncodeSettings,
+    labels: dict[str, tuple[str, str]],
+) -> None:
+    """Write the cache atomically (temporary file in the same folder, then rename).
+
+    ``labels`` maps each person to ``(label, group)`` for the row columns.
+    """
+    usable = [r for r in results if r.usable]
+    arrays = _settings_arrays(settings)
+    arrays.update(
+        encodings=np.array([r.encoding for r in usable], dtype=np.float64).reshape(-1, 128),
+        person=_str_array([r.person for r in usable]),
+        label=_str_array([labels[r.person][0] for r in usable]),
+        group=_str_array([labels[r.person][1] for r in usable]),
+        source=_str_array([str(r.path) for r in usable]),
+        box_trbl=np.array([r.box_trbl for r in usable], dtype=np.int64).reshape(-1, 4),
+        file_path=_str_array([str(r.path) for r in results]),
+        file_person=_str_array([r.person for r in results]),
+        file_status=_str_array([r.status for r in results]),
+        file_faces=np.array([r.faces for r in results], dtype=np.int64),
+        file_message=_str_array([r.message for r in results]),
+        file_size=np.array([r.state.size if r.state else -1 for r in results], dtype=np.int64),
+        file_mtime_ns=np.array(
+            [r.state.mtime_ns if r.state else -1 for r in results], dtype=np.int64
+        ),
+        file_sha256=_str_array([r.state.sha256 if r.state else "" for r in results]),
+    )
+    with atomic_writer(path) as stream:
+        np.savez(stream, **arrays)
+
+
+class StaleCacheError(Exception):
+    """The cache cannot be used as it is; the message says why."""
+
+
+def load_cache(path: Path, settings: EncodeSettings) -> dict[tuple[str, str], FileResult]:
+    """Read a cache written with the same settings: results keyed by ``(path, person)``.
+
+    Raises:
+        StaleCacheError: the file is missing, corrupt, foreign, or made with other settings.
+    """
+    if not path.exists():
+        raise StaleCacheError("no cache yet")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except Exception as exc:  # numpy raises many types for a damaged zip
+        raise StaleCacheError(f"{path}: unreadable cache ({type(exc).__name__}: {exc})") from exc
+    try:
+        if str(arrays["format"]) != CACHE_FORMAT:
+            raise StaleCacheError(f"{path}: not a faceripper encodings cache")
+        stored = {k: str(arrays[k]) for k in _settings_arrays(settings)}
+        wanted = {k: str(v) for k, v in _settings_arrays(settings).items()}
+        changed = [k for k in wanted if stored[k] != wanted[k]]
+        if changed:
+            what = ", ".join(f"{k} {stored[k]} -> {wanted[k]}" for k in changed)
+            raise StaleCacheError(f"settings changed ({what})")
+        encodings = arrays["encodings"]
+        if encodings.ndim != 2 or encodings.shape[1] != 128 or encodings.dtype != np.float64:
+            raise StaleCacheError(f"{path}: encodings have shape {encodings.shape}")
+        if not np.all(np.isfinite(encodings)):
+            raise StaleCacheError(f"{path}: encodings hold non-finite values")
+        rows = {
+            (str(s), str(p)): (e, tuple(int(v) for v in b))
+            for s, p, e, b in zip(
+                arrays["source"], arrays["person"], encodings, arrays["box_trbl"], strict=True
+            )
+        }
+        results: dict[tuple[str, str], FileResult] = {}
+        columns = zip(
+            arrays["file_path"],
+            arrays["file_person"],
+            arrays["file_status"],
+            arrays["file_faces"],
+            arrays["file_message"],
+            arrays["file_size"],
+            arrays["file_mtime_ns"],
+            arrays["file_sha256"],
+            strict=True,
+        )
+        for fpath, person, status, faces, message, size, mtime, sha in columns:
+            key = (str(fpath), str(person))
+            result = FileResult(
+                Path(str(fpath)),
+                str(person),
+                str(status),
+                int(faces),
+                str(message),  # type: ignore[arg-type]
+                state=FileState(int(size), int(mtime), str(sha)),
+            )
+            if result.usable:
+                if key not in rows:
+                    raise StaleCacheError(f"{path}: file {fpath} has no encoding row")
+                result.encoding, result.box_trbl = rows[key]  # type: ignore[assignment]
+            results[key] = result
+        return results
+    except StaleCacheError:
+        raise
+    except (KeyError, ValueError, TypeError) as exc:
+        raise StaleCacheError(f"{path}: not a valid faceripper encodings cache ({exc})") from exc
+
+
+# ---------------------------------------------------------------------------- encoding
+
+
+def default_cache_path(config: Config) -> Path:
+    """Where the cache of a config lives unless ``-o`` says otherwise.
+
+    ``config.json`` -> ``config.encodings.npz`` beside it; for ``--refs DIR``,
+    ``DIR/.faceripper-encodings.npz`` (hidden, so never taken for a person folder).
+    """
+    if config.source.is_dir():
+        return config.source / ".faceripper-encodings.npz"
+    return config.source.with_name(config.source.stem + ".encodings.npz")
+
+
+def _executor(threads: int) -> Executor:
+    return ProcessPoolExecutor(max_workers=threads)
+
+
+def encode_references(
+    config: Config,
+    cache_path: Path | None = None,
+    settings: EncodeSettings | None = None,
+    threads: int = 1,
+    progress: ProgressCallback | None = None,
+) -> EncodeReport:
+    """Encode every reference photo of ``config``, reusing the cache where it is current.
+
+    Args:
+        config: the people and their reference folders.
+        cache_path: the ``.npz`` cache (default :func:`default_cache_path`).
+        settings: detector, jitters and landmark model of the encodings.
+        threads: worker processes for the photos to encode (1: in this process).
+        progress: called as ``progress(done, total)`` while photos are encoded.
+
+    Returns:
+        An :class:`EncodeReport`; its ``references`` hold one row per usable photo, in
+        config order, then file order.
+    """
+    settings = settings or EncodeSettings()
+    cache_path = cache_path or default_cache_path(config)
+    report = EncodeReport(references=_empty_set(), cache_path=cache_path)
+    try:
+        cached = load_cache(cache_path, settings)
+    except StaleCacheError as exc:
+        cached = {}
+        if cache_path.exists():
+            report.rebuilt_reason = str(exc)
+            log.warning("%s: rebuilding the encodings cache: %s", cache_path, exc)
+
+    wanted: list[tuple[Path, str]] = []
+    for person in config:
+        images, others = list_reference_files(person.faces_dir)
+        wanted += [(p.resolve(), person.name) for p in images + others]
+
+    results: dict[tuple[str, str], FileResult] = {}
+    todo: list[tuple[Path, str, EncodeSettings, FileState]] = []
+    for path, person in wanted:
+        key = (str(path), person)
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            results[key] = FileResult(path, person, "unreadable", message=f"{path}: {exc.strerror}")
+            continue
+        old = cached.get(key)
+        if (
+            old
+            and old.state
+            and (old.state.size, old.state.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+        ):
+            results[key] = old
+            continue
+        try:
+            state = file_state(path)
+        except OSError as exc:
+            results[key] = FileResult(path, person, "unreadable", message=f"{path}: {exc.strerror}")
+            continue
+        if old and old.state and old.state.sha256 == state.sha256:
+            old.state = state
+            results[key] = old
+            continue
+        todo.append((path, person, settings, state))
+
+    report.reused = len(results)
+    report.dropped = len(set(cached) - {(str(p), n) for p, n in wanted})
+    total = len(todo)
+    if progress:
+        progress(0, total)
+    if todo:
+        if threads > 1 and total > 1:
+            with _executor(min(threads, total)) as pool:
+                for done, result in enumerate(pool.map(_encode_task, todo), start=1):
+                    results[(str(result.path), result.person)] = result
+                    if progress:
+                        progress(done, total)
+        else:
+            for done, args in enumerate(todo, start=1):
+                result = _encode_task(args)
+                results[(str(result.path), result.person)] = result
+                if progress:
+                    progress(done, total)
+    report.encoded = total
+
+    ordered = [results[(str(p), n)] for p, n in wanted]
+    labels = {p.name: (p.label, p.group) for p in config}
+    if report.encoded or report.dropped or report.rebuilt_reason or not cache_path.exists():
+        try:
+            save_cache(cache_path, ordered, settings, labels)
+        except OSError as exc:
+            raise FaceripperError(f"{cache_path}: cannot write the encodings cache: {exc}") from exc
+    report.references = _reference_set(ordered, labels)
+    return report
+
+
+def _empty_set() -> ReferenceSet:
+    return _reference_set([], {})
+
+
+def _reference_set(
+    results: Sequence[FileResult], labels: dict[str, tuple[str, str]]
+) -> ReferenceSet:
+    usable = [r for r in results if r.usable]
+    return ReferenceSet(
+        encodings=np.array([r.encoding for r in usable], dtype=np.float64).reshape(-1, 128),
+        person=_str_array([r.person for r in usable]),
+        label=_str_array([labels[r.person][0] for r in usable]),
+        group=_str_array([labels[r.person][1] for r in usable]),
+        source=_str_array([str(r.path) for r in usable]),
+        box_trbl=np.array([r.box_trbl for r in usable], dtype=np.int64).reshape(-1, 4),
+        files=list(results),
+    )
+
+
+def settings_dict(settings: EncodeSettings) -> dict[str, object]:
+    """The settings as a plain dict (for messages and reports)."""
+    return asdict(settings)
