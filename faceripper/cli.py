@@ -345,6 +345,236 @@ def check_refs_command(
             raise typer.Exit(1)
 
 
+def _collect_videos(video_dir: Path | None, video_files: list[Path] | None) -> Any:
+    from faceripper.errors import UsageError
+    from faceripper.rip import VideoInput
+    from faceripper.video import find_videos, video_key
+
+    inputs: list[VideoInput] = []
+    ignored = 0
+    if video_dir is not None:
+        if not video_dir.is_dir():
+            what = "does not exist" if not video_dir.exists() else "is not a folder"
+            raise UsageError(f"{video_dir}: video folder {what}")
+        found = find_videos(video_dir)
+        ignored = found.ignored_files
+        inputs += [VideoInput(p, video_key(p, video_dir)) for p in found.videos]
+    for path in video_files or []:
+        if not path.is_file():
+            raise UsageError(f"{path}: video file not found")
+        inputs.append(VideoInput(path, video_key(path, None)))
+    seen: set[str] = set()
+    unique = [v for v in inputs if not (v.key in seen or seen.add(v.key))]  # type: ignore[func-returns-value]
+    if not unique:
+        where = f" in {video_dir}" if video_dir is not None else ""
+        raise UsageError(f"no videos found{where} (looked for {_video_extensions()})")
+    return unique, ignored
+
+
+def _video_extensions() -> str:
+    from faceripper.video import VIDEO_EXTENSIONS
+
+    return " ".join(sorted(e.lstrip(".") for e in VIDEO_EXTENSIONS))
+
+
+@app.command("rip")
+def rip_command(
+    target_dir: Annotated[
+        Path,
+        typer.Option(
+            "--target-dir",
+            "-o",
+            help="Dataset folder: one subfolder of face crops per label.",
+            file_okay=False,
+        ),
+    ],
+    config: ConfigOption = DEFAULT_CONFIG,
+    refs: RefsOption = None,
+    video_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--video-dir", help="Folder searched recursively for videos.", file_okay=False
+        ),
+    ] = None,
+    video: Annotated[
+        list[Path] | None,
+        typer.Option("--video", help="A video file to process (repeatable).", dir_okay=False),
+    ] = None,
+    tolerance: ToleranceOption = 0.325,
+    threads: ThreadsOption = None,
+    jitters: Annotated[
+        int,
+        typer.Option(
+            "--jitters",
+            min=0,
+            help="Times to re-sample each reference face when encoding the references "
+            "(0 and 1 both mean once).",
+        ),
+    ] = 0,
+    model: ModelOption = Detector.hog,
+    blur: Annotated[
+        float | None,
+        typer.Option(
+            "--blur",
+            min=0.0,
+            help="Sharpness threshold: faces scoring below it are blurry and skipped "
+            "(size-normalised variance of the Laplacian; see docs/blur.md). 0 disables.",
+        ),
+    ] = None,
+    save_blurry: Annotated[
+        bool,
+        typer.Option(
+            "--save-blurry/--no-save-blurry",
+            help="Keep blurry faces too, in a separate tree outside the dataset (--blurry-dir).",
+        ),
+    ] = False,
+    blurry_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--blurry-dir",
+            help="Where --save-blurry writes (default: TARGET-blurry beside it).",
+            file_okay=False,
+        ),
+    ] = None,
+    min_size: Annotated[
+        int, typer.Option("--min-size", min=1, help="Smallest face kept, in pixels (box side).")
+    ] = 100,
+    margin: Annotated[
+        float,
+        typer.Option(
+            "--margin",
+            min=0.0,
+            max=2.0,
+            help="Space around the face in the crop, as a fraction of the face size per side.",
+        ),
+    ] = 0.2,
+    landmarks: LandmarksOption = Landmarks.five,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache", help="Reference encodings cache (.npz); see 'encode'.", dir_okay=False
+        ),
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Forget earlier runs on TARGET and start over.")
+    ] = False,
+) -> None:
+    """Extract the faces of the configured people from videos into a training dataset.
+
+    Rerunning the same command continues where the last run stopped.
+    """
+    from faceripper.blur import DEFAULT_BLUR_THRESHOLD
+    from faceripper.rip import rip
+    from faceripper.worker import RipSettings
+    from faceripper.writer import blurry_dir_for
+
+    with user_errors():
+        people = load_people(config, refs)
+        videos, ignored = _collect_videos(video_dir, video)
+        workers = threads or cpu_count()
+        if model is Detector.cnn:
+            from faceripper.models import dlib_has_cuda
+
+            if not dlib_has_cuda():
+                err.print(
+                    "warning: dlib was built without CUDA: --model cnn runs on the CPU "
+                    "(about 1.4 s for one 640x360 frame); see INSTALLING_DLIB.md",
+                    markup=False,
+                )
+        report = _encode(people, cache, jitters, model, landmarks, workers)
+        missing = [p.name for p in people if p.name not in set(report.references.person)]
+        for name in missing:
+            err.print(f"warning: {name}: no usable reference photo; never matched", markup=False)
+        if len(missing) == len(people):
+            from faceripper.errors import UsageError
+
+            raise UsageError("no person has a usable reference photo")
+        settings = RipSettings(
+            tolerance=tolerance,
+            min_size_px=min_size,
+            blur_threshold=DEFAULT_BLUR_THRESHOLD if blur is None else blur,
+            save_blurry=save_blurry,
+            model=model.value,  # type: ignore[arg-type]
+            landmarks=landmarks.value,  # type: ignore[arg-type]
+            margin=margin,
+        )
+        blurry_target = (blurry_dir or blurry_dir_for(target_dir)) if save_blurry else None
+        if ignored:
+            err.print(f"{ignored} non-video file(s) ignored", markup=False)
+        with rip_progress() as update:
+            summary = rip(
+                people,
+                report.references,
+                videos,
+                target_dir,
+                settings,
+                threads=workers,
+                blurry_dir=blurry_target,
+                restart=restart,
+                progress=update,
+                start_method=os.environ.get("FACERIPPER_START_METHOD") or None,
+            )
+    _print_summary(people, summary)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def rip_progress() -> Iterator[Callable[[Any], None]]:
+    """The rip progress bar on stderr: frames, faces saved, frames/s, ETA."""
+    progress = Progress(
+        TextColumn("ripping"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TextColumn("{task.fields[faces]} faces"),
+        TextColumn("{task.fields[fps]:.1f} frames/s"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    task = progress.add_task("rip", total=None, faces=0, fps=0.0)
+
+    def update(state: Any) -> None:
+        progress.update(
+            task,
+            completed=state.frames_done,
+            total=state.frames_total or None,
+            faces=state.faces_saved,
+            fps=state.frames_per_s,
+        )
+
+    with progress:
+        yield update
+
+
+def _print_summary(people: Config, summary: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title="faces in the dataset")
+    for column in ("label", "saved", "blurry", "ambiguous"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for person in people:
+        label = person.label
+        table.add_row(
+            label,
+            str(summary.saved[label]),
+            str(summary.blurry[label]),
+            str(summary.ambiguous[label]),
+        )
+    out.print(table)
+    counts = summary.counts
+    out.print(
+        f"{summary.frames} frames ({summary.frames_this_run} this run, "
+        f"{summary.seconds:.1f} s); faces detected {counts['detected']}, "
+        f"too small {counts['too_small']}, blurry skipped {counts['blurry_skipped']}, "
+        f"unknown {counts['unknown']}; {summary.rows} manifest rows",
+        markup=False,
+    )
+    for key, message in summary.video_errors.items():
+        err.print(f"error: {key}: {message}", markup=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

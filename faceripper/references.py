@@ -60,6 +60,9 @@ class EncodeSettings:
             raise UsageError(f"unknown landmark model {self.landmarks!r}: use 5 or 68")
         if self.jitters < 0:
             raise UsageError(f"--jitters must be 0 or more, got {self.jitters}")
+        # dlib treats 0 and 1 alike (one pass, no jitter): store one value for both so
+        # that `rip` (v1 default 0) and `encode` (default 1) share the cache.
+        object.__setattr__(self, "jitters", max(1, self.jitters))
 
 
 @dataclass(frozen=True)

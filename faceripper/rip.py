@@ -1,0 +1,408 @@
+"""The ``rip`` orchestrator: owns the worker pool, schedules segments, feeds the writer.
+
+Work flows as: videos are scanned (in workers) a few ahead of need; each scan is split
+into segments (:func:`faceripper.video.plan_segments`); segments run in worker
+processes (:func:`faceripper.worker.process_segment`); their results are committed to
+the :class:`faceripper.writer.Dataset` strictly in segment order, so the dataset and
+its manifest are the same whatever the number of workers and whatever order they finish
+in. At most ``2 * threads`` segments are in flight, so memory stays bounded whatever
+the number and length of the videos.
+
+A worker that dies (a decoder crash, the OOM killer) breaks the pool; the pool is
+replaced and the segments that were in flight are run again one at a time, so the one
+that crashes it is found and reported as that video's error, and the others finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceripper._version import __version__
+from faceripper.config import Config
+from faceripper.errors import UsageError
+from faceripper.references import ReferenceSet
+from faceripper.video import DEFAULT_SEGMENT_FRAMES, VideoScan, plan_segments, video_id
+from faceripper.worker import (
+    References,
+    RipSettings,
+    SegmentResult,
+    SegmentTask,
+    init_worker,
+    process_segment,
+    scan_task,
+)
+from faceripper.writer import Dataset, SegmentRecord, crop_name, summarize
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VideoInput:
+    """A video to process: its path and its stable key (path relative to the video folder)."""
+
+    path: Path
+    key: str
+
+
+@dataclass
+class RipProgress:
+    """Where a run stands; passed to the progress callback."""
+
+    frames_done: int = 0
+    frames_total: int = 0
+    videos_scanned: int = 0
+    videos_total: int = 0
+    faces_saved: int = 0
+    frames_this_run: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def frames_per_s(self) -> float:
+        """Frames processed per second by this run."""
+        elapsed = time.monotonic() - self.started
+        return self.frames_this_run / elapsed if elapsed > 0 else 0.0
+
+
+@dataclass
+class RipSummary:
+    """The outcome of a run, for the whole dataset (earlier runs included)."""
+
+    saved: Counter[str]
+    blurry: Counter[str]
+    ambiguous: Counter[str]
+    counts: Counter[str]
+    video_errors: dict[str, str]
+    frames: int
+    frames_this_run: int
+    seconds: float
+    rows: int
+
+    @property
+    def ok(self) -> bool:
+        """Whether every video was processed without error."""
+        return not self.video_errors
+
+
+ProgressCallback = Callable[[RipProgress], None]
+
+
+def references_for_run(config: Config, references: ReferenceSet) -> References:
+    """Map reference rows to indices of ``config``'s people, for the workers."""
+    index = {person.name: i for i, person in enumerate(config.people)}
+    person = np.array([index[name] for name in references.person], dtype=np.int64)
+    return References(references.encodings.copy(), person, len(config.people))
+
+
+def run_fingerprint(
+    config: Config, references: References, settings: RipSettings
+) -> dict[str, Any]:
+    """What a resumed run must share with the run it continues."""
+    digest = hashlib.sha256(references.encodings.tobytes())
+    digest.update(references.person.tobytes())
+    return {
+        **{k: v for k, v in asdict(settings).items()},
+        "people": [[p.name, p.label, p.group] for p in config.people],
+        "references_sha256": digest.hexdigest(),
+        "faceripper_version": __version__,
+    }
+
+
+class _Pool:
+    """A process pool that can be replaced when a worker dies."""
+
+    def __init__(self, threads: int, start_method: str | None, initargs: tuple[Any, ...]) -> None:
+        self.threads = threads
+        self.context = multiprocessing.get_context(start_method)
+        self.initargs = initargs
+        self.executor = self._new()
+
+    def _new(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.threads,
+            mp_context=self.context,
+            initializer=init_worker,
+            initargs=self.initargs,
+        )
+
+    def replace(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.executor = self._new()
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def rip(
+    config: Config,
+    references: ReferenceSet,
+    videos: Sequence[VideoInput],
+    target: Path,
+    settings: RipSettings,
+    threads: int = 1,
+    blurry_dir: Path | None = None,
+    restart: bool = False,
+    progress: ProgressCallback | None = None,
+    start_method: str | None = None,
+    segment_frames: int = DEFAULT_SEGMENT_FRAMES,
+) -> RipSummary:
+    """Extract the faces of ``config``'s people from ``videos`` into ``target``.
+
+    Args:
+        config: the people (their labels name the class folders).
+        references: their reference encodings (:func:`faceripper.references.encode_references`).
+        videos: the videos, in processing order.
+        target: the dataset folder (created if needed).
+        settings: what decides which faces are written.
+        threads: worker processes.
+        blurry_dir: where blurry crops go when ``settings.save_blurry`` (outside ``target``).
+        restart: forget earlier runs on ``target`` and start over.
+        progress: called with a :class:`RipProgress` as work completes.
+        start_method: multiprocessing start method (``fork``, ``spawn``, ``forkserver``);
+            default: the platform's.
+        segment_frames: frames per unit of work.
+
+    Raises:
+        UsageError: no videos, or the target cannot be written.
+        TargetLockedError: another run holds the target.
+        SettingsChangedError: the target was made with other settings.
+    """
+    if not videos:
+        raise UsageError("no videos to process")
+    run_refs = references_for_run(config, references)
+    fingerprint = run_fingerprint(config, run_refs, settings)
+    labels = [p.label for p in config.people]
+    started = time.monotonic()
+    state = RipProgress(videos_total=len(videos))
+    errors: dict[str, str] = {}
+    counts: Counter[str] = Counter()
+
+    with Dataset(target, fingerprint, blurry_dir=blurry_dir, restart=restart) as dataset:
+        pool = _Pool(threads, start_method, (settings, run_refs))
+        try:
+            _schedule(
+                pool,
+                dataset,
+                videos,
+                settings,
+                labels,
+                config,
+                state,
+                errors,
+                counts,
+                progress,
+                segment_frames,
+            )
+        finally:
+            pool.shutdown()
+        totals = summarize(dataset.done.values())
+        for record in dataset.done.values():
+            counts.update(record.counts)
+        rows = dataset.rows_written
+    return RipSummary(
+        saved=totals["saved"],
+        blurry=totals["blurry"],
+        ambiguous=totals["ambiguous"],
+        counts=counts,
+        video_errors=errors,
+        frames=state.frames_done,
+        frames_this_run=state.frames_this_run,
+        seconds=time.monotonic() - started,
+        rows=rows,
+    )
+
+
+def _schedule(
+    pool: _Pool,
+    dataset: Dataset,
+    videos: Sequence[VideoInput],
+    settings: RipSettings,
+    labels: list[str],
+    config: Config,
+    state: RipProgress,
+    errors: dict[str, str],
+    counts: Counter[str],
+    progress: ProgressCallback | None,
+    segment_frames: int,
+) -> None:
+    window = 2 * pool.threads
+    lookahead = max(2, pool.threads)
+    next_scan = 0  # next video to submit a scan for
+    next_plan = 0  # next video whose segments are to be planned
+    scans: dict[int, VideoScan | str] = {}
+    ready: deque[SegmentTask] = deque()
+    suspects: deque[tuple[str, Any]] = deque()  # work re-run alone after a pool break
+    in_flight: dict[Future[Any], tuple[str, Any]] = {}
+    buffer: dict[int, tuple[SegmentTask, SegmentResult]] = {}
+    sequence = 0
+    next_commit = 0
+
+    def report() -> None:
+        if progress:
+            progress(state)
+
+    def submit(kind: str, item: Any, suspect: bool = False) -> None:
+        if kind == "scan":
+            future = pool.executor.submit(scan_task, videos[item].path)
+        else:
+            future = pool.executor.submit(process_segment, item)
+        in_flight[future] = ("suspect-" + kind if suspect else kind, item)
+
+    def crashed(kind: str, item: Any, detail: str) -> None:
+        if kind == "scan":
+            scans[item] = f"{videos[item].path}: {detail}"
+        else:
+            buffer[item.sequence] = (
+                item,
+                SegmentResult(item.sequence, error=f"{item.path}: {detail}"),
+            )
+
+    while True:
+        quarantine = bool(suspects) or any(k.startswith("suspect") for k, _ in in_flight.values())
+        if not quarantine:
+            while next_scan < len(videos) and next_scan - next_plan < lookahead:
+                submit("scan", next_scan)
+                next_scan += 1
+        # Plan the segments of scanned videos, in video order.
+        while next_plan in scans:
+            scanned = scans.pop(next_plan)
+            video = videos[next_plan]
+            if isinstance(scanned, str):
+                errors[video.key] = scanned
+            else:
+                for start, end in plan_segments(scanned, segment_frames):
+                    state.frames_total += end - start
+                    record = dataset.done.get((video.key, start, end))
+                    if record is not None:
+                        state.frames_done += record.frames
+                        continue
+                    window_scan = scanned.window(start, end)
+                    ready.append(
+                        SegmentTask(sequence, video.key, video.path, window_scan, start, end)
+                    )
+                    sequence += 1
+            state.videos_scanned += 1
+            next_plan += 1
+            report()
+        # Submit work: suspects alone, one at a time; otherwise up to the window.
+        if suspects:
+            if not in_flight:
+                kind, item = suspects.popleft()
+                submit(kind, item, suspect=True)
+        elif not quarantine:
+            while ready and len(in_flight) < window and len(buffer) < 4 * window:
+                submit("segment", ready.popleft())
+        # Commit finished segments in order.
+        while next_commit in buffer:
+            task, result = buffer.pop(next_commit)
+            _commit(dataset, task, result, labels, config, state, errors, counts)
+            next_commit += 1
+            report()
+        if not in_flight:
+            if next_plan >= len(videos) and not ready and not suspects and not buffer:
+                return
+            continue
+        done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+        broken: list[tuple[str, Any]] = []
+        for future in done:
+            kind, item = in_flight.pop(future)
+            try:
+                value = future.result()
+            except BrokenProcessPool:
+                broken.append((kind, item))
+                continue
+            if kind.endswith("scan"):
+                scans[item] = value
+            else:
+                buffer[item.sequence] = (item, value)
+        if broken:
+            # Every future still in flight died with the pool too.
+            broken += list(in_flight.values())
+            in_flight.clear()
+            log.warning("a worker process died; restarting the pool and retrying its work")
+            pool.replace()
+            for kind, item in broken:
+                if kind.startswith("suspect"):
+                    crashed(kind.removeprefix("suspect-"), item, "the worker process crashed")
+                else:
+                    suspects.append((kind, item))
+            suspects = deque(sorted(suspects, key=_order_key))
+
+
+def _order_key(entry: tuple[str, Any]) -> tuple[int, int]:
+    kind, item = entry
+    return (0, item) if kind == "scan" else (1, item.sequence)
+
+
+def _commit(
+    dataset: Dataset,
+    task: SegmentTask,
+    result: SegmentResult,
+    labels: list[str],
+    config: Config,
+    state: RipProgress,
+    errors: dict[str, str],
+    counts: Counter[str],
+) -> None:
+    record = SegmentRecord(task.video_key, task.start, task.end, result.frames)
+    vid = video_id(task.video_key)
+    stem = Path(task.video_key).stem
+    for hit in result.hits:
+        person = config.people[hit.person]
+        name = crop_name(stem, vid, hit.frame, hit.face_index)
+        top, right, bottom, left = hit.box_trbl
+        row = {
+            "label": person.label,
+            "person": person.name,
+            "group": person.group,
+            "video": task.video_key,
+            "frame": hit.frame,
+            "time_s": f"{hit.time_s:.3f}",
+            "top": top,
+            "right": right,
+            "bottom": bottom,
+            "left": left,
+            "distance": f"{hit.distance:.4f}",
+            "sharpness": f"{hit.sharpness:.1f}",
+            "status": hit.status,
+        }
+        dataset.write_crop(person.label, name, hit.status, hit.jpeg, row)
+        (record.blurry if hit.status == "blurry" else record.saved)[person.label] += 1
+        if hit.status == "saved":
+            state.faces_saved += 1
+    for person_index, n in result.ambiguous.items():
+        record.ambiguous[labels[person_index]] += n
+    record.counts.update(result.counts)
+    state.frames_done += result.frames
+    state.frames_this_run += result.frames
+    if result.error:
+        errors.setdefault(task.video_key, result.error)
+        counts.update(result.counts)
+        return
+    dataset.finish_segment(record)
+
+
+def describe(summary: RipSummary) -> str:
+    """A one-line JSON summary (for logs and tests)."""
+    return json.dumps(
+        {
+            "saved": dict(summary.saved),
+            "blurry": dict(summary.blurry),
+            "ambiguous": dict(summary.ambiguous),
+            "errors": summary.video_errors,
+            "frames": summary.frames,
+        },
+        ensure_ascii=False,
+    )

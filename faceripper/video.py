@@ -1,0 +1,378 @@
+"""Finding videos, indexing their frames, and decoding a range of frames.
+
+Decoding uses PyAV (FFmpeg). A video is first *scanned*: its packets are read without
+decoding (milliseconds per minute of video) to learn every frame's presentation
+timestamp and where the keyframes are. The frame index used everywhere (``frame`` in the
+manifest) is the 0-based position of a frame in presentation order, which stays exact
+for variable-frame-rate video and lets any worker decode any range of frames by seeking
+to a keyframe: no frame ever travels between processes.
+
+Frames are returned upright: the display rotation that phones write into the container
+is applied.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import hashlib
+import itertools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from faceripper.errors import FaceripperError
+from faceripper.images import ImageRGB
+
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".ts", ".flv", ".wmv", ".mpg", ".mpeg"}
+)
+
+#: Frames per unit of work: about 10 s of 30 fps video.
+DEFAULT_SEGMENT_FRAMES = 300
+
+
+class VideoError(FaceripperError):
+    """A video cannot be opened, scanned or decoded."""
+
+    exit_code = 1
+
+
+def is_video_name(path: Path) -> bool:
+    """Whether ``path`` has a video extension (case-insensitive)."""
+    return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class VideoSearch:
+    """The videos found under a folder, and what was passed over."""
+
+    videos: list[Path]
+    ignored_files: int
+    loops_skipped: int
+
+
+def find_videos(folder: Path) -> VideoSearch:
+    """Find video files below ``folder``, recursively, in a stable (sorted) order.
+
+    Symbolic links to folders are followed, but a folder already visited (a link loop,
+    or two links to one place) is entered once. Hidden files and folders are skipped.
+    """
+    videos: list[Path] = []
+    ignored = loops = 0
+    seen: set[tuple[int, int]] = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        stat = Path(root).stat()
+        key = (stat.st_dev, stat.st_ino)
+        if key in seen:
+            dirs[:] = []
+            loops += 1
+            continue
+        seen.add(key)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = Path(root) / name
+            if is_video_name(path) and path.is_file():
+                videos.append(path)
+            else:
+                ignored += 1
+    videos.sort(key=lambda p: p.relative_to(folder).as_posix())
+    return VideoSearch(videos, ignored, loops)
+
+
+def video_key(path: Path, base: Path | None) -> str:
+    """A stable name of a video: its path relative to ``base`` (or absolute), '/'-separated."""
+    if base is not None:
+        try:
+            return path.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            pass
+    return path.resolve().as_posix()
+
+
+def video_id(key: str) -> str:
+    """Eight hex digits identifying a video key, for file names."""
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class VideoScan:
+    """What a worker needs to decode any frame range of a video.
+
+    Attributes:
+        frame_pts: presentation timestamps of all frames, ascending; the frame index is
+            the position in this tuple. Empty when the container has no timestamps.
+        keyframes: indices of keyframes (where decoding can start), ascending.
+        frame_count: number of frames.
+        time_base: seconds per timestamp unit.
+        fps: average frames per second (for information; times come from timestamps).
+        width, height: coded size before rotation.
+        rotation: counter-clockwise rotation in degrees to show the frame upright.
+        first_index: index of ``frame_pts[0]`` (non-zero in a :meth:`window`).
+        origin_pts: timestamp of the video's first frame (time 0).
+    """
+
+    frame_pts: tuple[int, ...]
+    keyframes: tuple[int, ...]
+    frame_count: int
+    time_base: Fraction
+    fps: float
+    width: int
+    height: int
+    rotation: int
+    first_index: int = 0
+    origin_pts: int | None = None
+
+    @property
+    def seekable(self) -> bool:
+        """Whether ranges can be decoded by seeking (the container has timestamps)."""
+        return bool(self.frame_pts)
+
+    def time_s(self, index: int) -> float:
+        """Presentation time of frame ``index`` in seconds from the first frame."""
+        if not self.frame_pts:
+            return index / self.fps if self.fps > 0 else 0.0
+        origin = self.frame_pts[0] if self.origin_pts is None else self.origin_pts
+        return float((self.frame_pts[index - self.first_index] - origin) * self.time_base)
+
+    def window(self, start: int, end: int) -> VideoScan:
+        """The part of the scan a worker needs to decode frames ``[start, end)``.
+
+        Keeps the timestamps from the keyframe at or before ``start`` to ``end``, so a
+        task carries a few hundred numbers, not the whole video's.
+        """
+        if not self.seekable:
+            return self
+        key = self.keyframes[bisect.bisect_right(self.keyframes, start) - 1]
+        lo = bisect.bisect_left(self.keyframes, key)
+        hi = bisect.bisect_left(self.keyframes, end)
+        return VideoScan(
+            self.frame_pts[key - self.first_index : end - self.first_index],
+            self.keyframes[lo:hi],
+            self.frame_count,
+            self.time_base,
+            self.fps,
+            self.width,
+            self.height,
+            self.rotation,
+            first_index=key,
+            origin_pts=self.frame_pts[0] if self.origin_pts is None else self.origin_pts,
+        )
+
+
+def _open(path: Path) -> Any:
+    import av
+
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoError(f"{path}: cannot open video ({_reason(exc)})") from exc
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: no video stream")
+    return container
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(": '", 1)[0].strip() or type(exc).__name__
+
+
+def scan_video(path: Path) -> VideoScan:
+    """Index a video's frames by reading its packets (no decoding).
+
+    Raises:
+        VideoError: the file is not a readable video or holds no frame.
+    """
+    import av
+
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        pts_list: list[int] = []
+        key_pts: list[int] = []
+        missing_pts = 0
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue
+                pts = packet.pts if packet.pts is not None else packet.dts
+                if pts is None:
+                    missing_pts += 1
+                    continue
+                pts_list.append(pts)
+                if packet.is_keyframe:
+                    key_pts.append(pts)
+        except av.FFmpegError as exc:
+            if not pts_list and not missing_pts:
+                raise VideoError(f"{path}: cannot read video ({_reason(exc)})") from exc
+        codec = stream.codec_context
+        width, height = int(codec.width or 0), int(codec.height or 0)
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        fps = float(rate) if rate else 0.0
+        time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1)
+    finally:
+        container.close()
+    if missing_pts or len(set(pts_list)) != len(pts_list):
+        count = len(pts_list) + missing_pts
+        frame_pts: tuple[int, ...] = ()
+        keyframes: tuple[int, ...] = (0,)
+    else:
+        frame_pts = tuple(sorted(pts_list))
+        count = len(frame_pts)
+        position = {pts: i for i, pts in enumerate(frame_pts)}
+        keyframes = tuple(sorted(position[p] for p in key_pts)) or (0,)
+    if count == 0:
+        raise VideoError(f"{path}: no video frames")
+    if width <= 0 or height <= 0:
+        raise VideoError(f"{path}: video stream has no frame size")
+    rotation = _first_frame_rotation(path)
+    return VideoScan(frame_pts, keyframes, count, time_base, fps, width, height, rotation)
+
+
+def _first_frame_rotation(path: Path) -> int:
+    """Decode the first frame: proves the stream decodes, and gives its display rotation."""
+    import av
+
+    container = _open(path)
+    try:
+        for frame in container.decode(container.streams.video[0]):
+            return _frame_rotation(frame, 0)
+    except av.FFmpegError as exc:
+        raise VideoError(f"{path}: cannot decode video ({_reason(exc)})") from exc
+    finally:
+        container.close()
+    raise VideoError(f"{path}: no decodable video frame")
+
+
+def plan_segments(
+    scan: VideoScan, segment_frames: int = DEFAULT_SEGMENT_FRAMES
+) -> list[tuple[int, int]]:
+    """Split a video into ``[start, end)`` frame ranges of about ``segment_frames``.
+
+    Ranges start at keyframes where the keyframes allow it, so a worker decodes nothing
+    it does not use; where keyframes are too sparse, ranges start at any frame and the
+    worker decodes from the keyframe before. Videos without timestamps are one range.
+    """
+    count = scan.frame_count
+    if not scan.seekable or count <= segment_frames:
+        return [(0, count)]
+    starts = [0]
+    for key in scan.keyframes:
+        if key - starts[-1] >= segment_frames and count - key >= segment_frames // 2:
+            starts.append(key)
+    bounds = [*starts, count]
+    segments: list[tuple[int, int]] = []
+    for start, end in itertools.pairwise(bounds):
+        pieces = max(1, round((end - start) / segment_frames))
+        edges = [start + (end - start) * i // pieces for i in range(pieces + 1)]
+        segments += list(itertools.pairwise(edges))
+    return segments
+
+
+@dataclass
+class DecodedFrame:
+    """One decoded frame: index, time and pixels (upright)."""
+
+    index: int
+    time_s: float
+    _frame: Any
+    rotation: int
+
+    def rgb(self) -> ImageRGB:
+        """The frame as a new C-contiguous RGB uint8 array ``(h, w, 3)``, upright."""
+        import cv2
+
+        frame = self._frame
+        if (
+            frame.format.name in ("yuv420p", "yuvj420p")
+            and frame.width % 2 == 0 == frame.height % 2
+        ):
+            yuv = frame.to_ndarray()
+            image = cv2.cvtColor(yuv, cv2.COLOR_YUV2RGB_I420)
+        else:
+            image = frame.to_ndarray(format="rgb24")
+        return _upright(image, self.rotation)
+
+
+def _upright(image: npt.NDArray[np.uint8], rotation: int) -> ImageRGB:
+    turns = round(rotation / 90) % 4
+    if turns:
+        image = np.rot90(image, k=turns)
+    return np.ascontiguousarray(image)
+
+
+def iter_frames(path: Path, scan: VideoScan, start: int, end: int) -> Iterator[DecodedFrame]:
+    """Decode frames ``start`` to ``end - 1`` (presentation order) of a scanned video.
+
+    Seeks to the keyframe at or before ``start``; falls back to decoding from the
+    beginning when the container cannot seek there exactly.
+
+    Raises:
+        VideoError: the video cannot be opened or decoded.
+    """
+    import av
+
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "SLICE"
+        rotation = scan.rotation
+        if scan.seekable:
+            index_of = {pts: scan.first_index + i for i, pts in enumerate(scan.frame_pts)}
+            key = scan.keyframes[bisect.bisect_right(scan.keyframes, start) - 1]
+            if key > 0:
+                container.seek(scan.frame_pts[key - scan.first_index], stream=stream, backward=True)
+            sequential = key == 0
+        else:
+            index_of = {}
+            sequential = True
+        position = 0
+        started = False
+        try:
+            for frame in container.decode(stream):
+                if scan.seekable:
+                    pts = frame.pts
+                    index = index_of.get(pts) if pts is not None else None
+                    if index is None:
+                        continue
+                else:
+                    index = position
+                    position += 1
+                if not started:
+                    started = True
+                    if index > start and not sequential:
+                        # The seek landed past the range: decode from the beginning.
+                        container.close()
+                        yield from _iter_from_start(path, scan, start, end)
+                        return
+                if index < start:
+                    continue
+                if index >= end:
+                    break
+                yield DecodedFrame(
+                    index, scan.time_s(index), frame, _frame_rotation(frame, rotation)
+                )
+        except av.FFmpegError as exc:
+            raise VideoError(f"{path}: decoding failed ({_reason(exc)})") from exc
+    finally:
+        container.close()
+
+
+def _iter_from_start(path: Path, scan: VideoScan, start: int, end: int) -> Iterator[DecodedFrame]:
+    yield from iter_frames(path, dataclasses.replace(scan, keyframes=(0,)), start, end)
+
+
+def _frame_rotation(frame: Any, default: int) -> int:
+    value = getattr(frame, "rotation", None)
+    return int(value) if value is not None else default

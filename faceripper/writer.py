@@ -1,0 +1,418 @@
+"""The only code that writes the dataset: crops, ``manifest.csv`` and the run journal.
+
+Layout of a target folder ``T``::
+
+    T/<label>/<video>-<id>-f<frame>-<face>.jpg   one class folder per person, images only
+    T/manifest.csv                               one row per crop written
+    T/.faceripper-journal.jsonl                  run settings, then one line per finished segment
+    T/.faceripper.lock                           held while a run is writing
+    <T>-blurry/<label>/...                       blurry crops (--save-blurry), outside T
+
+Run state lives in files at ``T``'s root, never in folders, because Keras'
+``image_dataset_from_directory``/``flow_from_directory`` and torchvision's
+``ImageFolder`` take every subfolder of ``T`` as a class and walk class folders
+recursively, hidden ones included.
+
+Durability order, so that ``kill -9`` at any moment loses nothing and duplicates
+nothing: each crop is written to a temporary file and renamed; its manifest row is
+appended after it; when a segment's crops are all written the manifest is fsynced and
+only then the segment's journal line is appended. On resume, manifest rows of segments
+without a journal line are dropped (their frames are processed again and their crops,
+whose names are deterministic, rewritten).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import re
+import sys
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from faceripper.errors import FaceripperError, UsageError
+from faceripper.fileio import atomic_write_bytes
+
+MANIFEST_NAME = "manifest.csv"
+JOURNAL_NAME = ".faceripper-journal.jsonl"
+LOCK_NAME = ".faceripper.lock"
+JOURNAL_FORMAT = "faceripper-journal"
+JOURNAL_VERSION = 1
+
+#: The manifest's columns, in this order.
+MANIFEST_COLUMNS = (
+    "path",
+    "label",
+    "person",
+    "group",
+    "video",
+    "frame",
+    "time_s",
+    "top",
+    "right",
+    "bottom",
+    "left",
+    "distance",
+    "sharpness",
+    "status",
+)
+
+
+class TargetLockedError(FaceripperError):
+    """Another ``rip`` is writing to the same target folder."""
+
+
+class SettingsChangedError(FaceripperError):
+    """The target was made with other settings; resuming would mix two datasets."""
+
+
+def blurry_dir_for(target: Path) -> Path:
+    """Default folder for blurry crops: ``<target>-blurry`` beside the target."""
+    return target.with_name(target.name + "-blurry")
+
+
+_UNSAFE = re.compile(r"[^\w.-]+", re.UNICODE)
+
+
+def safe_stem(name: str, limit: int = 60) -> str:
+    """A file-name-safe, length-limited form of a video's name (letters, digits, ._-)."""
+    stem = unicodedata.normalize("NFC", name)
+    stem = _UNSAFE.sub("_", stem).strip("._") or "video"
+    return stem[:limit]
+
+
+def crop_name(video_stem: str, video_id: str, frame: int, face_index: int) -> str:
+    """Deterministic crop file name: the same face of the same frame always gets it."""
+    return f"{safe_stem(video_stem)}-{video_id}-f{frame:07d}-{face_index}.jpg"
+
+
+def inside(base: Path, path: Path) -> bool:
+    """Whether ``path`` (resolved) stays inside ``base`` (resolved)."""
+    try:
+        path.resolve().relative_to(base.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+class _Lock:
+    """An exclusive, non-blocking lock on a file, released by the OS if the process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.handle: IO[bytes] | None = None
+
+    def acquire(self) -> None:
+        handle = self.path.open("a+b")
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise TargetLockedError(
+                f"{self.path.parent}: another faceripper rip is writing to this folder"
+            ) from None
+        self.handle = handle
+
+    def release(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+
+@dataclass
+class SegmentRecord:
+    """A finished segment, as the journal keeps it."""
+
+    video: str
+    start: int
+    end: int
+    frames: int
+    saved: Counter[str] = field(default_factory=Counter)
+    blurry: Counter[str] = field(default_factory=Counter)
+    ambiguous: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)
+    error: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "video": self.video,
+                "start": self.start,
+                "end": self.end,
+                "frames": self.frames,
+                "saved": dict(self.saved),
+                "blurry": dict(self.blurry),
+                "ambiguous": dict(self.ambiguous),
+                "counts": dict(self.counts),
+                "error": self.error,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SegmentRecord:
+        return cls(
+            str(data["video"]),
+            int(data["start"]),
+            int(data["end"]),
+            int(data["frames"]),
+            Counter(data.get("saved", {})),
+            Counter(data.get("blurry", {})),
+            Counter(data.get("ambiguous", {})),
+            Counter(data.get("counts", {})),
+            str(data.get("error", "")),
+        )
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Lines of a JSON-lines file; a torn last line (from a kill) is ignored."""
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+@dataclass
+class Dataset:
+    """A target folder opened for writing by one run.
+
+    Use as a context manager: entering takes the lock and recovers from an
+    interrupted run; leaving releases the lock.
+    """
+
+    target: Path
+    settings: dict[str, Any]
+    blurry_dir: Path | None = None
+    restart: bool = False
+    done: dict[tuple[str, int, int], SegmentRecord] = field(default_factory=dict)
+    rows_written: int = 0
+    _lock: _Lock | None = None
+    _manifest: IO[str] | None = None
+    _writer: Any = None
+
+    def __enter__(self) -> Dataset:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ opening
+
+    def open(self) -> None:
+        """Lock the target, then start a new run or recover the last one."""
+        try:
+            self.target.mkdir(parents=True, exist_ok=True)
+            probe = self.target / ".faceripper-write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise UsageError(
+                f"{self.target}: cannot write to the target folder ({exc.strerror or exc})"
+            ) from None
+        self._lock = _Lock(self.target / LOCK_NAME)
+        self._lock.acquire()
+        try:
+            if self.restart:
+                self._clear()
+            self._recover()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _journal_path(self) -> Path:
+        return self.target / JOURNAL_NAME
+
+    def _manifest_path(self) -> Path:
+        return self.target / MANIFEST_NAME
+
+    def _clear(self) -> None:
+        """Remove what earlier runs wrote (files listed in the manifest, manifest, journal)."""
+        for row in read_manifest(self._manifest_path()):
+            crop = (self.target / row["path"]).resolve()
+            if inside(self.target, crop) or (
+                self.blurry_dir is not None and inside(self.blurry_dir, crop)
+            ):
+                crop.unlink(missing_ok=True)
+        for folder in [*self.target.iterdir(), *self._blurry_class_dirs()]:
+            if folder.is_dir():
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if now empty: never delete a user's files
+        self._manifest_path().unlink(missing_ok=True)
+        self._journal_path().unlink(missing_ok=True)
+
+    def _blurry_class_dirs(self) -> list[Path]:
+        if self.blurry_dir is None or not self.blurry_dir.is_dir():
+            return []
+        return list(self.blurry_dir.iterdir())
+
+    def _recover(self) -> None:
+        records = _read_jsonl(self._journal_path())
+        manifest = self._manifest_path()
+        if records:
+            header = records[0]
+            if header.get("format") != JOURNAL_FORMAT:
+                raise UsageError(f"{self._journal_path()}: not a faceripper journal")
+            old = header.get("settings", {})
+            changed = sorted(
+                k for k in set(old) | set(self.settings) if old.get(k) != self.settings.get(k)
+            )
+            if changed:
+                what = ", ".join(
+                    f"{k}: {old.get(k)!r} -> {self.settings.get(k)!r}" for k in changed
+                )
+                raise SettingsChangedError(
+                    f"{self.target}: made by a run with other settings ({what}); "
+                    "rerun with the same options, use --restart to start over, "
+                    "or choose another --target-dir"
+                )
+            for data in records[1:]:
+                record = SegmentRecord.from_json(data)
+                self.done[(record.video, record.start, record.end)] = record
+        elif manifest.exists() and read_manifest(manifest):
+            raise UsageError(
+                f"{self.target}: holds a manifest.csv but no run journal; "
+                "use --restart to start over or choose another --target-dir"
+            )
+        else:
+            header = {
+                "format": JOURNAL_FORMAT,
+                "version": JOURNAL_VERSION,
+                "settings": self.settings,
+            }
+            atomic_write_bytes(
+                self._journal_path(), (json.dumps(header, ensure_ascii=False) + "\n").encode()
+            )
+        self._rewrite_manifest_for_done()
+        self._manifest = self._manifest_path().open("a", encoding="utf-8", newline="")
+        self._writer = csv.writer(self._manifest, lineterminator="\n")
+        if self._manifest.tell() == 0:
+            self._writer.writerow(MANIFEST_COLUMNS)
+            self._manifest.flush()
+
+    def _rewrite_manifest_for_done(self) -> None:
+        """Keep manifest rows of finished segments whose file still exists; drop the rest."""
+        path = self._manifest_path()
+        if not path.exists():
+            return
+        rows = read_manifest(path)
+        done_frames: dict[str, list[tuple[int, int]]] = {}
+        for video, start, end in self.done:
+            done_frames.setdefault(video, []).append((start, end))
+        keep = []
+        for row in rows:
+            ranges = done_frames.get(row["video"], [])
+            frame = int(row["frame"])
+            if any(s <= frame < e for s, e in ranges) and (self.target / row["path"]).exists():
+                keep.append(row)
+        self.rows_written = len(keep)
+        if len(keep) == len(rows) and _ends_with_newline(path):
+            return
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(keep)
+        atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
+
+    # ------------------------------------------------------------------ writing
+
+    def is_done(self, video: str, start: int, end: int) -> bool:
+        """Whether a segment was finished by this or an earlier run."""
+        return (video, start, end) in self.done
+
+    def class_dir(self, label: str, status: str) -> Path:
+        """The folder a crop of ``label`` goes to; refuses any path leaving the target."""
+        base = self.blurry_dir if status == "blurry" and self.blurry_dir else self.target
+        folder = base / label
+        if folder.parent != base or label in ("", ".", "..") or not inside(base, folder):
+            raise UsageError(f"label {label!r} would write outside {base}")
+        return folder
+
+    def write_crop(
+        self, label: str, name: str, status: str, jpeg: bytes, row: dict[str, Any]
+    ) -> None:
+        """Write one crop atomically, then its manifest row (flushed)."""
+        assert self._writer is not None and self._manifest is not None
+        folder = self.class_dir(label, status)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        atomic_write_bytes(path, jpeg, fsync=False)
+        relative = Path(os.path.relpath(path, self.target)).as_posix()
+        self._writer.writerow([relative, *(row[c] for c in MANIFEST_COLUMNS[1:])])
+        self._manifest.flush()
+        self.rows_written += 1
+
+    def finish_segment(self, record: SegmentRecord) -> None:
+        """Make the segment's rows durable, then record it as finished."""
+        assert self._manifest is not None
+        self._manifest.flush()
+        os.fsync(self._manifest.fileno())
+        with self._journal_path().open("a", encoding="utf-8") as journal:
+            journal.write(record.to_json() + "\n")
+            journal.flush()
+            os.fsync(journal.fileno())
+        self.done[(record.video, record.start, record.end)] = record
+
+    def close(self) -> None:
+        """Close the manifest and release the lock."""
+        if self._manifest is not None:
+            self._manifest.close()
+            self._manifest = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() == 0:
+            return True
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+def read_manifest(path: Path) -> list[dict[str, str]]:
+    """Rows of a manifest as dicts; a torn last row (from a kill) is left out."""
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    rows = list(csv.DictReader(io.StringIO(text)))
+    return [
+        r for r in rows if None not in r and all(r.get(c) is not None for c in MANIFEST_COLUMNS)
+    ]
+
+
+def summarize(records: Iterable[SegmentRecord]) -> dict[str, Counter[str]]:
+    """Totals per label over segment records, keyed "saved", "blurry" and "ambiguous"."""
+    total: dict[str, Counter[str]] = {
+        "saved": Counter(),
+        "blurry": Counter(),
+        "ambiguous": Counter(),
+    }
+    for record in records:
+        total["saved"].update(record.saved)
+        total["blurry"].update(record.blurry)
+        total["ambiguous"].update(record.ambiguous)
+    return total
