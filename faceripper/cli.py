@@ -458,6 +458,15 @@ def rip_command(
     restart: Annotated[
         bool, typer.Option("--restart", help="Forget earlier runs on TARGET and start over.")
     ] = False,
+    segment_frames: Annotated[
+        int,
+        typer.Option(
+            "--segment-frames",
+            min=10,
+            help="Frames per unit of work handed to a worker (smaller: finer resume and "
+            "load balancing; larger: less overhead).",
+        ),
+    ] = 300,
 ) -> None:
     """Extract the faces of the configured people from videos into a training dataset.
 
@@ -466,11 +475,12 @@ def rip_command(
     from faceripper.blur import DEFAULT_BLUR_THRESHOLD
     from faceripper.rip import rip
     from faceripper.worker import RipSettings
-    from faceripper.writer import blurry_dir_for
+    from faceripper.writer import blurry_dir_for, ensure_writable
 
     with user_errors():
         people = load_people(config, refs)
         videos, ignored = _collect_videos(video_dir, video)
+        ensure_writable(target_dir)
         workers = threads or cpu_count()
         if model is Detector.cnn:
             from faceripper.models import dlib_has_cuda
@@ -513,6 +523,7 @@ def rip_command(
                 restart=restart,
                 progress=update,
                 start_method=os.environ.get("FACERIPPER_START_METHOD") or None,
+                segment_frames=segment_frames,
             )
     _print_summary(people, summary)
     if not summary.ok:
@@ -575,6 +586,54 @@ def _print_summary(people: Config, summary: Any) -> None:
         err.print(f"error: {key}: {message}", markup=False)
 
 
-def main() -> None:
+#: FaceRipper v1's flags: a command line that starts with one of them is a ``rip``.
+V1_FLAGS = frozenset(
+    {
+        "--config",
+        "--video-dir",
+        "--target-dir",
+        "--tolerance",
+        "--threads",
+        "--jitters",
+        "--model",
+        "--blur",
+        "--save-blurry",
+    }
+)
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+def v1_argv(argv: list[str]) -> list[str]:
+    """Accept FaceRipper v1 command lines unchanged.
+
+    v1 had no subcommands (``face_ripper.py --config c.json --video-dir v ...``), so a
+    command line starting with a v1 flag is taken as ``rip``; v1 also accepted a value
+    after ``--save-blurry`` (``--save-blurry True``), which is mapped to the flag.
+
+    >>> v1_argv(["--config", "c.json", "--save-blurry", "True", "--blur", "80"])
+    ['rip', '--config', 'c.json', '--save-blurry', '--blur', '80']
+    """
+    args = list(argv)
+    if args and args[0].split("=", 1)[0] in V1_FLAGS:
+        args.insert(0, "rip")
+    fixed: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        following = args[i + 1].lower() if i + 1 < len(args) else ""
+        if arg == "--save-blurry" and following in _TRUE | _FALSE:
+            fixed.append("--save-blurry" if following in _TRUE else "--no-save-blurry")
+            i += 2
+            continue
+        fixed.append(arg)
+        i += 1
+    return fixed
+
+
+def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    app()
+    import sys
+
+    args = v1_argv(sys.argv[1:] if argv is None else argv)
+    app(args=args, prog_name="faceripper")

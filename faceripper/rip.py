@@ -182,7 +182,7 @@ def rip(
     if not videos:
         raise UsageError("no videos to process")
     run_refs = references_for_run(config, references)
-    fingerprint = run_fingerprint(config, run_refs, settings)
+    fingerprint = {**run_fingerprint(config, run_refs, settings), "segment_frames": segment_frames}
     labels = [p.label for p in config.people]
     started = time.monotonic()
     state = RipProgress(videos_total=len(videos))

@@ -102,6 +102,23 @@ def inside(base: Path, path: Path) -> bool:
     return True
 
 
+def ensure_writable(folder: Path) -> None:
+    """Create ``folder`` if needed and prove a file can be written in it.
+
+    Raises:
+        UsageError: it cannot be created or written.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".faceripper-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"{folder}: cannot write to the target folder ({exc.strerror or exc})"
+        ) from None
+
+
 class _Lock:
     """An exclusive, non-blocking lock on a file, released by the OS if the process dies."""
 
@@ -220,15 +237,9 @@ class Dataset:
 
     def open(self) -> None:
         """Lock the target, then start a new run or recover the last one."""
-        try:
-            self.target.mkdir(parents=True, exist_ok=True)
-            probe = self.target / ".faceripper-write-test"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise UsageError(
-                f"{self.target}: cannot write to the target folder ({exc.strerror or exc})"
-            ) from None
+        ensure_writable(self.target)
+        if self.blurry_dir is not None:
+            ensure_writable(self.blurry_dir)
         self._lock = _Lock(self.target / LOCK_NAME)
         self._lock.acquire()
         try:

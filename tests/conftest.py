@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,3 +30,44 @@ def testdata() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return folder
+
+
+def run_cli(args: list[str], cwd: Path | None = None) -> Any:
+    """Invoke the faceripper CLI in-process with typer's CliRunner (stdout/stderr apart)."""
+    from typer.testing import CliRunner
+
+    from faceripper.cli import app, v1_argv
+
+    runner = CliRunner()
+    old = Path.cwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        return runner.invoke(app, v1_argv(args), catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+@pytest.fixture(scope="session")
+def hamilton(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The Hamilton clip and a refs folder holding its two reference photos (one each)."""
+    base = tmp_path_factory.mktemp("hamilton")
+    refs = base / "refs"
+    for person, photo in (
+        ("lin_manuel_miranda", "lin-manuel-miranda.png"),
+        ("alex_lacamoire", "alex-lacamoire.png"),
+    ):
+        (refs / person).mkdir(parents=True)
+        shutil.copy(testdata / "face_recognition" / photo, refs / person / photo)
+    return {"video": testdata / "face_recognition" / "short_hamilton_clip.mp4", "refs": refs}
+
+
+def tree_digest(folder: Path, skip: tuple[str, ...] = (".faceripper",)) -> dict[str, str]:
+    """Relative path -> SHA-256 of every file below ``folder`` (run-state files skipped)."""
+    result = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.name.startswith(skip):
+            result[path.relative_to(folder).as_posix()] = hashlib.sha256(
+                path.read_bytes()
+            ).hexdigest()
+    return result

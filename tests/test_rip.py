@@ -1,0 +1,289 @@
+"""rip end to end: real models, real videos, real worker processes.
+
+Most tests share one synthetic clip made from Labeled Faces in the Wild photos (two
+target people, a distractor, a blurred face), whose truth is known frame by frame;
+references are other photos of the same people, never shown in the clip.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import run_cli, tree_digest
+
+from faceripper.synthetic import (
+    PlacedFace,
+    Shot,
+    evaluate,
+    load_face_sources,
+    load_truth,
+    render_video,
+    truth_path,
+)
+from faceripper.writer import JOURNAL_NAME, MANIFEST_COLUMNS, Dataset, read_manifest
+
+pytestmark = pytest.mark.slow
+
+TARGETS = {"halle": "Halle_Berry", "hu": "Hu_Jintao"}
+DISTRACTOR = "Chance_Mock"
+
+
+@pytest.fixture(scope="session")
+def lfw_clip(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A 60-frame 640x360 clip of two target people and a distractor, with references."""
+    lfw = testdata / "lfw_dev"
+    base = tmp_path_factory.mktemp("lfwclip")
+    refs = base / "refs"
+    shown = {}
+    for label, name in TARGETS.items():
+        photos = sorted((lfw / name).glob("*.jpg"))
+        (refs / label).mkdir(parents=True)
+        for photo in photos[4:8]:
+            shutil.copy(photo, refs / label / photo.name)
+        shown[label] = load_face_sources(photos[:2])
+    distractor = load_face_sources(lfw / DISTRACTOR)[0]
+    shots = [
+        Shot(
+            30,
+            (
+                PlacedFace(shown["halle"][0], (160, 180), (190, 170), 104, 98),
+                PlacedFace(shown["hu"][0], (470, 180), (450, 190), 100, 106),
+            ),
+            (90, 110, 140),
+            texture_seed=1,
+        ),
+        Shot(
+            30,
+            (
+                PlacedFace(shown["hu"][1], (130, 170), (140, 180), 102, 102),
+                PlacedFace(shown["halle"][1], (330, 180), (330, 180), 100, 100, blur=0.06),
+                PlacedFace(distractor, (530, 180), (520, 170), 100, 100, is_target=False),
+            ),
+            (170, 150, 120),
+            texture_seed=2,
+        ),
+    ]
+    videos = base / "videos"
+    videos.mkdir()
+    render_video(videos / "clip.avi", shots, (640, 360), fps=30.0)
+    truth = truth_path(videos / "clip.avi")
+    moved = base / "clip.truth.csv"
+    truth.rename(moved)  # keep the video folder to videos only
+    return {"videos": videos, "refs": refs, "truth": moved, "base": base}
+
+
+RIP_ARGS = ["--tolerance", "0.6", "--min-size", "60", "--segment-frames", "20"]
+
+
+def rip_args(clip: dict[str, Path], target: Path, *extra: str) -> list[str]:
+    return [
+        "rip",
+        "--refs",
+        str(clip["refs"]),
+        "--video-dir",
+        str(clip["videos"]),
+        "--target-dir",
+        str(target),
+        "--cache",
+        str(target.parent / "refs.npz"),
+        *RIP_ARGS,
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="session")
+def reference_run(lfw_clip, tmp_path_factory) -> Path:
+    """An uninterrupted run with two workers: the output every other run must equal."""
+    target = tmp_path_factory.mktemp("reference") / "faces"
+    result = run_cli(rip_args(lfw_clip, target, "--threads", "2"))
+    assert result.exit_code == 0, result.stderr
+    return target
+
+
+def manifest(target: Path) -> list[dict[str, str]]:
+    with (target / "manifest.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_rip_writes_a_clean_dataset(reference_run, lfw_clip):
+    target = reference_run
+    classes = sorted(p.name for p in target.iterdir() if p.is_dir())
+    assert classes == ["halle", "hu"]
+    header = (target / "manifest.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.split(",")[: len(MANIFEST_COLUMNS)] == list(MANIFEST_COLUMNS)
+    rows = manifest(target)
+    files = {p.relative_to(target).as_posix() for p in target.glob("*/*") if p.is_file()}
+    assert {r["path"] for r in rows} == files  # every row has its file, every file its row
+    assert len(rows) == len(files) > 40
+    assert all(r["status"] == "saved" for r in rows)
+    assert not any(p.name.startswith(".") for p in target.glob("*/*"))
+    metrics = evaluate(rows, load_truth(lfw_clip["truth"]), TARGETS, min_size_px=60)
+    assert metrics.precision >= 0.99, metrics.as_dict()
+    assert metrics.on_distractor == 0 and metrics.on_blurred == 0
+    assert metrics.recall >= 0.9, metrics.as_dict()
+
+
+def test_rerun_continues_and_duplicates_nothing(reference_run, lfw_clip, tmp_path):
+    target = tmp_path / "faces"
+    shutil.copytree(reference_run, target)
+    shutil.copy(reference_run.parent / "refs.npz", tmp_path / "refs.npz")
+    before = tree_digest(target)
+    result = run_cli(rip_args(lfw_clip, target, "--threads", "2"))
+    assert result.exit_code == 0, result.stderr
+    assert "(0 this run" in result.stdout
+    assert tree_digest(target) == before
+
+
+def test_threads_and_start_methods_give_identical_output(
+    reference_run, lfw_clip, tmp_path, monkeypatch
+):
+    one = tmp_path / "one" / "faces"
+    result = run_cli(rip_args(lfw_clip, one, "--threads", "1"))
+    assert result.exit_code == 0, result.stderr
+    assert tree_digest(one) == tree_digest(reference_run)
+    monkeypatch.setenv("FACERIPPER_START_METHOD", "spawn")
+    spawned = tmp_path / "spawn" / "faces"
+    result = run_cli(rip_args(lfw_clip, spawned, "--threads", "2"))
+    assert result.exit_code == 0, result.stderr
+    assert tree_digest(spawned) == tree_digest(reference_run)
+
+
+def _faceripper(args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "faceripper", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+def _wait_for_rows(
+    target: Path, rows: int, process: subprocess.Popen[bytes], limit_s: float = 120
+) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if len(read_manifest(target / "manifest.csv")) >= rows:
+            return
+        if process.poll() is not None:
+            pytest.fail(f"rip ended before writing {rows} rows: {process.stderr.read().decode()}")
+        time.sleep(0.05)
+    pytest.fail(f"no {rows} rows after {limit_s} s")
+
+
+@pytest.mark.parametrize("rows_before_kill", [1, 25])
+def test_resume_after_kill_9_equals_uninterrupted_run(
+    reference_run, lfw_clip, tmp_path, rows_before_kill
+):
+    target = tmp_path / "faces"
+    args = rip_args(lfw_clip, target, "--threads", "2")
+    process = _faceripper(args[:])
+    _wait_for_rows(target, rows_before_kill, process)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert tree_digest(target) != tree_digest(reference_run)  # it was really cut short
+    resumed = subprocess.run(
+        [sys.executable, "-m", "faceripper", *args], capture_output=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert tree_digest(target) == tree_digest(reference_run)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        found += [int(c) for c in children]
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_a_killed_worker_is_replaced_and_nothing_is_lost(reference_run, lfw_clip, tmp_path):
+    target = tmp_path / "faces"
+    process = _faceripper(rip_args(lfw_clip, target, "--threads", "2"))
+    _wait_for_rows(target, 1, process)
+    workers = _children(process.pid)
+    assert workers, "no worker processes found"
+    os.kill(workers[-1], signal.SIGKILL)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr.decode()
+    assert "worker process died" in stderr.decode()
+    assert tree_digest(target) == tree_digest(reference_run)
+
+
+def test_corrupt_videos_are_reported_and_the_others_finish(lfw_clip, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    good = lfw_clip["videos"] / "clip.avi"
+    shutil.copy(good, videos / "b_good.avi")
+    (videos / "a_empty.mp4").write_bytes(b"")
+    (videos / "c_text.mkv").write_text("not a video at all\n" * 100)
+    data = good.read_bytes()
+    (videos / "d_truncated.avi").write_bytes(data[: len(data) // 3])
+    (videos / "notes.txt").write_text("ignored")
+    target = tmp_path / "faces"
+    args = rip_args(lfw_clip, target, "--threads", "2")
+    args[args.index("--video-dir") + 1] = str(videos)
+    result = run_cli(args)
+    assert result.exit_code == 1
+    assert "a_empty.mp4" in result.stderr and "empty file" in result.stderr
+    assert "c_text.mkv" in result.stderr
+    assert "1 non-video file(s) ignored" in result.stderr
+    rows = manifest(target)
+    assert {r["video"] for r in rows} >= {"b_good.avi"}
+    assert len([r for r in rows if r["video"] == "b_good.avi"]) > 40
+    for row in rows:
+        assert (target / row["path"]).is_file()
+
+
+def test_a_second_rip_on_the_same_target_is_refused(lfw_clip, tmp_path):
+    target = tmp_path / "faces"
+    with Dataset(target, {"x": 1}):
+        result = run_cli(rip_args(lfw_clip, target))
+    assert result.exit_code == 2
+    assert "another faceripper rip is writing to this folder" in result.stderr
+
+
+def test_changed_settings_are_refused_and_restart_starts_over(reference_run, lfw_clip, tmp_path):
+    target = tmp_path / "faces"
+    shutil.copytree(reference_run, target)
+    result = run_cli([*rip_args(lfw_clip, target), "--margin", "0.5"])
+    assert result.exit_code == 2
+    assert "other settings" in result.stderr and "margin" in result.stderr
+    (target / "halle" / "keep-me.txt").write_text("a user's file")
+    result = run_cli([*rip_args(lfw_clip, target), "--margin", "0.5", "--restart"])
+    assert result.exit_code == 0, result.stderr
+    assert (target / "halle" / "keep-me.txt").exists()  # restart deletes only its own crops
+    assert len(manifest(target)) == len(manifest(reference_run))
+    assert '"margin": 0.5' in (target / JOURNAL_NAME).read_text()
+
+
+def test_no_videos_fails_before_any_work(lfw_clip, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no videos here")
+    target = tmp_path / "faces"
+    args = rip_args(lfw_clip, target)
+    args[args.index("--video-dir") + 1] = str(empty)
+    result = run_cli(args)
+    assert result.exit_code == 2
+    assert f"no videos found in {empty}" in result.stderr
+    assert not target.exists()
+
+
+def test_unwritable_target_fails_before_any_work(lfw_clip, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    args = rip_args(lfw_clip, blocker / "faces")
+    args[args.index("--cache") + 1] = str(tmp_path / "refs.npz")
+    result = run_cli(args)
+    assert result.exit_code == 2
+    assert "cannot write to the target folder" in result.stderr
+    assert not (tmp_path / "refs.npz").exists()  # failed before encoding anything
