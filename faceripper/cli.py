@@ -325,7 +325,12 @@ def check_refs_command(
     with user_errors():
         people = load_people(config, refs)
         report = _encode(people, output, jitters, model, landmarks, threads)
-        check = check_references(report.references, [p.name for p in people], tolerance)
+        check = check_references(
+            report.references,
+            [p.name for p in people],
+            tolerance,
+            labels={p.name: p.label for p in people},
+        )
         for table in summary_tables(check):
             out.print(table)
         if show and sheet is None:

@@ -1,0 +1,910 @@
+"""Reviewing the reference photos: faces found, outliers, and people who could be confused.
+
+The library side of ``faceripper check-refs``. :func:`check_references` turns a
+:class:`~faceripper.references.ReferenceSet` into a :class:`RefCheck`: per person, what
+became of each photo and how well each usable photo agrees with the person's others;
+across people, the pairs of references close enough to be confused.
+:func:`summary_tables` presents it as rich tables, :func:`write_contact_sheets` as one
+PNG per person to look through, and :func:`open_file` shows a sheet in the system viewer.
+
+Distances are euclidean distances between 128-d dlib encodings; face_recognition's usual
+same-person threshold is 0.6.
+
+Outlier rule
+------------
+A person's reference ``i`` has the distance ``m_i``: its median distance to the person's
+other references, the lower of the two middle values when their count is even (with 3
+photos, a photo's distance to the closer of its 2 others: a wrong photo cannot drag the
+2 genuine ones along). A photo of someone else stands out with a large ``m_i``; a genuine
+but poor photo (profile, hair over the face, looking away) with a moderately large one.
+On the shared test data (24 LFW people with 10 photos and the 8 face-api.js people with
+5), genuine references reach about 0.64 at their 99th percentile and 0.72 at most, while
+photos of other people start at about 0.61 (5th percentile 0.69): no fixed cut separates
+them, so a reference is flagged as an outlier when:
+
+* ``n >= 3`` usable references: ``m_i > max(0.6, M + 3 * 1.4826 * MAD)``, ``M`` being the
+  median and ``MAD`` the median absolute deviation of the person's ``m`` values
+  (``1.4826 * MAD`` estimates a standard deviation, robustly to the outlier itself), *and*
+  either ``m_i > 0.65`` or ``m_i`` exceeds the photo's (lower) median distance to another
+  person's references: it matches someone else better than its own person.
+* ``n == 2``: the two photos are more than 0.6 apart. Which one is wrong cannot be told
+  from the pair, so both are flagged; the reason says when one of them matches another
+  person (its median distance to that person's references is under 0.6). Picking that
+  one alone was tried and dropped: strangers' photos got through while the genuine
+  photo, resembling someone, was flagged.
+* ``n == 1``: never (the distance is NaN).
+
+Measured by swapping one photo of someone else into random sets of 12 of those people
+with 3 to 7 photos each: the rule flags 0.2-0.4% of genuine references (the plain
+``m_i > max(0.6, M + 3 MAD)`` flags 0.6-1.0%, about 5 false alarms in 30 people x 20
+photos) and finds 97.5-100% of wrong photos of people in the config and 95-97.5% of
+strangers (the plain rule 95.5-99%). A wrong photo that is missed looks much like the
+person: its distances stay under 0.65. Two photos of the same stranger among 5 are found
+81% of the time, among 7 94%. The full LFW set flags 2 of 240 genuine photos, both poor
+(Britney_Spears_0008: hair and a microphone over the face; Richard_Gere_0005: looking
+away); face-api.js flags none. A flag therefore means "wrong person or a poor photo".
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from faceripper.config import label_problem
+from faceripper.errors import ImageReadError, UsageError
+from faceripper.fileio import atomic_writer
+from faceripper.geometry import expand_boxes
+from faceripper.images import ImageRGB, load_rgb
+from faceripper.references import FileResult, ReferenceSet
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+SAME_PERSON_DISTANCE = 0.6
+"""face_recognition's threshold: encodings closer than this are taken for one person."""
+
+OUTLIER_DISTANCE = 0.65
+"""Above this median distance to its person's others, a reference is flagged even when it
+matches no other configured person (see the module docstring)."""
+
+MAD_FACTOR = 3.0
+"""How many robust standard deviations above the person's median a reference must lie."""
+
+_MAD_TO_SD = 1.4826
+
+
+# ---------------------------------------------------------------------------- results
+
+
+class CrossPair(NamedTuple):
+    """Two references of different people and their distance."""
+
+    person_a: str
+    source_a: Path
+    person_b: str
+    source_b: Path
+    distance: float
+
+
+@dataclass(frozen=True)
+class ReferenceCheck:
+    """One usable reference photo and how it compares.
+
+    Attributes:
+        source: the photo.
+        box_trbl: the face used, in the photo's (EXIF-upright) pixels.
+        distance: median distance to the person's other references (the lower middle
+            value for an even count); NaN if it is the only one.
+        outlier: whether the outlier rule flags it (see the module docstring).
+        reason: why it is flagged, or "".
+        nearest_person: the other person with the reference closest to this one, or None
+            when there is no other person with a usable photo.
+        nearest_source: that closest reference of another person.
+        nearest_distance: its distance; NaN when there is none.
+        faces: faces found in the photo (more than 1: the largest was used).
+    """
+
+    source: Path
+    box_trbl: tuple[int, int, int, int]
+    distance: float
+    outlier: bool = False
+    reason: str = ""
+    nearest_person: str | None = None
+    nearest_source: Path | None = None
+    nearest_distance: float = math.nan
+    faces: int = 1
+
+
+@dataclass
+class PersonCheck:
+    """What became of one person's reference photos.
+
+    Attributes:
+        name: the person, as in the config.
+        label: the person's class folder name.
+        photos: files found in the person's reference folder.
+        usable: photos that gave an encoding (one face, or several with the largest used).
+        no_face: photos in which no face was found.
+        several_faces: usable photos with more than one face (the largest was used).
+        unreadable: files that could not be read or are not images.
+        references: one entry per usable photo, in file order.
+        files: every file's encoding outcome, usable or not.
+    """
+
+    name: str
+    label: str
+    photos: int = 0
+    usable: int = 0
+    no_face: int = 0
+    several_faces: int = 0
+    unreadable: int = 0
+    references: list[ReferenceCheck] = field(default_factory=list)
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def median_distance(self) -> float:
+        """The median of the references' distances to their others (NaN under 2 photos)."""
+        values = [r.distance for r in self.references if not math.isnan(r.distance)]
+        return float(np.median(values)) if values else math.nan
+
+    @property
+    def outliers(self) -> list[ReferenceCheck]:
+        """The flagged references."""
+        return [r for r in self.references if r.outlier]
+
+    @property
+    def unusable(self) -> list[FileResult]:
+        """The files that gave no encoding (no face, unreadable, not an image)."""
+        return [f for f in self.files if not f.usable]
+
+
+@dataclass
+class RefCheck:
+    """The review of a whole reference set.
+
+    Attributes:
+        people: one entry per person, in config order (people without any usable photo
+            included).
+        tolerance: the distance under which two people's references count as confusable.
+        closest_pair: the closest two references of different people, or None if fewer
+            than two people have usable photos.
+        confusable: every pair of references of different people closer than
+            ``tolerance``, closest first.
+    """
+
+    people: list[PersonCheck]
+    tolerance: float
+    closest_pair: CrossPair | None = None
+    confusable: list[CrossPair] = field(default_factory=list)
+
+    def person(self, name: str) -> PersonCheck:
+        """Return the check of the person called ``name``."""
+        for person in self.people:
+            if person.name == name:
+                return person
+        raise KeyError(name)
+
+    @property
+    def outliers(self) -> list[tuple[PersonCheck, ReferenceCheck]]:
+        """Every flagged reference with its person, in config order."""
+        return [(p, r) for p in self.people for r in p.outliers]
+
+    def problems(self) -> list[str]:
+        """One line per problem found, for ``--strict`` and for reports.
+
+        Problems: a person without any usable photo, photos without a face, with several
+        faces, unreadable files, outliers, and confusable pairs of references.
+        """
+        lines: list[str] = []
+        for person in self.people:
+            who = person.name
+            if person.usable == 0:
+                lines.append(
+                    f"{who}: no usable reference photo ({_count(person.photos, 'file')} found)"
+                )
+            for result in person.files:
+                if result.status == "no_face":
+                    lines.append(f"{who}: {result.path}: no face found")
+                elif result.status == "several_faces":
+                    lines.append(f"{who}: {result.path}: {result.faces} faces, used the largest")
+                elif result.status == "not_image":
+                    lines.append(f"{who}: {result.path}: not an image")
+                elif result.status == "unreadable":
+                    detail = result.message or "cannot be read"
+                    prefix = f"{result.path}: "
+                    if detail.startswith(prefix):
+                        detail = detail[len(prefix) :]
+                    lines.append(f"{who}: {result.path}: unreadable ({detail})")
+            for ref in person.outliers:
+                lines.append(f"{who}: {ref.source}: outlier: {ref.reason}")
+        for pair in self.confusable:
+            lines.append(
+                f"confusable: {pair.person_a} {pair.source_a} and {pair.person_b} "
+                f"{pair.source_b} are {pair.distance:.3f} apart (tolerance {self.tolerance:g})"
+            )
+        return lines
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+# ---------------------------------------------------------------------------- checking
+
+
+def _all_distances(encodings: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Pairwise euclidean distances, as :func:`faceripper.encoder.face_distances` gives them.
+
+    Computed as ``sqrt(|a|^2 + |b|^2 - 2 a.b)`` with one matrix product, which is fast for
+    thousands of references and agrees with ``face_distances`` to about 1e-7.
+    """
+    if len(encodings) == 0:
+        return np.zeros((0, 0))
+    squares = np.einsum("ij,ij->i", encodings, encodings)
+    gram = encodings @ encodings.T
+    distances = np.sqrt(np.clip(squares[:, None] + squares[None, :] - 2.0 * gram, 0.0, None))
+    np.fill_diagonal(distances, 0.0)
+    return distances
+
+
+def _low_median(values: npt.NDArray[np.float64], axis: int = -1) -> npt.NDArray[np.float64]:
+    """The lower median along ``axis``: the middle value, the lower of the two if even."""
+    count = values.shape[axis]
+    return np.take(np.sort(values, axis=axis), (count - 1) // 2, axis=axis)
+
+
+def _leave_one_out_medians(block: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """For a square same-person block, each row's lower median distance to the other rows."""
+    n = len(block)
+    if n < 2:
+        return np.full(n, np.nan)
+    others = ~np.eye(n, dtype=bool)
+    return np.array([_low_median(block[i, others[i]]) for i in range(n)])
+
+
+def outlier_flags(
+    medians: npt.NDArray[np.float64],
+    other_person: npt.NDArray[np.float64],
+    other_names: Sequence[str] | None = None,
+) -> tuple[npt.NDArray[np.bool_], list[str]]:
+    """Apply the outlier rule of the module docstring to one person's references.
+
+    Args:
+        medians: ``(n,)`` each reference's median distance to the person's others.
+        other_person: ``(n,)`` each reference's smallest median distance to the
+            references of another person (``inf`` when there is no other person).
+        other_names: ``(n,)`` who that other person is, for the reasons.
+
+    Returns:
+        ``(flags, reasons)``: ``(n,)`` bools and one reason per reference ("" if not flagged).
+    """
+    n = len(medians)
+    flags = np.zeros(n, dtype=bool)
+    reasons = [""] * n
+    if n < 2:
+        return flags, reasons
+
+    def elsewhere(i: int) -> str:
+        who = f"{other_names[i]}'s photos" if other_names else "another person's photos"
+        return f"{other_person[i]:.3f} from {who}"
+
+    better_elsewhere = other_person < medians
+    if n == 2:
+        distance = float(medians[0])
+        if distance > SAME_PERSON_DISTANCE:
+            flags[:] = True
+            for i in range(2):
+                reasons[i] = (
+                    f"the 2 photos are {distance:.3f} apart (over {SAME_PERSON_DISTANCE}), "
+                    "cannot tell which is wrong"
+                )
+                if other_person[i] < SAME_PERSON_DISTANCE:
+                    reasons[i] += f"; this one is {elsewhere(i)}"
+        return flags, reasons
+    centre = float(np.median(medians))
+    spread = _MAD_TO_SD * float(np.median(np.abs(medians - centre)))
+    cut = max(SAME_PERSON_DISTANCE, centre + MAD_FACTOR * spread)
+    for i, value in enumerate(medians):
+        if value <= cut:
+            continue
+        if value > OUTLIER_DISTANCE:
+            flags[i] = True
+            reasons[i] = (
+                f"{value:.3f} from the person's other photos "
+                f"(limit {max(cut, OUTLIER_DISTANCE):.3f})"
+            )
+        elif better_elsewhere[i]:
+            flags[i] = True
+            reasons[i] = f"{value:.3f} from the person's other photos but {elsewhere(i)}"
+    return flags, reasons
+
+
+def check_references(
+    refs: ReferenceSet,
+    people: Sequence[str],
+    tolerance: float = SAME_PERSON_DISTANCE,
+    labels: Mapping[str, str] | None = None,
+) -> RefCheck:
+    """Review a reference set: per-person photo outcomes, outliers, confusable people.
+
+    Args:
+        refs: the encoded references and every file's outcome
+            (:func:`faceripper.references.encode_references`).
+        people: the config's person names, in order; people without any usable photo
+            appear too. People found in ``refs`` but not named here are appended.
+        tolerance: pairs of references of different people closer than this are listed
+            as confusable (at that tolerance, rip would mix them up).
+        labels: class folder name per person; by default the label stored in ``refs``,
+            else the name.
+
+    Returns:
+        A :class:`RefCheck`. The outlier rule is described in the module docstring.
+    """
+    names = list(dict.fromkeys(people))
+    for name in [*refs.person.tolist(), *(f.person for f in refs.files)]:
+        if name not in names:
+            names.append(name)
+    known_labels = {str(p): str(lab) for p, lab in zip(refs.person, refs.label, strict=True)}
+    known_labels.update(labels or {})
+    checks = {n: PersonCheck(name=n, label=known_labels.get(n, n)) for n in names}
+
+    for result in refs.files:
+        person = checks[result.person]
+        person.files.append(result)
+        person.photos += 1
+        if result.usable:
+            person.usable += 1
+        if result.status == "no_face":
+            person.no_face += 1
+        elif result.status == "several_faces":
+            person.several_faces += 1
+        elif result.status in ("unreadable", "not_image"):
+            person.unreadable += 1
+    faces_by_file = {(str(f.path), f.person): f.faces for f in refs.files}
+
+    owner = np.array([names.index(str(p)) for p in refs.person], dtype=np.int64)
+    distances = _all_distances(refs.encodings)
+    n_refs = len(refs)
+    # median distance of every reference to each person's references: (n_refs, n_people)
+    to_person = np.full((n_refs, len(names)), np.inf)
+    for k in range(len(names)):
+        columns = owner == k
+        if columns.any():
+            to_person[:, k] = _low_median(distances[:, columns], axis=1)
+    different = owner[:, None] != owner[None, :]
+    cross = np.where(different, distances, np.inf)
+
+    for k, name in enumerate(names):
+        rows = np.flatnonzero(owner == k)
+        if len(rows) == 0:
+            continue
+        medians = _leave_one_out_medians(distances[np.ix_(rows, rows)])
+        elsewhere = np.delete(to_person[rows], k, axis=1)
+        other_names = [n for n in names if n != name]
+        if elsewhere.shape[1]:
+            other_person = elsewhere.min(axis=1)
+            closest_names = [other_names[int(c)] for c in elsewhere.argmin(axis=1)]
+        else:
+            other_person = np.full(len(rows), np.inf)
+            closest_names = [""] * len(rows)
+        flags, reasons = outlier_flags(medians, other_person, closest_names)
+        for j, row in enumerate(rows):
+            nearest = int(np.argmin(cross[row])) if n_refs else 0
+            has_nearest = n_refs > 0 and math.isfinite(cross[row, nearest])
+            source = str(refs.source[row])
+            checks[name].references.append(
+                ReferenceCheck(
+                    source=Path(source),
+                    box_trbl=tuple(int(v) for v in refs.box_trbl[row]),  # type: ignore[arg-type]
+                    distance=float(medians[j]),
+                    outlier=bool(flags[j]),
+                    reason=reasons[j],
+                    nearest_person=str(refs.person[nearest]) if has_nearest else None,
+                    nearest_source=Path(str(refs.source[nearest])) if has_nearest else None,
+                    nearest_distance=float(cross[row, nearest]) if has_nearest else math.nan,
+                    faces=max(1, faces_by_file.get((source, name), 1)),
+                )
+            )
+
+    upper = np.triu(different, k=1)
+    pair_rows, pair_cols = np.nonzero(upper)
+    pair_distances = distances[pair_rows, pair_cols]
+    under = np.flatnonzero(pair_distances < tolerance)
+    under = under[np.argsort(pair_distances[under], kind="stable")]
+
+    def pair(index: int) -> CrossPair:
+        i, j = int(pair_rows[index]), int(pair_cols[index])
+        return CrossPair(
+            str(refs.person[i]),
+            Path(str(refs.source[i])),
+            str(refs.person[j]),
+            Path(str(refs.source[j])),
+            float(distances[i, j]),
+        )
+
+    closest = pair(int(np.argmin(pair_distances))) if len(pair_distances) else None
+    confusable = [pair(int(i)) for i in under]
+    return RefCheck(
+        people=[checks[n] for n in names],
+        tolerance=tolerance,
+        closest_pair=closest,
+        confusable=confusable,
+    )
+
+
+# ---------------------------------------------------------------------------- tables
+
+
+def _distance_text(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.3f}"
+
+
+def summary_tables(check: RefCheck, max_pairs: int = 20) -> list[Table]:
+    """The check as rich tables (data to print, nothing is printed).
+
+    Args:
+        check: from :func:`check_references`.
+        max_pairs: at most this many cross-person pairs are listed; a caption counts the rest.
+
+    Returns:
+        Three ``rich.table.Table``: one row per person (the label column only when some
+        label differs from its person's name); the flagged references; the confusable
+        pairs of different people (or the closest pair when none is).
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    with_labels = any(p.label != p.name for p in check.people)
+    people = Table(title="Reference photos per person", title_justify="left")
+    people.add_column("person", no_wrap=True)
+    if with_labels:
+        people.add_column("label", no_wrap=True)
+    for header in ("photos", "usable", "no face", "several faces", "unreadable"):
+        people.add_column(header, justify="right")
+    people.add_column("median distance", justify="right")
+    people.add_column("outliers", justify="right")
+
+    def number(value: int, bad: str = "yellow") -> Text:
+        return Text(str(value), style=bad if value else "dim")
+
+    for person in check.people:
+        label = [Text(person.label)] if with_labels else []
+        people.add_row(
+            Text(person.name),
+            *label,
+            Text(str(person.photos)),
+            Text(str(person.usable), style="bold red" if person.usable == 0 else ""),
+            number(person.no_face),
+            number(person.several_faces),
+            number(person.unreadable),
+            Text(_distance_text(person.median_distance)),
+            number(len(person.outliers), bad="bold red"),
+        )
+    total_refs = sum(p.usable for p in check.people)
+    people.caption = (
+        f"{len(check.people)} people, {total_refs} usable photos; "
+        "median distance: of each photo to the person's others (same person: under "
+        f"{SAME_PERSON_DISTANCE})"
+    )
+
+    flagged = Table(
+        title="Outliers: photos unlike the person's others (wrong person or poor photo)",
+        title_justify="left",
+    )
+    flagged.add_column("person", no_wrap=True)
+    flagged.add_column("photo")
+    flagged.add_column("distance", justify="right")
+    flagged.add_column("nearest other person")
+    flagged.add_column("why")
+    for person, ref in check.outliers:
+        nearest = (
+            Text(f"{ref.nearest_person} {ref.nearest_distance:.3f}")
+            if ref.nearest_person is not None
+            else Text("-")
+        )
+        flagged.add_row(
+            Text(person.name),
+            Text(ref.source.name),
+            Text(f"{ref.distance:.3f}", style="bold red"),
+            nearest,
+            Text(ref.reason),
+        )
+    if not check.outliers:
+        flagged.caption = "no outliers"
+
+    shown = check.confusable[:max_pairs]
+    if shown:
+        title = f"Confusable: photos of different people closer than {check.tolerance:g}"
+    else:
+        title = "Closest photos of two different people"
+    pairs = Table(title=title, title_justify="left")
+    for header in ("person", "photo", "person", "photo"):
+        pairs.add_column(header)
+    pairs.add_column("distance", justify="right")
+    for item in shown or ([check.closest_pair] if check.closest_pair else []):
+        pairs.add_row(
+            Text(item.person_a),
+            Text(item.source_a.name),
+            Text(item.person_b),
+            Text(item.source_b.name),
+            Text(
+                f"{item.distance:.3f}", style="bold red" if item.distance < check.tolerance else ""
+            ),
+        )
+    if len(check.confusable) > len(shown):
+        pairs.caption = f"and {len(check.confusable) - len(shown)} more pairs"
+    elif not shown:
+        pairs.caption = (
+            f"no pair under {check.tolerance:g}"
+            if check.closest_pair
+            else "fewer than two people have usable photos"
+        )
+    return [people, flagged, pairs]
+
+
+# ---------------------------------------------------------------------------- contact sheets
+
+_WHITE = (255, 255, 255)
+_BLACK = (20, 20, 20)
+_GREY = (150, 150, 150)
+_LIGHT = (225, 225, 225)
+_RED = (215, 25, 25)
+_ORANGE = (200, 110, 0)
+
+# Fonts tried in order (Pillow searches the system font folders for bare names); the
+# first ones cover CJK and other scripts, so labels such as 名井 南 render legibly.
+_FONT_CANDIDATES = (
+    "NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/System/Library/Fonts/Hiragino Sans GB.ttc",
+    "/Library/Fonts/Arial Unicode.ttf",
+    "msyh.ttc",
+    "meiryo.ttc",
+    "malgun.ttf",
+    "DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "arial.ttf",
+)
+
+
+@lru_cache(maxsize=8)
+def _fonts(size: int) -> tuple[Any, ...]:
+    """Every candidate font the system has, at ``size`` pixels, Pillow's default last."""
+    from PIL import ImageFont
+
+    found: list[Any] = []
+    for candidate in _FONT_CANDIDATES:
+        try:
+            found.append(ImageFont.truetype(candidate, size))
+        except OSError:
+            continue
+    try:
+        found.append(ImageFont.load_default(size=size))
+    except TypeError:  # Pillow < 10.1: a fixed-size bitmap font
+        found.append(ImageFont.load_default())
+    return tuple(found)
+
+
+@lru_cache(maxsize=4096)
+def _glyph(font: Any, char: str) -> bytes:
+    """How ``font`` draws ``char``, as bytes to compare (b"" if it cannot draw it)."""
+    from PIL import Image, ImageDraw
+
+    try:
+        left, top, right, bottom = (int(v) for v in font.getbbox(char))
+        image = Image.new("L", (max(1, right - left) + 2, max(1, bottom - top) + 2))
+        ImageDraw.Draw(image).text((1 - left, 1 - top), char, font=font, fill=255)
+    except (UnicodeError, OSError, ValueError):
+        return b""
+    return f"{image.size}".encode() + image.tobytes()
+
+
+def _covers(font: Any, text: str) -> bool:
+    """Whether ``font`` has a glyph for every character of ``text``.
+
+    A missing character is drawn as the font's "notdef" glyph, the same for all of them,
+    so it is recognised by comparing with a private-use character no font has.
+    """
+    missing = _glyph(font, "\U0010fffd")
+    for char in set(text):
+        if char.isascii() or char.isspace():
+            continue
+        drawn = _glyph(font, char)
+        if not drawn or drawn == missing:
+            return False
+    return True
+
+
+def _font(size: int, text: str = "") -> Any:
+    """The first font that can draw ``text`` (else the first font) at ``size`` pixels."""
+    fonts = _fonts(size)
+    return next((f for f in fonts if _covers(f, text)), fonts[0])
+
+
+def _draw_text(draw: Any, xy: tuple[int, int], text: str, size: int, fill: Any, width: int) -> None:
+    """Draw ``text`` at ``xy`` in a font that has its characters, shortened to ``width``.
+
+    When no font can draw some characters they show as the font's box glyph; a font that
+    cannot encode them at all (Pillow's old bitmap font) gets an ASCII transliteration.
+    """
+    font = _font(size, text)
+    try:
+        draw.text(xy, _fit(text, font, width), fill=fill, font=font)
+    except (UnicodeError, OSError, ValueError):
+        plain = text.encode("ascii", "replace").decode("ascii")
+        draw.text(xy, _fit(plain, font, width), fill=fill, font=font)
+
+
+def _fit(text: str, font: Any, width: int) -> str:
+    """``text`` shortened in the middle with "..." until it fits ``width`` pixels."""
+    if font.getlength(text) <= width:
+        return text
+    keep = len(text)
+    while keep > 1:
+        keep -= 1
+        head = (keep + 1) // 2
+        tail = keep - head
+        short = text[:head] + "..." + (text[-tail:] if tail else "")
+        if font.getlength(short) <= width:
+            return short
+    return "..."
+
+
+def _fit_square(image: ImageRGB, size: int) -> ImageRGB:
+    """``image`` scaled to fit a ``size`` square, centred on a light grey background."""
+    import cv2
+
+    height, width = image.shape[:2]
+    scale = size / max(height, width, 1)
+    new_w = max(1, min(size, round(width * scale)))
+    new_h = max(1, min(size, round(height * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    resized = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+    tile = np.full((size, size, 3), _LIGHT, dtype=np.uint8)
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    tile[top : top + new_h, left : left + new_w] = resized
+    return tile
+
+
+def _face_thumb(ref: ReferenceCheck, size: int) -> ImageRGB | None:
+    """The face of a reference with a margin around it, as a ``size`` square."""
+    try:
+        image = load_rgb(ref.source)
+    except ImageReadError:
+        return None
+    box = np.array([ref.box_trbl], dtype=np.int64)
+    top, right, bottom, left = expand_boxes(box, 0.3, image.shape)[0]
+    crop = image[top:bottom, left:right]
+    if crop.size == 0:
+        return None
+    return _fit_square(crop, size)
+
+
+def _photo_thumb(path: Path, size: int) -> ImageRGB | None:
+    try:
+        return _fit_square(load_rgb(path), size)
+    except ImageReadError:
+        return None
+
+
+@dataclass
+class _Tile:
+    image: ImageRGB | None
+    lines: list[tuple[str, tuple[int, int, int]]]
+    frame: tuple[int, int, int]
+    frame_px: int
+    badge: str = ""
+
+
+_STATUS_TEXT = {
+    "no_face": "NO FACE",
+    "unreadable": "UNREADABLE",
+    "not_image": "NOT AN IMAGE",
+}
+
+
+def _tiles(person: PersonCheck, check: RefCheck, thumb_px: int) -> list[_Tile]:
+    tiles: list[_Tile] = []
+    for ref in person.references:
+        lines = [(ref.source.name, _BLACK)]
+        if ref.outlier:
+            lines.append((f"OUTLIER {_distance_text(ref.distance)}", _RED))
+        elif math.isnan(ref.distance):
+            lines.append(("only photo", _GREY))
+        else:
+            high = ref.distance > SAME_PERSON_DISTANCE
+            lines.append((f"distance {ref.distance:.3f}", _ORANGE if high else _BLACK))
+        if ref.nearest_person is not None and ref.nearest_distance < check.tolerance:
+            lines.append((f"like {ref.nearest_person} {ref.nearest_distance:.3f}", _ORANGE))
+        elif ref.faces > 1:
+            lines.append((f"{ref.faces} faces, largest used", _ORANGE))
+        tiles.append(
+            _Tile(
+                _face_thumb(ref, thumb_px),
+                lines,
+                _RED if ref.outlier else _GREY,
+                4 if ref.outlier else 1,
+                "OUTLIER" if ref.outlier else "",
+            )
+        )
+    for result in person.unusable:
+        status = _STATUS_TEXT.get(result.status, result.status.upper())
+        image = _photo_thumb(result.path, thumb_px) if result.status == "no_face" else None
+        tiles.append(_Tile(image, [(result.path.name, _BLACK), (status, _GREY)], _GREY, 1, status))
+    return tiles
+
+
+def _sheet(person: PersonCheck, check: RefCheck, thumb_px: int) -> Any:
+    """Draw one person's contact sheet as a PIL image."""
+    import cv2
+    from PIL import Image, ImageDraw
+
+    text_px = max(11, min(18, thumb_px // 11))
+    title_px = round(text_px * 1.6)
+    badge_px = max(10, round(text_px * 1.1))
+    line_h = round(text_px * 1.35)
+    pad = max(8, thumb_px // 16)
+
+    tiles = _tiles(person, check, thumb_px)
+    columns = max(1, min(len(tiles), 6))
+    rows = max(1, math.ceil(len(tiles) / columns))
+    caption_h = 3 * line_h + pad // 2
+    cell_w, cell_h = thumb_px + pad, thumb_px + caption_h + pad
+    header_h = round(title_px * 1.4) + line_h + 2 * pad
+    width = max(pad + columns * cell_w, 360)
+    height = header_h + rows * cell_h + pad
+
+    canvas = np.full((height, width, 3), _WHITE, dtype=np.uint8)
+    origins: list[tuple[int, int]] = []
+    for index, tile in enumerate(tiles):
+        x = pad + (index % columns) * cell_w
+        y = header_h + (index // columns) * cell_h
+        origins.append((x, y))
+        if tile.image is not None:
+            canvas[y : y + thumb_px, x : x + thumb_px] = tile.image
+        else:
+            canvas[y : y + thumb_px, x : x + thumb_px] = _LIGHT
+            cv2.line(canvas, (x, y), (x + thumb_px - 1, y + thumb_px - 1), _GREY, 1)
+            cv2.line(canvas, (x + thumb_px - 1, y), (x, y + thumb_px - 1), _GREY, 1)
+        inset = tile.frame_px // 2
+        cv2.rectangle(
+            canvas,
+            (x - inset, y - inset),
+            (x + thumb_px - 1 + inset, y + thumb_px - 1 + inset),
+            tile.frame,
+            tile.frame_px,
+        )
+
+    sheet = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(sheet)
+    title = person.label if person.label == person.name else f"{person.label}  ({person.name})"
+    _draw_text(draw, (pad, pad), title, title_px, _BLACK, width - 2 * pad)
+    summary = (
+        f"{_count(person.photos, 'photo')}, {person.usable} usable, "
+        f"median distance {_distance_text(person.median_distance)}, "
+        f"{_count(len(person.outliers), 'outlier')}"
+    )
+    if person.usable == 0:
+        summary += " - NO USABLE PHOTO"
+    summary_colour = _RED if person.outliers or person.usable == 0 else _GREY
+    summary_xy = (pad, pad + round(title_px * 1.4))
+    _draw_text(draw, summary_xy, summary, text_px, summary_colour, width - 2 * pad)
+    for tile, (x, y) in zip(tiles, origins, strict=True):
+        if tile.badge:
+            badge_w = round(_font(badge_px).getlength(tile.badge)) + 8
+            fill = _RED if tile.frame == _RED else _GREY
+            draw.rectangle(
+                (x, y, x + min(badge_w, thumb_px) - 1, y + round(badge_px * 1.3)), fill=fill
+            )
+            _draw_text(draw, (x + 4, y + 1), tile.badge, badge_px, _WHITE, thumb_px - 8)
+        for k, (text, colour) in enumerate(tile.lines):
+            line_y = y + thumb_px + pad // 2 + k * line_h
+            _draw_text(draw, (x, line_y), text, text_px, colour, thumb_px)
+    return sheet
+
+
+def _sheet_name(person: PersonCheck) -> str:
+    """The sheet's file name: the label, made safe if it is not a valid folder name."""
+    stem = person.label
+    if label_problem(stem):
+        stem = "".join(c if c.isalnum() or c in " -_." else "_" for c in person.name).strip(" .")
+        stem = stem or "person"
+    return f"{stem}.png"
+
+
+def write_contact_sheets(check: RefCheck, out_dir: Path, thumb_px: int = 160) -> list[Path]:
+    """Write one contact-sheet PNG per person, ``<out_dir>/<label>.png``.
+
+    Each sheet shows the face of every usable reference photo (cropped with a margin),
+    with its file name and its median distance to the person's other photos; outliers are
+    framed in red and marked OUTLIER; a reference closer than the tolerance to another
+    person says who. Photos without a face are shown whole with NO FACE, unreadable files
+    as grey placeholders. Sheets are written atomically.
+
+    Args:
+        check: from :func:`check_references`.
+        out_dir: created if needed; existing sheets of the same names are replaced.
+        thumb_px: the side of each face thumbnail in pixels (32 or more).
+
+    Returns:
+        The sheets written, in the order of ``check.people``.
+
+    Raises:
+        UsageError: ``thumb_px`` is under 32, or ``out_dir`` cannot be created or written.
+    """
+    if thumb_px < 32:
+        raise UsageError(f"contact sheet thumbnails must be 32 px or more, got {thumb_px}")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{out_dir}: cannot create the contact sheet folder: {exc}") from exc
+    written: list[Path] = []
+    for person in check.people:
+        path = out_dir / _sheet_name(person)
+        sheet = _sheet(person, check, thumb_px)
+        try:
+            with atomic_writer(path, fsync=False) as stream:
+                sheet.save(stream, format="PNG", optimize=False)
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot write the contact sheet: {exc}") from exc
+        written.append(path)
+    return written
+
+
+# ---------------------------------------------------------------------------- viewer
+
+
+def open_file(path: Path) -> None:
+    """Open a file in the system's default viewer, without waiting for it.
+
+    Uses ``os.startfile`` on Windows, ``open`` on macOS and ``xdg-open`` elsewhere.
+
+    Raises:
+        UsageError: the file does not exist, or no viewer is available (no ``xdg-open``,
+            no graphical session, or the viewer failed to start).
+    """
+    if not path.exists():
+        raise UsageError(f"{path}: cannot open, the file does not exist")
+    if sys.platform == "win32":
+        try:
+            os.startfile(path)  # type: ignore[attr-defined,unused-ignore]
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot open it in a viewer: {exc}") from exc
+        return
+    command = "open" if sys.platform == "darwin" else "xdg-open"
+    program = shutil.which(command)
+    if program is None:
+        raise UsageError(
+            f"{path}: cannot open it: no viewer ({command} not found); open the file yourself"
+        )
+    if (
+        sys.platform != "darwin"
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+    ):
+        raise UsageError(
+            f"{path}: cannot open it: no graphical session (DISPLAY is not set); "
+            "open the file yourself"
+        )
+    try:
+        subprocess.Popen(
+            [program, str(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot open it with {command}: {exc}") from exc
