@@ -37,6 +37,7 @@ def detect_faces(image: ImageRGB, model: DetectorModel = "hog", upsample: int = 
     """
     if model not in ("hog", "cnn"):
         raise ValueError(f"unknown detector model {model!r}: use 'hog' or 'cnn'")
+    image = np.ascontiguousarray(image)  # dlib misreads strided views (see INSTALLING_DLIB.md)
     models = get_models()
     if model == "cnn":
         rects = [d.rect for d in models.cnn_detector(image, upsample)]

@@ -42,7 +42,7 @@ def face_landmarks(
     image: ImageRGB, boxes: BoxArray, landmark_model: LandmarkModel = "5"
 ) -> npt.NDArray[np.float64]:
     """Landmark points of each box: ``(n, k, 2)`` float64 ``(x, y)``, ``k`` = 5 or 68."""
-    shapes = _full_object_detections(image, boxes, landmark_model)
+    shapes = _full_object_detections(np.ascontiguousarray(image), boxes, landmark_model)
     k = 5 if landmark_model == "5" else 68
     if not shapes:
         return np.zeros((0, k, 2), dtype=np.float64)
@@ -68,6 +68,7 @@ def encode_faces(
         :class:`Faces` with ``box_trbl``, ``landmarks_xy`` ``(n, k, 2)`` and ``encodings``
         ``(n, 128)`` float64 filled in.
     """
+    image = np.ascontiguousarray(image)  # dlib rejects strided views (see INSTALLING_DLIB.md)
     shapes = _full_object_detections(image, boxes, landmark_model)
     encoder = get_models().encoder
     k = 5 if landmark_model == "5" else 68

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from faceripper.synthetic import PlacedFace, Shot, load_face_sources, render_video, truth_path
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -71,3 +73,79 @@ def tree_digest(folder: Path, skip: tuple[str, ...] = (".faceripper",)) -> dict[
                 path.read_bytes()
             ).hexdigest()
     return result
+
+
+TARGETS = {"halle": "Halle_Berry", "hu": "Hu_Jintao"}
+DISTRACTOR = "Chance_Mock"
+
+
+@pytest.fixture(scope="session")
+def lfw_clip(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A 60-frame 640x360 clip of two target people and a distractor, with references."""
+    lfw = testdata / "lfw_dev"
+    base = tmp_path_factory.mktemp("lfwclip")
+    refs = base / "refs"
+    shown = {}
+    for label, name in TARGETS.items():
+        photos = sorted((lfw / name).glob("*.jpg"))
+        (refs / label).mkdir(parents=True)
+        for photo in photos[4:8]:
+            shutil.copy(photo, refs / label / photo.name)
+        shown[label] = load_face_sources(photos[:2])
+    distractor = load_face_sources(lfw / DISTRACTOR)[0]
+    shots = [
+        Shot(
+            30,
+            (
+                PlacedFace(shown["halle"][0], (160, 180), (190, 170), 104, 98),
+                PlacedFace(shown["hu"][0], (470, 180), (450, 190), 100, 106),
+            ),
+            (90, 110, 140),
+            texture_seed=1,
+        ),
+        Shot(
+            30,
+            (
+                PlacedFace(shown["hu"][1], (130, 170), (140, 180), 102, 102),
+                PlacedFace(shown["halle"][1], (330, 180), (330, 180), 100, 100, blur=0.06),
+                PlacedFace(distractor, (530, 180), (520, 170), 100, 100, is_target=False),
+            ),
+            (170, 150, 120),
+            texture_seed=2,
+        ),
+    ]
+    videos = base / "videos"
+    videos.mkdir()
+    render_video(videos / "clip.avi", shots, (640, 360), fps=30.0)
+    truth = truth_path(videos / "clip.avi")
+    moved = base / "clip.truth.csv"
+    truth.rename(moved)  # keep the video folder to videos only
+    return {"videos": videos, "refs": refs, "truth": moved, "base": base}
+
+
+RIP_ARGS = ["--tolerance", "0.6", "--min-size", "60", "--segment-frames", "20"]
+
+
+def rip_args(clip: dict[str, Path], target: Path, *extra: str) -> list[str]:
+    return [
+        "rip",
+        "--refs",
+        str(clip["refs"]),
+        "--video-dir",
+        str(clip["videos"]),
+        "--target-dir",
+        str(target),
+        "--cache",
+        str(target.parent / "refs.npz"),
+        *RIP_ARGS,
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="session")
+def reference_run(lfw_clip, tmp_path_factory) -> Path:
+    """An uninterrupted run with two workers: the output every other run must equal."""
+    target = tmp_path_factory.mktemp("reference") / "faces"
+    result = run_cli(rip_args(lfw_clip, target, "--threads", "2"))
+    assert result.exit_code == 0, result.stderr
+    return target

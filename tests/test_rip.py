@@ -17,95 +17,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, tree_digest
+from conftest import TARGETS, rip_args, run_cli, tree_digest
 
 from faceripper.synthetic import (
-    PlacedFace,
-    Shot,
     evaluate,
-    load_face_sources,
     load_truth,
-    render_video,
-    truth_path,
 )
 from faceripper.writer import JOURNAL_NAME, MANIFEST_COLUMNS, Dataset, read_manifest
 
 pytestmark = pytest.mark.slow
-
-TARGETS = {"halle": "Halle_Berry", "hu": "Hu_Jintao"}
-DISTRACTOR = "Chance_Mock"
-
-
-@pytest.fixture(scope="session")
-def lfw_clip(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A 60-frame 640x360 clip of two target people and a distractor, with references."""
-    lfw = testdata / "lfw_dev"
-    base = tmp_path_factory.mktemp("lfwclip")
-    refs = base / "refs"
-    shown = {}
-    for label, name in TARGETS.items():
-        photos = sorted((lfw / name).glob("*.jpg"))
-        (refs / label).mkdir(parents=True)
-        for photo in photos[4:8]:
-            shutil.copy(photo, refs / label / photo.name)
-        shown[label] = load_face_sources(photos[:2])
-    distractor = load_face_sources(lfw / DISTRACTOR)[0]
-    shots = [
-        Shot(
-            30,
-            (
-                PlacedFace(shown["halle"][0], (160, 180), (190, 170), 104, 98),
-                PlacedFace(shown["hu"][0], (470, 180), (450, 190), 100, 106),
-            ),
-            (90, 110, 140),
-            texture_seed=1,
-        ),
-        Shot(
-            30,
-            (
-                PlacedFace(shown["hu"][1], (130, 170), (140, 180), 102, 102),
-                PlacedFace(shown["halle"][1], (330, 180), (330, 180), 100, 100, blur=0.06),
-                PlacedFace(distractor, (530, 180), (520, 170), 100, 100, is_target=False),
-            ),
-            (170, 150, 120),
-            texture_seed=2,
-        ),
-    ]
-    videos = base / "videos"
-    videos.mkdir()
-    render_video(videos / "clip.avi", shots, (640, 360), fps=30.0)
-    truth = truth_path(videos / "clip.avi")
-    moved = base / "clip.truth.csv"
-    truth.rename(moved)  # keep the video folder to videos only
-    return {"videos": videos, "refs": refs, "truth": moved, "base": base}
-
-
-RIP_ARGS = ["--tolerance", "0.6", "--min-size", "60", "--segment-frames", "20"]
-
-
-def rip_args(clip: dict[str, Path], target: Path, *extra: str) -> list[str]:
-    return [
-        "rip",
-        "--refs",
-        str(clip["refs"]),
-        "--video-dir",
-        str(clip["videos"]),
-        "--target-dir",
-        str(target),
-        "--cache",
-        str(target.parent / "refs.npz"),
-        *RIP_ARGS,
-        *extra,
-    ]
-
-
-@pytest.fixture(scope="session")
-def reference_run(lfw_clip, tmp_path_factory) -> Path:
-    """An uninterrupted run with two workers: the output every other run must equal."""
-    target = tmp_path_factory.mktemp("reference") / "faces"
-    result = run_cli(rip_args(lfw_clip, target, "--threads", "2"))
-    assert result.exit_code == 0, result.stderr
-    return target
 
 
 def manifest(target: Path) -> list[dict[str, str]]:
@@ -287,3 +207,69 @@ def test_unwritable_target_fails_before_any_work(lfw_clip, tmp_path):
     assert result.exit_code == 2
     assert "cannot write to the target folder" in result.stderr
     assert not (tmp_path / "refs.npz").exists()  # failed before encoding anything
+
+
+@pytest.fixture(scope="session")
+def hamilton_run(hamilton, tmp_path_factory) -> tuple[Path, object]:
+    """The Hamilton clip ripped with its two reference photos, through the CLI."""
+    target = tmp_path_factory.mktemp("hamilton-run") / "faces"
+    result = run_cli(
+        [
+            "rip",
+            "--refs",
+            str(hamilton["refs"]),
+            "--video",
+            str(hamilton["video"]),
+            "--target-dir",
+            str(target),
+            "--tolerance",
+            "0.6",
+            "--min-size",
+            "60",
+            "--threads",
+            "2",
+        ]
+    )
+    return target, result
+
+
+def test_hamilton_clip_end_to_end(hamilton_run):
+    target, result = hamilton_run
+    assert result.exit_code == 0, result.stderr
+    classes = {p.name for p in target.iterdir() if p.is_dir()}
+    assert classes <= {"lin_manuel_miranda", "alex_lacamoire"}
+    rows = manifest(target)
+    by_label = {label: [r for r in rows if r["label"] == label] for label in classes}
+    assert len(by_label["lin_manuel_miranda"]) >= 80  # he is in most shots
+    files = {p.relative_to(target).as_posix() for p in target.glob("*/*")}
+    assert {r["path"] for r in rows} == files
+    for row in rows:
+        assert row["video"] == "short_hamilton_clip.mp4" or row["video"].endswith(
+            "/short_hamilton_clip.mp4"
+        )
+        assert 0 <= int(row["frame"]) < 275
+        top, right, bottom, left = (int(row[k]) for k in ("top", "right", "bottom", "left"))
+        assert 0 <= top < bottom <= 360 and 0 <= left < right <= 640
+        assert bottom - top >= 60 and right - left >= 60
+        assert float(row["distance"]) <= 0.6
+        assert abs(float(row["time_s"]) - int(row["frame"]) / 29.97) < 0.01
+    assert "lin_manuel_miranda" in result.stdout  # the summary table
+
+
+def test_dataset_loads_with_torchvision_imagefolder(hamilton_run):
+    torchvision = (
+        pytest.importorskip(
+            "torchvision",
+            reason="torchvision is in the 'test' extra: pip install -e '.[test]'",
+        )
+        if os.environ.get("CI", "").lower() != "true"
+        else __import__("torchvision")
+    )
+    target, _ = hamilton_run
+    dataset = torchvision.datasets.ImageFolder(str(target))
+    rows = manifest(target)
+    assert dataset.classes == sorted({r["label"] for r in rows})
+    loaded = sorted(Path(path).relative_to(target).as_posix() for path, _ in dataset.samples)
+    assert loaded == sorted(r["path"] for r in rows)
+    image, label = dataset[0]
+    assert image.size[0] >= 60 and dataset.classes[label] in {r["label"] for r in rows}
