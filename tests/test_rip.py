@@ -17,13 +17,14 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TARGETS, rip_args, run_cli, tree_digest
 
 from faceripper.synthetic import (
     evaluate,
     load_truth,
 )
 from faceripper.writer import JOURNAL_NAME, MANIFEST_COLUMNS, Dataset, read_manifest
+
+from conftest import TARGETS, rip_args, run_cli, tree_digest
 
 pytestmark = pytest.mark.slow
 
