@@ -416,7 +416,15 @@ def rip_command(
             "(0 and 1 both mean once).",
         ),
     ] = 0,
-    model: ModelOption = Detector.hog,
+    model: Annotated[
+        Detector,
+        typer.Option(
+            "--model",
+            help="Face detector for the video frames: hog (fast on CPU) or cnn (more "
+            "accurate; needs a CUDA build of dlib to be fast, see INSTALLING_DLIB.md). "
+            "Reference photos are always located with hog.",
+        ),
+    ] = Detector.hog,
     blur: Annotated[
         float | None,
         typer.Option(
@@ -496,7 +504,9 @@ def rip_command(
                     "(about 1.4 s for one 640x360 frame); see INSTALLING_DLIB.md",
                     markup=False,
                 )
-        report = _encode(people, cache, jitters, model, landmarks, workers)
+        # Reference photos are located with HOG whatever --model says: they are large and
+        # frontal, and the CNN detector costs seconds per photo on a CPU.
+        report = _encode(people, cache, jitters, Detector.hog, landmarks, workers)
         missing = [p.name for p in people if p.name not in set(report.references.person)]
         for name in missing:
             err.print(f"warning: {name}: no usable reference photo; never matched", markup=False)

@@ -59,6 +59,31 @@ def detect_faces_batch(
     ]
 
 
+def detect_faces_batch_scaled(
+    images: Sequence[ImageRGB], scale: float, upsample: int = 0
+) -> list[BoxArray]:
+    """CNN-detect same-sized images in one batch, on copies resized by ``scale``.
+
+    Boxes are returned in full-resolution pixels, one array per image.
+    """
+    import cv2
+
+    if not images:
+        return []
+    height, width = images[0].shape[:2]
+    if scale >= 1.0:
+        return detect_faces_batch([np.ascontiguousarray(i) for i in images], upsample)
+    small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
+    small = [
+        np.ascontiguousarray(cv2.resize(i, (small_w, small_h), interpolation=cv2.INTER_AREA))
+        for i in images
+    ]
+    return [
+        clip_boxes(scale_boxes(b, height / small_h, width / small_w), images[0].shape)
+        for b in detect_faces_batch(small, upsample)
+    ]
+
+
 def detection_scale(min_size_px: int, model: DetectorModel = "hog") -> float:
     """The factor to shrink a frame by so that a face of ``min_size_px`` is still found.
 

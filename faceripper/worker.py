@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceripper.blur import sharpness
-from faceripper.detector import HOG_MIN_FACE_PX, detect_faces_scaled
+from faceripper.detector import HOG_MIN_FACE_PX, detect_faces_batch_scaled, detect_faces_scaled
 from faceripper.encoder import encode_faces, face_distances
 from faceripper.geometry import BoxArray, box_sizes, expand_boxes
 from faceripper.images import ImageRGB
@@ -32,6 +32,11 @@ from faceripper.video import VideoError, VideoScan, iter_frames
 #: still about as large as the smallest face the detector finds, so faces right at
 #: ``min_size`` are not lost to the detector's fuzzy lower limit.
 DETECTION_SAFETY = 0.8
+
+#: Frames detected together by dlib's CNN detector (one GPU batch with a CUDA build).
+CNN_BATCH_FRAMES = 8
+#: ... unless the batch's frames hold more pixels than this (memory stays bounded for 8K).
+CNN_BATCH_PIXELS = 16_000_000
 
 
 @dataclass(frozen=True)
@@ -154,9 +159,14 @@ def process_frame(
     settings: RipSettings,
     references: References,
     result: SegmentResult,
+    boxes: BoxArray | None = None,
 ) -> None:
-    """Find, filter, identify and crop the faces of one frame into ``result``."""
-    boxes = detect_faces_scaled(image, settings.detection_scale(), model=settings.model)
+    """Find, filter, identify and crop the faces of one frame into ``result``.
+
+    ``boxes`` are the frame's detections when they were found already (CNN batches).
+    """
+    if boxes is None:
+        boxes = detect_faces_scaled(image, settings.detection_scale(), model=settings.model)
     if len(boxes) == 0:
         return
     boxes = boxes[np.lexsort((boxes[:, 0], boxes[:, 3]))]  # stable order: left, then top
@@ -223,15 +233,38 @@ def process_segment(task: SegmentTask) -> SegmentResult:
     references = _worker["references"]
     assert isinstance(settings, RipSettings) and isinstance(references, References)
     result = SegmentResult(task.sequence)
+    batch: list[tuple[int, float, ImageRGB]] = []
+    batch_size = CNN_BATCH_FRAMES if settings.model == "cnn" else 1
     try:
         for decoded in iter_frames(task.path, task.scan, task.start, task.end):
-            process_frame(
-                decoded.rgb(), decoded.index, decoded.time_s, settings, references, result
-            )
-            result.frames += 1
+            batch.append((decoded.index, decoded.time_s, decoded.rgb()))
+            pixels = sum(image.shape[0] * image.shape[1] for _, _, image in batch)
+            if len(batch) >= batch_size or pixels >= CNN_BATCH_PIXELS:
+                _process_batch(batch, settings, references, result)
+                batch = []
+        _process_batch(batch, settings, references, result)
     except VideoError as exc:
         result.error = str(exc)
     return result
+
+
+def _process_batch(
+    batch: list[tuple[int, float, ImageRGB]],
+    settings: RipSettings,
+    references: References,
+    result: SegmentResult,
+) -> None:
+    if not batch:
+        return
+    if settings.model == "cnn":
+        found = detect_faces_batch_scaled(
+            [image for _, _, image in batch], settings.detection_scale()
+        )
+    else:
+        found = [None] * len(batch)
+    for (index, time_s, image), boxes in zip(batch, found, strict=True):
+        process_frame(image, index, time_s, settings, references, result, boxes=boxes)
+        result.frames += 1
 
 
 def scan_task(path: Path) -> VideoScan | str:

@@ -274,3 +274,55 @@ def test_dataset_loads_with_torchvision_imagefolder(hamilton_run):
     assert loaded == sorted(r["path"] for r in rows)
     image, label = dataset[0]
     assert image.size[0] >= 60 and dataset.classes[label] in {r["label"] for r in rows}
+
+
+def test_cnn_model_batches_frames_and_warns_without_cuda(testdata, tmp_path):
+    import av
+    import cv2
+    import numpy as np
+
+    from faceripper.images import load_rgb
+    from faceripper.models import dlib_has_cuda
+
+    photo = load_rgb(
+        testdata / "face_recognition" / "knn_examples" / "train" / "obama" / "obama2.jpg"
+    )
+    scale = 300 / photo.shape[0]
+    photo = cv2.resize(photo, (round(photo.shape[1] * scale), 300), interpolation=cv2.INTER_AREA)
+    video = tmp_path / "obama.mp4"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        for i in range(3):
+            frame = np.full((360, 640, 3), 80, np.uint8)
+            frame[30:330, 100 + 5 * i : 100 + 5 * i + photo.shape[1]] = photo
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    refs = tmp_path / "refs" / "obama"
+    refs.mkdir(parents=True)
+    shutil.copy(testdata / "face_recognition" / "obama3.jpg", refs)
+    target = tmp_path / "faces"
+    result = run_cli(
+        [
+            "rip",
+            "--refs",
+            str(refs.parent),
+            "--video",
+            str(video),
+            "--target-dir",
+            str(target),
+            "--model",
+            "cnn",
+            "--min-size",
+            "50",
+            "--tolerance",
+            "0.6",
+            "--threads",
+            "1",
+        ]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert ("runs on the CPU" in result.stderr) != dlib_has_cuda()
+    rows = manifest(target)
+    assert [int(r["frame"]) for r in rows] == [0, 1, 2]
+    assert all(r["label"] == "obama" for r in rows)
