@@ -554,12 +554,13 @@ def rip_progress() -> Iterator[Callable[[Any], None]]:
         MofNCompleteColumn(),
         TextColumn("frames"),
         TextColumn("{task.fields[faces]} faces"),
+        TextColumn("{task.fields[videos]} videos"),
         TextColumn("{task.fields[fps]:.1f} frames/s"),
         TimeRemainingColumn(),
         console=err,
         transient=True,
     )
-    task = progress.add_task("rip", total=None, faces=0, fps=0.0)
+    task = progress.add_task("rip", total=None, faces=0, fps=0.0, videos="0/?")
 
     def update(state: Any) -> None:
         progress.update(
@@ -568,6 +569,7 @@ def rip_progress() -> Iterator[Callable[[Any], None]]:
             total=state.frames_total or None,
             faces=state.faces_saved,
             fps=state.frames_per_s,
+            videos=f"{state.videos_scanned}/{state.videos_total}",
         )
 
     with progress:

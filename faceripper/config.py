@@ -238,6 +238,9 @@ def parse_config(text: str, path: Path, check_folders: bool = True) -> Config:
             for error in exc.errors():
                 where = _json_place(name, tuple(error["loc"]))
                 problems.append(f"{path}: {where}: {_pydantic_message(error)}")
+            faces_dir_text = entry.get("faces_dir")
+            if check_folders and isinstance(faces_dir_text, str) and faces_dir_text.strip():
+                _check_faces_dir(path, place, (base / faces_dir_text).resolve(), problems)
             continue
         faces_dir = (base / person.faces_dir).resolve()
         if check_folders:

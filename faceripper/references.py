@@ -345,7 +345,7 @@ def encode_references(
         cached = {}
         if cache_path.exists():
             report.rebuilt_reason = str(exc)
-            log.warning("%s: rebuilding the encodings cache: %s", cache_path, exc)
+            log.info("%s: rebuilding the encodings cache: %s", cache_path, exc)
 
     wanted: list[tuple[Path, str]] = []
     for person in config:
@@ -354,6 +354,7 @@ def encode_references(
 
     results: dict[tuple[str, str], FileResult] = {}
     todo: list[tuple[Path, str, EncodeSettings, FileState]] = []
+    refreshed = 0  # unchanged content under a new mtime: store it so it is hashed once
     for path, person in wanted:
         key = (str(path), person)
         try:
@@ -377,6 +378,7 @@ def encode_references(
         if old and old.state and old.state.sha256 == state.sha256:
             old.state = state
             results[key] = old
+            refreshed += 1
             continue
         todo.append((path, person, settings, state))
 
@@ -402,7 +404,13 @@ def encode_references(
 
     ordered = [results[(str(p), n)] for p, n in wanted]
     labels = {p.name: (p.label, p.group) for p in config}
-    if report.encoded or report.dropped or report.rebuilt_reason or not cache_path.exists():
+    if (
+        report.encoded
+        or report.dropped
+        or refreshed
+        or report.rebuilt_reason
+        or not cache_path.exists()
+    ):
         try:
             save_cache(cache_path, ordered, settings, labels)
         except OSError as exc:

@@ -21,7 +21,7 @@ import logging
 import multiprocessing
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -210,6 +210,8 @@ def rip(
         totals = summarize(dataset.done.values())
         for record in dataset.done.values():
             counts.update(record.counts)
+            if record.error:
+                errors.setdefault(record.video, record.error)
         rows = dataset.rows_written
     return RipSummary(
         saved=totals["saved"],
@@ -242,7 +244,8 @@ def _schedule(
     next_scan = 0  # next video to submit a scan for
     next_plan = 0  # next video whose segments are to be planned
     scans: dict[int, VideoScan | str] = {}
-    ready: deque[SegmentTask] = deque()
+    ready: deque[SegmentTask] = deque()  # created lazily, a window's worth at a time
+    plans: deque[Iterator[SegmentTask]] = deque()
     suspects: deque[tuple[str, Any]] = deque()  # work re-run alone after a pool break
     in_flight: dict[Future[Any], tuple[str, Any]] = {}
     buffer: dict[int, tuple[SegmentTask, SegmentResult]] = {}
@@ -275,24 +278,30 @@ def _schedule(
             while next_scan < len(videos) and next_scan - next_plan < lookahead:
                 submit("scan", next_scan)
                 next_scan += 1
-        # Plan the segments of scanned videos, in video order.
-        while next_plan in scans:
+        # Plan the segments of scanned videos, in video order, while work is short.
+        while len(ready) < window and (plans or next_plan in scans):
+            if plans:
+                task = next(plans[0], None)
+                if task is None:
+                    plans.popleft()
+                else:
+                    ready.append(task)
+                continue
             scanned = scans.pop(next_plan)
             video = videos[next_plan]
             if isinstance(scanned, str):
                 errors[video.key] = scanned
             else:
+                todo = []
                 for start, end in plan_segments(scanned, segment_frames):
                     state.frames_total += end - start
                     record = dataset.done.get((video.key, start, end))
-                    if record is not None:
+                    if record is None:
+                        todo.append((start, end))
+                    else:
                         state.frames_done += record.frames
-                        continue
-                    window_scan = scanned.window(start, end)
-                    ready.append(
-                        SegmentTask(sequence, video.key, video.path, window_scan, start, end)
-                    )
-                    sequence += 1
+                plans.append(_tasks(video, scanned, todo, sequence))
+                sequence += len(todo)
             state.videos_scanned += 1
             next_plan += 1
             report()
@@ -311,7 +320,7 @@ def _schedule(
             next_commit += 1
             report()
         if not in_flight:
-            if next_plan >= len(videos) and not ready and not suspects and not buffer:
+            if next_plan >= len(videos) and not (ready or plans or suspects or buffer):
                 return
             continue
         done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
@@ -339,6 +348,16 @@ def _schedule(
                 else:
                     suspects.append((kind, item))
             suspects = deque(sorted(suspects, key=_order_key))
+
+
+def _tasks(
+    video: VideoInput, scan: VideoScan, ranges: list[tuple[int, int]], first_sequence: int
+) -> Iterator[SegmentTask]:
+    """The tasks of one video's unfinished segments, made one at a time."""
+    for offset, (start, end) in enumerate(ranges):
+        yield SegmentTask(
+            first_sequence + offset, video.key, video.path, scan.window(start, end), start, end
+        )
 
 
 def _order_key(entry: tuple[str, Any]) -> tuple[int, int]:
@@ -389,8 +408,12 @@ def _commit(
     state.frames_this_run += result.frames
     if result.error:
         errors.setdefault(task.video_key, result.error)
-        counts.update(result.counts)
-        return
+        record.error = result.error
+        if not result.decode_error:
+            # A crash or an unexpected failure may not happen again: leave the segment
+            # unfinished so that the next run retries it.
+            counts.update(result.counts)
+            return
     dataset.finish_segment(record)
 
 

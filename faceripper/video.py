@@ -31,7 +31,21 @@ from faceripper.errors import FaceripperError
 from faceripper.images import ImageRGB
 
 VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".ts", ".flv", ".wmv", ".mpg", ".mpeg"}
+    {
+        ".mp4",
+        ".mkv",
+        ".webm",
+        ".mov",
+        ".avi",
+        ".m4v",
+        ".ts",
+        ".flv",
+        ".wmv",
+        ".mpg",
+        ".mpeg",
+        ".m2ts",
+        ".mts",
+    }
 )
 
 #: Frames per unit of work: about 10 s of 30 fps video.
@@ -110,7 +124,9 @@ class VideoScan:
     Attributes:
         frame_pts: presentation timestamps of all frames, ascending; the frame index is
             the position in this tuple. Empty when the container has no timestamps.
-        keyframes: indices of keyframes (where decoding can start), ascending.
+        keyframes: indices of keyframes (where decoding can start), ascending; always
+            starts with 0 (decoding from the beginning), even when the stream starts
+            on a non-keyframe (a recording cut mid-GOP).
         frame_count: number of frames.
         time_base: seconds per timestamp unit.
         fps: average frames per second (for information; times come from timestamps).
@@ -231,7 +247,7 @@ def scan_video(path: Path) -> VideoScan:
         frame_pts = tuple(sorted(pts_list))
         count = len(frame_pts)
         position = {pts: i for i, pts in enumerate(frame_pts)}
-        keyframes = tuple(sorted(position[p] for p in key_pts)) or (0,)
+        keyframes = tuple(sorted({0, *(position[p] for p in key_pts)}))
     if count == 0:
         raise VideoError(f"{path}: no video frames")
     if width <= 0 or height <= 0:
@@ -330,9 +346,15 @@ def iter_frames(path: Path, scan: VideoScan, start: int, end: int) -> Iterator[D
         rotation = scan.rotation
         if scan.seekable:
             index_of = {pts: scan.first_index + i for i, pts in enumerate(scan.frame_pts)}
+            last_pts = scan.frame_pts[-1]
             key = scan.keyframes[bisect.bisect_right(scan.keyframes, start) - 1]
             if key > 0:
-                container.seek(scan.frame_pts[key - scan.first_index], stream=stream, backward=True)
+                try:
+                    container.seek(
+                        scan.frame_pts[key - scan.first_index], stream=stream, backward=True
+                    )
+                except av.FFmpegError as exc:
+                    raise VideoError(f"{path}: cannot seek ({_reason(exc)})") from exc
             sequential = key == 0
         else:
             index_of = {}
@@ -345,7 +367,9 @@ def iter_frames(path: Path, scan: VideoScan, start: int, end: int) -> Iterator[D
                     pts = frame.pts
                     index = index_of.get(pts) if pts is not None else None
                     if index is None:
-                        continue
+                        if pts is None or pts <= last_pts:
+                            continue
+                        index = end  # after the last frame of the scan: past the range
                 else:
                     index = position
                     position += 1
@@ -363,6 +387,10 @@ def iter_frames(path: Path, scan: VideoScan, start: int, end: int) -> Iterator[D
                 yield DecodedFrame(
                     index, scan.time_s(index), frame, _frame_rotation(frame, rotation)
                 )
+            if not started and not sequential:
+                # Nothing decoded after the seek (it landed after the last keyframe).
+                container.close()
+                yield from _iter_from_start(path, scan, start, end)
         except av.FFmpegError as exc:
             raise VideoError(f"{path}: decoding failed ({_reason(exc)})") from exc
     finally:

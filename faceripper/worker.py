@@ -112,8 +112,9 @@ class SegmentResult:
     hits: list[FaceHit] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     ambiguous: Counter[int] = field(default_factory=Counter)
-    blurry_unsaved: Counter[int] = field(default_factory=Counter)
     error: str = ""
+    #: The video itself is broken (truncated, corrupt): rerunning will not help.
+    decode_error: bool = False
 
 
 _worker: dict[str, object] = {}
@@ -245,6 +246,9 @@ def process_segment(task: SegmentTask) -> SegmentResult:
         _process_batch(batch, settings, references, result)
     except VideoError as exc:
         result.error = str(exc)
+        result.decode_error = True
+    except Exception as exc:  # any other failure is this segment's, not the run's
+        result.error = f"{task.path}: frames {task.start}-{task.end}: {type(exc).__name__}: {exc}"
     return result
 
 

@@ -276,7 +276,16 @@ class Dataset:
             return []
         return list(self.blurry_dir.iterdir())
 
+    def _remove_temporaries(self) -> None:
+        """Delete temporary files a killed run left behind (``.<name>.<random>.tmp``)."""
+        folders = [self.target, *(p for p in self.target.iterdir() if p.is_dir())]
+        folders += [p for p in self._blurry_class_dirs() if p.is_dir()]
+        for folder in folders:
+            for leftover in folder.glob(".*.tmp"):
+                leftover.unlink(missing_ok=True)
+
     def _recover(self) -> None:
+        self._remove_temporaries()
         records = _read_jsonl(self._journal_path())
         manifest = self._manifest_path()
         if records:

@@ -1,0 +1,593 @@
+"""Tests of faceripper.references: encoding reference photos and the ``.npz`` cache.
+
+Real models on real photos of the shared test data (read in place; anything derived
+from them is written under pytest's tmp_path). The expensive encodings are shared:
+face-api.js (40 photos) and the unusual-photo set are encoded once per module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from faceripper import references
+from faceripper._version import __version__
+from faceripper.config import config_from_refs
+from faceripper.errors import UsageError
+from faceripper.references import (
+    CACHE_FORMAT,
+    EncodeSettings,
+    default_cache_path,
+    encode_reference_file,
+    encode_references,
+    load_cache,
+)
+
+from conftest import run_cli
+
+FACE_API_PEOPLE = ["amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart"]
+REFERENCE_JSON = Path(__file__).resolve().parent / "data" / "face_recognition_reference.json"
+
+ROW_KEYS = {"encodings", "person", "label", "group", "source", "box_trbl"}
+FILE_KEYS = {
+    "file_path",
+    "file_person",
+    "file_status",
+    "file_faces",
+    "file_message",
+    "file_size",
+    "file_mtime_ns",
+    "file_sha256",
+}
+SETTING_KEYS = {
+    "format",
+    "format_version",
+    "faceripper_version",
+    "detector",
+    "jitters",
+    "landmarks",
+    "upsample",
+}
+
+
+def text_lines(stream: str) -> list[str]:
+    """Non-blank lines (the progress bar leaves an empty line on a non-terminal)."""
+    return [line for line in stream.splitlines() if line.strip()]
+
+
+def summary(cache: Path, n: int, people: int, encoded: int, unchanged: int, removed: int) -> str:
+    return (
+        f"{cache}: {n} encodings of {people} people ({encoded} photos encoded, "
+        f"{unchanged} unchanged, {removed} removed)\n"
+    )
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+# ---------------------------------------------------------------------------- face-api.js
+
+
+@pytest.fixture(scope="module")
+def face_api(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """face-api.js's 8 people x 5 photos encoded once, through the CLI with one worker."""
+    refs = testdata / "face-api.js"
+    cache = tmp_path_factory.mktemp("faceapi") / "refs.npz"
+    result = run_cli(["encode", "--refs", str(refs), "-o", str(cache), "--threads", "1"])
+    assert result.exit_code == 0, result.stderr
+    config, _ = config_from_refs(refs)
+    return SimpleNamespace(refs=refs, cache=cache, result=result, config=config)
+
+
+def test_face_api_js_gives_40_encodings_of_8_people(face_api):
+    assert face_api.result.stdout == summary(face_api.cache, 40, 8, 40, 0, 0)
+    assert text_lines(face_api.result.stderr) == []
+    assert not (face_api.refs / ".faceripper-encodings.npz").exists()  # -o was honoured
+    report = encode_references(face_api.config, face_api.cache)
+    refs = report.references
+    assert len(refs) == 40
+    assert refs.person.tolist() == [p for p in FACE_API_PEOPLE for _ in range(5)]
+    assert refs.label.tolist() == refs.person.tolist()
+    assert [Path(s).name for s in refs.source] == [
+        f"{p}{i}.png" for p in FACE_API_PEOPLE for i in range(1, 6)
+    ]
+    assert {f.status for f in refs.files} == {"ok"}
+    assert all(f.faces == 1 and f.message == "" for f in refs.files)
+
+
+def test_npz_is_plain_numpy_with_the_documented_keys(face_api):
+    data = read_npz(face_api.cache)
+    assert set(data) == ROW_KEYS | FILE_KEYS | SETTING_KEYS
+    assert not [k for k, v in data.items() if v.dtype == object]
+    assert data["encodings"].shape == (40, 128)
+    assert data["encodings"].dtype == np.float64
+    assert np.isfinite(data["encodings"]).all()
+    assert len(np.unique(data["encodings"], axis=0)) == 40
+    for key in ("person", "label", "group", "source"):
+        assert data[key].shape == (40,), key
+        assert data[key].dtype.kind == "U", key
+    assert data["box_trbl"].shape == (40, 4)
+    assert data["box_trbl"].dtype == np.int64
+    for key in FILE_KEYS:
+        assert data[key].shape == (40,), key
+    assert data["file_status"].tolist() == ["ok"] * 40
+    assert data["file_size"].tolist() == [Path(p).stat().st_size for p in data["file_path"]]
+    assert all(len(h) == 64 for h in data["file_sha256"].tolist())
+    assert data["source"].tolist() == [
+        str((face_api.refs / p / f"{p}{i}.png").resolve())
+        for p in FACE_API_PEOPLE
+        for i in range(1, 6)
+    ]
+    settings = {key: data[key].item() for key in SETTING_KEYS}
+    assert settings == {
+        "format": CACHE_FORMAT,
+        "format_version": 1,
+        "faceripper_version": __version__,
+        "detector": "hog",
+        "jitters": 1,
+        "landmarks": "5",
+        "upsample": 1,
+    }
+
+
+def test_rerun_encodes_and_hashes_nothing(face_api, tmp_path, monkeypatch):
+    cache = tmp_path / "refs.npz"
+    shutil.copy2(face_api.cache, cache)
+    before = cache.stat().st_mtime_ns
+
+    def no_hashing(path):
+        raise AssertionError(f"{path} hashed although its size and mtime are unchanged")
+
+    monkeypatch.setattr(references, "file_state", no_hashing)
+    result = run_cli(["encode", "--refs", str(face_api.refs), "-o", str(cache), "--threads", "1"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == summary(cache, 40, 8, 0, 40, 0)
+    assert text_lines(result.stderr) == []
+    assert cache.stat().st_mtime_ns == before  # not rewritten
+
+
+def test_threads_2_gives_identical_encodings(face_api, tmp_path):
+    """Three of the people (15 photos) with two workers equal their rows with one worker."""
+    people = ["howard", "penny", "stuart"]
+    config = tmp_path / "three.json"
+    config.write_text(
+        json.dumps({p: {"label": p, "faces_dir": str(face_api.refs / p)} for p in people}),
+        encoding="utf-8",
+    )
+    cache = tmp_path / "two.npz"
+    result = run_cli(["encode", "-c", str(config), "-o", str(cache), "--threads", "2"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == summary(cache, 15, 3, 15, 0, 0)
+    one, two = read_npz(face_api.cache), read_npz(cache)
+    rows = np.isin(one["person"], people)
+    for key in ROW_KEYS:
+        assert np.array_equal(one[key][rows], two[key]), key
+    files = np.isin(one["file_person"], people)
+    for key in FILE_KEYS:
+        assert np.array_equal(one[key][files], two[key]), key
+
+
+# ---------------------------------------------------------------------------- a small copy
+
+
+@pytest.fixture
+def small(testdata: Path, tmp_path: Path) -> SimpleNamespace:
+    """amy1, amy2 and raj1 copied into tmp_path/refs and encoded once."""
+    refs = tmp_path / "refs"
+    for person, numbers in (("amy", (1, 2)), ("raj", (1,))):
+        (refs / person).mkdir(parents=True)
+        for i in numbers:
+            shutil.copy(testdata / "face-api.js" / person / f"{person}{i}.png", refs / person)
+    cache = tmp_path / "cache.npz"
+    config, _ = config_from_refs(refs)
+    first = encode_references(config, cache)
+    assert (first.encoded, first.reused, first.dropped) == (3, 0, 0)
+    return SimpleNamespace(
+        refs=refs, cache=cache, config=config, first=first, testdata=testdata, tmp=tmp_path
+    )
+
+
+def _run(small: SimpleNamespace, settings: EncodeSettings | None = None):
+    config, _ = config_from_refs(small.refs)  # the folders may have changed
+    return encode_references(config, small.cache, settings)
+
+
+def _cli(small: SimpleNamespace, *args: str):
+    return run_cli(["encode", "--refs", str(small.refs), "-o", str(small.cache), "-j", "1", *args])
+
+
+def _by_name(report) -> dict[str, np.ndarray]:
+    refs = report.references
+    return {Path(s).name: e for s, e in zip(refs.source, refs.encodings, strict=True)}
+
+
+@pytest.fixture
+def counted(monkeypatch) -> dict[str, list[str]]:
+    """Records which files are hashed and which are encoded."""
+    calls: dict[str, list[str]] = {"hashed": [], "encoded": []}
+    real_state, real_encode = references.file_state, references.encode_reference_file
+
+    def file_state(path):
+        calls["hashed"].append(Path(path).name)
+        return real_state(path)
+
+    def encode(path, *args, **kwargs):
+        calls["encoded"].append(Path(path).name)
+        return real_encode(path, *args, **kwargs)
+
+    monkeypatch.setattr(references, "file_state", file_state)
+    monkeypatch.setattr(references, "encode_reference_file", encode)
+    return calls
+
+
+def test_touched_file_is_rehashed_once_but_not_reencoded(small, counted):
+    photo = small.refs / "amy" / "amy1.png"
+    stat = photo.stat()
+    os.utime(photo, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+
+    report = _run(small)
+    assert (report.encoded, report.reused, report.dropped) == (0, 3, 0)
+    assert counted == {"hashed": ["amy1.png"], "encoded": []}
+    assert np.array_equal(report.references.encodings, small.first.references.encodings)
+    stored = read_npz(small.cache)
+    row = stored["file_path"].tolist().index(str(photo))
+    assert stored["file_mtime_ns"][row] == photo.stat().st_mtime_ns  # new mtime kept
+
+    counted["hashed"].clear()
+    again = _run(small)
+    assert (again.encoded, again.reused) == (0, 3)
+    assert counted == {"hashed": [], "encoded": []}  # the new mtime is remembered
+
+
+def test_changed_content_reencodes_only_that_file(small, counted):
+    photo = small.refs / "amy" / "amy1.png"
+    with Image.open(photo) as image:
+        ImageOps.mirror(image).save(photo)
+    report = _run(small)
+    assert (report.encoded, report.reused, report.dropped) == (1, 2, 0)
+    assert counted["encoded"] == ["amy1.png"]
+    before, after = _by_name(small.first), _by_name(report)
+    assert np.array_equal(after["amy2.png"], before["amy2.png"])
+    assert np.array_equal(after["raj1.png"], before["raj1.png"])
+    assert not np.array_equal(after["amy1.png"], before["amy1.png"])
+    fresh = encode_reference_file(photo.resolve(), "amy", EncodeSettings())
+    assert np.array_equal(after["amy1.png"], fresh.encoding)
+    assert np.array_equal(read_npz(small.cache)["encodings"], report.references.encodings)
+
+
+def test_added_photo_is_the_only_one_encoded(small, counted):
+    shutil.copy(small.testdata / "face-api.js" / "raj" / "raj2.png", small.refs / "raj")
+    shutil.copy(small.testdata / "face-api.js" / "amy" / "amy3.png", small.refs / "amy")
+    result = _cli(small)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == summary(small.cache, 5, 2, 2, 3, 0)
+    assert sorted(counted["encoded"]) == ["amy3.png", "raj2.png"]
+    stored = read_npz(small.cache)
+    assert [Path(s).name for s in stored["source"]] == [
+        "amy1.png",
+        "amy2.png",
+        "amy3.png",
+        "raj1.png",
+        "raj2.png",
+    ]
+    assert np.array_equal(stored["encodings"][[0, 1, 3]], small.first.references.encodings)
+
+
+def test_removed_photo_is_dropped(small, counted):
+    (small.refs / "amy" / "amy2.png").unlink()
+    result = _cli(small)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == summary(small.cache, 2, 2, 0, 2, 1)
+    assert counted["encoded"] == []
+    stored = read_npz(small.cache)
+    assert [Path(s).name for s in stored["source"]] == ["amy1.png", "raj1.png"]
+    assert [Path(s).name for s in stored["file_path"]] == ["amy1.png", "raj1.png"]
+    assert np.array_equal(stored["encodings"], small.first.references.encodings[[0, 2]])
+
+
+def test_removed_person_is_dropped(small):
+    shutil.rmtree(small.refs / "raj")
+    report = _run(small)
+    assert (report.encoded, report.reused, report.dropped) == (0, 2, 1)
+    assert read_npz(small.cache)["person"].tolist() == ["amy", "amy"]
+
+
+@pytest.mark.parametrize(
+    ("args", "settings", "why", "back"),
+    [
+        (["--jitters", "2"], {"jitters": 2}, "jitters 1 -> 2", "jitters 2 -> 1"),
+        (["--landmarks", "68"], {"landmarks": "68"}, "landmarks 5 -> 68", "landmarks 68 -> 5"),
+    ],
+)
+def test_changed_settings_reencode_everything_and_say_why(
+    small, counted, args, settings, why, back
+):
+    result = _cli(small, *args)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == summary(small.cache, 3, 2, 3, 0, 0)
+    assert text_lines(result.stderr) == [
+        f"warning: rebuilt the encodings cache: settings changed ({why})"
+    ]
+    assert sorted(counted["encoded"]) == ["amy1.png", "amy2.png", "raj1.png"]
+    stored = read_npz(small.cache)
+    for key, value in settings.items():
+        assert str(stored[key]) == str(value)
+    assert not np.array_equal(stored["encodings"], small.first.references.encodings)
+    # and back: the report of the library call says why too
+    report = _run(small)
+    assert report.rebuilt_reason == f"settings changed ({back})"
+    assert report.encoded == 3
+    assert np.array_equal(report.references.encodings, small.first.references.encodings)
+
+
+def test_jitters_0_and_1_share_the_cache(small, counted):
+    assert EncodeSettings(jitters=0) == EncodeSettings(jitters=1)
+    report = _run(small, EncodeSettings(jitters=0))
+    assert (report.encoded, report.reused, report.rebuilt_reason) == (0, 3, "")
+    result = _cli(small, "--jitters", "0")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == summary(small.cache, 3, 2, 0, 3, 0)
+    assert counted["encoded"] == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"jitters": -1}, "--jitters must be 0 or more, got -1"),
+        ({"landmarks": "81"}, "unknown landmark model '81': use 5 or 68"),
+        ({"detector": "mtcnn"}, "unknown detector model 'mtcnn': use hog or cnn"),
+    ],
+)
+def test_bad_settings(kwargs, message):
+    with pytest.raises(UsageError) as caught:
+        EncodeSettings(**kwargs)
+    assert str(caught.value) == message
+
+
+class Trap:
+    """Unpickling this creates a folder: proof that a cache was unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+def _corrupt(kind: str, cache: Path, marker: Path) -> None:
+    if kind == "random bytes":
+        cache.write_bytes(np.random.default_rng(0).bytes(4096))
+    elif kind == "truncated":
+        cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])
+    elif kind == "foreign":
+        np.savez(cache, weights=np.arange(10.0), names=np.array(["a", "b"]))
+    elif kind == "object array":
+        arrays = read_npz(cache)
+        arrays["person"] = np.array([Trap(marker)] * len(arrays["person"]), dtype=object)
+        with cache.open("wb") as stream:
+            np.savez(stream, **arrays)  # pickles the object array
+    elif kind == "wrong shape":
+        arrays = read_npz(cache)
+        arrays["encodings"] = arrays["encodings"][:, :64]
+        with cache.open("wb") as stream:
+            np.savez(stream, **arrays)
+
+
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        ("random bytes", "unreadable cache (ValueError: "),
+        ("truncated", "unreadable cache (BadZipFile: "),
+        ("foreign", "not a valid faceripper encodings cache ('format')"),
+        ("object array", "unreadable cache (ValueError: Object arrays cannot be loaded when "),
+        ("wrong shape", "encodings have shape (3, 64)"),
+    ],
+)
+def test_damaged_cache_is_reported_and_rebuilt_never_trusted(small, counted, kind, why):
+    marker = small.tmp / "unpickled"
+    _corrupt(kind, small.cache, marker)
+    result = _cli(small)
+    assert result.exit_code == 0, result.stderr
+    assert not marker.exists(), "the cache was unpickled"
+    assert result.stdout == summary(small.cache, 3, 2, 3, 0, 0)
+    (line,) = text_lines(result.stderr)
+    assert line.startswith(f"warning: rebuilt the encodings cache: {small.cache}: {why}")
+    assert sorted(counted["encoded"]) == ["amy1.png", "amy2.png", "raj1.png"]
+    stored = read_npz(small.cache)
+    assert str(stored["format"]) == CACHE_FORMAT
+    assert np.array_equal(stored["encodings"], small.first.references.encodings)
+    assert load_cache(small.cache, EncodeSettings()).keys() == {
+        (str((small.refs / p).resolve()), p.split("/")[0])
+        for p in ("amy/amy1.png", "amy/amy2.png", "raj/raj1.png")
+    }
+
+
+def test_default_cache_paths(tmp_path):
+    from faceripper.config import Config
+
+    assert default_cache_path(Config((), tmp_path / "people.json")) == (
+        tmp_path / "people.encodings.npz"
+    )
+    assert default_cache_path(Config((), tmp_path)) == tmp_path / ".faceripper-encodings.npz"
+
+
+# ---------------------------------------------------------------------------- unusual photos
+
+
+def _exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+@pytest.fixture(scope="module")
+def photos(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """Unusual reference photos made from real ones, encoded once through the CLI."""
+    base = tmp_path_factory.mktemp("photos")
+    refs = base / "refs"
+    lin = refs / "lin"
+    lin.mkdir(parents=True)
+    shutil.copy(testdata / "face_recognition" / "lin-manuel-miranda.png", lin / "rgba.png")
+    with Image.open(lin / "rgba.png") as opened:
+        assert opened.mode == "RGBA"
+        rgb = opened.convert("RGB")
+    rgb.save(lin / "rgb.png")
+    # stored pixels turned, EXIF saying how to turn them upright: the upright view is rgb
+    rgb.transpose(Image.Transpose.ROTATE_90).save(lin / "exif6.jpg", exif=_exif(6), quality=95)
+    rgb.transpose(Image.Transpose.ROTATE_270).save(lin / "exif8.jpg", exif=_exif(8), quality=95)
+    rgb.transpose(Image.Transpose.ROTATE_90).save(lin / "exif6.png", exif=_exif(6))
+    rgb.transpose(Image.Transpose.ROTATE_90).save(lin / "turned.jpg", quality=95)  # no EXIF
+    gray = rgb.convert("L")
+    gray.save(lin / "gray.png")
+    Image.fromarray(np.asarray(gray).astype(np.uint16) * 257).save(lin / "gray16.png")
+    rgb.convert("P").save(lin / "palette.png")
+
+    odd = refs / "odd"
+    odd.mkdir()
+    Image.new("RGB", (300, 300), (128, 128, 128)).save(odd / "flat.png")
+    several = testdata / "face_recognition" / "knn_examples" / "test" / "obama_and_biden.jpg"
+    shutil.copy(several, odd / "several.jpg")
+    jpeg = (testdata / "face_recognition" / "obama3.jpg").read_bytes()
+    (odd / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 3])
+    (odd / "zero.jpg").write_bytes(b"")
+    (odd / "text.jpg").write_text("not a photo\n", encoding="utf-8")
+    (odd / "notes.txt").write_text("photos from the 2019 tour\n", encoding="utf-8")
+
+    cache = base / "cache.npz"
+    result = run_cli(["encode", "--refs", str(refs), "-o", str(cache), "--threads", "1"])
+    assert result.exit_code == 0, result.stderr
+    config, _ = config_from_refs(refs)
+    report = encode_references(config, cache)
+    assert report.encoded == 0
+    files = {f.path.name: f for f in report.references.files}
+    return SimpleNamespace(refs=refs, cache=cache, result=result, files=files)
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b))
+
+
+def test_photo_set_summary(photos):
+    # 8 usable photos of lin (turned.jpg has no face) + several.jpg; 15 files in all
+    assert photos.result.stdout == summary(photos.cache, 9, 2, 15, 0, 0)
+
+
+@pytest.mark.parametrize("name", ["exif6.jpg", "exif8.jpg", "exif6.png"])
+def test_exif_orientation_is_honoured(photos, name):
+    upright = photos.files["rgb.png"]
+    turned = photos.files[name]
+    assert turned.status == "ok", turned.message
+    assert turned.box_trbl == upright.box_trbl  # in upright pixels
+    assert _distance(turned.encoding, upright.encoding) < 0.1
+
+
+def test_lossless_exif_rotation_gives_the_same_encoding(photos):
+    assert np.array_equal(photos.files["exif6.png"].encoding, photos.files["rgb.png"].encoding)
+
+
+def test_turned_photo_without_exif_shows_no_face(photos):
+    # the control for the EXIF tests: turned pixels alone hide the face from HOG
+    assert photos.files["turned.jpg"].status == "no_face"
+
+
+@pytest.mark.parametrize("name", ["rgba.png", "gray.png", "gray16.png", "palette.png"])
+def test_image_modes_encode(photos, name):
+    result = photos.files[name]
+    assert result.status == "ok", result.message
+    assert result.faces == 1
+    assert result.box_trbl == photos.files["rgb.png"].box_trbl
+
+
+def test_alpha_is_dropped(photos):
+    assert np.array_equal(photos.files["rgba.png"].encoding, photos.files["rgb.png"].encoding)
+
+
+def test_16_bit_grayscale_is_scaled_not_clipped(photos):
+    with Image.open(photos.refs / "lin" / "gray16.png") as image:
+        assert image.mode == "I;16"
+    assert np.array_equal(photos.files["gray16.png"].encoding, photos.files["gray.png"].encoding)
+
+
+def test_palette_is_close_to_the_original(photos):
+    assert _distance(photos.files["palette.png"].encoding, photos.files["rgb.png"].encoding) < 0.1
+
+
+def test_several_faces_use_the_largest(photos):
+    result = photos.files["several.jpg"]
+    reference = next(
+        p
+        for p in json.loads(REFERENCE_JSON.read_text(encoding="utf-8"))["photos"]
+        if p["file"].endswith("obama_and_biden.jpg")
+    )
+    boxes = np.array(reference["locations"])
+    areas = (boxes[:, 1] - boxes[:, 3]) * (boxes[:, 2] - boxes[:, 0])
+    largest = int(np.argmax(areas))
+    assert sorted(areas.tolist())[-1] > sorted(areas.tolist())[-2]  # one clear largest
+    assert result.status == "several_faces"
+    assert result.usable
+    assert result.faces == 3
+    assert result.box_trbl == tuple(reference["locations"][largest])
+    expected = np.array(reference["encodings_small"][largest])
+    assert np.abs(result.encoding - expected).max() <= 1e-12
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "message"),
+    [
+        ("flat.png", "no_face", "no face found"),
+        ("several.jpg", "several_faces", "3 faces, using the largest"),
+        ("turned.jpg", "no_face", "no face found"),
+        ("zero.jpg", "not_image", "not an image file"),
+        ("text.jpg", "not_image", "not an image file"),
+        ("notes.txt", "not_image", "not an image file"),
+        ("truncated.jpg", "unreadable", "cannot decode image ("),
+    ],
+)
+def test_problem_photos_are_reported(photos, name, status, message):
+    folder = "lin" if name == "turned.jpg" else "odd"
+    path = (photos.refs / folder / name).resolve()
+    result = photos.files[name]
+    assert result.status == status
+    assert result.message.startswith(f"{path}: {message}")
+    assert "\n" not in result.message
+    assert result.usable == (status == "several_faces")
+    warning = f"warning: {result.message}"
+    assert warning in text_lines(photos.result.stderr)
+
+
+def test_cli_reports_each_problem_once_on_stderr(photos):
+    lines = text_lines(photos.result.stderr)
+    assert all(line.startswith("warning: ") for line in lines)
+    assert len(lines) == 7  # flat, several, turned, zero, text, notes, truncated
+    assert "warning" not in photos.result.stdout
+
+
+def test_unusable_photos_have_no_row_but_are_kept_as_files(photos):
+    stored = read_npz(photos.cache)
+    sources = {Path(s).name for s in stored["source"]}
+    assert sources == {
+        "rgba.png",
+        "rgb.png",
+        "exif6.jpg",
+        "exif8.jpg",
+        "exif6.png",
+        "gray.png",
+        "gray16.png",
+        "palette.png",
+        "several.jpg",
+    }
+    statuses = dict(
+        zip((Path(p).name for p in stored["file_path"]), stored["file_status"], strict=True)
+    )
+    assert statuses["truncated.jpg"] == "unreadable"
+    assert statuses["notes.txt"] == "not_image"
+    assert len(statuses) == 15
