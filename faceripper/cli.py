@@ -185,6 +185,12 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
         yield update
 
 
+def _default_blur() -> str:
+    from faceripper.blur import DEFAULT_BLUR_THRESHOLD
+
+    return f"{DEFAULT_BLUR_THRESHOLD:g}"
+
+
 def _version_callback(value: bool) -> None:
     if value:
         out.print(f"faceripper {__version__}")
@@ -213,7 +219,11 @@ def main_callback(
 @app.command("init-config")
 def init_config_command(
     refs_dir: Annotated[
-        Path, typer.Argument(help="Folder with one subfolder of reference photos per person.")
+        Path,
+        typer.Argument(
+            help="Folder with one subfolder of reference photos per person.",
+            metavar="REFS_DIR",
+        ),
     ],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Config file to write.", dir_okay=False)
@@ -350,45 +360,12 @@ def check_refs_command(
             raise typer.Exit(1)
 
 
-def _collect_videos(video_dir: Path | None, video_files: list[Path] | None) -> Any:
-    from faceripper.errors import UsageError
-    from faceripper.rip import VideoInput
-    from faceripper.video import find_videos, video_key
-
-    inputs: list[VideoInput] = []
-    ignored = 0
-    if video_dir is not None:
-        if not video_dir.is_dir():
-            what = "does not exist" if not video_dir.exists() else "is not a folder"
-            raise UsageError(f"{video_dir}: video folder {what}")
-        found = find_videos(video_dir)
-        ignored = found.ignored_files
-        inputs += [VideoInput(p, video_key(p, video_dir)) for p in found.videos]
-    for path in video_files or []:
-        if not path.is_file():
-            raise UsageError(f"{path}: video file not found")
-        inputs.append(VideoInput(path, video_key(path, None)))
-    seen: set[str] = set()
-    unique = [v for v in inputs if not (v.key in seen or seen.add(v.key))]  # type: ignore[func-returns-value]
-    if not unique:
-        where = f" in {video_dir}" if video_dir is not None else ""
-        raise UsageError(f"no videos found{where} (looked for {_video_extensions()})")
-    return unique, ignored
-
-
-def _video_extensions() -> str:
-    from faceripper.video import VIDEO_EXTENSIONS
-
-    return " ".join(sorted(e.lstrip(".") for e in VIDEO_EXTENSIONS))
-
-
 @app.command("rip")
 def rip_command(
     target_dir: Annotated[
         Path,
         typer.Option(
             "--target-dir",
-            "-o",
             help="Dataset folder: one subfolder of face crops per label.",
             file_okay=False,
         ),
@@ -403,7 +380,12 @@ def rip_command(
     ] = None,
     video: Annotated[
         list[Path] | None,
-        typer.Option("--video", help="A video file to process (repeatable).", dir_okay=False),
+        typer.Option(
+            "--video",
+            help="A video file to process (repeatable).",
+            dir_okay=False,
+            metavar="FILE",
+        ),
     ] = None,
     tolerance: ToleranceOption = 0.325,
     threads: ThreadsOption = None,
@@ -431,7 +413,8 @@ def rip_command(
             "--blur",
             min=0.0,
             help="Sharpness threshold: faces scoring below it are blurry and skipped "
-            "(size-normalised variance of the Laplacian; see docs/blur.md). 0 disables.",
+            "(size-normalised variance of the Laplacian; see docs/blur.md). 0 disables. "
+            "[default: " + _default_blur() + "]",
         ),
     ] = None,
     save_blurry: Annotated[
@@ -486,13 +469,14 @@ def rip_command(
     Rerunning the same command continues where the last run stopped.
     """
     from faceripper.blur import DEFAULT_BLUR_THRESHOLD
-    from faceripper.rip import rip
+    from faceripper.rip import collect_videos, rip
     from faceripper.worker import RipSettings
     from faceripper.writer import blurry_dir_for, ensure_writable
 
     with user_errors():
         people = load_people(config, refs)
-        videos, ignored = _collect_videos(video_dir, video)
+        collection = collect_videos(video_dir, video or [])
+        videos, ignored = collection.videos, collection.ignored_files
         ensure_writable(target_dir)
         workers = threads or cpu_count()
         if model is Detector.cnn:
@@ -642,6 +626,11 @@ def v1_argv(argv: list[str]) -> list[str]:
         if arg == "--save-blurry" and following in _TRUE | _FALSE:
             fixed.append("--save-blurry" if following in _TRUE else "--no-save-blurry")
             i += 2
+            continue
+        if arg.startswith("--save-blurry="):
+            value = arg.split("=", 1)[1].lower()
+            fixed.append("--no-save-blurry" if value in _FALSE else "--save-blurry")
+            i += 1
             continue
         fixed.append(arg)
         i += 1

@@ -61,7 +61,7 @@ def label_problem(label: str) -> str | None:
     if label.startswith("."):
         return "starts with '.', which makes a hidden folder that dataset loaders skip or misread"
     if _WINDOWS_RESERVED.match(label):
-        return f"is {label!r}, a reserved device name on Windows"
+        return "is a reserved device name on Windows"
     if len(label.encode("utf-8")) > 200:
         return "is longer than 200 bytes"
     return None
@@ -158,7 +158,10 @@ def _pydantic_message(error: Any) -> str:
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     if error["type"] == "string_type":
-        message = f"must be a string, got {type(error['input']).__name__}"
+        got = "null" if error["input"] is None else type(error["input"]).__name__
+        message = f"must be a string, got {got}"
+    elif error["type"] == "missing":
+        message = "required field is missing"
     return message
 
 
@@ -280,7 +283,7 @@ def scan_refs_dir(refs_dir: Path) -> tuple[list[tuple[str, Path]], list[Path]]:
         UsageError: ``refs_dir`` is missing or not a folder.
     """
     if not refs_dir.is_dir():
-        what = "does not exist" if not refs_dir.exists() else "is not a folder"
+        what = "does not exist" if not refs_dir.exists() else "is a file, not a folder"
         raise UsageError(f"{refs_dir}: references folder {what}")
     found: list[tuple[str, Path]] = []
     skipped: list[Path] = []
@@ -324,9 +327,9 @@ def init_config(
     Raises:
         UsageError: ``output`` exists and ``force`` is false, or no subfolder has images.
     """
+    found, skipped = scan_refs_dir(refs_dir)
     if output.exists() and not force:
         raise UsageError(f"{output}: already exists; use --force to overwrite it")
-    found, skipped = scan_refs_dir(refs_dir)
     if not found:
         raise UsageError(f"{refs_dir}: no subfolder with images (expected one folder per person)")
     out_dir = output.resolve().parent

@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -34,7 +35,15 @@ from faceripper._version import __version__
 from faceripper.config import Config
 from faceripper.errors import UsageError
 from faceripper.references import ReferenceSet
-from faceripper.video import DEFAULT_SEGMENT_FRAMES, VideoScan, plan_segments, video_id
+from faceripper.video import (
+    DEFAULT_SEGMENT_FRAMES,
+    VIDEO_EXTENSIONS,
+    VideoScan,
+    find_videos,
+    plan_segments,
+    video_id,
+    video_key,
+)
 from faceripper.worker import (
     References,
     RipSettings,
@@ -44,7 +53,7 @@ from faceripper.worker import (
     process_segment,
     scan_task,
 )
-from faceripper.writer import Dataset, SegmentRecord, crop_name, summarize
+from faceripper.writer import Dataset, SegmentRecord, crop_name, inside, summarize
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +87,12 @@ class RipProgress:
 
 @dataclass
 class RipSummary:
-    """The outcome of a run, for the whole dataset (earlier runs included)."""
+    """The outcome of a run, for the whole dataset (earlier runs included).
+
+    ``saved`` and ``blurry`` count the crops the manifest holds now, per label (a crop
+    the user deleted is not counted after the next run); ``ambiguous`` and ``counts``
+    add up the finished segments' tallies.
+    """
 
     saved: Counter[str]
     blurry: Counter[str]
@@ -97,6 +111,50 @@ class RipSummary:
 
 
 ProgressCallback = Callable[[RipProgress], None]
+
+
+@dataclass(frozen=True)
+class VideoCollection:
+    """The videos a run will process, and the files passed over."""
+
+    videos: list[VideoInput]
+    ignored_files: int
+
+
+def collect_videos(video_dir: Path | None, video_files: Sequence[Path] = ()) -> VideoCollection:
+    """The videos of ``--video-dir`` (recursively, sorted) then of ``--video``, each once.
+
+    A file given both ways, or reached through two links, is processed once (the first
+    time it is met).
+
+    Raises:
+        UsageError: the folder or a file is missing, or no video is found.
+    """
+    inputs: list[VideoInput] = []
+    ignored = 0
+    if video_dir is not None:
+        if not video_dir.is_dir():
+            what = "does not exist" if not video_dir.exists() else "is not a folder"
+            raise UsageError(f"{video_dir}: video folder {what}")
+        found = find_videos(video_dir)
+        ignored = found.ignored_files
+        inputs += [VideoInput(p, video_key(p, video_dir)) for p in found.videos]
+    for path in video_files:
+        if not path.is_file():
+            raise UsageError(f"{path}: video file not found")
+        inputs.append(VideoInput(path, video_key(path, None)))
+    seen: set[str] = set()
+    unique = []
+    for video in inputs:
+        real = os.path.realpath(video.path)
+        if real not in seen:
+            seen.add(real)
+            unique.append(video)
+    if not unique:
+        where = f" in {video_dir}" if video_dir is not None else ""
+        extensions = " ".join(sorted(e.lstrip(".") for e in VIDEO_EXTENSIONS))
+        raise UsageError(f"no videos found{where} (looked for {extensions})")
+    return VideoCollection(unique, ignored)
 
 
 def references_for_run(config: Config, references: ReferenceSet) -> References:
@@ -181,6 +239,14 @@ def rip(
     """
     if not videos:
         raise UsageError("no videos to process")
+    if start_method and start_method not in multiprocessing.get_all_start_methods():
+        methods = ", ".join(multiprocessing.get_all_start_methods())
+        raise UsageError(f"unknown start method {start_method!r}: use one of {methods}")
+    if blurry_dir is not None and inside(target, blurry_dir):
+        raise UsageError(
+            f"{blurry_dir}: the blurry crops' folder must be outside the dataset {target}: "
+            "dataset loaders would take it as a class or walk into it"
+        )
     run_refs = references_for_run(config, references)
     fingerprint = {**run_fingerprint(config, run_refs, settings), "segment_frames": segment_frames}
     labels = [p.label for p in config.people]
@@ -213,9 +279,10 @@ def rip(
             if record.error:
                 errors.setdefault(record.video, record.error)
         rows = dataset.rows_written
+        held = dataset.row_counts
     return RipSummary(
-        saved=totals["saved"],
-        blurry=totals["blurry"],
+        saved=Counter({label: n for (label, status), n in held.items() if status == "saved"}),
+        blurry=Counter({label: n for (label, status), n in held.items() if status == "blurry"}),
         ambiguous=totals["ambiguous"],
         counts=counts,
         video_errors=errors,

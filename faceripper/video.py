@@ -103,13 +103,17 @@ def find_videos(folder: Path) -> VideoSearch:
 
 
 def video_key(path: Path, base: Path | None) -> str:
-    """A stable name of a video: its path relative to ``base`` (or absolute), '/'-separated."""
+    """A stable name of a video: its path relative to ``base`` (or absolute), '/'-separated.
+
+    Symbolic links are not resolved, so a linked video is named by where it appears in
+    the video folder, and the names survive moving the folder.
+    """
+    absolute = Path(os.path.abspath(path))  # noqa: PTH100 (resolve() follows links)
     if base is not None:
-        try:
-            return path.resolve().relative_to(base.resolve()).as_posix()
-        except ValueError:
-            pass
-    return path.resolve().as_posix()
+        relative = Path(os.path.relpath(absolute, os.path.abspath(base)))  # noqa: PTH100
+        if not relative.as_posix().startswith("../"):
+            return relative.as_posix()
+    return absolute.as_posix()
 
 
 def video_id(key: str) -> str:

@@ -20,18 +20,13 @@ import numpy as np
 import numpy.typing as npt
 
 from faceripper.blur import sharpness
-from faceripper.detector import HOG_MIN_FACE_PX, detect_faces_batch_scaled, detect_faces_scaled
+from faceripper.detector import detect_faces_batch_scaled, detect_faces_scaled, detection_scale
 from faceripper.encoder import encode_faces, face_distances
 from faceripper.geometry import BoxArray, box_sizes, expand_boxes
 from faceripper.images import ImageRGB
 from faceripper.matching import match_faces
 from faceripper.models import DetectorModel, LandmarkModel
 from faceripper.video import VideoError, VideoScan, iter_frames
-
-#: Detection runs on a frame shrunk so that a face of ``min_size * DETECTION_SAFETY`` is
-#: still about as large as the smallest face the detector finds, so faces right at
-#: ``min_size`` are not lost to the detector's fuzzy lower limit.
-DETECTION_SAFETY = 0.8
 
 #: Frames detected together by dlib's CNN detector (one GPU batch with a CUDA build).
 CNN_BATCH_FRAMES = 8
@@ -54,11 +49,8 @@ class RipSettings:
     jpeg_quality: int = 95
 
     def detection_scale(self) -> float:
-        """Factor frames are shrunk by before detection (1.0: full resolution)."""
-        smallest = self.min_size_px * DETECTION_SAFETY
-        if smallest <= HOG_MIN_FACE_PX:
-            return 1.0
-        return HOG_MIN_FACE_PX / smallest
+        """Factor frames are resized by before detection (see :func:`detection_scale`)."""
+        return detection_scale(self.min_size_px)
 
 
 @dataclass(frozen=True)
@@ -244,6 +236,12 @@ def process_segment(task: SegmentTask) -> SegmentResult:
                 _process_batch(batch, settings, references, result)
                 batch = []
         _process_batch(batch, settings, references, result)
+        expected = task.end - task.start
+        if task.scan.seekable and result.frames < expected:
+            raise VideoError(
+                f"{task.path}: frames {task.start}-{task.end}: only {result.frames} of "
+                f"{expected} frames could be decoded (truncated or corrupt video)"
+            )
     except VideoError as exc:
         result.error = str(exc)
         result.decode_error = True

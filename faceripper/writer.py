@@ -88,6 +88,9 @@ def safe_stem(name: str, limit: int = 60) -> str:
     return stem[:limit]
 
 
+_CROP_NAME = re.compile(r".+-[0-9a-f]{8}-f[0-9]{7}-[0-9]+\.jpg")
+
+
 def crop_name(video_stem: str, video_id: str, frame: int, face_index: int) -> str:
     """Deterministic crop file name: the same face of the same frame always gets it."""
     return f"{safe_stem(video_stem)}-{video_id}-f{frame:07d}-{face_index}.jpg"
@@ -222,6 +225,8 @@ class Dataset:
     restart: bool = False
     done: dict[tuple[str, int, int], SegmentRecord] = field(default_factory=dict)
     rows_written: int = 0
+    #: Manifest rows per ``(label, status)``: what the dataset holds now.
+    row_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     _lock: _Lock | None = None
     _manifest: IO[str] | None = None
     _writer: Any = None
@@ -258,13 +263,16 @@ class Dataset:
 
     def _clear(self) -> None:
         """Remove what earlier runs wrote (files listed in the manifest, manifest, journal)."""
+        blurry_folders: set[Path] = set()
         for row in read_manifest(self._manifest_path()):
             crop = (self.target / row["path"]).resolve()
-            if inside(self.target, crop) or (
-                self.blurry_dir is not None and inside(self.blurry_dir, crop)
-            ):
+            ours = _CROP_NAME.fullmatch(crop.name) is not None
+            if inside(self.target, crop) or (row["status"] == "blurry" and ours):
                 crop.unlink(missing_ok=True)
-        for folder in [*self.target.iterdir(), *self._blurry_class_dirs()]:
+                if row["status"] == "blurry":
+                    blurry_folders.add(crop.parent)
+        folders = [*self.target.iterdir(), *self._blurry_class_dirs(), *blurry_folders]
+        for folder in folders:
             if folder.is_dir():
                 with contextlib.suppress(OSError):
                     folder.rmdir()  # only if now empty: never delete a user's files
@@ -345,6 +353,7 @@ class Dataset:
             if any(s <= frame < e for s, e in ranges) and (self.target / row["path"]).exists():
                 keep.append(row)
         self.rows_written = len(keep)
+        self.row_counts = Counter((r["label"], r["status"]) for r in keep)
         if len(keep) == len(rows) and _ends_with_newline(path):
             return
         buffer = io.StringIO()
@@ -375,11 +384,12 @@ class Dataset:
         folder = self.class_dir(label, status)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
-        atomic_write_bytes(path, jpeg, fsync=False)
+        atomic_write_bytes(path, jpeg)  # fsynced: a power cut cannot leave a torn crop
         relative = Path(os.path.relpath(path, self.target)).as_posix()
         self._writer.writerow([relative, *(row[c] for c in MANIFEST_COLUMNS[1:])])
         self._manifest.flush()
         self.rows_written += 1
+        self.row_counts[(label, status)] += 1
 
     def finish_segment(self, record: SegmentRecord) -> None:
         """Make the segment's rows durable, then record it as finished."""

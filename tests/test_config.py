@@ -190,7 +190,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
 def test_bad_label_and_missing_folder_of_one_person_are_both_reported(tmp_path):
     path = write_json(tmp_path / "config.json", {"Amy": {"label": "CON", "faces_dir": "gone"}})
     assert problems_of(path) == [
-        f"{path}: $[\"Amy\"].label: label 'CON' is 'CON', a reserved device name on Windows",
+        f"{path}: $[\"Amy\"].label: label 'CON' is a reserved device name on Windows",
         f'{path}: $["Amy"].faces_dir: folder {(tmp_path / "gone").resolve()} does not exist',
     ]
 
@@ -270,14 +270,14 @@ def test_duplicate_person_keys(tmp_path):
     ("entry", "expected"),
     [
         ({"label": 3, "faces_dir": "faces"}, [".label: must be a string, got int"]),
-        ({"label": None, "faces_dir": "faces"}, [".label: must be a string, got NoneType"]),
+        ({"label": None, "faces_dir": "faces"}, [".label: must be a string, got null"]),
         ({"label": ["a"], "faces_dir": "faces"}, [".label: must be a string, got list"]),
-        ({"faces_dir": "faces"}, [".label: Field required"]),
-        ({"label": "p"}, [".faces_dir: Field required"]),
+        ({"faces_dir": "faces"}, [".label: required field is missing"]),
+        ({"label": "p"}, [".faces_dir: required field is missing"]),
         ({"label": "p", "faces_dir": 1}, [".faces_dir: must be a string, got int"]),
         ({"label": "p", "faces_dir": "  "}, [".faces_dir: faces_dir is empty"]),
         ({"label": "p", "faces_dir": "faces", "group": 5}, [".group: must be a string, got int"]),
-        ({}, [".label: Field required", ".faces_dir: Field required"]),
+        ({}, [".label: required field is missing", ".faces_dir: required field is missing"]),
     ],
 )
 def test_missing_and_mistyped_fields(tmp_path, entry, expected):
@@ -361,13 +361,13 @@ TRAILING = "ends with a space or a dot, which Windows removes from folder names"
         ("a/b", f"contains '/', which {FOLDER_NAME}"),
         ("/", f"contains '/', which {FOLDER_NAME}"),
         ("a\\b", f"contains '\\\\', which {FOLDER_NAME}"),
-        ("CON", f"is 'CON', {RESERVED}"),
-        ("nul", f"is 'nul', {RESERVED}"),
-        ("COM1", f"is 'COM1', {RESERVED}"),
-        ("com9", f"is 'com9', {RESERVED}"),
-        ("LPT9.txt", f"is 'LPT9.txt', {RESERVED}"),
-        ("aux.tar.gz", f"is 'aux.tar.gz', {RESERVED}"),
-        ("PRN", f"is 'PRN', {RESERVED}"),
+        ("CON", f"is {RESERVED}"),
+        ("nul", f"is {RESERVED}"),
+        ("COM1", f"is {RESERVED}"),
+        ("com9", f"is {RESERVED}"),
+        ("LPT9.txt", f"is {RESERVED}"),
+        ("aux.tar.gz", f"is {RESERVED}"),
+        ("PRN", f"is {RESERVED}"),
         ("amy.", TRAILING),
         ("amy ", TRAILING),
         ("amy. ", TRAILING),
@@ -463,7 +463,7 @@ def test_cli_reports_every_problem_on_stderr_with_exit_2(tmp_path):
     assert result.exit_code == 2
     assert cli_errors(result) == [
         f"error: {path}: $[\"Amy\"].label: label 'a|b' contains '|', which {FOLDER_NAME}",
-        f'error: {path}: $["Bob"].faces_dir: Field required',
+        f'error: {path}: $["Bob"].faces_dir: required field is missing',
         f'error: {path}: $["Cat"].faces_dir: folder {(tmp_path / "nowhere").resolve()} '
         "does not exist",
     ]
@@ -493,7 +493,7 @@ def test_cli_not_utf8(tmp_path, command):
 
 def test_cli_rip_with_a_bad_config(tmp_path):
     path = write_json(tmp_path / "c.json", {})
-    result = run_cli(["rip", "-c", str(path), "--video-dir", str(tmp_path), "-o", "out"])
+    result = run_cli(["rip", "-c", str(path), "--video-dir", str(tmp_path), "--target-dir", "out"])
     assert result.exit_code == 2
     assert cli_errors(result) == [f"error: {path}: no people defined"]
 
@@ -527,7 +527,9 @@ def test_config_from_refs(tmp_path):
     assert config.source == refs
 
 
-@pytest.mark.parametrize(("make", "what"), [(False, "does not exist"), (True, "is not a folder")])
+@pytest.mark.parametrize(
+    ("make", "what"), [(False, "does not exist"), (True, "is a file, not a folder")]
+)
 def test_config_from_refs_needs_a_folder(tmp_path, make, what):
     refs = tmp_path / "refs"
     if make:
@@ -551,7 +553,7 @@ def test_config_from_refs_without_person_folders(tmp_path):
 @pytest.mark.parametrize(
     ("folders", "expected"),
     [
-        (["CON"], "$[\"CON\"].label: label 'CON' is 'CON', a reserved device name on Windows"),
+        (["CON"], "$[\"CON\"].label: label 'CON' is a reserved device name on Windows"),
         (["a:b"], f"$[\"a:b\"].label: label 'a:b' contains ':', which {FOLDER_NAME}"),
         (["amy."], f"$[\"amy.\"].label: label 'amy.' {TRAILING}"),
         (

@@ -186,7 +186,7 @@ def test_unicode_folder_names(tmp_path: Path):
     ("setup", "message"),
     [
         ("missing", "{refs}: references folder does not exist"),
-        ("file", "{refs}: references folder is not a folder"),
+        ("file", "{refs}: references folder is a file, not a folder"),
         ("no people", "{refs}: no subfolder with images (expected one folder per person)"),
     ],
 )
@@ -209,8 +209,7 @@ def test_folder_names_unusable_as_labels_write_nothing(tmp_path: Path):
     assert result.exit_code == 2
     assert result.stdout == ""
     assert stderr_lines(result) == [
-        "error: config.json: $[\"aux\"].label: label 'aux' is 'aux', a reserved device name "
-        "on Windows",
+        "error: config.json: $[\"aux\"].label: label 'aux' is a reserved device name on Windows",
         "error: config.json: $[\"amy\"].label: 'amy' and 'Amy' have labels that collide "
         "('Amy', 'amy'); each person needs a class folder of their own",
     ]
