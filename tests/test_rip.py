@@ -326,3 +326,39 @@ def test_cnn_model_batches_frames_and_warns_without_cuda(testdata, tmp_path):
     rows = manifest(target)
     assert [int(r["frame"]) for r in rows] == [0, 1, 2]
     assert all(r["label"] == "obama" for r in rows)
+
+
+def _crash_on_b(task):
+    """A segment function whose worker dies outright on one video, as a decoder crash would."""
+    from faceripper.worker import process_segment
+
+    if task.video_key.startswith("b_"):
+        os._exit(139)  # like a segfault: no exception, no cleanup, the process is gone
+    return process_segment(task)
+
+
+def test_a_video_that_crashes_its_worker_is_reported_and_the_others_finish(
+    lfw_clip, tmp_path, monkeypatch
+):
+    """The pool is replaced, the crashing segments are found by running them alone."""
+    import faceripper.rip
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a_good.avi", "b_crash.avi", "c_good.avi"):
+        shutil.copy(lfw_clip["videos"] / "clip.avi", videos / name)
+    monkeypatch.setattr(faceripper.rip, "process_segment", _crash_on_b)
+    monkeypatch.setenv("FACERIPPER_START_METHOD", "fork")  # workers inherit the patch
+    target = tmp_path / "faces"
+    args = rip_args(lfw_clip, target, "--threads", "2")
+    args[args.index("--video-dir") + 1] = str(videos)
+    result = run_cli(args)
+    assert result.exit_code == 1, result.stderr
+    assert "b_crash.avi" in result.stderr and "worker process crashed" in result.stderr
+    assert "a_good.avi" not in result.stderr and "c_good.avi" not in result.stderr
+    rows = manifest(target)
+    per_video = {
+        v: sum(r["video"] == v for r in rows) for v in ("a_good.avi", "b_crash.avi", "c_good.avi")
+    }
+    assert per_video["b_crash.avi"] == 0
+    assert per_video["a_good.avi"] == per_video["c_good.avi"] > 40
