@@ -332,10 +332,11 @@ def init_config(
         raise UsageError(f"{output}: already exists; use --force to overwrite it")
     if not found:
         raise UsageError(f"{refs_dir}: no subfolder with images (expected one folder per person)")
-    out_dir = output.resolve().parent
+    # Absolute, not resolved: a refs folder reached through a symbolic link keeps it.
+    out_dir = Path(os.path.abspath(output)).parent  # noqa: PTH100
     data = {}
     for name, folder in found:
-        relative = Path(os.path.relpath(folder.resolve(), out_dir)).as_posix()
+        relative = Path(os.path.relpath(os.path.abspath(folder), out_dir)).as_posix()  # noqa: PTH100
         data[name] = {"label": name, "group": group, "faces_dir": relative}
     text = json.dumps(data, ensure_ascii=False, indent=4) + "\n"
     parse_config(text, output)  # refuse to write a config that would not load back
