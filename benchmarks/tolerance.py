@@ -1,11 +1,15 @@
-"""How the tolerance trades recall for precision, measured on Labeled Faces in the Wild.
+"""How the tolerance trades recall for precision, measured on real photos.
 
-For every person of ``lfw_dev`` with 10 photos, the last ``--refs`` photos are the
-references and the others are queries; every one-photo person is a distractor query
-(someone who must never be saved). Each query is matched exactly as ``faceripper rip``
-matches a face (nearest person within the tolerance, ambiguity gap 0.04), at several
-tolerances. This is a photo-level measurement: a video repeats each face over many
-frames, so counts there are larger, but the rates are the same.
+Each trial draws a config of N people from the 24 ``lfw_dev`` people with 10 photos:
+their last 4 photos are the references, their first 6 photos are target queries. Every
+photo of the people *not* drawn, the 40 one-photo LFW people and the 40 face-api.js
+photos are strangers: faces a run meets that must never be saved. Each query is
+matched as ``faceripper rip`` matches a face (:func:`faceripper.matching.match_faces`:
+nearest person within the tolerance, ambiguity gap 0.04). Configs of 1, 3, 10 and 24
+people, 30 random draws each (one for 24).
+
+This is a photo-level measurement: a video repeats each face over many frames, so its
+counts are larger, but the rates are the same.
 
     python benchmarks/tolerance.py [--testdata DIR] > tolerance.md
 """
@@ -23,13 +27,16 @@ import numpy.typing as npt
 from faceripper.detector import detect_faces
 from faceripper.encoder import encode_faces
 from faceripper.geometry import box_areas
-from faceripper.images import load_rgb
-from faceripper.matching import DEFAULT_AMBIGUITY_GAP, match_faces
+from faceripper.images import is_image_name, load_rgb
+from faceripper.matching import match_faces
 
-TOLERANCES = (0.325, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+TOLERANCES = (0.325, 0.35, 0.4, 0.45, 0.5, 0.6)
+CONFIG_SIZES = ((1, 30), (3, 30), (10, 30), (24, 1))
+N_REFS = 4
 
 
 def encode(path: Path) -> npt.NDArray[np.float64] | None:
+    """The encoding of a photo's largest face (None without a face)."""
     image = load_rgb(path)
     boxes = detect_faces(image, upsample=1)
     if len(boxes) == 0:
@@ -38,73 +45,77 @@ def encode(path: Path) -> npt.NDArray[np.float64] | None:
     return encode_faces(image, boxes[largest : largest + 1]).encodings[0]
 
 
+def encode_all(paths: list[Path]) -> npt.NDArray[np.float64]:
+    found = [e for e in (encode(p) for p in paths) if e is not None]
+    return np.array(found).reshape(-1, 128)
+
+
 def main() -> int:
     default = os.environ.get("FACERIPPER_TESTDATA") or str(
         Path(__file__).resolve().parents[2] / "shared" / "testdata"
     )
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--testdata", type=Path, default=Path(default))
-    parser.add_argument("--refs", type=int, default=4, help="reference photos per person")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     lfw = args.testdata / "lfw_dev"
     if not lfw.is_dir():
         print(f"{lfw}: not found (set --testdata)", file=sys.stderr)
         return 2
     folders = sorted(p for p in lfw.iterdir() if p.is_dir())
-    people = [p for p in folders if len(list(p.glob("*.jpg"))) > args.refs + 1]
-    distractors = [p for p in folders if len(list(p.glob("*.jpg"))) == 1]
-    refs, ref_person, queries, query_person = [], [], [], []
-    for index, folder in enumerate(people):
-        photos = sorted(folder.glob("*.jpg"))
-        for photo in photos[-args.refs :]:
-            if (e := encode(photo)) is not None:
-                refs.append(e)
-                ref_person.append(index)
-        for photo in photos[: -args.refs]:
-            if (e := encode(photo)) is not None:
-                queries.append(e)
-                query_person.append(index)
-    for folder in distractors:
-        for photo in sorted(folder.glob("*.jpg")):
-            if (e := encode(photo)) is not None:
-                queries.append(e)
-                query_person.append(-1)
-    r, rp = np.array(refs), np.array(ref_person)
-    q, qp = np.array(queries), np.array(query_person)
-    distances = np.linalg.norm(q[:, None, :] - r[None, :, :], axis=2)
-    targets = qp >= 0
+    people = [p for p in folders if len(list(p.glob("*.jpg"))) >= N_REFS + 2]
+    refs = [encode_all(sorted(p.glob("*.jpg"))[-N_REFS:]) for p in people]
+    queries = [encode_all(sorted(p.glob("*.jpg"))[:-N_REFS]) for p in people]
+    others = [p for p in folders if p not in people]
+    others += sorted(p for p in (args.testdata / "face-api.js").iterdir() if p.is_dir())
+    extra = encode_all([f for p in others for f in sorted(p.iterdir()) if is_image_name(f)])
+    rng = np.random.default_rng(args.seed)
     print(
-        f"{len(people)} people ({len(r)} reference photos, {int(targets.sum())} query photos), "
-        f"{int((~targets).sum())} distractor photos; ambiguity gap {DEFAULT_AMBIGUITY_GAP}\n"
+        f"{len(people)} people ({N_REFS} reference and up to {10 - N_REFS} query photos "
+        f"each), {len(extra)} more strangers' photos.\n"
     )
-    columns = (
-        "tolerance",
-        "recall",
-        "saved",
-        "wrong person",
-        "distractors",
-        "ambiguous",
-        "precision",
-    )
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---:|" * len(columns))
-    for tolerance in TOLERANCES:
-        m = match_faces(distances, rp, len(people), tolerance)
-        saved = m.person >= 0
-        correct = saved & (m.person == qp)
-        wrong = saved & ~correct
-        precision = correct.sum() / max(1, saved.sum())
-        print(
-            f"| {tolerance} | {correct[targets].mean():.3f} | {int(saved.sum())} | "
-            f"{int(wrong.sum())} | {int(wrong[~targets].sum())} | {int(m.ambiguous.sum())} | "
-            f"{precision:.3f} |"
-        )
-    nearest_distractor = distances[~targets].min()
     print(
-        f"\nNearest distractor to any reference: {nearest_distractor:.3f}. "
-        f"A target photo's distance to its own person: median "
-        f"{np.median([distances[i][rp == qp[i]].min() for i in np.flatnonzero(targets)]):.3f}."
+        "| people in config | tolerance | recall | strangers met | strangers saved | "
+        "wrong person | precision |"
     )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for size, trials in CONFIG_SIZES:
+        totals = {t: np.zeros(5, dtype=np.int64) for t in TOLERANCES}
+        for _ in range(trials):
+            chosen = sorted(rng.choice(len(people), size, replace=False).tolist())
+            reference = np.concatenate([refs[p] for p in chosen])
+            owner = np.concatenate([[k] * len(refs[p]) for k, p in enumerate(chosen)])
+            target = np.concatenate([queries[p] for p in chosen])
+            truth = np.concatenate([[k] * len(queries[p]) for k, p in enumerate(chosen)])
+            strangers = np.concatenate(
+                [queries[p] for p in range(len(people)) if p not in chosen] + [extra]
+            )
+            for tolerance in TOLERANCES:
+                on_targets = match_faces(
+                    np.linalg.norm(target[:, None] - reference[None], axis=2),
+                    owner,
+                    size,
+                    tolerance,
+                ).person
+                on_strangers = match_faces(
+                    np.linalg.norm(strangers[:, None] - reference[None], axis=2),
+                    owner,
+                    size,
+                    tolerance,
+                ).person
+                totals[tolerance] += [
+                    int((on_targets == truth).sum()),
+                    len(truth),
+                    len(strangers),
+                    int((on_strangers >= 0).sum()),
+                    int(((on_targets >= 0) & (on_targets != truth)).sum()),
+                ]
+        for tolerance, (correct, n, met, saved, wrong) in totals.items():
+            precision = correct / max(1, correct + saved + wrong)
+            print(
+                f"| {size} | {tolerance} | {correct / n:.3f} | {met} | {saved} | {wrong} | "
+                f"{precision:.4f} |"
+            )
     return 0
 
 

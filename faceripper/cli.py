@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -387,7 +387,7 @@ def rip_command(
             metavar="FILE",
         ),
     ] = None,
-    tolerance: ToleranceOption = 0.325,
+    tolerance: ToleranceOption = 0.4,
     threads: ThreadsOption = None,
     jitters: Annotated[
         int,
@@ -443,7 +443,51 @@ def rip_command(
             max=2.0,
             help="Space around the face in the crop, as a fraction of the face size per side.",
         ),
-    ] = 0.2,
+    ] = 0.3,
+    align: Annotated[
+        bool,
+        typer.Option(
+            "--align/--no-align",
+            help="Rotate crops so that the eyes are level (5-point landmarks); --no-align "
+            "keeps plain box crops. The manifest box is the detected box either way.",
+        ),
+    ] = True,
+    size: Annotated[
+        int,
+        typer.Option(
+            "--size",
+            min=0,
+            help="Side of the square crops in pixels (0: the frame's pixels, plain crops only).",
+        ),
+    ] = 256,
+    tracks: Annotated[
+        bool,
+        typer.Option(
+            "--tracks/--no-tracks",
+            help="Follow each face through consecutive frames and decide its identity from "
+            "all its encoded frames (fewer encodings, steadier labels); --no-tracks "
+            "decides every face alone, as FaceRipper v1 did.",
+        ),
+    ] = True,
+    dedupe: Annotated[
+        bool,
+        typer.Option(
+            "--dedupe/--no-dedupe",
+            help="Skip a crop nearly identical to the last one kept of the same track.",
+        ),
+    ] = True,
+    every: Annotated[
+        int,
+        typer.Option("--every", min=1, help="Look at every Nth frame only."),
+    ] = 1,
+    fps: Annotated[
+        float,
+        typer.Option(
+            "--fps",
+            min=0.0,
+            help="Look at about this many frames per second of video (overrides --every).",
+        ),
+    ] = 0.0,
     landmarks: LandmarksOption = Landmarks.five,
     cache: Annotated[
         Path | None,
@@ -463,6 +507,50 @@ def rip_command(
             "load balancing; larger: less overhead).",
         ),
     ] = 300,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Run the work on a Dask cluster: its scheduler's address, tcp://HOST:8786 "
+            "(trusted private network only) or tls://HOST:8786. Needs faceripper[distributed]; "
+            "see docs/distributed.md. With it, --threads sets the work units run at once "
+            "(default: the cluster's worker processes).",
+            metavar="ADDRESS",
+        ),
+    ] = None,
+    scheduler_timeout: Annotated[
+        float,
+        typer.Option(
+            "--scheduler-timeout",
+            min=0.1,
+            help="Seconds to wait for the scheduler to answer.",
+            metavar="S",
+        ),
+    ] = 30.0,
+    tls_ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-ca-file",
+            help="TLS: the CA certificate (PEM) that signed the cluster's certificates.",
+            dir_okay=False,
+        ),
+    ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-cert",
+            help="TLS: this client's certificate (PEM), signed by that CA.",
+            dir_okay=False,
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--tls-key",
+            help="TLS: this client's private key (PEM), unless it is in the --tls-cert file.",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Extract the faces of the configured people from videos into a training dataset.
 
@@ -473,12 +561,15 @@ def rip_command(
     from faceripper.worker import RipSettings
     from faceripper.writer import blurry_dir_for, ensure_writable
 
-    with user_errors():
+    with user_errors(), ExitStack() as stack:
         people = load_people(config, refs)
         collection = collect_videos(video_dir, video or [])
         videos, ignored = collection.videos, collection.ignored_files
         ensure_writable(target_dir)
         workers = threads or cpu_count()
+        cluster = connect_cluster(
+            stack, scheduler, scheduler_timeout, tls_ca_file, tls_cert, tls_key, threads
+        )
         if model is Detector.cnn:
             from faceripper.models import dlib_has_cuda
 
@@ -506,7 +597,17 @@ def rip_command(
             model=model.value,  # type: ignore[arg-type]
             landmarks=landmarks.value,  # type: ignore[arg-type]
             margin=margin,
+            align=align,
+            size_px=size,
+            tracks=tracks,
+            dedupe=dedupe,
+            every=every,
+            fps=fps,
         )
+        if align and size == 0:
+            from faceripper.errors import UsageError
+
+            raise UsageError("--size 0 (the frame's pixels) needs --no-align")
         blurry_target = (blurry_dir or blurry_dir_for(target_dir)) if save_blurry else None
         if ignored:
             err.print(f"{ignored} non-video file(s) ignored", markup=False)
@@ -523,10 +624,43 @@ def rip_command(
                 progress=update,
                 start_method=os.environ.get("FACERIPPER_START_METHOD") or None,
                 segment_frames=segment_frames,
+                cluster=cluster,
             )
     _print_summary(people, summary)
     if not summary.ok:
         raise typer.Exit(1)
+
+
+def connect_cluster(
+    stack: ExitStack,
+    scheduler: str | None,
+    timeout_s: float,
+    tls_ca_file: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    threads: int | None,
+) -> Any:
+    """The Dask cluster of ``--scheduler`` (closed with ``stack``), or None for local work.
+
+    Connecting comes first, before the references are encoded, so that a wrong address
+    fails at once and writes nothing.
+    """
+    from faceripper.errors import UsageError
+
+    if scheduler is None:
+        if tls_ca_file or tls_cert or tls_key:
+            raise UsageError("the --tls-* options need --scheduler")
+        return None
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            '--scheduler needs the package "distributed": pip install "faceripper[distributed]"'
+        ) from None
+    from faceripper.distributed import DaskCluster, security
+
+    tls = security(tls_ca_file, tls_cert, tls_key)
+    return stack.enter_context(DaskCluster(scheduler, tls, timeout_s=timeout_s, threads=threads))
 
 
 @contextmanager

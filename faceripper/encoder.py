@@ -54,15 +54,18 @@ def encode_faces(
     boxes: BoxArray,
     landmark_model: LandmarkModel = "5",
     jitters: int = 1,
+    encode: npt.NDArray[np.bool_] | None = None,
 ) -> Faces:
     """Compute landmarks and encodings of the given faces of one image.
 
     Args:
-        image: RGB uint8 ``(h, w, 3)``, C-contiguous: the image the boxes refer to.
+        image: RGB uint8 ``(h, w, 3)``: the image the boxes refer to.
         boxes: ``(n, 4)`` int64 ``(top, right, bottom, left)``.
         landmark_model: ``"5"`` (default, face_recognition's ``model="small"``) or ``"68"``.
         jitters: times to re-sample each face with small random shifts and average; 0 and
             1 both mean once. Higher is slightly more accurate and proportionally slower.
+        encode: ``(n,)`` bool, which faces to encode (default all); the others get
+            landmarks only (0.6 ms a face instead of about 76 ms) and NaN encodings.
 
     Returns:
         :class:`Faces` with ``box_trbl``, ``landmarks_xy`` ``(n, k, 2)`` and ``encodings``
@@ -78,9 +81,10 @@ def encode_faces(
             landmarks_xy=np.zeros((0, k, 2)),
             encodings=np.zeros((0, ENCODING_DIM)),
         )
-    encodings = np.stack(
-        [np.array(encoder.compute_face_descriptor(image, shape, jitters)) for shape in shapes]
-    )
+    wanted = np.ones(len(shapes), dtype=bool) if encode is None else np.asarray(encode, bool)
+    encodings = np.full((len(shapes), ENCODING_DIM), np.nan)
+    for i in np.flatnonzero(wanted):
+        encodings[i] = np.array(encoder.compute_face_descriptor(image, shapes[i], jitters))
     landmarks = np.stack([_points(s) for s in shapes])
     return Faces(boxes, landmarks_xy=landmarks, encodings=encodings)
 

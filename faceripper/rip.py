@@ -23,11 +23,11 @@ import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -178,16 +178,42 @@ def run_fingerprint(
     }
 
 
-class _Pool:
-    """A process pool that can be replaced when a worker dies."""
+class Cluster(Protocol):
+    """Somewhere other than local processes to run the work units.
 
-    def __init__(self, threads: int, start_method: str | None, initargs: tuple[Any, ...]) -> None:
+    :class:`faceripper.distributed.DaskCluster` is one. Only the work units
+    (:func:`scan_task`, :func:`process_segment`) run there; their results come back and
+    are committed here, as for local processes.
+    """
+
+    def open(self, settings: RipSettings, references: References) -> tuple[Executor, int]:
+        """An executor whose workers hold ``settings`` and ``references``, and how many
+        units it runs at once. A unit that keeps killing its workers must complete with
+        its crash result: ``BrokenProcessPool`` is a local pool's alone."""
+        ...
+
+
+class _Pool:
+    """Where the work units run: a process pool that can be replaced when a worker dies,
+    or a :class:`Cluster`'s executor."""
+
+    def __init__(
+        self,
+        threads: int,
+        start_method: str | None,
+        initargs: tuple[Any, ...],
+        cluster: Cluster | None = None,
+    ) -> None:
         self.threads = threads
         self.context = multiprocessing.get_context(start_method)
         self.initargs = initargs
+        self.cluster = cluster
         self.executor = self._new()
 
-    def _new(self) -> ProcessPoolExecutor:
+    def _new(self) -> Executor:
+        if self.cluster is not None:
+            executor, self.threads = self.cluster.open(*self.initargs)
+            return executor
         return ProcessPoolExecutor(
             max_workers=self.threads,
             mp_context=self.context,
@@ -215,6 +241,7 @@ def rip(
     progress: ProgressCallback | None = None,
     start_method: str | None = None,
     segment_frames: int = DEFAULT_SEGMENT_FRAMES,
+    cluster: Cluster | None = None,
 ) -> RipSummary:
     """Extract the faces of ``config``'s people from ``videos`` into ``target``.
 
@@ -231,6 +258,8 @@ def rip(
         start_method: multiprocessing start method (``fork``, ``spawn``, ``forkserver``);
             default: the platform's.
         segment_frames: frames per unit of work.
+        cluster: run the work units there (``threads`` and ``start_method`` are then
+            unused); default: ``threads`` local worker processes.
 
     Raises:
         UsageError: no videos, or the target cannot be written.
@@ -256,7 +285,7 @@ def rip(
     counts: Counter[str] = Counter()
 
     with Dataset(target, fingerprint, blurry_dir=blurry_dir, restart=restart) as dataset:
-        pool = _Pool(threads, start_method, (settings, run_refs))
+        pool = _Pool(threads, start_method, (settings, run_refs), cluster)
         try:
             _schedule(
                 pool,
@@ -463,6 +492,9 @@ def _commit(
             "distance": f"{hit.distance:.4f}",
             "sharpness": f"{hit.sharpness:.1f}",
             "status": hit.status,
+            "track": hit.track,
+            "encoded": int(hit.encoded),
+            "face": hit.face_index,
         }
         dataset.write_crop(person.label, name, hit.status, hit.jpeg, row)
         (record.blurry if hit.status == "blurry" else record.saved)[person.label] += 1

@@ -20,13 +20,19 @@ import numpy as np
 import numpy.typing as npt
 
 from faceripper.blur import sharpness
+from faceripper.crops import aligned_crop, box_crop, encode_jpeg, signature, signature_distance
 from faceripper.detector import detect_faces_batch_scaled, detect_faces_scaled, detection_scale
 from faceripper.encoder import encode_faces, face_distances
-from faceripper.geometry import BoxArray, box_sizes, expand_boxes
+from faceripper.geometry import BoxArray, box_sizes
 from faceripper.images import ImageRGB
-from faceripper.matching import match_faces
+from faceripper.matching import person_distances
 from faceripper.models import DetectorModel, LandmarkModel
+from faceripper.tracks import Observation, Tracker, decide, frame_thumbnail, is_cut, vote
 from faceripper.video import VideoError, VideoScan, iter_frames
+
+#: Crops of one track closer than this (see :func:`faceripper.crops.signature_distance`)
+#: to the last crop kept are near duplicates (measured in docs/quality.md).
+DEFAULT_DEDUPE_THRESHOLD = 0.12
 
 #: Frames detected together by dlib's CNN detector (one GPU batch with a CUDA build).
 CNN_BATCH_FRAMES = 8
@@ -38,15 +44,28 @@ CNN_BATCH_PIXELS = 16_000_000
 class RipSettings:
     """Everything that decides which crops a run writes (part of the resume check)."""
 
-    tolerance: float = 0.325
+    tolerance: float = 0.4
     min_size_px: int = 100
     blur_threshold: float = 0.0
     save_blurry: bool = False
     model: DetectorModel = "hog"
     landmarks: LandmarkModel = "5"
-    margin: float = 0.2
+    margin: float = 0.3
     ambiguity_gap: float = 0.04
     jpeg_quality: int = 95
+    align: bool = True
+    size_px: int = 256
+    tracks: bool = True
+    dedupe: bool = True
+    dedupe_threshold: float = DEFAULT_DEDUPE_THRESHOLD
+    every: int = 1
+    fps: float = 0.0
+
+    def frame_step(self, video_fps: float) -> int:
+        """Process every this many frames (``--every``, or ``--fps`` for this video)."""
+        if self.fps > 0 and video_fps > 0:
+            return max(1, round(video_fps / self.fps))
+        return max(1, self.every)
 
     def detection_scale(self) -> float:
         """Factor frames are resized by before detection (see :func:`detection_scale`)."""
@@ -93,6 +112,8 @@ class FaceHit:
     sharpness: float
     status: str
     jpeg: bytes
+    track: str = ""
+    encoded: bool = True
 
 
 @dataclass
@@ -118,31 +139,12 @@ def init_worker(settings: RipSettings, references: References) -> None:
     _worker["references"] = references
 
 
-def crop_face(image: ImageRGB, box: BoxArray, margin: float) -> ImageRGB:
-    """Cut a square crop around a face box, grown by ``margin`` of its size per side.
+@dataclass
+class _FrameState:
+    """What a segment carries from frame to frame."""
 
-    The square is centred on the box, its side the box's larger side times
-    ``1 + 2 * margin``, clipped to the image.
-    """
-    top, right, bottom, left = (int(v) for v in box)
-    side = max(right - left, bottom - top)
-    cy, cx = (top + bottom) / 2, (left + right) / 2
-    half = side * (0.5 + margin)
-    square = np.array([[cy - half, cx + half, cy + half, cx - half]])
-    t, r, b, lft = expand_boxes(np.rint(square).astype(np.int64), 0.0, image.shape)[0]
-    return np.ascontiguousarray(image[t:b, lft:r])
-
-
-def encode_jpeg(image: ImageRGB, quality: int) -> bytes:
-    """JPEG bytes of an RGB image."""
-    import cv2
-
-    ok, data = cv2.imencode(
-        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
-    )
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return data.tobytes()
+    tracker: Tracker
+    previous_thumbnail: npt.NDArray[np.float32] | None = None
 
 
 def process_frame(
@@ -151,23 +153,28 @@ def process_frame(
     time_s: float,
     settings: RipSettings,
     references: References,
+    state: _FrameState,
     result: SegmentResult,
     boxes: BoxArray | None = None,
 ) -> None:
-    """Find, filter, identify and crop the faces of one frame into ``result``.
+    """Find, filter and track the faces of one frame; encode and crop those that need it.
 
-    ``boxes`` are the frame's detections when they were found already (CNN batches).
+    Identities are decided when the tracks end (:func:`finish_tracks`). ``boxes`` are
+    the frame's detections when they were found already (CNN batches).
     """
+    thumbnail = frame_thumbnail(image)
+    if is_cut(state.previous_thumbnail, thumbnail):
+        state.tracker.cut()
+    state.previous_thumbnail = thumbnail
     if boxes is None:
         boxes = detect_faces_scaled(image, settings.detection_scale(), model=settings.model)
-    if len(boxes) == 0:
-        return
     boxes = boxes[np.lexsort((boxes[:, 0], boxes[:, 3]))]  # stable order: left, then top
     face_index = np.arange(len(boxes))
     result.counts["detected"] += len(boxes)
     large = box_sizes(boxes) >= settings.min_size_px
     result.counts["too_small"] += int((~large).sum())
     boxes, face_index = boxes[large], face_index[large]
+    tracks = state.tracker.assign(frame, boxes, face_index)
     if len(boxes) == 0:
         return
     sharp = sharpness(image, boxes)
@@ -176,48 +183,112 @@ def process_frame(
         if settings.blur_threshold > 0
         else np.zeros(len(boxes), dtype=bool)
     )
-    encode = ~blurry | settings.save_blurry
-    result.counts["blurry_skipped"] += int((blurry & ~encode).sum())
-    if not encode.any():
-        return
-    boxes, face_index, sharp, blurry = (
-        boxes[encode],
-        face_index[encode],
-        sharp[encode],
-        blurry[encode],
-    )
-    faces = encode_faces(image, boxes, landmark_model=settings.landmarks, jitters=1)
-    result.counts["encoded"] += len(faces)
-    distances = face_distances(faces.encodings, references.encodings)
-    matches = match_faces(
-        distances,
-        references.person,
-        references.n_people,
-        settings.tolerance,
-        settings.ambiguity_gap,
-    )
-    for i in range(len(boxes)):
-        if matches.ambiguous[i]:
-            result.ambiguous[int(matches.nearest[i])] += 1
-            continue
-        person = int(matches.person[i])
-        if person < 0:
-            result.counts["unknown"] += 1
-            continue
-        crop = crop_face(image, boxes[i], settings.margin)
-        result.hits.append(
-            FaceHit(
-                frame=frame,
-                time_s=time_s,
-                face_index=int(face_index[i]),
-                box_trbl=tuple(int(v) for v in boxes[i]),  # type: ignore[arg-type]
-                person=person,
-                distance=float(matches.distance[i]),
-                sharpness=float(sharp[i]),
-                status="blurry" if blurry[i] else "saved",
-                jpeg=encode_jpeg(crop, settings.jpeg_quality),
-            )
+    keep = ~blurry | settings.save_blurry
+    result.counts["blurry_skipped"] += int((~keep).sum())
+    if settings.tracks:
+        due = np.array([t.wants_encoding(frame) for t in tracks], dtype=bool)
+        # A blurry face is encoded only when its track has nothing better yet.
+        due &= ~blurry | np.array([not t.votes and t.last_encoded < 0 for t in tracks])
+    else:
+        due = np.ones(len(boxes), dtype=bool)
+    encode = keep & due
+    needs_landmarks = keep & (encode | settings.align)
+    landmarks = np.zeros((len(boxes), 0, 2))
+    distances: dict[int, npt.NDArray[np.float64]] = {}
+    if needs_landmarks.any():
+        rows = np.flatnonzero(needs_landmarks)
+        faces = encode_faces(
+            image, boxes[rows], landmark_model=settings.landmarks, jitters=1, encode=encode[rows]
         )
+        landmarks = np.zeros((len(boxes), faces.landmarks_xy.shape[1], 2))
+        landmarks[rows] = faces.landmarks_xy
+        encoded_rows = rows[encode[rows]]
+        if len(encoded_rows):
+            encodings = faces.encodings[encode[rows]]
+            per_person = person_distances(
+                face_distances(encodings, references.encodings),
+                references.person,
+                references.n_people,
+            )
+            distances = dict(zip(encoded_rows.tolist(), per_person, strict=True))
+            result.counts["encoded"] += len(encoded_rows)
+    for i, track in enumerate(tracks):
+        observation = Observation(
+            frame=frame,
+            time_s=time_s,
+            face_index=int(face_index[i]),
+            box_trbl=tuple(int(v) for v in boxes[i]),  # type: ignore[arg-type]
+            sharpness=float(sharp[i]),
+            blurry=bool(blurry[i]),
+            distances=distances.get(i),
+        )
+        if observation.distances is not None:
+            track.last_encoded = frame
+            person = vote(observation.distances, settings.tolerance, settings.ambiguity_gap)
+            if person >= 0:
+                track.votes[person] += 1
+        if keep[i]:
+            if settings.align:
+                crop = aligned_crop(
+                    image, boxes[i], landmarks[i], settings.margin, settings.size_px
+                )
+            else:
+                crop = box_crop(image, boxes[i], settings.margin, settings.size_px)
+            observation.jpeg = encode_jpeg(crop, settings.jpeg_quality)
+            if settings.dedupe:
+                observation.signature = signature(crop)
+        track.observations.append(observation)
+    if not settings.tracks:
+        state.tracker.cut()
+
+
+def finish_tracks(tracker: Tracker, settings: RipSettings, result: SegmentResult) -> None:
+    """Decide every track's identity and turn its crops into hits (near duplicates out)."""
+    tracker.cut()
+    hits: list[FaceHit] = []
+    for track in tracker.finished:
+        written = [o for o in track.observations if o.jpeg is not None]
+        result.counts["tracks"] += 1
+        decision = decide(track, settings.tolerance, settings.ambiguity_gap)
+        if decision.person < 0:
+            if decision.reason in ("ambiguous", "disagree") and decision.nearest >= 0:
+                result.ambiguous[decision.nearest] += len(written)
+                result.counts[f"tracks_{decision.reason}"] += 1
+            else:
+                result.counts["unknown"] += len(written)
+            continue
+        last_kept: dict[bool, npt.NDArray[np.float32]] = {}
+        for observation in written:
+            previous = last_kept.get(observation.blurry)
+            if (
+                settings.dedupe
+                and previous is not None
+                and observation.signature is not None
+                and signature_distance(observation.signature, previous) < settings.dedupe_threshold
+            ):
+                result.counts["deduplicated"] += 1
+                continue
+            if observation.signature is not None:
+                last_kept[observation.blurry] = observation.signature
+            own = observation.distances
+            hits.append(
+                FaceHit(
+                    frame=observation.frame,
+                    time_s=observation.time_s,
+                    face_index=observation.face_index,
+                    box_trbl=observation.box_trbl,
+                    person=decision.person,
+                    distance=float(own[decision.person]) if own is not None else decision.distance,
+                    sharpness=observation.sharpness,
+                    status="blurry" if observation.blurry else "saved",
+                    jpeg=observation.jpeg,  # type: ignore[arg-type]
+                    track=track.name,
+                    encoded=own is not None,
+                )
+            )
+    tracker.finished = []
+    hits.sort(key=lambda h: (h.frame, h.face_index))
+    result.hits += hits
 
 
 def process_segment(task: SegmentTask) -> SegmentResult:
@@ -226,16 +297,22 @@ def process_segment(task: SegmentTask) -> SegmentResult:
     references = _worker["references"]
     assert isinstance(settings, RipSettings) and isinstance(references, References)
     result = SegmentResult(task.sequence)
+    state = _FrameState(Tracker(enabled=settings.tracks))
     batch: list[tuple[int, float, ImageRGB]] = []
     batch_size = CNN_BATCH_FRAMES if settings.model == "cnn" else 1
+    step = settings.frame_step(task.scan.fps)
     try:
         for decoded in iter_frames(task.path, task.scan, task.start, task.end):
+            if decoded.index % step:
+                result.frames += 1  # decoded (the codec needs it) but not looked at
+                continue
             batch.append((decoded.index, decoded.time_s, decoded.rgb()))
             pixels = sum(image.shape[0] * image.shape[1] for _, _, image in batch)
             if len(batch) >= batch_size or pixels >= CNN_BATCH_PIXELS:
-                _process_batch(batch, settings, references, result)
+                _process_batch(batch, settings, references, state, result)
                 batch = []
-        _process_batch(batch, settings, references, result)
+        _process_batch(batch, settings, references, state, result)
+        finish_tracks(state.tracker, settings, result)
         expected = task.end - task.start
         if task.scan.seekable and result.frames < expected:
             raise VideoError(
@@ -254,6 +331,7 @@ def _process_batch(
     batch: list[tuple[int, float, ImageRGB]],
     settings: RipSettings,
     references: References,
+    state: _FrameState,
     result: SegmentResult,
 ) -> None:
     if not batch:
@@ -265,7 +343,7 @@ def _process_batch(
     else:
         found = [None] * len(batch)
     for (index, time_s, image), boxes in zip(batch, found, strict=True):
-        process_frame(image, index, time_s, settings, references, result, boxes=boxes)
+        process_frame(image, index, time_s, settings, references, state, result, boxes=boxes)
         result.frames += 1
 
 

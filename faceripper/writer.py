@@ -46,8 +46,8 @@ LOCK_NAME = ".faceripper.lock"
 JOURNAL_FORMAT = "faceripper-journal"
 JOURNAL_VERSION = 1
 
-#: The manifest's columns, in this order.
-MANIFEST_COLUMNS = (
+#: The manifest's first columns, in this order (what every consumer may rely on).
+MANIFEST_REQUIRED = (
     "path",
     "label",
     "person",
@@ -63,6 +63,11 @@ MANIFEST_COLUMNS = (
     "sharpness",
     "status",
 )
+#: All the manifest's columns: the required ones, then ``track`` (the face track the
+#: crop belongs to), ``encoded`` (1 if this crop's own encoding was computed, 0 if its
+#: identity and distance come from its track) and ``face`` (the face's index in the
+#: frame, left to right).
+MANIFEST_COLUMNS = (*MANIFEST_REQUIRED, "track", "encoded", "face")
 
 
 class TargetLockedError(FaceripperError):
@@ -357,7 +362,13 @@ class Dataset:
         if len(keep) == len(rows) and _ends_with_newline(path):
             return
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(
+            buffer,
+            fieldnames=MANIFEST_COLUMNS,
+            lineterminator="\n",
+            restval="",
+            extrasaction="ignore",
+        )
         writer.writeheader()
         writer.writerows(keep)
         atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
@@ -386,7 +397,7 @@ class Dataset:
         path = folder / name
         atomic_write_bytes(path, jpeg)  # fsynced: a power cut cannot leave a torn crop
         relative = Path(os.path.relpath(path, self.target)).as_posix()
-        self._writer.writerow([relative, *(row[c] for c in MANIFEST_COLUMNS[1:])])
+        self._writer.writerow([relative, *(row.get(c, "") for c in MANIFEST_COLUMNS[1:])])
         self._manifest.flush()
         self.rows_written += 1
         self.row_counts[(label, status)] += 1
@@ -430,7 +441,7 @@ def read_manifest(path: Path) -> list[dict[str, str]]:
         text = text[: text.rfind("\n") + 1]
     rows = list(csv.DictReader(io.StringIO(text)))
     return [
-        r for r in rows if None not in r and all(r.get(c) is not None for c in MANIFEST_COLUMNS)
+        r for r in rows if None not in r and all(r.get(c) is not None for c in MANIFEST_REQUIRED)
     ]
 
 

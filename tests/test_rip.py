@@ -39,17 +39,19 @@ def test_rip_writes_a_clean_dataset(reference_run, lfw_clip):
     classes = sorted(p.name for p in target.iterdir() if p.is_dir())
     assert classes == ["halle", "hu"]
     header = (target / "manifest.csv").read_text(encoding="utf-8").splitlines()[0]
-    assert header.split(",")[: len(MANIFEST_COLUMNS)] == list(MANIFEST_COLUMNS)
+    spec = "path,label,person,group,video,frame,time_s,top,right,bottom,left,distance,sharpness,status"
+    assert header.split(",")[:14] == spec.split(",")  # the columns, exactly, first
+    assert header.split(",") == list(MANIFEST_COLUMNS)
     rows = manifest(target)
     files = {p.relative_to(target).as_posix() for p in target.glob("*/*") if p.is_file()}
     assert {r["path"] for r in rows} == files  # every row has its file, every file its row
-    assert len(rows) == len(files) > 40
+    assert len(rows) == len(files) >= 20
     assert all(r["status"] == "saved" for r in rows)
     assert not any(p.name.startswith(".") for p in target.glob("*/*"))
     metrics = evaluate(rows, load_truth(lfw_clip["truth"]), TARGETS, min_size_px=60)
     assert metrics.precision >= 0.99, metrics.as_dict()
     assert metrics.on_distractor == 0 and metrics.on_blurred == 0
-    assert metrics.recall >= 0.9, metrics.as_dict()
+    assert metrics.appearance_coverage == 1.0, metrics.as_dict()  # each face, each shot
 
 
 def test_rerun_continues_and_duplicates_nothing(reference_run, lfw_clip, tmp_path):
@@ -159,7 +161,7 @@ def test_corrupt_videos_are_reported_and_the_others_finish(lfw_clip, tmp_path):
     assert "1 non-video file(s) ignored" in result.stderr
     rows = manifest(target)
     assert {r["video"] for r in rows} >= {"b_good.avi"}
-    assert len([r for r in rows if r["video"] == "b_good.avi"]) > 40
+    assert len([r for r in rows if r["video"] == "b_good.avi"]) >= 20
     for row in rows:
         assert (target / row["path"]).is_file()
 
@@ -182,7 +184,10 @@ def test_changed_settings_are_refused_and_restart_starts_over(reference_run, lfw
     result = run_cli([*rip_args(lfw_clip, target), "--margin", "0.5", "--restart"])
     assert result.exit_code == 0, result.stderr
     assert (target / "halle" / "keep-me.txt").exists()  # restart deletes only its own crops
-    assert len(manifest(target)) == len(manifest(reference_run))
+    rows = manifest(target)
+    assert len(rows) >= 20
+    crops = {p.relative_to(target).as_posix() for p in target.glob("*/*.jpg")}
+    assert crops == {r["path"] for r in rows}  # the old run's crops are gone, the new ones listed
     assert '"margin": 0.5' in (target / JOURNAL_NAME).read_text()
 
 
@@ -241,7 +246,7 @@ def test_hamilton_clip_end_to_end(hamilton_run):
     assert classes <= {"lin_manuel_miranda", "alex_lacamoire"}
     rows = manifest(target)
     by_label = {label: [r for r in rows if r["label"] == label] for label in classes}
-    assert len(by_label["lin_manuel_miranda"]) >= 80  # he is in most shots
+    assert len(by_label["lin_manuel_miranda"]) >= 60  # he is in most shots (near duplicates out)
     files = {p.relative_to(target).as_posix() for p in target.glob("*/*")}
     assert {r["path"] for r in rows} == files
     for row in rows:
@@ -361,4 +366,4 @@ def test_a_video_that_crashes_its_worker_is_reported_and_the_others_finish(
         v: sum(r["video"] == v for r in rows) for v in ("a_good.avi", "b_crash.avi", "c_good.avi")
     }
     assert per_video["b_crash.avi"] == 0
-    assert per_video["a_good.avi"] == per_video["c_good.avi"] > 40
+    assert per_video["a_good.avi"] == per_video["c_good.avi"] >= 20

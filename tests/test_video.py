@@ -484,7 +484,19 @@ def test_8k_video_is_ripped_in_bounded_memory(testdata, obama_refs, tmp_path):
     write_video(videos / "uhd8k.mp4", [frame, frame])
     del frame, photo
     target = tmp_path / "faces"
-    args = rip_cli_args(obama_refs, videos, target, "--min-size", "400", "--blur", "0")
+    args = rip_cli_args(
+        obama_refs,
+        videos,
+        target,
+        "--min-size",
+        "400",
+        "--blur",
+        "0",
+        "--no-dedupe",
+        "--no-align",
+        "--size",
+        "0",
+    )
     started = time.monotonic()
     run = subprocess.run(
         [sys.executable, "-c", PEAK_RSS, *args], capture_output=True, text=True, timeout=300
@@ -523,7 +535,7 @@ def test_symlink_loop_in_the_video_folder(upright_face, obama_refs, tmp_path):
     assert found.videos == [videos / "a" / "clip.mp4"]
     assert found.loops_skipped >= 1 and found.ignored_files == 0
     target = tmp_path / "faces"
-    result = run_cli(rip_cli_args(obama_refs, videos, target, "--min-size", "60"))
+    result = run_cli(rip_cli_args(obama_refs, videos, target, "--min-size", "60", "--no-dedupe"))
     assert result.exit_code == 0, result.stderr
     rows = read_manifest(target / "manifest.csv")
     assert [(r["video"], r["frame"]) for r in rows] == [("a/clip.mp4", "0"), ("a/clip.mp4", "1")]

@@ -8,6 +8,7 @@ from faceripper.errors import UsageError
 from faceripper.writer import (
     JOURNAL_NAME,
     MANIFEST_COLUMNS,
+    MANIFEST_REQUIRED,
     MANIFEST_NAME,
     Dataset,
     SegmentRecord,
@@ -136,7 +137,7 @@ def test_a_manifest_without_journal_is_not_overwritten(tmp_path):
     target = tmp_path / "faces"
     target.mkdir()
     (target / MANIFEST_NAME).write_text(
-        ",".join(MANIFEST_COLUMNS) + "\n" + "amy/x.jpg,amy,Amy,,v,1,0,1,2,3,0,0.1,9,saved\n"
+        ",".join(MANIFEST_REQUIRED) + "\n" + "amy/x.jpg,amy,Amy,,v,1,0,1,2,3,0,0.1,9,saved\n"
     )
     with pytest.raises(UsageError, match="no run journal"):
         Dataset(target, {}).open()
