@@ -662,7 +662,7 @@ def _fit(text: str, font: Any, width: int) -> str:
     return "..."
 
 
-def _fit_square(image: ImageRGB, size: int) -> ImageRGB:
+def fit_square(image: ImageRGB, size: int) -> ImageRGB:
     """``image`` scaled to fit a ``size`` square, centred on a light grey background."""
     import cv2
 
@@ -689,23 +689,38 @@ def _face_thumb(ref: ReferenceCheck, size: int) -> ImageRGB | None:
     crop = image[top:bottom, left:right]
     if crop.size == 0:
         return None
-    return _fit_square(crop, size)
+    return fit_square(crop, size)
 
 
 def _photo_thumb(path: Path, size: int) -> ImageRGB | None:
     try:
-        return _fit_square(load_rgb(path), size)
+        return fit_square(load_rgb(path), size)
     except ImageReadError:
         return None
 
 
+Colour = tuple[int, int, int]
+
+
 @dataclass
-class _Tile:
+class SheetTile:
+    """One thumbnail of a contact sheet (:func:`draw_sheet`).
+
+    Attributes:
+        image: the ``thumb_px`` square thumbnail; None draws a crossed placeholder.
+        lines: caption lines under it, each with its colour.
+        frame: the colour of the frame around the thumbnail.
+        frame_px: the frame's width.
+        badge: text on a label in the thumbnail's top-left corner ("" for none).
+        small: caption lines in a smaller font, below ``lines``.
+    """
+
     image: ImageRGB | None
-    lines: list[tuple[str, tuple[int, int, int]]]
-    frame: tuple[int, int, int]
+    lines: list[tuple[str, Colour]]
+    frame: Colour
     frame_px: int
     badge: str = ""
+    small: list[tuple[str, Colour]] = field(default_factory=list)
 
 
 _STATUS_TEXT = {
@@ -715,8 +730,8 @@ _STATUS_TEXT = {
 }
 
 
-def _tiles(person: PersonCheck, check: RefCheck, thumb_px: int) -> list[_Tile]:
-    tiles: list[_Tile] = []
+def _tiles(person: PersonCheck, check: RefCheck, thumb_px: int) -> list[SheetTile]:
+    tiles: list[SheetTile] = []
     for ref in person.references:
         lines = [(ref.source.name, _BLACK)]
         if ref.outlier:
@@ -731,7 +746,7 @@ def _tiles(person: PersonCheck, check: RefCheck, thumb_px: int) -> list[_Tile]:
         elif ref.faces > 1:
             lines.append((f"{ref.faces} faces, largest used", _ORANGE))
         tiles.append(
-            _Tile(
+            SheetTile(
                 _face_thumb(ref, thumb_px),
                 lines,
                 _RED if ref.outlier else _GREY,
@@ -742,25 +757,46 @@ def _tiles(person: PersonCheck, check: RefCheck, thumb_px: int) -> list[_Tile]:
     for result in person.unusable:
         status = _STATUS_TEXT.get(result.status, result.status.upper())
         image = _photo_thumb(result.path, thumb_px) if result.status == "no_face" else None
-        tiles.append(_Tile(image, [(result.path.name, _BLACK), (status, _GREY)], _GREY, 1, status))
+        lines = [(result.path.name, _BLACK), (status, _GREY)]
+        tiles.append(SheetTile(image, lines, _GREY, 1, status))
     return tiles
 
 
-def _sheet(person: PersonCheck, check: RefCheck, thumb_px: int) -> Any:
-    """Draw one person's contact sheet as a PIL image."""
+def draw_sheet(
+    title: str,
+    summary: str,
+    summary_colour: Colour,
+    tiles: Sequence[SheetTile],
+    thumb_px: int,
+    columns: int = 6,
+    caption_lines: int = 3,
+) -> Any:
+    """Draw a contact sheet as a PIL image: a title, a summary line, then a grid of tiles.
+
+    Args:
+        title: the big first line.
+        summary: the line under it, in ``summary_colour``.
+        tiles: the thumbnails, left to right then top to bottom.
+        thumb_px: the side of each thumbnail; the text sizes follow it.
+        columns: at most this many tiles per row.
+        caption_lines: room kept under every thumbnail for this many ``lines``, plus
+            room for the most ``small`` lines any tile has.
+    """
     import cv2
     from PIL import Image, ImageDraw
 
     text_px = max(11, min(18, thumb_px // 11))
+    small_px = max(10, round(text_px * 0.85))
     title_px = round(text_px * 1.6)
     badge_px = max(10, round(text_px * 1.1))
     line_h = round(text_px * 1.35)
+    small_h = round(small_px * 1.3)
     pad = max(8, thumb_px // 16)
 
-    tiles = _tiles(person, check, thumb_px)
-    columns = max(1, min(len(tiles), 6))
+    columns = max(1, min(len(tiles), columns))
     rows = max(1, math.ceil(len(tiles) / columns))
-    caption_h = 3 * line_h + pad // 2
+    small_lines = max((len(t.small) for t in tiles), default=0)
+    caption_h = caption_lines * line_h + small_lines * small_h + pad // 2
     cell_w, cell_h = thumb_px + pad, thumb_px + caption_h + pad
     header_h = round(title_px * 1.4) + line_h + 2 * pad
     width = max(pad + columns * cell_w, 360)
@@ -789,16 +825,7 @@ def _sheet(person: PersonCheck, check: RefCheck, thumb_px: int) -> Any:
 
     sheet = Image.fromarray(canvas)
     draw = ImageDraw.Draw(sheet)
-    title = person.label if person.label == person.name else f"{person.label}  ({person.name})"
     _draw_text(draw, (pad, pad), title, title_px, _BLACK, width - 2 * pad)
-    summary = (
-        f"{_count(person.photos, 'photo')}, {person.usable} usable, "
-        f"median distance {_distance_text(person.median_distance)}, "
-        f"{_count(len(person.outliers), 'outlier')}"
-    )
-    if person.usable == 0:
-        summary += " - NO USABLE PHOTO"
-    summary_colour = _RED if person.outliers or person.usable == 0 else _GREY
     summary_xy = (pad, pad + round(title_px * 1.4))
     _draw_text(draw, summary_xy, summary, text_px, summary_colour, width - 2 * pad)
     for tile, (x, y) in zip(tiles, origins, strict=True):
@@ -809,10 +836,41 @@ def _sheet(person: PersonCheck, check: RefCheck, thumb_px: int) -> Any:
                 (x, y, x + min(badge_w, thumb_px) - 1, y + round(badge_px * 1.3)), fill=fill
             )
             _draw_text(draw, (x + 4, y + 1), tile.badge, badge_px, _WHITE, thumb_px - 8)
-        for k, (text, colour) in enumerate(tile.lines):
-            line_y = y + thumb_px + pad // 2 + k * line_h
+        line_y = y + thumb_px + pad // 2
+        for text, colour in tile.lines:
             _draw_text(draw, (x, line_y), text, text_px, colour, thumb_px)
+            line_y += line_h
+        for text, colour in tile.small:
+            _draw_text(draw, (x, line_y), text, small_px, colour, thumb_px)
+            line_y += small_h
     return sheet
+
+
+def save_sheet(sheet: Any, path: Path) -> None:
+    """Write a sheet from :func:`draw_sheet` as a PNG, atomically.
+
+    Raises:
+        UsageError: the file cannot be written.
+    """
+    try:
+        with atomic_writer(path, fsync=False) as stream:
+            sheet.save(stream, format="PNG", optimize=False)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write the contact sheet: {exc}") from exc
+
+
+def _sheet(person: PersonCheck, check: RefCheck, thumb_px: int) -> Any:
+    """Draw one person's contact sheet as a PIL image."""
+    title = person.label if person.label == person.name else f"{person.label}  ({person.name})"
+    summary = (
+        f"{_count(person.photos, 'photo')}, {person.usable} usable, "
+        f"median distance {_distance_text(person.median_distance)}, "
+        f"{_count(len(person.outliers), 'outlier')}"
+    )
+    if person.usable == 0:
+        summary += " - NO USABLE PHOTO"
+    summary_colour = _RED if person.outliers or person.usable == 0 else _GREY
+    return draw_sheet(title, summary, summary_colour, _tiles(person, check, thumb_px), thumb_px)
 
 
 def _sheet_name(person: PersonCheck) -> str:
@@ -853,12 +911,7 @@ def write_contact_sheets(check: RefCheck, out_dir: Path, thumb_px: int = 160) ->
     written: list[Path] = []
     for person in check.people:
         path = out_dir / _sheet_name(person)
-        sheet = _sheet(person, check, thumb_px)
-        try:
-            with atomic_writer(path, fsync=False) as stream:
-                sheet.save(stream, format="PNG", optimize=False)
-        except OSError as exc:
-            raise UsageError(f"{path}: cannot write the contact sheet: {exc}") from exc
+        save_sheet(_sheet(person, check, thumb_px), path)
         written.append(path)
     return written
 

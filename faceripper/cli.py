@@ -27,7 +27,15 @@ from rich.progress import (
 )
 
 from faceripper._version import __version__
-from faceripper.config import DEFAULT_CONFIG, Config, config_from_refs, init_config, load_config
+from faceripper.config import (
+    DEFAULT_CONFIG,
+    DEFAULT_LABEL_FORMAT,
+    Config,
+    class_folders,
+    config_from_refs,
+    init_config,
+    load_config,
+)
 from faceripper.errors import ConfigError, FaceripperError
 
 app = typer.Typer(
@@ -360,6 +368,55 @@ def check_refs_command(
             raise typer.Exit(1)
 
 
+@app.command("review")
+def review_command(
+    target_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="The dataset folder that rip wrote (it holds manifest.csv).",
+            metavar="TARGET_DIR",
+        ),
+    ],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for the sheets (default: TARGET_DIR-review beside the dataset; "
+            "never inside it).",
+            file_okay=False,
+        ),
+    ] = None,
+    per_label: Annotated[
+        int,
+        typer.Option(
+            "--per-label",
+            min=1,
+            help="Crops per sheet, spread evenly over the label's crops.",
+        ),
+    ] = 48,  # faceripper.review.DEFAULT_PER_LABEL
+    show: Annotated[bool, typer.Option("--show", help="Open the sheets.")] = False,
+) -> None:
+    """Write a contact sheet per label of a dataset, to check the crops by eye.
+
+    Each sheet shows a sample of the label's crops, largest distance (most doubtful)
+    first, each with its distance, sharpness, video and frame.
+    """
+    from faceripper.checkrefs import open_file
+    from faceripper.review import describe, review_dataset
+
+    with user_errors():
+        sheets = review_dataset(target_dir, out_dir, per_label=per_label)
+        if not sheets:
+            out.print(
+                f"{target_dir}: no saved crops in the manifest, no sheet written", markup=False
+            )
+        for sheet in sheets:
+            out.print(describe(sheet), markup=False)
+        if show:
+            for sheet in sheets:
+                open_file(sheet.path)
+
+
 @app.command("rip")
 def rip_command(
     target_dir: Annotated[
@@ -488,6 +545,16 @@ def rip_command(
             help="Look at about this many frames per second of video (overrides --every).",
         ),
     ] = 0.0,
+    label_format: Annotated[
+        str,
+        typer.Option(
+            "--label-format",
+            help="Class folder names, from the fields {label}, {group} and {person}: "
+            "e.g. \"{group}___{label}\" (FaceRipper v1's GROUP___LABEL). The manifest's "
+            "label column stays the label.",
+            metavar="FORMAT",
+        ),
+    ] = DEFAULT_LABEL_FORMAT,
     landmarks: LandmarksOption = Landmarks.five,
     cache: Annotated[
         Path | None,
@@ -498,6 +565,16 @@ def rip_command(
     restart: Annotated[
         bool, typer.Option("--restart", help="Forget earlier runs on TARGET and start over.")
     ] = False,
+    negatives: Annotated[
+        Path | None,
+        typer.Option(
+            "--negatives",
+            help="Photos of people who must never be saved (look-alikes, band members): "
+            "one subfolder per person, or a folder of photos. A face nearer to them than "
+            "to any configured person is dropped and counted.",
+            file_okay=False,
+        ),
+    ] = None,
     segment_frames: Annotated[
         int,
         typer.Option(
@@ -554,7 +631,8 @@ def rip_command(
 ) -> None:
     """Extract the faces of the configured people from videos into a training dataset.
 
-    Rerunning the same command continues where the last run stopped.
+    Rerunning the same command continues where the last run stopped. 'faceripper
+    review TARGET' then draws contact sheets of the crops to check them.
     """
     from faceripper.blur import DEFAULT_BLUR_THRESHOLD
     from faceripper.rip import collect_videos, rip
@@ -563,6 +641,7 @@ def rip_command(
 
     with user_errors(), ExitStack() as stack:
         people = load_people(config, refs)
+        class_folders(people, label_format)  # rip() checks it too; here, before any work
         collection = collect_videos(video_dir, video or [])
         videos, ignored = collection.videos, collection.ignored_files
         ensure_writable(target_dir)
@@ -589,6 +668,14 @@ def rip_command(
             from faceripper.errors import UsageError
 
             raise UsageError("no person has a usable reference photo")
+        negative_refs = None
+        if negatives is not None:
+            from faceripper.config import negatives_config
+
+            negative_report = _encode(
+                negatives_config(negatives), None, jitters, Detector.hog, landmarks, workers
+            )
+            negative_refs = negative_report.references
         settings = RipSettings(
             tolerance=tolerance,
             min_size_px=min_size,
@@ -625,6 +712,8 @@ def rip_command(
                 start_method=os.environ.get("FACERIPPER_START_METHOD") or None,
                 segment_frames=segment_frames,
                 cluster=cluster,
+                negatives=negative_refs,
+                label_format=label_format,
             )
     _print_summary(people, summary)
     if not summary.ok:
@@ -714,7 +803,9 @@ def _print_summary(people: Config, summary: Any) -> None:
         f"{summary.frames} frames ({summary.frames_this_run} this run, "
         f"{summary.seconds:.1f} s); faces detected {counts['detected']}, "
         f"too small {counts['too_small']}, blurry skipped {counts['blurry_skipped']}, "
-        f"unknown {counts['unknown']}; {summary.rows} manifest rows",
+        f"unknown {counts['unknown']}, negatives {counts['negative']}; "
+        f"{counts['tracks']} tracks, {counts['encoded']} faces encoded, "
+        f"{counts['deduplicated']} near duplicates skipped; {summary.rows} manifest rows",
         markup=False,
     )
     for key, message in summary.video_errors.items():

@@ -128,6 +128,98 @@ class Config:
         return len(self.people)
 
 
+DEFAULT_LABEL_FORMAT = "{label}"
+"""``rip --label-format``'s default: each class folder is named after the person's label."""
+
+LABEL_FORMAT_FIELDS = ("label", "group", "person")
+"""The fields a label format may use: the person's label, group and name (config key)."""
+
+
+def _format_fields(label_format: str) -> list[str]:
+    """The field names of ``label_format``, in order.
+
+    Raises:
+        ConfigError: the format cannot be parsed, uses an unknown field, or uses a
+            conversion (``!r``) or a format spec (``:>10``).
+    """
+    import string
+
+    where = f"--label-format {label_format!r}"
+    try:
+        parts = list(string.Formatter().parse(label_format))
+    except ValueError as exc:
+        raise ConfigError([f"{where}: not a valid format ({exc})"]) from None
+    known = ", ".join("{" + f + "}" for f in LABEL_FORMAT_FIELDS)
+    fields: list[str] = []
+    problems: list[str] = []
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in LABEL_FORMAT_FIELDS:
+            problems.append(f"{where}: unknown field {{{name}}} (the fields are {known})")
+        elif conversion or spec:
+            extra = f"!{conversion}" if conversion else f":{spec}"
+            problems.append(f"{where}: {{{name}{extra}}}: write fields plainly, as {{{name}}}")
+        else:
+            fields.append(name)
+    if problems:
+        raise ConfigError(problems)
+    return fields
+
+
+def class_folders(config: Config, label_format: str = DEFAULT_LABEL_FORMAT) -> tuple[str, ...]:
+    """The class folder name of each of ``config``'s people, in config order.
+
+    ``label_format`` is a ``str.format`` template over the fields ``{label}``,
+    ``{group}`` and ``{person}`` (the config key), such as FaceRipper v1's planned
+    ``"{group}___{label}"``. A folder name must be a valid folder name on every system
+    (:func:`label_problem`), every field the format uses must be non-empty for every
+    person (an empty group would give ``___名井 南``), and no two people may get the same
+    folder, also on a case-insensitive disk (:func:`folder_key`).
+
+    >>> people = Config((Person("Myoui Mina", "名井 南", "TWICE (트와이스)", Path("m")),), Path())
+    >>> class_folders(people, "{group}___{label}")
+    ('TWICE (트와이스)___名井 南',)
+
+    Raises:
+        ConfigError: with every problem found, one line each, naming the people.
+    """
+    fields = _format_fields(label_format)
+    where = f"--label-format {label_format!r}"
+    folders: list[str] = []
+    problems: list[str] = []
+    seen: dict[str, Person] = {}
+    for person in config.people:
+        values = {"label": person.label, "group": person.group, "person": person.name}
+        empty = [f for f in dict.fromkeys(fields) if not values[f].strip()]
+        folder = label_format.format(**values)
+        folders.append(folder)
+        if empty:
+            what = " and ".join(empty)
+            problems.append(f"{where}: person {person.name!r} has an empty {what}")
+            continue
+        problem = label_problem(folder)
+        if problem:
+            problems.append(
+                f"{where}: person {person.name!r} gets the folder name {folder!r}, which {problem}"
+            )
+            continue
+        key = folder_key(folder)
+        other = seen.get(key)
+        if other is None:
+            seen[key] = person
+            continue
+        first = folders[config.people.index(other)]
+        same = "the same folder" if first == folder else "folders that collide"
+        problems.append(
+            f"{where}: {other.name!r} and {person.name!r} get {same} ({first!r}, {folder!r}); "
+            "each person needs a class folder of their own"
+        )
+    if problems:
+        raise ConfigError(problems)
+    return tuple(folders)
+
+
 def list_reference_files(folder: Path) -> tuple[list[Path], list[Path]]:
     """Return ``(images, others)``: the files below ``folder``, recursively, sorted.
 
@@ -342,3 +434,22 @@ def init_config(
     parse_config(text, output)  # refuse to write a config that would not load back
     atomic_write_bytes(output, text.encode("utf-8"))
     return load_config(output), skipped
+
+
+def negatives_config(folder: Path) -> Config:
+    """The people of ``--negatives DIR``: faces that must never be saved.
+
+    A folder of person folders gives one identity per subfolder holding images (like
+    ``--refs``); a folder of photos only gives one identity, named after the folder.
+
+    Raises:
+        UsageError: the folder is missing or holds no image.
+    """
+    found, _ = scan_refs_dir(folder)
+    if found:
+        people = tuple(Person(name, name, "", sub.resolve()) for name, sub in found)
+    elif list_reference_files(folder)[0]:
+        people = (Person(folder.name, folder.name, "", folder.resolve()),)
+    else:
+        raise UsageError(f"{folder}: negatives folder holds no images")
+    return Config(people, folder)

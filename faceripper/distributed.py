@@ -336,10 +336,20 @@ class DaskCluster:
 
     def close(self) -> None:
         """Disconnect from the scheduler (the cluster keeps running)."""
+        loggers = [logging.getLogger(name) for name in ("distributed", "distributed.client")]
+        levels = [logger.level for logger in loggers]
+        if self.client.status != "running":
+            # Lost scheduler: closing cancels the client's reconnection attempts, which
+            # Dask logs as an error with a traceback; SchedulerLostError already says it.
+            for logger in loggers:
+                logger.setLevel(logging.CRITICAL)
         try:
             self.client.close(timeout=5)
         except Exception as exc:  # a lost scheduler: nothing left to close cleanly
             log.info("closing the Dask client: %s", exc)
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
 
     def __enter__(self) -> DaskCluster:
         return self

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from faceripper._version import __version__
-from faceripper.config import Config
+from faceripper.config import DEFAULT_LABEL_FORMAT, Config, class_folders
 from faceripper.errors import UsageError
 from faceripper.references import ReferenceSet
 from faceripper.video import (
@@ -157,15 +157,37 @@ def collect_videos(video_dir: Path | None, video_files: Sequence[Path] = ()) -> 
     return VideoCollection(unique, ignored)
 
 
-def references_for_run(config: Config, references: ReferenceSet) -> References:
-    """Map reference rows to indices of ``config``'s people, for the workers."""
+def references_for_run(
+    config: Config, references: ReferenceSet, negatives: ReferenceSet | None = None
+) -> References:
+    """Map reference rows to identity indices for the workers.
+
+    ``config``'s people come first (their order), then the negative identities
+    (``--negatives``), each negative person name its own identity.
+    """
     index = {person.name: i for i, person in enumerate(config.people)}
-    person = np.array([index[name] for name in references.person], dtype=np.int64)
-    return References(references.encodings.copy(), person, len(config.people))
+    person = [index[name] for name in references.person]
+    encodings = [references.encodings]
+    n_negatives = 0
+    if negatives is not None and len(negatives):
+        names = sorted(set(negatives.person.tolist()))
+        negative_index = {name: len(index) + i for i, name in enumerate(names)}
+        person += [negative_index[name] for name in negatives.person]
+        encodings.append(negatives.encodings)
+        n_negatives = len(names)
+    return References(
+        np.concatenate(encodings).reshape(-1, 128),
+        np.array(person, dtype=np.int64),
+        len(config.people),
+        n_negatives,
+    )
 
 
 def run_fingerprint(
-    config: Config, references: References, settings: RipSettings
+    config: Config,
+    references: References,
+    settings: RipSettings,
+    label_format: str = DEFAULT_LABEL_FORMAT,
 ) -> dict[str, Any]:
     """What a resumed run must share with the run it continues."""
     digest = hashlib.sha256(references.encodings.tobytes())
@@ -173,6 +195,7 @@ def run_fingerprint(
     return {
         **{k: v for k, v in asdict(settings).items()},
         "people": [[p.name, p.label, p.group] for p in config.people],
+        "label_format": label_format,
         "references_sha256": digest.hexdigest(),
         "faceripper_version": __version__,
     }
@@ -242,11 +265,14 @@ def rip(
     start_method: str | None = None,
     segment_frames: int = DEFAULT_SEGMENT_FRAMES,
     cluster: Cluster | None = None,
+    negatives: ReferenceSet | None = None,
+    label_format: str = DEFAULT_LABEL_FORMAT,
 ) -> RipSummary:
     """Extract the faces of ``config``'s people from ``videos`` into ``target``.
 
     Args:
-        config: the people (their labels name the class folders).
+        config: the people (their labels name the class folders, through
+            ``label_format``).
         references: their reference encodings (:func:`faceripper.references.encode_references`).
         videos: the videos, in processing order.
         target: the dataset folder (created if needed).
@@ -258,14 +284,21 @@ def rip(
         start_method: multiprocessing start method (``fork``, ``spawn``, ``forkserver``);
             default: the platform's.
         segment_frames: frames per unit of work.
+        negatives: encodings of people who must never be saved (look-alikes): a face
+            nearer to one of them than to any of ``config``'s people is dropped.
+        label_format: the class folder names, from the fields ``{label}``, ``{group}``
+            and ``{person}`` (:func:`faceripper.config.class_folders`); the manifest's
+            ``label`` stays the person's label.
         cluster: run the work units there (``threads`` and ``start_method`` are then
             unused); default: ``threads`` local worker processes.
 
     Raises:
+        ConfigError: ``label_format`` is invalid or gives two people one folder.
         UsageError: no videos, or the target cannot be written.
         TargetLockedError: another run holds the target.
         SettingsChangedError: the target was made with other settings.
     """
+    folders = class_folders(config, label_format)
     if not videos:
         raise UsageError("no videos to process")
     if start_method and start_method not in multiprocessing.get_all_start_methods():
@@ -276,15 +309,21 @@ def rip(
             f"{blurry_dir}: the blurry crops' folder must be outside the dataset {target}: "
             "dataset loaders would take it as a class or walk into it"
         )
-    run_refs = references_for_run(config, references)
-    fingerprint = {**run_fingerprint(config, run_refs, settings), "segment_frames": segment_frames}
+    run_refs = references_for_run(config, references, negatives)
+    fingerprint = {
+        **run_fingerprint(config, run_refs, settings, label_format),
+        "segment_frames": segment_frames,
+    }
     labels = [p.label for p in config.people]
     started = time.monotonic()
     state = RipProgress(videos_total=len(videos))
     errors: dict[str, str] = {}
     counts: Counter[str] = Counter()
 
-    with Dataset(target, fingerprint, blurry_dir=blurry_dir, restart=restart) as dataset:
+    renamed = {p.label: f for p, f in zip(config.people, folders, strict=True) if f != p.label}
+    with Dataset(
+        target, fingerprint, blurry_dir=blurry_dir, restart=restart, folders=renamed
+    ) as dataset:
         pool = _Pool(threads, start_method, (settings, run_refs), cluster)
         try:
             _schedule(

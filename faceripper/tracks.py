@@ -151,7 +151,7 @@ class Decision:
 
     person: int
     distance: float
-    reason: str  # "matched", "unknown", "ambiguous", "disagree", "far", "not encoded"
+    reason: str  # matched, unknown, ambiguous, disagree, far, negative, not encoded
     nearest: int = -1
 
 
@@ -161,7 +161,7 @@ def _match(distances: npt.NDArray[np.float64], tolerance: float, gap: float) -> 
     return match_faces(distances, np.arange(people, dtype=np.int64), people, tolerance, gap)
 
 
-def decide(track: Track, tolerance: float, gap: float) -> Decision:
+def decide(track: Track, tolerance: float, gap: float, n_people: int | None = None) -> Decision:
     """Decide whose face a track is, from all its encoded frames.
 
     Each encoded frame votes for its nearest person when that person is within
@@ -173,6 +173,9 @@ def decide(track: Track, tolerance: float, gap: float) -> Decision:
       the frames disagree: the track is dropped, never saved under two people), and
     - the median distance to that person over all encoded frames is within
       ``tolerance + MEDIAN_SLACK`` (one lucky frame does not carry a stranger's track).
+
+    Identities from ``n_people`` on are negatives (``--negatives``): a track whose best
+    identity is a negative is dropped (reason ``"negative"``).
     """
     encoded = [o.distances for o in track.observations if o.distances is not None]
     if not encoded:
@@ -186,6 +189,8 @@ def decide(track: Track, tolerance: float, gap: float) -> Decision:
         return Decision(-1, float(np.median(distances[:, nearest])), reason, nearest)
     (person, count), *_ = votes.most_common(1)
     median = float(np.median(distances[:, person]))
+    if n_people is not None and person >= n_people:
+        return Decision(-1, median, "negative", person)
     others = sum(votes.values()) - count
     if others > DISAGREEMENT * count:
         return Decision(-1, median, "disagree", person)

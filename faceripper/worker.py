@@ -78,13 +78,22 @@ class References:
 
     Attributes:
         encodings: ``(m, 128)`` float64.
-        person: ``(m,)`` int64 index into the run's people.
+        person: ``(m,)`` int64 identity of each row: ``0 .. n_people - 1`` are the run's
+            people, ``n_people .. n_people + n_negatives - 1`` are negative identities
+            (``--negatives``: people who must never be saved).
         n_people: number of people.
+        n_negatives: number of negative identities.
     """
 
     encodings: npt.NDArray[np.float64]
     person: npt.NDArray[np.int64]
     n_people: int
+    n_negatives: int = 0
+
+    @property
+    def n_identities(self) -> int:
+        """People and negative identities together."""
+        return self.n_people + self.n_negatives
 
 
 @dataclass(frozen=True)
@@ -208,7 +217,7 @@ def process_frame(
             per_person = person_distances(
                 face_distances(encodings, references.encodings),
                 references.person,
-                references.n_people,
+                references.n_identities,
             )
             distances = dict(zip(encoded_rows.tolist(), per_person, strict=True))
             result.counts["encoded"] += len(encoded_rows)
@@ -242,16 +251,23 @@ def process_frame(
         state.tracker.cut()
 
 
-def finish_tracks(tracker: Tracker, settings: RipSettings, result: SegmentResult) -> None:
-    """Decide every track's identity and turn its crops into hits (near duplicates out)."""
+def finish_tracks(
+    tracker: Tracker, settings: RipSettings, result: SegmentResult, n_people: int
+) -> None:
+    """Decide every track's identity and turn its crops into hits (near duplicates out).
+
+    Identities from ``n_people`` on are negatives: their tracks are dropped and counted.
+    """
     tracker.cut()
     hits: list[FaceHit] = []
     for track in tracker.finished:
         written = [o for o in track.observations if o.jpeg is not None]
         result.counts["tracks"] += 1
-        decision = decide(track, settings.tolerance, settings.ambiguity_gap)
+        decision = decide(track, settings.tolerance, settings.ambiguity_gap, n_people)
         if decision.person < 0:
-            if decision.reason in ("ambiguous", "disagree") and decision.nearest >= 0:
+            if decision.reason == "negative":
+                result.counts["negative"] += len(written)
+            elif decision.reason in ("ambiguous", "disagree") and decision.nearest < n_people:
                 result.ambiguous[decision.nearest] += len(written)
                 result.counts[f"tracks_{decision.reason}"] += 1
             else:
@@ -312,7 +328,7 @@ def process_segment(task: SegmentTask) -> SegmentResult:
                 _process_batch(batch, settings, references, state, result)
                 batch = []
         _process_batch(batch, settings, references, state, result)
-        finish_tracks(state.tracker, settings, result)
+        finish_tracks(state.tracker, settings, result, references.n_people)
         expected = task.end - task.start
         if task.scan.seekable and result.frames < expected:
             raise VideoError(

@@ -228,6 +228,9 @@ class Dataset:
     settings: dict[str, Any]
     blurry_dir: Path | None = None
     restart: bool = False
+    #: The class folder of each label whose folder is not named after it (``rip
+    #: --label-format``); manifest rows keep the label, their ``path`` the folder.
+    folders: dict[str, str] = field(default_factory=dict)
     done: dict[tuple[str, int, int], SegmentRecord] = field(default_factory=dict)
     rows_written: int = 0
     #: Manifest rows per ``(label, status)``: what the dataset holds now.
@@ -382,8 +385,9 @@ class Dataset:
     def class_dir(self, label: str, status: str) -> Path:
         """The folder a crop of ``label`` goes to; refuses any path leaving the target."""
         base = self.blurry_dir if status == "blurry" and self.blurry_dir else self.target
-        folder = base / label
-        if folder.parent != base or label in ("", ".", "..") or not inside(base, folder):
+        name = self.folders.get(label, label)
+        folder = base / name
+        if folder.parent != base or name in ("", ".", "..") or not inside(base, folder):
             raise UsageError(f"label {label!r} would write outside {base}")
         return folder
 

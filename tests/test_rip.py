@@ -39,7 +39,9 @@ def test_rip_writes_a_clean_dataset(reference_run, lfw_clip):
     classes = sorted(p.name for p in target.iterdir() if p.is_dir())
     assert classes == ["halle", "hu"]
     header = (target / "manifest.csv").read_text(encoding="utf-8").splitlines()[0]
-    spec = "path,label,person,group,video,frame,time_s,top,right,bottom,left,distance,sharpness,status"
+    spec = (
+        "path,label,person,group,video,frame,time_s,top,right,bottom,left,distance,sharpness,status"
+    )
     assert header.split(",")[:14] == spec.split(",")  # the columns, exactly, first
     assert header.split(",") == list(MANIFEST_COLUMNS)
     rows = manifest(target)

@@ -8,8 +8,8 @@ from faceripper.errors import UsageError
 from faceripper.writer import (
     JOURNAL_NAME,
     MANIFEST_COLUMNS,
-    MANIFEST_REQUIRED,
     MANIFEST_NAME,
+    MANIFEST_REQUIRED,
     Dataset,
     SegmentRecord,
     SettingsChangedError,
