@@ -565,6 +565,15 @@ def rip_command(
     restart: Annotated[
         bool, typer.Option("--restart", help="Forget earlier runs on TARGET and start over.")
     ] = False,
+    max_per_video: Annotated[
+        int,
+        typer.Option(
+            "--max-per-video",
+            min=0,
+            help="Keep at most N crops per person and video: the sharpest, spread over the "
+            "video (0: no limit).",
+        ),
+    ] = 0,
     negatives: Annotated[
         Path | None,
         typer.Option(
@@ -714,6 +723,7 @@ def rip_command(
                 cluster=cluster,
                 negatives=negative_refs,
                 label_format=label_format,
+                max_per_video=max_per_video,
             )
     _print_summary(people, summary)
     if not summary.ok:

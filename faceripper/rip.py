@@ -267,6 +267,7 @@ def rip(
     cluster: Cluster | None = None,
     negatives: ReferenceSet | None = None,
     label_format: str = DEFAULT_LABEL_FORMAT,
+    max_per_video: int = 0,
 ) -> RipSummary:
     """Extract the faces of ``config``'s people from ``videos`` into ``target``.
 
@@ -286,6 +287,8 @@ def rip(
         segment_frames: frames per unit of work.
         negatives: encodings of people who must never be saved (look-alikes): a face
             nearer to one of them than to any of ``config``'s people is dropped.
+        max_per_video: keep at most this many saved crops per person and video, the
+            sharpest, spread over the video (0: no limit); applied as each video ends.
         label_format: the class folder names, from the fields ``{label}``, ``{group}``
             and ``{person}`` (:func:`faceripper.config.class_folders`); the manifest's
             ``label`` stays the person's label.
@@ -313,6 +316,7 @@ def rip(
     fingerprint = {
         **run_fingerprint(config, run_refs, settings, label_format),
         "segment_frames": segment_frames,
+        "max_per_video": max_per_video,
     }
     labels = [p.label for p in config.people]
     started = time.monotonic()
@@ -338,6 +342,7 @@ def rip(
                 counts,
                 progress,
                 segment_frames,
+                max_per_video,
             )
         finally:
             pool.shutdown()
@@ -373,6 +378,7 @@ def _schedule(
     counts: Counter[str],
     progress: ProgressCallback | None,
     segment_frames: int,
+    max_per_video: int = 0,
 ) -> None:
     window = 2 * pool.threads
     lookahead = max(2, pool.threads)
@@ -386,6 +392,12 @@ def _schedule(
     buffer: dict[int, tuple[SegmentTask, SegmentResult]] = {}
     sequence = 0
     next_commit = 0
+    unfinished: dict[str, int] = {}  # segments of a video still to commit
+    frame_counts: dict[str, int] = {}
+
+    def video_finished(key: str) -> None:
+        if max_per_video and key not in dataset.pruned:
+            counts["over_limit"] += dataset.prune_video(key, frame_counts[key], max_per_video)
 
     def report() -> None:
         if progress:
@@ -437,6 +449,10 @@ def _schedule(
                         state.frames_done += record.frames
                 plans.append(_tasks(video, scanned, todo, sequence))
                 sequence += len(todo)
+                frame_counts[video.key] = scanned.frame_count
+                unfinished[video.key] = len(todo)
+                if not todo:
+                    video_finished(video.key)
             state.videos_scanned += 1
             next_plan += 1
             report()
@@ -452,6 +468,9 @@ def _schedule(
         while next_commit in buffer:
             task, result = buffer.pop(next_commit)
             _commit(dataset, task, result, labels, config, state, errors, counts)
+            unfinished[task.video_key] -= 1
+            if unfinished[task.video_key] == 0 and task.video_key not in errors:
+                video_finished(task.video_key)
             next_commit += 1
             report()
         if not in_flight:

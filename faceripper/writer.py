@@ -235,6 +235,8 @@ class Dataset:
     rows_written: int = 0
     #: Manifest rows per ``(label, status)``: what the dataset holds now.
     row_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: Videos already thinned to ``--max-per-video``.
+    pruned: set[str] = field(default_factory=set)
     _lock: _Lock | None = None
     _manifest: IO[str] | None = None
     _writer: Any = None
@@ -322,6 +324,9 @@ class Dataset:
                     "or choose another --target-dir"
                 )
             for data in records[1:]:
+                if "pruned" in data:
+                    self.pruned.add(str(data["pruned"]))
+                    continue
                 record = SegmentRecord.from_json(data)
                 self.done[(record.video, record.start, record.end)] = record
         elif manifest.exists() and read_manifest(manifest):
@@ -417,6 +422,53 @@ class Dataset:
             os.fsync(journal.fileno())
         self.done[(record.video, record.start, record.end)] = record
 
+    def prune_video(self, video: str, frame_count: int, limit: int) -> int:
+        """Keep at most ``limit`` saved crops per person of one finished video.
+
+        The video's frames are split into ``limit`` equal stretches and the sharpest
+        crop of each stretch is kept; stretches without a crop leave their place to the
+        sharpest remaining crops. Files are deleted first, then the manifest is
+        rewritten and the video recorded as pruned: a kill in between is repaired by the
+        next run (rows whose file is gone are dropped, and the pruning, deterministic,
+        runs again to the same result). Returns the number of crops removed.
+        """
+        assert self._manifest is not None
+        self._manifest.flush()
+        rows = read_manifest(self._manifest_path())
+        mine = [r for r in rows if r["video"] == video and r["status"] == "saved"]
+        drop: set[str] = set()
+        for person in sorted({r["person"] for r in mine}):
+            theirs = [r for r in mine if r["person"] == person]
+            if len(theirs) > limit:
+                keep = choose_spread(theirs, frame_count, limit)
+                drop.update(r["path"] for r in theirs if r["path"] not in keep)
+        for path in sorted(drop):
+            (self.target / path).unlink(missing_ok=True)
+        if drop:
+            kept = [r for r in rows if r["path"] not in drop]
+            buffer = io.StringIO()
+            writer = csv.DictWriter(
+                buffer,
+                fieldnames=MANIFEST_COLUMNS,
+                lineterminator="\n",
+                restval="",
+                extrasaction="ignore",
+            )
+            writer.writeheader()
+            writer.writerows(kept)
+            self._manifest.close()
+            atomic_write_bytes(self._manifest_path(), buffer.getvalue().encode("utf-8"))
+            self._manifest = self._manifest_path().open("a", encoding="utf-8", newline="")
+            self._writer = csv.writer(self._manifest, lineterminator="\n")
+            self.rows_written = len(kept)
+            self.row_counts = Counter((r["label"], r["status"]) for r in kept)
+        with self._journal_path().open("a", encoding="utf-8") as journal:
+            journal.write(json.dumps({"pruned": video}, ensure_ascii=False) + "\n")
+            journal.flush()
+            os.fsync(journal.fileno())
+        self.pruned.add(video)
+        return len(drop)
+
     def close(self) -> None:
         """Close the manifest and release the lock."""
         if self._manifest is not None:
@@ -434,6 +486,31 @@ def _ends_with_newline(path: Path) -> bool:
             return True
         handle.seek(-1, os.SEEK_END)
         return handle.read(1) == b"\n"
+
+
+def choose_spread(rows: list[dict[str, str]], frame_count: int, limit: int) -> set[str]:
+    """The paths of ``limit`` rows spread over a video, the sharpest of each stretch.
+
+    >>> rows = [{"path": str(f), "frame": str(f), "sharpness": str(s)}
+    ...         for f, s in [(0, 10), (1, 90), (50, 20), (51, 30), (99, 5)]]
+    >>> sorted(choose_spread(rows, 100, 2), key=int)
+    ['1', '51']
+    """
+
+    def sharpest(group: list[dict[str, str]]) -> dict[str, str]:
+        return max(group, key=lambda r: (float(r["sharpness"]), -int(r["frame"]), r["path"]))
+
+    stretches: dict[int, list[dict[str, str]]] = {}
+    for row in rows:
+        stretch = min(limit - 1, int(row["frame"]) * limit // max(1, frame_count))
+        stretches.setdefault(stretch, []).append(row)
+    keep = {sharpest(group)["path"] for group in stretches.values()}
+    rest = sorted(
+        (r for r in rows if r["path"] not in keep),
+        key=lambda r: (-float(r["sharpness"]), int(r["frame"]), r["path"]),
+    )
+    keep.update(r["path"] for r in rest[: max(0, limit - len(keep))])
+    return keep
 
 
 def read_manifest(path: Path) -> list[dict[str, str]]:

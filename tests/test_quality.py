@@ -185,3 +185,28 @@ def test_a_negative_lookalike_is_never_saved(lookalike_clip, tmp_path):
     assert on_left(with_negatives) == []
     assert len(with_negatives) > 0 and {r["label"] for r in with_negatives} == {"mahathir"}
     assert "negatives 0" not in stdout
+
+
+def test_max_per_video_keeps_the_sharpest_spread_over_the_video(reference_run, lfw_clip, tmp_path):
+    target = tmp_path / "faces"
+    result = run_cli(rip_args(lfw_clip, target, "--threads", "2", "--max-per-video", "3"))
+    assert result.exit_code == 0, result.stderr
+    kept, everything = manifest(target), manifest(reference_run)
+    for label in ("halle", "hu"):
+        mine = [r for r in kept if r["label"] == label]
+        theirs = [r for r in everything if r["label"] == label]
+        assert len(theirs) > 3 and len(mine) == 3
+        assert {r["path"] for r in mine} <= {r["path"] for r in theirs}
+        stretches = {min(2, int(r["frame"]) * 3 // 60) for r in mine}
+        filled = {min(2, int(r["frame"]) * 3 // 60) for r in theirs}
+        assert stretches == filled  # one from each stretch of the video that has any
+        for stretch in stretches:
+            best = max(
+                (r for r in theirs if min(2, int(r["frame"]) * 3 // 60) == stretch),
+                key=lambda r: float(r["sharpness"]),
+            )
+            assert best["path"] in {r["path"] for r in mine}
+    crops = {p.relative_to(target).as_posix() for p in target.glob("*/*.jpg")}
+    assert crops == {r["path"] for r in kept}  # the others' files are gone
+    rerun = run_cli(rip_args(lfw_clip, target, "--threads", "2", "--max-per-video", "3"))
+    assert rerun.exit_code == 0 and manifest(target) == kept
