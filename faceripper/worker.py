@@ -27,7 +27,15 @@ from faceripper.geometry import BoxArray, box_sizes
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
 from faceripper.models import DetectorModel, LandmarkModel
-from faceripper.tracks import Observation, Tracker, decide, frame_thumbnail, is_cut, vote
+from faceripper.tracks import (
+    MEDIAN_SLACK,
+    Observation,
+    Tracker,
+    decide,
+    frame_thumbnail,
+    is_cut,
+    vote,
+)
 from faceripper.video import VideoError, VideoScan, iter_frames
 
 #: Crops of one track closer than this (see :func:`faceripper.crops.signature_distance`)
@@ -195,7 +203,8 @@ def process_frame(
     keep = ~blurry | settings.save_blurry
     result.counts["blurry_skipped"] += int((~keep).sum())
     if settings.tracks:
-        due = np.array([t.wants_encoding(frame) for t in tracks], dtype=bool)
+        far = settings.tolerance + MEDIAN_SLACK  # beyond it, no track can be anyone's
+        due = np.array([t.wants_encoding(frame, far) for t in tracks], dtype=bool)
         # A blurry face is encoded only when its track has nothing better yet.
         due &= ~blurry | np.array([not t.votes and t.last_encoded < 0 for t in tracks])
     else:
