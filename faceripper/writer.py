@@ -369,6 +369,10 @@ class Dataset:
         self.row_counts = Counter((r["label"], r["status"]) for r in keep)
         if len(keep) == len(rows) and _ends_with_newline(path):
             return
+        self._replace_manifest(keep)
+
+    def _replace_manifest(self, rows: list[dict[str, str]]) -> None:
+        """Rewrite the manifest atomically with ``rows`` (reopening it if it was open)."""
         buffer = io.StringIO()
         writer = csv.DictWriter(
             buffer,
@@ -378,8 +382,23 @@ class Dataset:
             extrasaction="ignore",
         )
         writer.writeheader()
-        writer.writerows(keep)
-        atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
+        writer.writerows(rows)
+        reopen = self._manifest is not None
+        if self._manifest is not None:
+            self._manifest.close()
+        atomic_write_bytes(self._manifest_path(), buffer.getvalue().encode("utf-8"))
+        if reopen:
+            self._manifest = self._manifest_path().open("a", encoding="utf-8", newline="")
+            self._writer = csv.writer(self._manifest, lineterminator="\n")
+        self.rows_written = len(rows)
+        self.row_counts = Counter((r["label"], r["status"]) for r in rows)
+
+    def _append_journal(self, line: str) -> None:
+        """Append one line to the journal, durably."""
+        with self._journal_path().open("a", encoding="utf-8") as journal:
+            journal.write(line + "\n")
+            journal.flush()
+            os.fsync(journal.fileno())
 
     # ------------------------------------------------------------------ writing
 
@@ -416,10 +435,7 @@ class Dataset:
         assert self._manifest is not None
         self._manifest.flush()
         os.fsync(self._manifest.fileno())
-        with self._journal_path().open("a", encoding="utf-8") as journal:
-            journal.write(record.to_json() + "\n")
-            journal.flush()
-            os.fsync(journal.fileno())
+        self._append_journal(record.to_json())
         self.done[(record.video, record.start, record.end)] = record
 
     def prune_video(self, video: str, frame_count: int, limit: int) -> int:
@@ -445,27 +461,8 @@ class Dataset:
         for path in sorted(drop):
             (self.target / path).unlink(missing_ok=True)
         if drop:
-            kept = [r for r in rows if r["path"] not in drop]
-            buffer = io.StringIO()
-            writer = csv.DictWriter(
-                buffer,
-                fieldnames=MANIFEST_COLUMNS,
-                lineterminator="\n",
-                restval="",
-                extrasaction="ignore",
-            )
-            writer.writeheader()
-            writer.writerows(kept)
-            self._manifest.close()
-            atomic_write_bytes(self._manifest_path(), buffer.getvalue().encode("utf-8"))
-            self._manifest = self._manifest_path().open("a", encoding="utf-8", newline="")
-            self._writer = csv.writer(self._manifest, lineterminator="\n")
-            self.rows_written = len(kept)
-            self.row_counts = Counter((r["label"], r["status"]) for r in kept)
-        with self._journal_path().open("a", encoding="utf-8") as journal:
-            journal.write(json.dumps({"pruned": video}, ensure_ascii=False) + "\n")
-            journal.flush()
-            os.fsync(journal.fileno())
+            self._replace_manifest([r for r in rows if r["path"] not in drop])
+        self._append_journal(json.dumps({"pruned": video}, ensure_ascii=False))
         self.pruned.add(video)
         return len(drop)
 
