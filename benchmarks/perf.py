@@ -308,7 +308,7 @@ def run_faceripper(
     score_frames: set[int] | None = None,
 ) -> dict[str, Any]:
     """Run ``faceripper rip`` on one video and score its manifest."""
-    target = work / "runs" / name
+    target = work / "runs" / f"{video.video.stem}-{name}"
     if target.exists():
         shutil.rmtree(target)
     command = [
