@@ -262,7 +262,7 @@ def metrics_dict(metrics: Metrics) -> dict[str, Any]:
 
 SUMMARY_RE = re.compile(
     r"(\d+) frames \((\d+) this run, ([\d.]+) s\); faces detected (\d+), too small (\d+), "
-    r"blurry skipped (\d+), unknown (\d+); (\d+) manifest rows"
+    r"blurry skipped (\d+), unknown (\d+)[^;]*;(?: .*?)? (\d+) manifest rows"
 )
 
 
