@@ -18,7 +18,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -436,8 +436,3 @@ def _reference_set(
         box_trbl=np.array([r.box_trbl for r in usable], dtype=np.int64).reshape(-1, 4),
         files=list(results),
     )
-
-
-def settings_dict(settings: EncodeSettings) -> dict[str, object]:
-    """The settings as a plain dict (for messages and reports)."""
-    return asdict(settings)

@@ -11,7 +11,6 @@ crops are kept), encode the rest, match against the references.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -382,8 +381,3 @@ def scan_task(path: Path) -> VideoScan | str:
         return str(exc)
     except OSError as exc:
         return f"{path}: {exc.strerror or exc}"
-
-
-def worker_pid() -> int:
-    """The worker's process id (used by tests)."""
-    return os.getpid()
