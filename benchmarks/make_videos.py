@@ -63,6 +63,7 @@ from faceripper.synthetic import (
     load_face_sources,
     load_truth,
     make_scenes,
+    place_path,
     render_frames,
     truth_path,
 )
@@ -237,30 +238,6 @@ def load_cast(testdata: Path, spec: VideoSpec) -> Cast:
 # --------------------------------------------------------------------------------------
 
 
-def _place_large(
-    rng: np.random.Generator,
-    source: FaceSource,
-    size0: float,
-    size1: float,
-    frame_size: tuple[int, int],
-    max_move_px: float,
-) -> tuple[tuple[float, float], tuple[float, float]] | None:
-    width, height = frame_size
-    half_w = max(size0, size1) * source.aspect / 2.0
-    half_h = max(size0, size1) / 2.0
-    x_lo, x_hi = math.ceil(half_w) + 1.0, math.floor(width - half_w) - 1.0
-    y_lo, y_hi = math.ceil(half_h) + 1.0, math.floor(height - half_h) - 1.0
-    if x_lo > x_hi or y_lo > y_hi:
-        return None
-    x0 = round(float(rng.uniform(x_lo, x_hi)), 2)
-    y0 = round(float(rng.uniform(y_lo, y_hi)), 2)
-    angle = float(rng.uniform(0.0, 2.0 * math.pi))
-    distance = float(rng.uniform(0.0, max_move_px))
-    x1 = min(max(round(x0 + distance * math.cos(angle), 2), x_lo), x_hi)
-    y1 = min(max(round(y0 + distance * math.sin(angle), 2), y_lo), y_hi)
-    return (x0, y0), (x1, y1)
-
-
 def add_large_faces(
     rng: np.random.Generator, shots: Sequence[Shot], cast: Cast, spec: VideoSpec
 ) -> list[Shot]:
@@ -290,7 +267,7 @@ def add_large_faces(
             )
             max_move = max_speed * max(shot.n_frames - 1, 0) / spec.fps
             for _try in range(200):
-                ends = _place_large(rng, source, size0, size1, frame_size, max_move)
+                ends = place_path(rng, source, size0, size1, frame_size, max_move)
                 if ends is None:
                     break
                 face = PlacedFace(source, ends[0], ends[1], size0, size1, blur, is_target)

@@ -261,7 +261,7 @@ class Shot:
 # --------------------------------------------------------------------------------------
 
 
-def _try_place(
+def place_path(
     rng: np.random.Generator,
     source: FaceSource,
     size0: float,
@@ -269,6 +269,12 @@ def _try_place(
     frame_size: tuple[int, int],
     max_move_px: float,
 ) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """A random start and end centre for a face that stays inside the frame.
+
+    The face's box (``max(size0, size1)`` high, the source's aspect) fits the frame at
+    both ends, and the end is at most ``max_move_px`` from the start. None when the
+    face does not fit at all.
+    """
     width, height = frame_size
     half_w = max(size0, size1) * source.aspect / 2.0
     half_h = max(size0, size1) / 2.0
@@ -380,7 +386,7 @@ def make_scenes(
                 else 0.0
             )
             for _try in range(max_tries):
-                ends = _try_place(rng, source, size0, size1, (width, height), max_move)
+                ends = place_path(rng, source, size0, size1, (width, height), max_move)
                 if ends is None:
                     break
                 face = PlacedFace(source, ends[0], ends[1], size0, size1, blur, is_target)
