@@ -37,6 +37,7 @@ from faceripper.errors import UsageError
 from faceripper.references import ReferenceSet
 from faceripper.video import (
     DEFAULT_SEGMENT_FRAMES,
+    SHORT_VIDEO_SEGMENTS,
     VIDEO_EXTENSIONS,
     VideoScan,
     find_videos,
@@ -316,6 +317,7 @@ def rip(
     fingerprint = {
         **run_fingerprint(config, run_refs, settings, label_format),
         "segment_frames": segment_frames,
+        "short_video_segments": SHORT_VIDEO_SEGMENTS,
         "max_per_video": max_per_video,
     }
     labels = [p.label for p in config.people]
@@ -440,7 +442,7 @@ def _schedule(
                 errors[video.key] = scanned
             else:
                 todo = []
-                for start, end in plan_segments(scanned, segment_frames):
+                for start, end in plan_segments(scanned, segment_frames, SHORT_VIDEO_SEGMENTS):
                     state.frames_total += end - start
                     record = dataset.done.get((video.key, start, end))
                     if record is None:

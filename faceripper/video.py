@@ -50,6 +50,11 @@ VIDEO_EXTENSIONS = frozenset(
 
 #: Frames per unit of work: about 10 s of 30 fps video.
 DEFAULT_SEGMENT_FRAMES = 300
+#: ``rip`` cuts a short video into about this many units of work (where its keyframes
+#: allow it), so that the workers share even a single short video evenly ...
+SHORT_VIDEO_SEGMENTS = 8
+#: ... but none shorter than this many frames (a face track ends with its segment).
+MIN_SEGMENT_FRAMES = 60
 
 
 class VideoError(FaceripperError):
@@ -276,15 +281,32 @@ def _first_frame_rotation(path: Path) -> int:
 
 
 def plan_segments(
-    scan: VideoScan, segment_frames: int = DEFAULT_SEGMENT_FRAMES
+    scan: VideoScan, segment_frames: int = DEFAULT_SEGMENT_FRAMES, min_segments: int = 1
 ) -> list[tuple[int, int]]:
     """Split a video into ``[start, end)`` frame ranges of about ``segment_frames``.
 
     Ranges start at keyframes where the keyframes allow it, so a worker decodes nothing
-    it does not use; where keyframes are too sparse, ranges start at any frame and the
-    worker decodes from the keyframe before. Videos without timestamps are one range.
+    it does not use (and encoders put keyframes at shot cuts, where face tracks end
+    anyway); where keyframes are too sparse, ranges start at any frame and the worker
+    decodes from the keyframe before. Videos without timestamps are one range.
+
+    ``min_segments``: a video too short for that many ranges of ``segment_frames`` gets
+    shorter ranges, down to :data:`MIN_SEGMENT_FRAMES` (or ``segment_frames`` if
+    smaller), so that it makes about ``min_segments`` (``rip`` asks for
+    :data:`SHORT_VIDEO_SEGMENTS`).
+
+    >>> scan = VideoScan(tuple(range(600)), (0, 75, 123, 179, 257, 322, 402, 483, 565),
+    ...                  600, Fraction(1, 30), 30.0, 1920, 1080, 0)
+    >>> plan_segments(scan)
+    [(0, 322), (322, 600)]
+    >>> plan_segments(scan, min_segments=8)
+    [(0, 75), (75, 179), (179, 257), (257, 329), (329, 402), (402, 483), (483, 600)]
     """
     count = scan.frame_count
+    shortest = 1
+    if min_segments > 1:
+        shortest = min(MIN_SEGMENT_FRAMES, segment_frames)
+        segment_frames = max(min(segment_frames, -(-count // min_segments)), shortest)
     if not scan.seekable or count <= segment_frames:
         return [(0, count)]
     starts = [0]
@@ -294,7 +316,7 @@ def plan_segments(
     bounds = [*starts, count]
     segments: list[tuple[int, int]] = []
     for start, end in itertools.pairwise(bounds):
-        pieces = max(1, round((end - start) / segment_frames))
+        pieces = max(1, min(round((end - start) / segment_frames), (end - start) // shortest))
         edges = [start + (end - start) * i // pieces for i in range(pieces + 1)]
         segments += list(itertools.pairwise(edges))
     return segments

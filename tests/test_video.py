@@ -166,6 +166,38 @@ def test_plan_segments(scan, size, expected):
     assert plan_segments(scan, size) == expected
 
 
+SHORT_PLANS = [
+    pytest.param(
+        scan_of(600, [0, 75, 123, 179, 257, 322, 402, 483, 565]),
+        [(0, 75), (75, 179), (179, 257), (257, 329), (329, 402), (402, 483), (483, 600)],
+        id="20s-at-its-keyframes",
+    ),
+    pytest.param(scan_of(100, [0, 50]), [(0, 100)], id="too-short-to-split"),
+    pytest.param(scan_of(240, [0]), [(0, 60), (60, 120), (120, 180), (180, 240)], id="no-keys"),
+    pytest.param(
+        scan_of(9000, range(0, 9000, 250)),
+        [(k, k + 250) for k in range(0, 9000, 250)],
+        id="long-video-as-before",
+    ),
+]
+
+
+@pytest.mark.parametrize(("scan", "expected"), SHORT_PLANS)
+def test_short_videos_are_cut_finer(scan, expected):
+    assert plan_segments(scan, 300, min_segments=8) == expected
+    assert all(end - start >= 60 for start, end in expected)
+
+
+def test_long_videos_keep_their_plan():
+    scan = scan_of(9000, range(0, 9000, 250))
+    assert plan_segments(scan, 300, min_segments=8) == plan_segments(scan, 300)
+
+
+def test_min_segments_never_goes_below_segment_frames_asked_for():
+    scan = scan_of(200, range(0, 200, 10))
+    assert plan_segments(scan, 20, min_segments=8) == plan_segments(scan, 20)
+
+
 @pytest.mark.parametrize(
     ("n", "keyframes", "size"),
     [
