@@ -545,6 +545,17 @@ def rip_command(
             help="Look at about this many frames per second of video (overrides --every).",
         ),
     ] = 0.0,
+    detect_every: Annotated[
+        int,
+        typer.Option(
+            "--detect-every",
+            min=1,
+            help="Search the whole frame for faces once every N frames (and after every "
+            "cut, and while no face is tracked); in between, only around the faces being "
+            "tracked, several times faster. A face coming into view elsewhere is found up "
+            "to N-1 frames late. 1: search every frame whole.",
+        ),
+    ] = 5,
     label_format: Annotated[
         str,
         typer.Option(
@@ -699,6 +710,7 @@ def rip_command(
             dedupe=dedupe,
             every=every,
             fps=fps,
+            detect_every=detect_every,
         )
         if align and size == 0:
             from faceripper.errors import UsageError
@@ -815,6 +827,7 @@ def _print_summary(people: Config, summary: Any) -> None:
         f"too small {counts['too_small']}, blurry skipped {counts['blurry_skipped']}, "
         f"unknown {counts['unknown']}, negatives {counts['negative']}; "
         f"{counts['tracks']} tracks, {counts['encoded']} faces encoded, "
+        f"{counts['whole_frame_searches']} frames searched whole, "
         f"{counts['deduplicated']} near duplicates skipped; {summary.rows} manifest rows",
         markup=False,
     )

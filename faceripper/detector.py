@@ -7,11 +7,12 @@ image, exactly as ``face_recognition.face_locations`` returns them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from faceripper.geometry import BoxArray, as_boxes, clip_boxes, scale_boxes
+from faceripper.geometry import BoxArray, as_boxes, box_sizes, clip_boxes, iou, scale_boxes
 from faceripper.images import ImageRGB
 from faceripper.models import DetectorModel, get_models
 
@@ -118,17 +119,130 @@ def _interpolation(scale: float) -> int:
     return cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
 
 
+def resize_for_detection(image: ImageRGB, scale: float) -> ImageRGB:
+    """``image`` resized by ``scale`` as the detector gets it (itself at scale 1)."""
+    import cv2
+
+    if abs(scale - 1.0) < 1e-6:
+        return image
+    height, width = image.shape[:2]
+    small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
+    small = cv2.resize(image, (small_w, small_h), interpolation=_interpolation(scale))
+    return np.ascontiguousarray(small)
+
+
 def detect_faces_scaled(
     image: ImageRGB, scale: float, model: DetectorModel = "hog", upsample: int = 0
 ) -> BoxArray:
     """Detect on a copy of ``image`` resized by ``scale``; boxes in full-resolution pixels."""
+    small = resize_for_detection(image, scale)
+    boxes = detect_faces(small, model=model, upsample=upsample)
+    if small is image:
+        return boxes
+    height, width = image.shape[:2]
+    factors = (height / small.shape[0], width / small.shape[1])
+    return clip_boxes(scale_boxes(boxes, *factors), image.shape)
+
+
+#: Around a tracked face, the region searched reaches this many face sides beyond its
+#: box on every side: as far as a face can move and still link to its track (an overlap
+#: of at least 0.3 with its last box, :data:`faceripper.tracks.LINK_IOU`, allows a shift
+#: of about half a side).
+REGION_MARGIN = 0.5
+#: A region is shrunk further than the whole frame's detection scale only while its face
+#: stays at least this many pixels high: a face that shrank by the largest size ratio a
+#: track links (1.5x) is still over :data:`HOG_RELIABLE_FACE_PX`.
+REGION_FACE_PX = 104
+#: dlib's HOG detector searches an image pyramid whose levels shrink by this factor
+#: (``pyramid_down<6>``). Regions are shrunk by whole levels, so that their faces get the
+#: box sizes that a search of the whole frame gives them.
+HOG_PYRAMID_STEP = 5 / 6
+#: dlib's HOG features are computed on cells of this many pixels.
+HOG_CELL_PX = 8
+#: Two detections of overlapping regions overlapping more than this are one face.
+SAME_FACE_IOU = 0.5
+
+
+def region_scale(side_px: float, base_scale: float) -> float:
+    """The scale a region around a face of ``side_px`` is searched at.
+
+    ``base_scale`` (the whole frame's, :func:`detection_scale`) times as many pyramid
+    steps as keep the face at least :data:`REGION_FACE_PX` high: a large face is
+    searched in a small image, at the pyramid level where a whole-frame search would
+    find it, so it gets the same box.
+
+    >>> region_scale(100, 0.68), round(region_scale(300, 0.68), 4)
+    (0.68, 0.3935)
+    """
+    face_px = side_px * base_scale
+    if face_px <= REGION_FACE_PX:
+        return base_scale
+    steps = math.floor(math.log(face_px / REGION_FACE_PX) / -math.log(HOG_PYRAMID_STEP))
+    return base_scale * HOG_PYRAMID_STEP**steps
+
+
+def detect_around(
+    image: ImageRGB, boxes: BoxArray, base_scale: float = 1.0, model: DetectorModel = "hog"
+) -> BoxArray:
+    """Detect faces only near ``boxes`` (the last boxes of tracked faces).
+
+    The frame is resized by ``base_scale`` as for a whole-frame search; each box's
+    region (:data:`REGION_MARGIN` face sides around it) is cut from it along the HOG
+    detector's 8-pixel cell grid, so a face the size of the smallest face searched
+    gets exactly the box a whole-frame search gives it. Regions of larger faces are
+    shrunk by whole steps of the detector's pyramid (:func:`region_scale`), so they get
+    the same box sizes too and a 600 px face costs no more than a 100 px one: a few
+    percent of a whole 1080p frame each. A face found by two overlapping regions is
+    reported once.
+
+    Args:
+        image: RGB uint8 ``(h, w, 3)``.
+        boxes: ``(n, 4)`` int64 ``(top, right, bottom, left)`` boxes in ``image``.
+        base_scale: the scale the whole frame is searched at (:func:`detection_scale`);
+            no region is searched at a larger one, so no smaller face is found.
+        model: the detector, as for :func:`detect_faces`.
+
+    Returns:
+        ``(k, 4)`` int64 boxes in ``image``'s pixels, clipped to it.
+
+    Example:
+        >>> detect_around(np.zeros((360, 640, 3), np.uint8), np.zeros((0, 4), np.int64))
+        array([], shape=(0, 4), dtype=int64)
+    """
     import cv2
 
-    if abs(scale - 1.0) < 1e-6:
-        return detect_faces(image, model=model, upsample=upsample)
-    height, width = image.shape[:2]
-    small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
-    interpolation = _interpolation(scale)
-    small = cv2.resize(image, (small_w, small_h), interpolation=interpolation)
-    boxes = detect_faces(np.ascontiguousarray(small), model=model, upsample=upsample)
-    return clip_boxes(scale_boxes(boxes, height / small_h, width / small_w), image.shape)
+    if len(boxes) == 0:
+        return np.zeros((0, 4), dtype=np.int64)
+    small = resize_for_detection(image, base_scale)
+    small_h, small_w = small.shape[:2]
+    fy, fx = image.shape[0] / small_h, image.shape[1] / small_w
+    found: list[BoxArray] = []
+    for box, side in zip(boxes, box_sizes(boxes), strict=True):
+        pad = max(int(side), 1) * REGION_MARGIN
+        top = max(0, math.floor((box[0] - pad) / fy / HOG_CELL_PX) * HOG_CELL_PX)
+        left = max(0, math.floor((box[3] - pad) / fx / HOG_CELL_PX) * HOG_CELL_PX)
+        bottom = min(small_h, math.ceil((box[2] + pad) / fy / HOG_CELL_PX) * HOG_CELL_PX)
+        right = min(small_w, math.ceil((box[1] + pad) / fx / HOG_CELL_PX) * HOG_CELL_PX)
+        if bottom - top < HOG_CELL_PX or right - left < HOG_CELL_PX:
+            continue
+        region = small[top:bottom, left:right]
+        shrink = region_scale(float(side), base_scale) / base_scale
+        if shrink < 1.0:
+            size = (max(1, round((right - left) * shrink)), max(1, round((bottom - top) * shrink)))
+            region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+        local = detect_faces(np.ascontiguousarray(region), model=model, upsample=0)
+        local = scale_boxes(
+            local, (bottom - top) / region.shape[0], (right - left) / region.shape[1]
+        )
+        found.append(local + np.array([top, left, top, left], dtype=np.int64))
+    if not found:
+        return np.zeros((0, 4), dtype=np.int64)
+    every = np.concatenate(found)
+    if small is not image:
+        every = scale_boxes(every, fy, fx)
+    every = clip_boxes(every, image.shape)
+    kept: list[int] = []
+    for i in range(len(every)):
+        if not kept or iou(every[i : i + 1], every[kept]).max() <= SAME_FACE_IOU:
+            kept.append(i)
+    return every[kept]

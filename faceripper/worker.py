@@ -20,7 +20,12 @@ import numpy.typing as npt
 
 from faceripper.blur import sharpness
 from faceripper.crops import aligned_crop, box_crop, encode_jpeg, signature, signature_distance
-from faceripper.detector import detect_faces_batch_scaled, detect_faces_scaled, detection_scale
+from faceripper.detector import (
+    detect_around,
+    detect_faces_batch_scaled,
+    detect_faces_scaled,
+    detection_scale,
+)
 from faceripper.encoder import encode_faces, face_distances
 from faceripper.geometry import BoxArray, box_sizes
 from faceripper.images import ImageRGB
@@ -67,6 +72,7 @@ class RipSettings:
     dedupe_threshold: float = DEFAULT_DEDUPE_THRESHOLD
     every: int = 1
     fps: float = 0.0
+    detect_every: int = 5
 
     def frame_step(self, video_fps: float) -> int:
         """Process every this many frames (``--every``, or ``--fps`` for this video)."""
@@ -161,6 +167,8 @@ class _FrameState:
 
     tracker: Tracker
     previous_thumbnail: npt.NDArray[np.float32] | None = None
+    #: The last frame searched whole for faces.
+    last_full: int = -(10**9)
 
 
 def process_frame(
@@ -183,7 +191,7 @@ def process_frame(
         state.tracker.cut()
     state.previous_thumbnail = thumbnail
     if boxes is None:
-        boxes = detect_faces_scaled(image, settings.detection_scale(), model=settings.model)
+        boxes = _detect(image, frame, settings, state, result)
     boxes = boxes[np.lexsort((boxes[:, 0], boxes[:, 3]))]  # stable order: left, then top
     face_index = np.arange(len(boxes))
     result.counts["detected"] += len(boxes)
@@ -257,6 +265,28 @@ def process_frame(
         track.observations.append(observation)
     if not settings.tracks:
         state.tracker.cut()
+
+
+def _detect(
+    image: ImageRGB, frame: int, settings: RipSettings, state: _FrameState, result: SegmentResult
+) -> BoxArray:
+    """The frame's faces: over the whole frame, or only around the tracked faces.
+
+    With tracks, the whole frame is searched once every ``settings.detect_every`` frames
+    of video, after a cut, and whenever no face is tracked; in between only the regions
+    around the tracked faces are (:func:`faceripper.detector.detect_around`), several
+    times cheaper. A face that comes into view away from every tracked face is found at
+    the next whole-frame search, at most ``detect_every - 1`` frames late. (With
+    ``--every N`` for ``N >= detect_every``, every frame looked at is searched whole.)
+    """
+    active = state.tracker.active
+    full = not settings.tracks or not active or frame - state.last_full >= settings.detect_every
+    if full:
+        state.last_full = frame
+        result.counts["whole_frame_searches"] += 1
+        return detect_faces_scaled(image, settings.detection_scale(), model=settings.model)
+    last = np.array([t.last.box_trbl for t in active], dtype=np.int64)
+    return detect_around(image, last, settings.detection_scale(), model=settings.model)
 
 
 def finish_tracks(

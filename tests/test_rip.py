@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -369,3 +370,47 @@ def test_a_video_that_crashes_its_worker_is_reported_and_the_others_finish(
     }
     assert per_video["b_crash.avi"] == 0
     assert per_video["a_good.avi"] == per_video["c_good.avi"] >= 20
+
+
+def test_detect_every_searches_fewer_frames_whole_and_keeps_the_faces(
+    hamilton, hamilton_run, tmp_path
+):
+    """Between whole-frame searches only the regions around tracked faces are searched:
+    on real footage the same faces are saved under the same labels."""
+    target = tmp_path / "faces"
+    result = run_cli(
+        [
+            "rip",
+            "--refs",
+            str(hamilton["refs"]),
+            "--video",
+            str(hamilton["video"]),
+            "--target-dir",
+            str(target),
+            "--tolerance",
+            "0.6",
+            "--min-size",
+            "60",
+            "--threads",
+            "2",
+            "--detect-every",
+            "1",
+        ]
+    )
+    assert result.exit_code == 0, result.stderr
+    default_target, default_result = hamilton_run
+
+    def searched_whole(stdout: str) -> int:
+        match = re.search(r"(\d+) frames searched whole", stdout)
+        assert match, stdout
+        return int(match[1])
+
+    assert searched_whole(result.stdout) == 275  # --detect-every 1: every frame
+    # The default, 5: frames with a tracked face are searched whole one time in 5 (the
+    # frames without one, about half of this clip's, every time).
+    assert searched_whole(default_result.stdout) < 275 * 0.6
+    every = {(int(r["frame"]), r["label"]) for r in manifest(target)}
+    default = {(int(r["frame"]), r["label"]) for r in manifest(default_target)}
+    assert {label for _, label in default} == {label for _, label in every}
+    saved_frames = {frame for frame, _ in default}
+    assert len(saved_frames & {frame for frame, _ in every}) >= 0.8 * len(every)
