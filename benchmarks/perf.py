@@ -563,15 +563,17 @@ def decode_cv2(path: Path) -> dict[str, float]:
 PROFILE_FUNCTIONS: tuple[tuple[str, str, str], ...] = (
     ("decoding (PyAV, incl. seeking)", "video.py", "iter_frames"),
     ("conversion to RGB", "video.py", "rgb"),
-    ("detection (resize + HOG)", "detector.py", "detect_faces_scaled"),
+    ("detection (resize + HOG)", "worker.py", "_detect"),
+    ("  whole frames", "detector.py", "detect_faces_scaled"),
+    ("  around tracked faces", "detector.py", "detect_around"),
     ("  of which HOG", "detector.py", "detect_faces"),
     ("sharpness", "blur.py", "sharpness"),
     ("landmarks (5-point)", "encoder.py", "_full_object_detections"),
     ("encoding (ResNet)", "~", "compute_face_descriptor"),
     ("distances to the references", "encoder.py", "face_distances"),
     ("matching rules", "matching.py", "match_faces"),
-    ("crop", "worker.py", "crop_face"),
-    ("JPEG encoding", "worker.py", "encode_jpeg"),
+    ("crop (aligned)", "crops.py", "aligned_crop"),
+    ("JPEG encoding", "crops.py", "encode_jpeg"),
 )
 
 
@@ -976,7 +978,7 @@ def build_report(results: Mapping[str, Any], command: str) -> str:
         ]
     if results.get("profile"):
         lines += [
-            "### Where the time goes (before)",
+            "### Where the time goes",
             "",
             profile_section(results["profile"]),
         ]
