@@ -530,7 +530,7 @@ def rip_command(
         bool,
         typer.Option(
             "--dedupe/--no-dedupe",
-            help="Skip a crop nearly identical to the last one kept of the same track.",
+            help="Skip a crop nearly identical to one of the last 4 kept of the same track.",
         ),
     ] = True,
     every: Annotated[

@@ -11,7 +11,7 @@ crops are kept), encode the rest, match against the references.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,8 +43,11 @@ from faceripper.tracks import (
 from faceripper.video import VideoError, VideoScan, iter_frames
 
 #: Crops of one track closer than this (see :func:`faceripper.crops.signature_distance`)
-#: to the last crop kept are near duplicates (measured in docs/quality.md).
+#: to one of the last crops kept are near duplicates (measured in docs/quality.md) ...
 DEFAULT_DEDUPE_THRESHOLD = 0.12
+#: ... to any of the last this many crops kept: a still face whose box alternates
+#: between two variants (a whole-frame search's and a region search's) is one face.
+DEDUPE_RECENT = 4
 
 #: Frames detected together by dlib's CNN detector (one GPU batch with a CUDA build).
 CNN_BATCH_FRAMES = 8
@@ -311,19 +314,21 @@ def finish_tracks(
             else:
                 result.counts["unknown"] += len(written)
             continue
-        last_kept: dict[bool, npt.NDArray[np.float32]] = {}
+        recent: dict[bool, deque[npt.NDArray[np.float32]]] = {}
         for observation in written:
-            previous = last_kept.get(observation.blurry)
+            kept = recent.setdefault(observation.blurry, deque(maxlen=DEDUPE_RECENT))
             if (
                 settings.dedupe
-                and previous is not None
                 and observation.signature is not None
-                and signature_distance(observation.signature, previous) < settings.dedupe_threshold
+                and any(
+                    signature_distance(observation.signature, previous) < settings.dedupe_threshold
+                    for previous in kept
+                )
             ):
                 result.counts["deduplicated"] += 1
                 continue
             if observation.signature is not None:
-                last_kept[observation.blurry] = observation.signature
+                kept.append(observation.signature)
             own = observation.distances
             hits.append(
                 FaceHit(
