@@ -218,11 +218,9 @@ def test_unwritable_target_fails_before_any_work(lfw_clip, tmp_path):
     assert not (tmp_path / "refs.npz").exists()  # failed before encoding anything
 
 
-@pytest.fixture(scope="session")
-def hamilton_run(hamilton, tmp_path_factory) -> tuple[Path, object]:
-    """The Hamilton clip ripped with its two reference photos, through the CLI."""
-    target = tmp_path_factory.mktemp("hamilton-run") / "faces"
-    result = run_cli(
+def rip_hamilton(hamilton: dict[str, Path], target: Path, *extra: str) -> object:
+    """Rip the Hamilton clip with its two reference photos, through the CLI."""
+    return run_cli(
         [
             "rip",
             "--refs",
@@ -237,9 +235,16 @@ def hamilton_run(hamilton, tmp_path_factory) -> tuple[Path, object]:
             "60",
             "--threads",
             "2",
+            *extra,
         ]
     )
-    return target, result
+
+
+@pytest.fixture(scope="session")
+def hamilton_run(hamilton, tmp_path_factory) -> tuple[Path, object]:
+    """The Hamilton clip ripped at the defaults (but tolerance and minimum size)."""
+    target = tmp_path_factory.mktemp("hamilton-run") / "faces"
+    return target, rip_hamilton(hamilton, target)
 
 
 def test_hamilton_clip_end_to_end(hamilton_run):
@@ -378,25 +383,7 @@ def test_detect_every_searches_fewer_frames_whole_and_keeps_the_faces(
     """Between whole-frame searches only the regions around tracked faces are searched:
     on real footage the same faces are saved under the same labels."""
     target = tmp_path / "faces"
-    result = run_cli(
-        [
-            "rip",
-            "--refs",
-            str(hamilton["refs"]),
-            "--video",
-            str(hamilton["video"]),
-            "--target-dir",
-            str(target),
-            "--tolerance",
-            "0.6",
-            "--min-size",
-            "60",
-            "--threads",
-            "2",
-            "--detect-every",
-            "1",
-        ]
-    )
+    result = rip_hamilton(hamilton, target, "--detect-every", "1")
     assert result.exit_code == 0, result.stderr
     default_target, default_result = hamilton_run
 
