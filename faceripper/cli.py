@@ -553,7 +553,7 @@ def rip_command(
             help="Search the whole frame for faces once every N frames (and after every "
             "cut, and while no face is tracked); in between, only around the faces being "
             "tracked, several times faster. A face coming into view elsewhere is found up "
-            "to N-1 frames late. 1: search every frame whole.",
+            "to N-1 frames late. 1: search every frame whole (as --model cnn always does).",
         ),
     ] = 5,
     label_format: Annotated[

@@ -396,9 +396,11 @@ def _process_batch(
     if not batch:
         return
     if settings.model == "cnn":
+        # Whole frames in batches (one GPU call for several frames): no region searches.
         found = detect_faces_batch_scaled(
             [image for _, _, image in batch], settings.detection_scale()
         )
+        result.counts["whole_frame_searches"] += len(batch)
     else:
         found = [None] * len(batch)
     for (index, time_s, image), boxes in zip(batch, found, strict=True):

@@ -339,6 +339,7 @@ def test_cnn_model_batches_frames_and_warns_without_cuda(testdata, tmp_path):
     rows = manifest(target)
     assert [int(r["frame"]) for r in rows] == [0, 1, 2]
     assert all(r["label"] == "obama" for r in rows)
+    assert "3 frames searched whole" in result.stdout  # no region searches with cnn
 
 
 def _crash_on_b(task):
