@@ -9,7 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from faceripper.detector import detect_around, detect_faces, detect_faces_scaled
+from faceripper.detector import (
+    detect_around,
+    detect_faces,
+    detect_faces_scaled,
+    detection_scale,
+)
 from faceripper.geometry import box_sizes, iou
 from faceripper.images import load_rgb
 
@@ -78,3 +83,41 @@ def test_scaled_whole_frame_search_matches_full_resolution(frame, whole):
     found = detect_faces_scaled(frame, 0.68)
     assert len(found) == 2
     assert iou(found, whole).max(axis=1).min() > 0.6
+
+
+def test_at_rips_scale_a_region_gives_the_whole_frame_searchs_box(testdata):
+    """Regions are cut on HOG's cell grid of the resized frame and shrunk by whole
+    pyramid steps, so on real footage a tracked face keeps the box a whole-frame search
+    gives it."""
+    from faceripper.video import iter_frames, scan_video
+
+    video = testdata / "face_recognition" / "short_hamilton_clip.mp4"
+    scan = scan_video(video)
+    scale = detection_scale(100)
+    pairs = []
+    for decoded in iter_frames(video, scan, 0, scan.frame_count):
+        if decoded.index % 5:
+            continue
+        image = decoded.rgb()
+        for box in detect_faces_scaled(image, scale):
+            found = detect_around(image, box[None], scale)
+            assert len(found) == 1
+            pairs.append((box, found[0]))
+    assert len(pairs) >= 10
+    assert all(box_sizes(b[None])[0] == box_sizes(f[None])[0] for b, f in pairs)
+    assert sum(bool((b == f).all()) for b, f in pairs) >= 0.8 * len(pairs)
+
+
+def test_a_shrunk_region_gives_the_same_box_size_or_one_pyramid_step(frame):
+    """Large faces are searched in regions shrunk by whole pyramid steps, whose grid
+    is not exactly the whole frame's: the box is the same size or one step (a fifth)
+    off."""
+    scale = detection_scale(100)
+    whole_scaled = detect_faces_scaled(frame, scale)
+    assert len(whole_scaled) == 2
+    for box in whole_scaled:
+        found = detect_around(frame, box[None], scale)
+        assert len(found) == 1
+        assert iou(found, box[None])[0, 0] > 0.6
+        ratio = box_sizes(box[None])[0] / box_sizes(found)[0]
+        assert min(abs(ratio - 1), abs(ratio - 1.2), abs(ratio - 1 / 1.2)) < 0.03
