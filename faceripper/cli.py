@@ -263,7 +263,7 @@ def _encode(
     settings = EncodeSettings(
         detector=model.value,
         jitters=jitters,
-        landmarks=landmarks.value,  # type: ignore[arg-type]
+        landmarks=landmarks.value,
     )
     with progress_bar("encoding references") as update:
         report = encode_references(
@@ -701,8 +701,8 @@ def rip_command(
             min_size_px=min_size,
             blur_threshold=DEFAULT_BLUR_THRESHOLD if blur is None else blur,
             save_blurry=save_blurry,
-            model=model.value,  # type: ignore[arg-type]
-            landmarks=landmarks.value,  # type: ignore[arg-type]
+            model=model.value,
+            landmarks=landmarks.value,
             margin=margin,
             align=align,
             size_px=size,

@@ -224,7 +224,7 @@ def save_cache(
         file_sha256=_str_array([r.state.sha256 if r.state else "" for r in results]),
     )
     with atomic_writer(path) as stream:
-        np.savez(stream, **arrays)
+        np.savez(stream, **arrays)  # type: ignore[arg-type]
 
 
 class StaleCacheError(Exception):
@@ -281,9 +281,9 @@ def load_cache(path: Path, settings: EncodeSettings) -> dict[tuple[str, str], Fi
             result = FileResult(
                 Path(str(fpath)),
                 str(person),
-                str(status),
+                str(status),  # type: ignore[arg-type]
                 int(faces),
-                str(message),  # type: ignore[arg-type]
+                str(message),
                 state=FileState(int(size), int(mtime), str(sha)),
             )
             if result.usable:
@@ -348,9 +348,9 @@ def encode_references(
             log.info("%s: rebuilding the encodings cache: %s", cache_path, exc)
 
     wanted: list[tuple[Path, str]] = []
-    for person in config:
-        images, others = list_reference_files(person.faces_dir)
-        wanted += [(p.resolve(), person.name) for p in images + others]
+    for entry in config:
+        images, others = list_reference_files(entry.faces_dir)
+        wanted += [(p.resolve(), entry.name) for p in images + others]
 
     results: dict[tuple[str, str], FileResult] = {}
     todo: list[tuple[Path, str, EncodeSettings, FileState]] = []

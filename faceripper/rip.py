@@ -16,7 +16,6 @@ that crashes it is found and reported as that video's error, and the others fini
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import multiprocessing
 import os
@@ -406,6 +405,7 @@ def _schedule(
             progress(state)
 
     def submit(kind: str, item: Any, suspect: bool = False) -> None:
+        future: Future[Any]
         if kind == "scan":
             future = pool.executor.submit(scan_task, videos[item].path)
         else:
@@ -575,16 +575,3 @@ def _commit(
             return
     dataset.finish_segment(record)
 
-
-def describe(summary: RipSummary) -> str:
-    """A one-line JSON summary (for logs and tests)."""
-    return json.dumps(
-        {
-            "saved": dict(summary.saved),
-            "blurry": dict(summary.blurry),
-            "ambiguous": dict(summary.ambiguous),
-            "errors": summary.video_errors,
-            "frames": summary.frames,
-        },
-        ensure_ascii=False,
-    )

@@ -395,9 +395,10 @@ def _process_batch(
 ) -> None:
     if not batch:
         return
+    found: list[BoxArray | None]
     if settings.model == "cnn":
         # Whole frames in batches (one GPU call for several frames): no region searches.
-        found = detect_faces_batch_scaled(
+        found = detect_faces_batch_scaled(  # type: ignore[assignment]
             [image for _, _, image in batch], settings.detection_scale()
         )
         result.counts["whole_frame_searches"] += len(batch)
