@@ -566,6 +566,8 @@ def _commit(
     state.frames_done += result.frames
     state.frames_this_run += result.frames
     if result.error:
+        if result.traceback:
+            log.info("%s: an unexpected failure in a worker:\n%s", task.path, result.traceback)
         errors.setdefault(task.video_key, result.error)
         record.error = result.error
         if not result.decode_error:

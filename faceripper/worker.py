@@ -11,6 +11,7 @@ crops are kept), encode the rest, match against the references.
 
 from __future__ import annotations
 
+import traceback
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,8 @@ class SegmentResult:
     counts: Counter[str] = field(default_factory=Counter)
     ambiguous: Counter[int] = field(default_factory=Counter)
     error: str = ""
+    #: The traceback of an unexpected failure (a bug), for the log (``-v``).
+    traceback: str = ""
     #: The video itself is broken (truncated, corrupt): rerunning will not help.
     decode_error: bool = False
 
@@ -383,6 +386,7 @@ def process_segment(task: SegmentTask) -> SegmentResult:
         result.decode_error = True
     except Exception as exc:  # any other failure is this segment's, not the run's
         result.error = f"{task.path}: frames {task.start}-{task.end}: {type(exc).__name__}: {exc}"
+        result.traceback = traceback.format_exc()
     return result
 
 
