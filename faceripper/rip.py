@@ -576,4 +576,3 @@ def _commit(
             counts.update(result.counts)
             return
     dataset.finish_segment(record)
-
