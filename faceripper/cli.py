@@ -333,12 +333,8 @@ def check_refs_command(
     Pairs of different people closer than --tolerance are listed: at that tolerance,
     rip would confuse them.
     """
-    from faceripper.checkrefs import (
-        check_references,
-        open_file,
-        summary_tables,
-        write_contact_sheets,
-    )
+    from faceripper.checkrefs import check_references, summary_tables, write_contact_sheets
+    from faceripper.sheets import open_file
 
     with user_errors():
         people = load_people(config, refs)
@@ -401,8 +397,8 @@ def review_command(
     Each sheet shows a sample of the label's crops, largest distance (most doubtful)
     first, each with its distance, sharpness, video and frame.
     """
-    from faceripper.checkrefs import open_file
     from faceripper.review import describe, review_dataset
+    from faceripper.sheets import open_file
 
     with user_errors():
         sheets = review_dataset(target_dir, out_dir, per_label=per_label)

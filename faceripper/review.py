@@ -17,17 +17,10 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceripper.checkrefs import (
-    _BLACK,
-    _GREY,
-    SheetTile,
-    draw_sheet,
-    fit_square,
-    save_sheet,
-)
 from faceripper.config import label_problem
 from faceripper.errors import ImageReadError, UsageError
 from faceripper.images import load_rgb
+from faceripper.sheets import BLACK, GREY, SheetTile, draw_sheet, fit_square, save_sheet
 from faceripper.writer import MANIFEST_NAME, inside, read_manifest
 
 DEFAULT_PER_LABEL = 48
@@ -125,7 +118,7 @@ def _tile(target: Path, row: dict[str, str], thumb_px: int) -> SheetTile:
     distance, sharpness = _number(row["distance"]), _number(row["sharpness"])
     caption = f"dist {distance:.3f}  sharp {sharpness:.0f}"
     where = f"{Path(row['video']).name} f{row['frame']}"
-    return SheetTile(image, [(caption, _BLACK)], _GREY, 1, small=[(where, _GREY)])
+    return SheetTile(image, [(caption, BLACK)], GREY, 1, small=[(where, GREY)])
 
 
 def review_dataset(
@@ -206,7 +199,7 @@ def review_dataset(
         )
         tiles = [_tile(target, row, thumb_px) for row in sample]
         save_sheet(
-            draw_sheet(_title(sheet), _summary(sheet), _GREY, tiles, thumb_px, COLUMNS, 1),
+            draw_sheet(_title(sheet), _summary(sheet), GREY, tiles, thumb_px, COLUMNS, 1),
             sheet.path,
         )
         sheets.append(sheet)

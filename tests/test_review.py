@@ -166,10 +166,10 @@ def test_out_dir_inside_the_dataset_is_refused(dataset: Path) -> None:
 
 @pytest.mark.slow
 def test_show_opens_every_sheet(dataset: Path, tmp_path: Path, monkeypatch) -> None:
-    import faceripper.checkrefs
+    import faceripper.sheets
 
     opened: list[Path] = []
-    monkeypatch.setattr(faceripper.checkrefs, "open_file", opened.append)
+    monkeypatch.setattr(faceripper.sheets, "open_file", opened.append)
     result = run_cli(["review", str(dataset), "--out", str(tmp_path / "s"), "--show"])
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in opened) == ["halle.png", "hu.png"]
