@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from enum import Enum
@@ -149,9 +150,41 @@ def user_errors() -> Iterator[None]:
         yield
     except FaceripperError as error:
         _fail(error)
-    except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as stop:
+        signum = getattr(stop, "signum", signal.SIGINT)
+        what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+        err.print(f"{what}: rerun the same command to continue", markup=False)
+        raise typer.Exit(128 + signum) from None
+
+
+class Interrupted(KeyboardInterrupt):
+    """``SIGINT`` or ``SIGTERM`` arrived: stop the way Ctrl-C does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stop_on_signals() -> None:
+    """Make ``SIGTERM`` stop a command as Ctrl-C does, and a second signal end it at once.
+
+    The first ``SIGINT`` or ``SIGTERM`` raises :class:`Interrupted` (a
+    ``KeyboardInterrupt``): the run stops its workers and closes its files, and the
+    exit code is 128 + the signal's number (130, 143). A second one while that happens
+    exits at once with the same code: what a run wrote is safe at any moment (the next
+    run resumes), and worker processes end with their parent.
+    """
+    received: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if received:
+            os.write(2, b"interrupted again: stopping now\n")
+            os._exit(128 + received[0])
+        received.append(signum)
+        raise Interrupted(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
 
 
 def cpu_count() -> int:
@@ -886,4 +919,5 @@ def main(argv: list[str] | None = None) -> None:
     import sys
 
     args = v1_argv(sys.argv[1:] if argv is None else argv)
+    stop_on_signals()
     app(args=args, prog_name="faceripper")

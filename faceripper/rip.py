@@ -33,6 +33,7 @@ import numpy as np
 from faceripper._version import __version__
 from faceripper.config import DEFAULT_LABEL_FORMAT, Config, class_folders
 from faceripper.errors import UsageError
+from faceripper.processes import init_worker_process, terminate_executor
 from faceripper.references import ReferenceSet
 from faceripper.video import (
     DEFAULT_SEGMENT_FRAMES,
@@ -216,6 +217,12 @@ class Cluster(Protocol):
         ...
 
 
+def _init_pool_worker(settings: RipSettings, references: References) -> None:
+    """Local worker initializer: end with the main process, then keep the run's settings."""
+    init_worker_process()
+    init_worker(settings, references)
+
+
 class _Pool:
     """Where the work units run: a process pool that can be replaced when a worker dies,
     or a :class:`Cluster`'s executor."""
@@ -240,7 +247,7 @@ class _Pool:
         return ProcessPoolExecutor(
             max_workers=self.threads,
             mp_context=self.context,
-            initializer=init_worker,
+            initializer=_init_pool_worker,
             initargs=self.initargs,
         )
 
@@ -250,6 +257,10 @@ class _Pool:
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def terminate(self) -> None:
+        """Stop at once (an interrupted or failed run): running units are abandoned."""
+        terminate_executor(self.executor)
 
 
 def rip(
@@ -345,8 +356,12 @@ def rip(
                 segment_frames,
                 max_per_video,
             )
-        finally:
-            pool.shutdown()
+        except BaseException:
+            # Ctrl-C, SIGTERM, a full disk: the workers' running units are abandoned
+            # (the next run redoes them) rather than waited for.
+            pool.terminate()
+            raise
+        pool.shutdown()
         totals = summarize(dataset.done.values())
         for record in dataset.done.values():
             counts.update(record.counts)

@@ -127,8 +127,29 @@ def ensure_writable(folder: Path) -> None:
         ) from None
 
 
+#: Lock files held by this process, closed in every child it forks (see :class:`_Lock`).
+_held_locks: set[IO[bytes]] = set()
+
+
+def _close_held_locks() -> None:
+    for handle in list(_held_locks):
+        with contextlib.suppress(OSError):
+            handle.close()
+    _held_locks.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_locks)
+
+
 class _Lock:
-    """An exclusive, non-blocking lock on a file, released by the OS if the process dies."""
+    """An exclusive, non-blocking lock on a file, released by the OS if the process dies.
+
+    Only this process holds it: ``flock`` belongs to the open file, which a forked child
+    would share (a worker process outliving a killed ``rip`` would keep the target
+    locked), so every forked child closes it first thing; other children never get the
+    descriptor (Python opens files non-inheritable, ``O_CLOEXEC``).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -151,9 +172,11 @@ class _Lock:
                 f"{self.path.parent}: another faceripper rip is writing to this folder"
             ) from None
         self.handle = handle
+        _held_locks.add(handle)
 
     def release(self) -> None:
         if self.handle is not None:
+            _held_locks.discard(self.handle)
             self.handle.close()
             self.handle = None
 

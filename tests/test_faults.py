@@ -1,0 +1,177 @@
+"""rip under faults, reproduced the way a user meets them: real ``python -m faceripper``
+processes, real signals, real files.
+
+After any ``kill -9`` or ``kill`` of the main process its workers end too and the
+target is free: rerunning the same command completes and equals an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from faceripper.writer import read_manifest
+
+from conftest import rip_args, tree_digest
+
+pytestmark = pytest.mark.slow
+
+LINUX_PROC = Path("/proc/self/task").exists()
+
+
+def _start(args: list[str], **env: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "faceripper", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a shell job would have
+        env={**os.environ, **env},
+    )
+
+
+def _run(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "faceripper", *args], capture_output=True, timeout=timeout
+    )
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, is not running)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _wait_for_workers(process: subprocess.Popen[bytes], count: int, limit_s: float = 60) -> list[int]:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        workers = [p for p in _children(process.pid) if _alive(p)]
+        if len(workers) >= count:
+            return workers
+        if process.poll() is not None:
+            pytest.fail(f"rip ended early: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+        time.sleep(0.05)
+    pytest.fail(f"no {count} worker processes after {limit_s} s")
+
+
+def _wait_for_rows(target: Path, rows: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if len(read_manifest(target / "manifest.csv")) >= rows:
+            return
+        if process.poll() is not None:
+            pytest.fail(f"rip ended before {rows} rows: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+        time.sleep(0.05)
+    pytest.fail(f"no {rows} rows after 120 s")
+
+
+def _gone(pids: list[int], limit_s: float = 10) -> bool:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if not any(_alive(p) for p in pids):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def cached(reference_run: Path, tmp_path: Path) -> Path:
+    """A target path beside a copy of the reference run's encodings cache."""
+    shutil.copy(reference_run.parent / "refs.npz", tmp_path / "refs.npz")
+    return tmp_path / "faces"
+
+
+@pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc")
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_kill_9_of_rip_ends_its_workers_and_the_rerun_completes(
+    reference_run, lfw_clip, cached, start_method
+):
+    args = rip_args(lfw_clip, cached, "--threads", "2")
+    process = _start(args, FACERIPPER_START_METHOD=start_method)
+    workers = _wait_for_workers(process, 2)
+    _wait_for_rows(cached, 1, process)
+    os.kill(process.pid, signal.SIGKILL)  # the main process only, as `kill -9 $!` does
+    process.wait()
+    assert _gone(workers), f"orphan workers {workers} outlived the killed rip"
+    resumed = _run(args)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert tree_digest(cached) == tree_digest(reference_run)
+
+
+@pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc")
+def test_sigterm_stops_rip_like_ctrl_c_and_the_rerun_completes(reference_run, lfw_clip, cached):
+    args = rip_args(lfw_clip, cached, "--threads", "2")
+    process = _start(args)
+    workers = _wait_for_workers(process, 2)
+    _wait_for_rows(cached, 1, process)
+    started = time.monotonic()
+    os.kill(process.pid, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - started < 10
+    assert process.returncode == 128 + signal.SIGTERM, stderr.decode()
+    assert "terminated (SIGTERM): rerun the same command to continue" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert _gone(workers)
+    resumed = _run(args)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert tree_digest(cached) == tree_digest(reference_run)
+
+
+@pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc")
+def test_two_ctrl_c_half_a_second_apart_exit_promptly(reference_run, lfw_clip, cached):
+    args = rip_args(lfw_clip, cached, "--threads", "2")
+    process = _start(args)
+    workers = _wait_for_workers(process, 2)
+    _wait_for_rows(cached, 1, process)
+    started = time.monotonic()
+    os.killpg(process.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
+    time.sleep(0.5)
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - started < 10
+    # 130, or killed by the second SIGINT in the last moments of the interpreter's exit
+    # (a shell reports both as 130).
+    assert process.returncode in (128 + signal.SIGINT, -signal.SIGINT), stderr.decode()
+    assert "interrupted" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert _gone(workers)
+    resumed = _run(args)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert tree_digest(cached) == tree_digest(reference_run)
+
+
+def test_ten_kills_at_random_moments_then_the_rerun_equals_an_uninterrupted_run(
+    reference_run, lfw_clip, cached
+):
+    args = rip_args(lfw_clip, cached, "--threads", "2")
+    chance = random.Random(10)
+    kills = [signal.SIGKILL, signal.SIGTERM] * 5
+    chance.shuffle(kills)
+    for kill in kills:
+        process = _start(args)
+        time.sleep(chance.uniform(0.5, 4.0))  # a Python start, encoding, or ripping
+        if process.poll() is None:
+            os.kill(process.pid, kill)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode in (0, -signal.SIGKILL, 128 + signal.SIGTERM), stderr.decode()
+    resumed = _run(args)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert tree_digest(cached) == tree_digest(reference_run)
