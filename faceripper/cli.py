@@ -446,6 +446,118 @@ def review_command(
                 open_file(sheet.path)
 
 
+class GroupByChoice(str, Enum):
+    """What never straddles two splits."""
+
+    track = "track"
+    video = "video"
+
+
+class LinkChoice(str, Enum):
+    """How a split's files point at the dataset's crops."""
+
+    hardlink = "hardlink"
+    symlink = "symlink"
+    copy = "copy"
+
+
+@app.command("split")
+def split_command(
+    target_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="The dataset folder that rip wrote (it holds manifest.csv); only read.",
+            metavar="TARGET_DIR",
+        ),
+    ],
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for the split: OUT/train|val|test/<class folder>/*.jpg and "
+            "OUT/splits.csv (new, empty, or an earlier split, replaced; never inside "
+            "TARGET_DIR).",
+            file_okay=False,
+        ),
+    ],
+    fractions: Annotated[
+        str,
+        typer.Option(
+            "--fractions",
+            help="Shares of train,val[,test] per label, adding up to 1.",
+            metavar="TRAIN,VAL[,TEST]",
+        ),
+    ] = "0.8,0.1,0.1",
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed: the same seed gives the same split.")
+    ] = 0,
+    group_by: Annotated[
+        GroupByChoice,
+        typer.Option(
+            "--group-by",
+            help="What never has crops in two splits: track (a face track, joined across "
+            "segment boundaries) or video (stricter).",
+        ),
+    ] = GroupByChoice.track,
+    link: Annotated[
+        LinkChoice,
+        typer.Option(
+            "--link",
+            help="hardlink (no extra space; same file system), symlink or copy.",
+        ),
+    ] = LinkChoice.hardlink,
+    max_per_label: Annotated[
+        int,
+        typer.Option(
+            "--max-per-label",
+            min=0,
+            help="Keep at most N crops per label, the sharpest of every track and video "
+            "first (0: all).",
+        ),
+    ] = 0,
+    balance: Annotated[
+        bool,
+        typer.Option(
+            "--balance",
+            help="Keep as many crops per label as the smallest label has (the same choice "
+            "as --max-per-label).",
+        ),
+    ] = False,
+) -> None:
+    """Split a dataset into train/val/test folders so that no face track is in two splits.
+
+    Folders of hard links (or symlinks, or copies) in the layout of torchvision's
+    ImageFolder and Keras' image_dataset_from_directory, and splits.csv listing each
+    crop's split.
+    """
+    from faceripper.split import describe, parse_fractions, split_dataset
+
+    with user_errors():
+        report = split_dataset(
+            target_dir,
+            out_dir,
+            parse_fractions(fractions),
+            seed=seed,
+            group_by=group_by.value,  # type: ignore[arg-type]
+            link=link.value,  # type: ignore[arg-type]
+            max_per_label=max_per_label,
+            balance=balance,
+        )
+    for line in describe(report):
+        out.print(line, markup=False)
+    if report.missing:
+        err.print(
+            f"warning: {report.missing} crop(s) listed in the manifest are missing "
+            "(deleted by hand): not split",
+            markup=False,
+        )
+    for folder in report.empty_folders():
+        err.print(
+            f"warning: {out_dir / folder} is empty: too few groups for every split",
+            markup=False,
+        )
+
+
 @app.command("rip")
 def rip_command(
     target_dir: Annotated[
