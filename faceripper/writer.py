@@ -226,6 +226,15 @@ class SegmentRecord:
         )
 
 
+def _open_text(path: Path) -> IO[str]:
+    """Open a UTF-8 text file of the target for appending.
+
+    A string that is not valid Unicode (a message naming a file whose name is not
+    UTF-8) is written with backslash escapes rather than stopping the run.
+    """
+    return path.open("a", encoding="utf-8", errors="backslashreplace", newline="")
+
+
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Lines of a JSON-lines file; a torn last line (from a kill) is ignored."""
     if not path.exists():
@@ -281,12 +290,37 @@ class Dataset:
         self._lock = _Lock(self.target / LOCK_NAME)
         self._lock.acquire()
         try:
+            self._check_manifest_header()
             if self.restart:
                 self._clear()
             self._recover()
         except BaseException:
             self._lock.release()
             raise
+
+    def _check_manifest_header(self) -> None:
+        """Refuse a ``manifest.csv`` that faceripper did not write (nothing is appended).
+
+        Raises:
+            UsageError: its first line is not a faceripper manifest header.
+        """
+        path = self._manifest_path()
+        try:
+            with path.open("rb") as handle:
+                first = handle.readline(4096)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from None
+        if not first:
+            return
+        header = next(csv.reader([first.decode("utf-8", "replace").rstrip("\r\n")]), [])
+        if tuple(header[: len(MANIFEST_REQUIRED)]) != MANIFEST_REQUIRED:
+            shown = first.decode("utf-8", "replace").strip()[:60]
+            raise UsageError(
+                f"{path}: not a faceripper manifest (its first line is {shown!r}); "
+                "move it away or choose another --target-dir"
+            )
 
     def _journal_path(self) -> Path:
         return self.target / JOURNAL_NAME
@@ -367,7 +401,7 @@ class Dataset:
                 self._journal_path(), (json.dumps(header, ensure_ascii=False) + "\n").encode()
             )
         self._rewrite_manifest_for_done()
-        self._manifest = self._manifest_path().open("a", encoding="utf-8", newline="")
+        self._manifest = _open_text(self._manifest_path())
         self._writer = csv.writer(self._manifest, lineterminator="\n")
         if self._manifest.tell() == 0:
             self._writer.writerow(MANIFEST_COLUMNS)
@@ -411,14 +445,14 @@ class Dataset:
             self._manifest.close()
         atomic_write_bytes(self._manifest_path(), buffer.getvalue().encode("utf-8"))
         if reopen:
-            self._manifest = self._manifest_path().open("a", encoding="utf-8", newline="")
+            self._manifest = _open_text(self._manifest_path())
             self._writer = csv.writer(self._manifest, lineterminator="\n")
         self.rows_written = len(rows)
         self.row_counts = Counter((r["label"], r["status"]) for r in rows)
 
     def _append_journal(self, line: str) -> None:
         """Append one line to the journal, durably."""
-        with self._journal_path().open("a", encoding="utf-8") as journal:
+        with _open_text(self._journal_path()) as journal:
             journal.write(line + "\n")
             journal.flush()
             os.fsync(journal.fileno())
