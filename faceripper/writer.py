@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -32,7 +33,7 @@ import re
 import sys
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -76,6 +77,41 @@ class TargetLockedError(FaceripperError):
 
 class SettingsChangedError(FaceripperError):
     """The target was made with other settings; resuming would mix two datasets."""
+
+
+class DatasetWriteError(FaceripperError):
+    """A file of the dataset cannot be written: the disk is full, a quota is reached,
+    the file system is read-only. What was written stays consistent: the same command,
+    rerun once the cause is fixed, continues where the run stopped."""
+
+
+#: Errors that more space (or a higher quota) fixes.
+_NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG})
+
+
+def write_error(path: Path, exc: OSError) -> DatasetWriteError:
+    """The one-line error for ``exc``, raised while writing ``path``: where, what, and
+    what to do."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in _NO_SPACE:
+        hint = "free some space, then rerun the same command: it continues where this run stopped"
+    elif exc.errno == errno.EROFS:
+        hint = (
+            "the file system is read-only: make it writable (or choose another "
+            "--target-dir), then rerun the same command"
+        )
+    else:
+        hint = "fix that, then rerun the same command: it continues where this run stopped"
+    return DatasetWriteError(f"{path}: cannot write ({reason}); {hint}")
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn an ``OSError`` while writing ``path`` into a :class:`DatasetWriteError`."""
+    try:
+        yield
+    except OSError as exc:
+        raise write_error(path, exc) from None
 
 
 def blurry_dir_for(target: Path) -> Path:
@@ -291,9 +327,10 @@ class Dataset:
         self._lock.acquire()
         try:
             self._check_manifest_header()
-            if self.restart:
-                self._clear()
-            self._recover()
+            with _writing(self.target):
+                if self.restart:
+                    self._clear()
+                self._recover()
         except BaseException:
             self._lock.release()
             raise
@@ -478,21 +515,25 @@ class Dataset:
         """Write one crop atomically, then its manifest row (flushed)."""
         assert self._writer is not None and self._manifest is not None
         folder = self.class_dir(label, status)
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
-        atomic_write_bytes(path, jpeg)  # fsynced: a power cut cannot leave a torn crop
+        with _writing(path):
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, jpeg)  # fsynced: a power cut cannot leave a torn crop
         relative = Path(os.path.relpath(path, self.target)).as_posix()
-        self._writer.writerow([relative, *(row.get(c, "") for c in MANIFEST_COLUMNS[1:])])
-        self._manifest.flush()
+        with _writing(self._manifest_path()):
+            self._writer.writerow([relative, *(row.get(c, "") for c in MANIFEST_COLUMNS[1:])])
+            self._manifest.flush()
         self.rows_written += 1
         self.row_counts[(label, status)] += 1
 
     def finish_segment(self, record: SegmentRecord) -> None:
         """Make the segment's rows durable, then record it as finished."""
         assert self._manifest is not None
-        self._manifest.flush()
-        os.fsync(self._manifest.fileno())
-        self._append_journal(record.to_json())
+        with _writing(self._manifest_path()):
+            self._manifest.flush()
+            os.fsync(self._manifest.fileno())
+        with _writing(self._journal_path()):
+            self._append_journal(record.to_json())
         self.done[(record.video, record.start, record.end)] = record
 
     def prune_video(self, video: str, frame_count: int, limit: int) -> int:
@@ -506,7 +547,8 @@ class Dataset:
         runs again to the same result). Returns the number of crops removed.
         """
         assert self._manifest is not None
-        self._manifest.flush()
+        with _writing(self._manifest_path()):
+            self._manifest.flush()
         rows = read_manifest(self._manifest_path())
         mine = [r for r in rows if r["video"] == video and r["status"] == "saved"]
         drop: set[str] = set()
@@ -518,15 +560,18 @@ class Dataset:
         for path in sorted(drop):
             (self.target / path).unlink(missing_ok=True)
         if drop:
-            self._replace_manifest([r for r in rows if r["path"] not in drop])
-        self._append_journal(json.dumps({"pruned": video}, ensure_ascii=False))
+            with _writing(self._manifest_path()):
+                self._replace_manifest([r for r in rows if r["path"] not in drop])
+        with _writing(self._journal_path()):
+            self._append_journal(json.dumps({"pruned": video}, ensure_ascii=False))
         self.pruned.add(video)
         return len(drop)
 
     def close(self) -> None:
         """Close the manifest and release the lock."""
         if self._manifest is not None:
-            self._manifest.close()
+            with contextlib.suppress(OSError):  # a full disk: the rows were reported lost
+                self._manifest.close()
             self._manifest = None
         if self._lock is not None:
             self._lock.release()

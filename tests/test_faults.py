@@ -218,3 +218,81 @@ def test_a_foreign_manifest_is_refused_and_left_untouched(lfw_clip, cached, rest
     ]
     assert (cached / "manifest.csv").read_bytes() == foreign
     assert sorted(p.name for p in cached.iterdir()) == [".faceripper.lock", "manifest.csv"]
+
+
+def _mount_tmpfs(folder: Path, size: str) -> bool:
+    """Mount a tmpfs of ``size`` on ``folder``; False where this machine does not allow it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if sys.platform != "linux" or os.geteuid() != 0 or not shutil.which("mount"):
+        return False
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    )
+    return done.returncode == 0
+
+
+NO_SPACE_HINT = "free some space, then rerun the same command: it continues where this run stopped"
+
+
+def test_a_full_disk_stops_rip_with_one_line_and_the_rerun_completes(
+    reference_run, lfw_clip, tmp_path
+):
+    """A real full file system: a 256 KiB tmpfs (the run writes about 700 KiB)."""
+    disk = tmp_path / "disk"
+    if not _mount_tmpfs(disk, "256k"):
+        pytest.skip("cannot mount a tmpfs here (needs root on Linux); see the injected test")
+    try:
+        shutil.copy(reference_run.parent / "refs.npz", disk.parent / "refs.npz")
+        target = disk / "faces"
+        args = rip_args(lfw_clip, target, "--threads", "2")
+        args[args.index("--cache") + 1] = str(disk.parent / "refs.npz")
+        full = _run(args)
+        assert full.returncode == 2, full.stderr.decode()
+        (line,) = full.stderr.decode().splitlines()
+        assert line.startswith(f"error: {target}/") and line.endswith(
+            f": cannot write (No space left on device); {NO_SPACE_HINT}"
+        )
+        assert 0 < len(read_manifest(target / "manifest.csv")) < 46
+        subprocess.run(["mount", "-o", "remount,size=4m", str(disk)], check=True)  # space freed
+        resumed = _run(args)
+        assert resumed.returncode == 0, resumed.stderr.decode()
+        assert tree_digest(target) == tree_digest(reference_run)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_an_injected_enospc_stops_rip_with_one_line_and_the_rerun_completes(
+    reference_run, lfw_clip, tmp_path, monkeypatch
+):
+    """Where no small file system can be mounted: the crop writer raises ENOSPC (an
+    injection at the file-writing layer, in-process) after 10 crops."""
+    import errno
+
+    import faceripper.writer
+
+    from conftest import run_cli
+
+    shutil.copy(reference_run.parent / "refs.npz", tmp_path / "refs.npz")
+    target = tmp_path / "faces"
+    args = rip_args(lfw_clip, target, "--threads", "2")
+    real_write = faceripper.writer.atomic_write_bytes
+    written: list[Path] = []
+
+    def write_until_full(path: Path, data: bytes, fsync: bool = True) -> None:
+        if path.suffix == ".jpg" and len(written) >= 10:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_write(path, data, fsync)
+        if path.suffix == ".jpg":
+            written.append(path)
+
+    monkeypatch.setattr(faceripper.writer, "atomic_write_bytes", write_until_full)
+    full = run_cli(args)
+    assert full.exit_code == 2, full.stderr
+    (line,) = full.stderr.splitlines()
+    assert line.startswith(f"error: {target}/")
+    assert line.endswith(f": cannot write (No space left on device); {NO_SPACE_HINT}")
+    assert len(read_manifest(target / "manifest.csv")) == 10
+    monkeypatch.setattr(faceripper.writer, "atomic_write_bytes", real_write)
+    resumed = run_cli(args)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert tree_digest(target) == tree_digest(reference_run)
