@@ -216,6 +216,7 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
         TimeRemainingColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # piped: no bar, and no blank line left behind
     )
     task = progress.add_task(description, total=None)
 
@@ -929,6 +930,7 @@ def rip_progress() -> Iterator[Callable[[Any], None]]:
         TimeRemainingColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # piped: no bar, and no blank line left behind
     )
     task = progress.add_task("rip", total=None, faces=0, fps=0.0, videos="0/?")
 
