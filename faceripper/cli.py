@@ -424,18 +424,28 @@ def review_command(
             help="Crops per sheet, spread evenly over the label's crops.",
         ),
     ] = 48,  # faceripper.review.DEFAULT_PER_LABEL
+    check_margin: Annotated[
+        float,
+        typer.Option(
+            "--check-margin",
+            min=0.0,
+            help="A face track decided within this of the run's tolerance (its median "
+            "distance) needs a look: shown first, counted, listed in check.csv.",
+        ),
+    ] = 0.05,  # faceripper.review.DEFAULT_CHECK_MARGIN
     show: Annotated[bool, typer.Option("--show", help="Open the sheets.")] = False,
 ) -> None:
     """Write a contact sheet per label of a dataset, to check the crops by eye.
 
-    Each sheet shows a sample of the label's crops, largest distance (most doubtful)
-    first, each with its distance, sharpness, video and frame.
+    Each sheet shows first the face tracks decided with the least margin (one crop
+    each), then a sample of the label's other crops, largest distance first, each with
+    its distance, sharpness, video and frame; check.csv lists every track to check.
     """
     from faceripper.review import describe, review_dataset
     from faceripper.sheets import open_file
 
     with user_errors():
-        sheets = review_dataset(target_dir, out_dir, per_label=per_label)
+        sheets = review_dataset(target_dir, out_dir, per_label=per_label, check_margin=check_margin)
         if not sheets:
             out.print(
                 f"{target_dir}: no saved crops in the manifest, no sheet written", markup=False
@@ -445,6 +455,34 @@ def review_command(
         if show:
             for sheet in sheets:
                 open_file(sheet.path)
+
+
+@app.command("reconcile")
+def reconcile_command(
+    target_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="The dataset folder that rip wrote (it holds manifest.csv).",
+            metavar="TARGET_DIR",
+        ),
+    ],
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Only list what changed; record and change nothing."),
+    ] = False,
+) -> None:
+    """Record the crops you deleted or moved between class folders, in the manifest.
+
+    A deleted crop is never written again as that person, and its face teaches later
+    rips who that person is not; a moved crop becomes its new person's (rip also does
+    this when it starts).
+    """
+    from faceripper.corrections import describe, reconcile_dataset
+
+    with user_errors():
+        report = reconcile_dataset(target_dir, dry_run=dry_run)
+    for line in describe(report):
+        out.print(line, markup=False)
 
 
 class GroupByChoice(str, Enum):
@@ -974,8 +1012,29 @@ def _print_summary(people: Config, summary: Any) -> None:
         f"{counts['deduplicated']} near duplicates skipped; {summary.rows} manifest rows",
         markup=False,
     )
+    _print_corrections(summary)
     for key, message in summary.video_errors.items():
         err.print(f"error: {key}: {message}", markup=False)
+
+
+def _print_corrections(summary: Any) -> None:
+    """What rip found corrected by hand, and learnt (nothing when there is nothing)."""
+    from faceripper.corrections import describe
+
+    report, learned = summary.corrections, summary.learned
+    if report is not None and report.changed:
+        for line in describe(report):
+            out.print(line, markup=False)
+    if learned is not None and (len(learned) or learned.pending):
+        text = (
+            f"learnt from your corrections: {len(learned.exclusions)} faces excluded, "
+            f"{len(learned.references)} added as references"
+        )
+        if summary.counts["corrected_skipped"]:
+            text += f", {summary.counts['corrected_skipped']} corrected crops not rewritten"
+        if learned.pending:
+            text += f"; {learned.pending} waiting for their video to be encoded"
+        out.print(text, markup=False)
 
 
 #: FaceRipper v1's flags: a command line that starts with one of them is a ``rip``.

@@ -32,6 +32,7 @@ import numpy as np
 
 from faceripper._version import __version__
 from faceripper.config import DEFAULT_LABEL_FORMAT, Config, class_folders
+from faceripper.corrections import Learned, ReconcileReport, judge, prepare_run, with_learned
 from faceripper.errors import UsageError
 from faceripper.processes import init_worker_process, terminate_executor
 from faceripper.references import ReferenceSet
@@ -104,6 +105,10 @@ class RipSummary:
     frames_this_run: int
     seconds: float
     rows: int
+    #: What the user corrected by hand since the last run (:mod:`faceripper.corrections`).
+    corrections: ReconcileReport | None = None
+    #: What this run learnt from all their corrections.
+    learned: Learned | None = None
 
     @property
     def ok(self) -> bool:
@@ -330,6 +335,12 @@ def rip(
         "short_video_segments": SHORT_VIDEO_SEGMENTS,
         "max_per_video": max_per_video,
     }
+    # Corrections by hand: recorded, then learnt; not in the fingerprint, so that a
+    # corrected target resumes (see faceripper.corrections).
+    corrected, learned = prepare_run(
+        target, [p.name for p in config.people], {v.key: v.path for v in videos}, settings.landmarks
+    )
+    run_refs = with_learned(run_refs, learned)
     labels = [p.label for p in config.people]
     started = time.monotonic()
     state = RipProgress(videos_total=len(videos))
@@ -355,6 +366,7 @@ def rip(
                 progress,
                 segment_frames,
                 max_per_video,
+                learned,
             )
         except BaseException:
             # Ctrl-C, SIGTERM, a full disk: the workers' running units are abandoned
@@ -379,6 +391,8 @@ def rip(
         frames_this_run=state.frames_this_run,
         seconds=time.monotonic() - started,
         rows=rows,
+        corrections=corrected,
+        learned=learned,
     )
 
 
@@ -395,6 +409,7 @@ def _schedule(
     progress: ProgressCallback | None,
     segment_frames: int,
     max_per_video: int = 0,
+    learned: Learned | None = None,
 ) -> None:
     window = 2 * pool.threads
     lookahead = max(2, pool.threads)
@@ -484,7 +499,7 @@ def _schedule(
         # Commit finished segments in order.
         while next_commit in buffer:
             task, result = buffer.pop(next_commit)
-            _commit(dataset, task, result, labels, config, state, errors, counts)
+            _commit(dataset, task, result, labels, config, state, errors, counts, learned)
             unfinished[task.video_key] -= 1
             if unfinished[task.video_key] == 0 and task.video_key not in errors:
                 video_finished(task.video_key)
@@ -545,11 +560,12 @@ def _commit(
     state: RipProgress,
     errors: dict[str, str],
     counts: Counter[str],
+    learned: Learned | None = None,
 ) -> None:
     record = SegmentRecord(task.video_key, task.start, task.end, result.frames)
     vid = video_id(task.video_key)
     stem = Path(task.video_key).stem
-    for hit in result.hits:
+    for hit, corrected in judge(learned, task.video_key, result):
         person = config.people[hit.person]
         name = crop_name(stem, vid, hit.frame, hit.face_index)
         top, right, bottom, left = hit.box_trbl
@@ -570,6 +586,7 @@ def _commit(
             "track": hit.track,
             "encoded": int(hit.encoded),
             "face": hit.face_index,
+            "corrected": corrected,
         }
         dataset.write_crop(person.label, name, hit.status, hit.jpeg, row)
         (record.blurry if hit.status == "blurry" else record.saved)[person.label] += 1
