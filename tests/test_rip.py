@@ -402,3 +402,28 @@ def test_detect_every_searches_fewer_frames_whole_and_keeps_the_faces(
     assert {label for _, label in default} == {label for _, label in every}
     saved_frames = {frame for frame, _ in default}
     assert len(saved_frames & {frame for frame, _ in every}) >= 0.8 * len(every)
+
+
+def test_the_engine_changes_no_decision_and_a_run_resumes_with_another(
+    reference_run, lfw_clip, tmp_path
+):
+    # dlib's own code, from scratch: the same crops, the same labels, distances within 1e-5.
+    dlib_target = tmp_path / "dlib" / "faces"
+    result = run_cli(rip_args(lfw_clip, dlib_target, "--engine", "dlib", "--threads", "2"))
+    assert result.exit_code == 0, result.stderr
+    ours, theirs = manifest(reference_run), manifest(dlib_target)
+    assert len(ours) >= 20
+    assert [{k: v for k, v in r.items() if k != "distance"} for r in ours] == [
+        {k: v for k, v in r.items() if k != "distance"} for r in theirs
+    ]
+    for mine, dlib in zip(ours, theirs, strict=True):
+        assert abs(float(mine["distance"]) - float(dlib["distance"])) <= 1e-5
+    # The engine is not a setting of the target: a resumed run may use another.
+    target = tmp_path / "faces"
+    shutil.copytree(reference_run, target)
+    shutil.copy(reference_run.parent / "refs.npz", tmp_path / "refs.npz")
+    before = tree_digest(target)
+    result = run_cli(rip_args(lfw_clip, target, "--engine", "opencv", "--threads", "1"))
+    assert result.exit_code == 0, result.stderr
+    assert "(0 this run" in result.stdout
+    assert tree_digest(target) == before
