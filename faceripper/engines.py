@@ -273,3 +273,25 @@ def open_face_network(dat: Path, engine: str, device: str = "cpu", threads: int 
             model = face_resnet_onnx(dat)
             _write_cache(cached_onnx_path(dat), model)
     raise AssertionError("unreachable")
+
+
+def prepare_engine(engine: str, device: str = "cpu") -> str:
+    """Resolve ``engine`` and check the model file before any work starts.
+
+    For a converted engine the ``.dat`` is read and converted once here (then cached),
+    so that a wrong model file fails at once with one clear error rather than in every
+    worker.
+
+    Returns:
+        The concrete engine: ``"onnxruntime"``, ``"opencv"`` or ``"dlib"``.
+
+    Raises:
+        UsageError, EngineUnavailableError: as :func:`resolve_engine`.
+        ModelFormatError: the model file is not dlib's face recognition network.
+    """
+    resolved = resolve_engine(engine, device)
+    if resolved != "dlib":
+        from faceripper.models import model_path
+
+        ensure_converted(model_path("encoder"))
+    return resolved

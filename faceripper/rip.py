@@ -24,7 +24,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,6 +33,7 @@ import numpy as np
 from faceripper._version import __version__
 from faceripper.config import DEFAULT_LABEL_FORMAT, Config, class_folders
 from faceripper.corrections import Learned, ReconcileReport, judge, prepare_run, with_learned
+from faceripper.engines import prepare_engine
 from faceripper.errors import UsageError
 from faceripper.processes import init_worker_process, terminate_executor
 from faceripper.references import ReferenceSet
@@ -47,6 +48,7 @@ from faceripper.video import (
     video_key,
 )
 from faceripper.worker import (
+    RUNTIME_ONLY,
     References,
     RipSettings,
     SegmentResult,
@@ -199,7 +201,7 @@ def run_fingerprint(
     digest = hashlib.sha256(references.encodings.tobytes())
     digest.update(references.person.tobytes())
     return {
-        **{k: v for k, v in asdict(settings).items()},
+        **{k: v for k, v in asdict(settings).items() if k not in RUNTIME_ONLY},
         "people": [[p.name, p.label, p.group] for p in config.people],
         "label_format": label_format,
         "references_sha256": digest.hexdigest(),
@@ -316,6 +318,8 @@ def rip(
         UsageError: no videos, or the target cannot be written.
         TargetLockedError: another run holds the target.
         SettingsChangedError: the target was made with other settings.
+        ModelFormatError, EngineUnavailableError: the encoder engine cannot run
+            (``settings.engine``, ``settings.device``).
     """
     folders = class_folders(config, label_format)
     if not videos:
@@ -328,6 +332,8 @@ def rip(
             f"{blurry_dir}: the blurry crops' folder must be outside the dataset {target}: "
             "dataset loaders would take it as a class or walk into it"
         )
+    # A wrong model file or a missing engine fails here, once, not in every worker.
+    settings = replace(settings, engine=prepare_engine(settings.engine, settings.device))
     run_refs = references_for_run(config, references, negatives)
     fingerprint = {
         **run_fingerprint(config, run_refs, settings, label_format),

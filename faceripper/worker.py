@@ -31,7 +31,7 @@ from faceripper.encoder import encode_faces, face_distances
 from faceripper.geometry import BoxArray, box_sizes
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
-from faceripper.models import DetectorModel, LandmarkModel
+from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
 from faceripper.tracks import (
     MEDIAN_SLACK,
     Observation,
@@ -56,9 +56,14 @@ CNN_BATCH_FRAMES = 8
 CNN_BATCH_PIXELS = 16_000_000
 
 
+#: Settings that say how a run computes, not what it writes: left out of the resume check.
+RUNTIME_ONLY = frozenset({"engine", "device"})
+
+
 @dataclass(frozen=True)
 class RipSettings:
-    """Everything that decides which crops a run writes (part of the resume check)."""
+    """Everything that decides which crops a run writes (part of the resume check,
+    except :data:`RUNTIME_ONLY`)."""
 
     tolerance: float = 0.4
     min_size_px: int = 100
@@ -77,6 +82,10 @@ class RipSettings:
     every: int = 1
     fps: float = 0.0
     detect_every: int = 5
+    #: Where encodings are computed and on what (:mod:`faceripper.engines`). Not part of
+    #: the resume check (:data:`RUNTIME_ONLY`): the engines agree within 1e-5.
+    engine: EncoderEngine = "auto"
+    device: Device = "cpu"
 
     def frame_step(self, video_fps: float) -> int:
         """Process every this many frames (``--every``, or ``--fps`` for this video)."""
@@ -229,7 +238,13 @@ def process_frame(
     if needs_landmarks.any():
         rows = np.flatnonzero(needs_landmarks)
         faces = encode_faces(
-            image, boxes[rows], landmark_model=settings.landmarks, jitters=1, encode=encode[rows]
+            image,
+            boxes[rows],
+            landmark_model=settings.landmarks,
+            jitters=1,
+            encode=encode[rows],
+            engine=settings.engine,
+            device=settings.device,
         )
         landmarks = np.zeros((len(boxes), faces.landmarks_xy.shape[1], 2))
         landmarks[rows] = faces.landmarks_xy

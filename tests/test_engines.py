@@ -29,6 +29,8 @@ from faceripper.errors import EngineUnavailableError, ModelFormatError, UsageErr
 from faceripper.images import load_rgb
 from faceripper.models import MODEL_FILES, Models, model_path, models_dir
 
+from conftest import run_cli
+
 #: Largest difference of a component to dlib's own encoding.
 PARITY_TOLERANCE = 1e-5
 
@@ -252,3 +254,63 @@ def test_a_wrong_model_file_fails_clearly_and_caches_nothing(monkeypatch, tmp_pa
             f"{weights / MODEL_FILES['encoder']}: not dlib's face recognition ResNet"
         )
     assert not (tmp_path / "cache").exists()
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+@pytest.fixture
+def two_refs(testdata: Path, tmp_path: Path) -> Path:
+    refs = tmp_path / "refs"
+    for person in ("amy", "raj"):
+        (refs / person).mkdir(parents=True)
+        (refs / person / f"{person}1.png").symlink_to(
+            testdata / "face-api.js" / person / f"{person}1.png"
+        )
+    return refs
+
+
+@pytest.mark.parametrize("command", ["encode", "check-refs"])
+def test_engine_option_reaches_the_encodings(two_refs: Path, tmp_path: Path, command: str):
+    cache = tmp_path / "refs.npz"
+    result = run_cli(
+        [command, "--refs", str(two_refs), "-o", str(cache), "-j", "1", "--engine", "dlib"]
+    )
+    assert result.exit_code == 0, result.stderr
+    with np.load(cache, allow_pickle=False) as data:
+        assert data["file_engine"].tolist() == ["dlib", "dlib"]
+
+
+def test_device_cuda_without_onnxruntime_gpu_is_one_line(two_refs: Path, tmp_path: Path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("onnxruntime-gpu is installed here")
+    cache = tmp_path / "refs.npz"
+    result = run_cli(["encode", "--refs", str(two_refs), "-o", str(cache), "--device", "cuda"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: --device cuda: onnxruntime has no CUDAExecutionProvider"
+    )
+    assert len(result.stderr.splitlines()) == 1
+    assert not cache.exists()
+
+
+def test_a_truncated_model_file_stops_the_command(two_refs: Path, tmp_path: Path, monkeypatch):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for key, name in MODEL_FILES.items():
+        if key != "encoder":
+            (weights / name).symlink_to(models_dir() / name)
+    bad = weights / MODEL_FILES["encoder"]
+    bad.write_bytes(model_path("encoder").read_bytes()[:1_000_000])
+    monkeypatch.setenv("FACERIPPER_MODELS_DIR", str(weights))
+    monkeypatch.setenv("FACERIPPER_CACHE_DIR", str(tmp_path / "cache"))
+    cache = tmp_path / "refs.npz"
+    result = run_cli(["encode", "--refs", str(two_refs), "-o", str(cache)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"error: {bad}: not dlib's face recognition ResNet "
+        "(dlib_face_recognition_resnet_model_v1): the file ends too early (truncated?)"
+    )
+    assert len(result.stderr.splitlines()) == 1
+    assert not cache.exists()
