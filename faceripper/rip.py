@@ -44,6 +44,7 @@ from faceripper.video import (
     VideoScan,
     find_videos,
     plan_segments,
+    reach,
     video_id,
     video_key,
 )
@@ -478,14 +479,16 @@ def _schedule(
                 errors[video.key] = scanned
             else:
                 todo = []
-                for start, end in plan_segments(scanned, segment_frames, SHORT_VIDEO_SEGMENTS):
+                block = settings.block_frames(scanned.fps)
+                ranges = plan_segments(scanned, segment_frames, SHORT_VIDEO_SEGMENTS, block)
+                for start, end in ranges:
                     state.frames_total += end - start
                     record = dataset.done.get((video.key, start, end))
                     if record is None:
                         todo.append((start, end))
                     else:
                         state.frames_done += record.frames
-                plans.append(_tasks(video, scanned, todo, sequence))
+                plans.append(_tasks(video, scanned, todo, sequence, block))
                 sequence += len(todo)
                 frame_counts[video.key] = scanned.frame_count
                 unfinished[video.key] = len(todo)
@@ -543,13 +546,20 @@ def _schedule(
 
 
 def _tasks(
-    video: VideoInput, scan: VideoScan, ranges: list[tuple[int, int]], first_sequence: int
+    video: VideoInput,
+    scan: VideoScan,
+    ranges: list[tuple[int, int]],
+    first_sequence: int,
+    block_frames: int,
 ) -> Iterator[SegmentTask]:
-    """The tasks of one video's unfinished segments, made one at a time."""
+    """The tasks of one video's unfinished segments, made one at a time.
+
+    Each carries the timestamps up to where its worker may go past its end
+    (:func:`faceripper.video.reach`).
+    """
     for offset, (start, end) in enumerate(ranges):
-        yield SegmentTask(
-            first_sequence + offset, video.key, video.path, scan.window(start, end), start, end
-        )
+        window = scan.window(start, reach(end, scan.frame_count, block_frames))
+        yield SegmentTask(first_sequence + offset, video.key, video.path, window, start, end)
 
 
 def _order_key(entry: tuple[str, Any]) -> tuple[int, int]:
