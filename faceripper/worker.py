@@ -34,6 +34,7 @@ from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
 from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
 from faceripper.tracks import (
+    APPEARANCE_JUMP,
     MEDIAN_SLACK,
     Observation,
     Track,
@@ -41,6 +42,8 @@ from faceripper.tracks import (
     decide,
     frame_thumbnail,
     is_cut,
+    one_per_frame,
+    split,
     vote,
 )
 from faceripper.video import RESET_FRAMES, VideoError, VideoScan, iter_frames, reach
@@ -233,9 +236,12 @@ def process_frame(
     )
     keep = ~blurry | settings.save_blurry
     result.counts["blurry_skipped"] += int((~keep).sum())
+    appearance = [_appearance(image, box) for box in boxes]
     if settings.tracks:
         far = settings.tolerance + MEDIAN_SLACK  # beyond it, no track can be anyone's
         due = np.array([t.wants_encoding(frame, far) for t in tracks], dtype=bool)
+        # A face that suddenly looks different may be another person: encode it now.
+        due |= np.array([_appearance_jumped(t, a) for t, a in zip(tracks, appearance, strict=True)])
         # A blurry face is encoded only when its track has nothing better yet.
         due &= ~blurry | np.array([not t.votes and t.last_encoded < 0 for t in tracks])
     else:
@@ -244,6 +250,7 @@ def process_frame(
     needs_landmarks = keep & (encode | settings.align)
     landmarks = np.zeros((len(boxes), 0, 2))
     distances: dict[int, npt.NDArray[np.float64]] = {}
+    encoded_faces: dict[int, npt.NDArray[np.float64]] = {}
     if needs_landmarks.any():
         rows = np.flatnonzero(needs_landmarks)
         faces = encode_faces(
@@ -266,6 +273,7 @@ def process_frame(
                 references.n_identities,
             )
             distances = dict(zip(encoded_rows.tolist(), per_person, strict=True))
+            encoded_faces = dict(zip(encoded_rows.tolist(), encodings, strict=True))
             result.counts["encoded"] += len(encoded_rows)
     for i, track in enumerate(tracks):
         observation = Observation(
@@ -276,6 +284,8 @@ def process_frame(
             sharpness=float(sharp[i]),
             blurry=bool(blurry[i]),
             distances=distances.get(i),
+            encoding=encoded_faces.get(i),
+            appearance=appearance[i],
         )
         if observation.distances is not None:
             track.last_encoded = frame
@@ -295,6 +305,25 @@ def process_frame(
         track.observations.append(observation)
     if not settings.tracks:
         state.tracker.cut()
+
+
+def _appearance(image: ImageRGB, box: npt.NDArray[np.int64]) -> npt.NDArray[np.float32] | None:
+    """The signature (:func:`faceripper.crops.signature`) of a face's box, None if empty."""
+    top, right, bottom, left = (int(v) for v in box)
+    region = image[max(0, top) : max(0, bottom), max(0, left) : max(0, right)]
+    if region.shape[0] < 2 or region.shape[1] < 2:
+        return None
+    return signature(np.ascontiguousarray(region))
+
+
+def _appearance_jumped(track: Track, appearance: npt.NDArray[np.float32] | None) -> bool:
+    """Whether a face looks unlike its track's previous face (:data:`APPEARANCE_JUMP`)."""
+    if appearance is None or not track.observations:
+        return False
+    previous = track.last.appearance
+    if previous is None:
+        return False
+    return signature_distance(previous, appearance) > APPEARANCE_JUMP
 
 
 def _detect(
@@ -324,20 +353,34 @@ def finish_tracks(
 ) -> None:
     """Decide every track's identity and turn its crops into hits (near duplicates out).
 
-    Identities from ``n_people`` on are negatives: their tracks are dropped and counted.
+    Tracks are first split where their face changes person (:func:`faceripper.tracks.split`);
+    each part is decided on its own, then at most one part per person is kept in any
+    frame (:func:`faceripper.tracks.one_per_frame`). Identities from ``n_people`` on are
+    negatives: their tracks are dropped and counted.
     """
     tracker.cut()
     hits: list[FaceHit] = []
-    for track in tracker.finished:
+    parts = [
+        part
+        for track in tracker.finished
+        for part in split(track, settings.tolerance, settings.ambiguity_gap)
+    ]
+    result.counts["track_splits"] += len(parts) - len(tracker.finished)
+    decisions = one_per_frame(
+        parts, [decide(p, settings.tolerance, settings.ambiguity_gap, n_people) for p in parts]
+    )
+    for track, decision in zip(parts, decisions, strict=True):
         written = [o for o in track.observations if o.jpeg is not None]
         result.counts["tracks"] += 1
-        decision = decide(track, settings.tolerance, settings.ambiguity_gap, n_people)
         if decision.person < 0:
             if decision.reason == "negative":
                 result.counts["negative"] += len(written)
-            elif decision.reason in ("ambiguous", "disagree") and decision.nearest < n_people:
+            elif (
+                decision.reason in ("ambiguous", "disagree", "same frame")
+                and decision.nearest < n_people
+            ):
                 result.ambiguous[decision.nearest] += len(written)
-                result.counts[f"tracks_{decision.reason}"] += 1
+                result.counts[f"tracks_{decision.reason.replace(' ', '_')}"] += 1
             else:
                 result.counts["unknown"] += len(written)
             continue
