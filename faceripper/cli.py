@@ -32,10 +32,7 @@ from faceripper.config import (
     DEFAULT_CONFIG,
     DEFAULT_LABEL_FORMAT,
     Config,
-    class_folders,
-    config_from_refs,
     init_config,
-    load_config,
 )
 from faceripper.errors import ConfigError, FaceripperError
 
@@ -220,22 +217,11 @@ def stop_on_signals() -> None:
         signal.signal(signum, handler)
 
 
-def cpu_count() -> int:
-    """CPUs this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def load_people(config: Path, refs: Path | None) -> Config:
     """The config from ``--refs DIR`` if given, else from the config file."""
-    if refs is not None:
-        people, skipped = config_from_refs(refs)
-        for folder in skipped:
-            err.print(f"warning: {folder}: no images, skipped", markup=False)
-        return people
-    return load_config(config)
+    from faceripper.api import load_people as load
+
+    return load(config, refs, _warn)
 
 
 @contextmanager
@@ -327,27 +313,20 @@ def _encode(
     engine: EngineChoice = EngineChoice.auto,
     device: DeviceChoice = DeviceChoice.cpu,
 ) -> Any:
+    from faceripper.api import cpu_count, encode_people
     from faceripper.engines import prepare_engine
-    from faceripper.references import EncodeSettings, encode_references
+    from faceripper.references import EncodeSettings
 
     prepare_engine(engine.value, device.value)  # fails here, in one line, before any work
     settings = EncodeSettings(
         detector=model.value,
         jitters=jitters,
         landmarks=landmarks.value,
-        engine=engine.value,  # type: ignore[arg-type]
-        device=device.value,  # type: ignore[arg-type]
+        engine=engine.value,
+        device=device.value,
     )
     with progress_bar("encoding references") as update:
-        report = encode_references(
-            config, cache, settings, threads=threads or cpu_count(), progress=update
-        )
-    if report.rebuilt_reason:
-        err.print(f"warning: rebuilt the encodings cache: {report.rebuilt_reason}", markup=False)
-    for result in report.references.files:
-        if result.message:
-            err.print(f"warning: {result.message}", markup=False)
-    return report
+        return encode_people(config, settings, cache, threads or cpu_count(), _warn, update)
 
 
 @app.command("encode")
@@ -879,103 +858,65 @@ def rip_command(
     Rerunning the same command continues where the last run stopped. 'faceripper
     review TARGET' then draws contact sheets of the crops to check them.
     """
+    from faceripper.api import rip
     from faceripper.blur import DEFAULT_BLUR_THRESHOLD
-    from faceripper.rip import collect_videos, rip
     from faceripper.worker import RipSettings
-    from faceripper.writer import blurry_dir_for, ensure_writable
 
+    settings = RipSettings(
+        tolerance=tolerance,
+        min_size_px=min_size,
+        blur_threshold=DEFAULT_BLUR_THRESHOLD if blur is None else blur,
+        save_blurry=save_blurry,
+        model=model.value,
+        landmarks=landmarks.value,
+        margin=margin,
+        align=align,
+        size_px=size,
+        tracks=tracks,
+        dedupe=dedupe,
+        every=every,
+        fps=fps,
+        detect_every=detect_every,
+        engine=engine.value,
+        device=device.value,
+    )
     with user_errors(), ExitStack() as stack:
-        people = load_people(config, refs)
-        class_folders(people, label_format)  # rip() checks it too; here, before any work
-        collection = collect_videos(video_dir, video or [])
-        videos, ignored = collection.videos, collection.ignored_files
-        ensure_writable(target_dir)
-        workers = threads or cpu_count()
+        # Connecting comes first: a wrong address fails at once and writes nothing.
         cluster = connect_cluster(
             stack, scheduler, scheduler_timeout, tls_ca_file, tls_cert, tls_key, threads
         )
-        if model is Detector.cnn:
-            from faceripper.models import dlib_has_cuda
-
-            if not dlib_has_cuda():
-                err.print(
-                    "warning: dlib was built without CUDA: --model cnn runs on the CPU "
-                    "(about 1.4 s for one 640x360 frame); see INSTALLING_DLIB.md",
-                    markup=False,
-                )
-        # Reference photos are located with HOG whatever --model says: they are large and
-        # frontal, and the CNN detector costs seconds per photo on a CPU.
-        report = _encode(people, cache, jitters, Detector.hog, landmarks, workers, engine, device)
-        missing = [p.name for p in people if p.name not in set(report.references.person)]
-        for name in missing:
-            err.print(f"warning: {name}: no usable reference photo; never matched", markup=False)
-        if len(missing) == len(people):
-            from faceripper.errors import UsageError
-
-            raise UsageError("no person has a usable reference photo")
-        negative_refs = None
-        if negatives is not None:
-            from faceripper.config import negatives_config
-
-            negative_report = _encode(
-                negatives_config(negatives),
-                None,
-                jitters,
-                Detector.hog,
-                landmarks,
-                workers,
-                engine,
-                device,
-            )
-            negative_refs = negative_report.references
-        settings = RipSettings(
-            tolerance=tolerance,
-            min_size_px=min_size,
-            blur_threshold=DEFAULT_BLUR_THRESHOLD if blur is None else blur,
-            save_blurry=save_blurry,
-            model=model.value,
-            landmarks=landmarks.value,
-            margin=margin,
-            align=align,
-            size_px=size,
-            tracks=tracks,
-            dedupe=dedupe,
-            every=every,
-            fps=fps,
-            detect_every=detect_every,
-            engine=engine.value,  # type: ignore[arg-type]
-            device=device.value,  # type: ignore[arg-type]
+        encoding = stack.enter_context(progress_bar("encoding references"))
+        ripping = stack.enter_context(rip_progress())
+        summary = rip(
+            target_dir,
+            config=config,
+            refs=refs,
+            video_dir=video_dir,
+            videos=video or [],
+            settings=settings,
+            threads=threads,
+            jitters=jitters,
+            cache=cache,
+            blurry_dir=blurry_dir,
+            restart=restart,
+            max_per_video=max_per_video,
+            negatives=negatives,
+            segment_frames=segment_frames,
+            label_format=label_format,
+            cluster=cluster,
+            start_method=os.environ.get("FACERIPPER_START_METHOD"),
+            progress=ripping,
+            encode_progress=encoding,
+            warn=_warn,
         )
-        if align and size == 0:
-            from faceripper.errors import UsageError
-
-            raise UsageError("--size 0 (the frame's pixels) needs --no-align")
-        blurry_target = (blurry_dir or blurry_dir_for(target_dir)) if save_blurry else None
-        if ignored:
-            err.print(f"{ignored} non-video file(s) ignored", markup=False)
-        with rip_progress() as update:
-            summary = rip(
-                people,
-                report.references,
-                videos,
-                target_dir,
-                settings,
-                threads=workers,
-                blurry_dir=blurry_target,
-                restart=restart,
-                progress=update,
-                # A CUDA context does not survive fork: GPU workers start fresh.
-                start_method=os.environ.get("FACERIPPER_START_METHOD")
-                or ("spawn" if device is DeviceChoice.cuda else None),
-                segment_frames=segment_frames,
-                cluster=cluster,
-                negatives=negative_refs,
-                label_format=label_format,
-                max_per_video=max_per_video,
-            )
-    _print_summary(people, summary)
+    _print_summary(summary)
     if not summary.ok:
         raise typer.Exit(1)
+
+
+def _warn(message: str) -> None:
+    """A warning on stderr, one line."""
+    err.print(f"warning: {message}", markup=False)
 
 
 def connect_cluster(
@@ -1042,14 +983,13 @@ def rip_progress() -> Iterator[Callable[[Any], None]]:
         yield update
 
 
-def _print_summary(people: Config, summary: Any) -> None:
+def _print_summary(summary: Any) -> None:
     from rich.table import Table
 
     table = Table(title="faces in the dataset")
     for column in ("label", "saved", "blurry", "ambiguous"):
         table.add_column(column, justify="left" if column == "label" else "right")
-    for person in people:
-        label = person.label
+    for label in summary.labels:
         table.add_row(
             label,
             str(summary.saved[label]),

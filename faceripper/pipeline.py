@@ -108,6 +108,8 @@ class RipSummary:
     frames_this_run: int
     seconds: float
     rows: int
+    #: The people's labels, in config order.
+    labels: tuple[str, ...] = ()
     #: What the user corrected by hand since the last run (:mod:`faceripper.corrections`).
     corrections: ReconcileReport | None = None
     #: What this run learnt from all their corrections.
@@ -398,6 +400,7 @@ def rip(
         frames_this_run=state.frames_this_run,
         seconds=time.monotonic() - started,
         rows=rows,
+        labels=tuple(person.label for person in config.people),
         corrections=corrected,
         learned=learned,
     )
