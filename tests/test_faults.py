@@ -296,3 +296,84 @@ def test_an_injected_enospc_stops_rip_with_one_line_and_the_rerun_completes(
     resumed = run_cli(args)
     assert resumed.exit_code == 0, resumed.stderr
     assert tree_digest(target) == tree_digest(reference_run)
+
+
+# ------------------------------------------------------------- encoding the references
+
+
+@pytest.fixture
+def many_refs(testdata: Path, tmp_path: Path) -> Path:
+    """32 reference photos: 4 people of Labeled Faces in the Wild with 8 photos each."""
+    refs = tmp_path / "refs"
+    people = [
+        p for p in sorted((testdata / "lfw_dev").iterdir()) if len(list(p.glob("*.jpg"))) >= 10
+    ]
+    for person in people[:4]:
+        (refs / person.name).mkdir(parents=True)
+        for photo in sorted(person.glob("*.jpg"))[:8]:
+            shutil.copy(photo, refs / person.name / photo.name)
+    return refs
+
+
+def _encode_args(refs: Path) -> list[str]:
+    return ["encode", "--refs", str(refs), "--output", str(refs.parent / "refs.npz"), "-j", "2"]
+
+
+@pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc")
+def test_a_worker_killed_while_encoding_loses_nothing(many_refs):
+    process = _start(_encode_args(many_refs))
+    workers = _wait_for_workers(process, 2)
+    time.sleep(0.5)
+    os.kill(workers[0], signal.SIGKILL)  # as the OOM killer would
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr.decode()
+    assert "a worker process died" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert ": 32 encodings of 4 people (32 photos encoded, 0 unchanged" in stdout.decode()
+
+
+@pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc")
+def test_kill_9_while_encoding_keeps_the_encodings_done_so_far(many_refs):
+    cache = many_refs.parent / "refs.npz"
+    process = _start(_encode_args(many_refs))
+    workers = _wait_for_workers(process, 2)
+    deadline = time.monotonic() + 60
+    while not cache.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert _gone(workers)
+    again = _run(_encode_args(many_refs))
+    assert again.returncode == 0, again.stderr.decode()
+    summary = again.stdout.decode()
+    reused = int(summary.split(" unchanged")[0].rsplit(" ", 1)[1])
+    assert 0 < reused < 32, summary  # kept from the killed run, and it was really cut short
+    assert ": 32 encodings of 4 people" in summary
+
+
+def test_a_huge_reference_photo_is_searched_on_a_bounded_size(testdata, tmp_path):
+    """An 8000 px photo: the face is found on a 2000 px copy, its box mapped back."""
+    from PIL import Image
+
+    from faceripper.encoder import face_distances
+    from faceripper.references import EncodeSettings, encode_reference_file
+
+    source = testdata / "face_recognition" / "lin-manuel-miranda.png"
+    normal = encode_reference_file(source, "lin", EncodeSettings())
+    with Image.open(source) as image:
+        factor = 8000 / max(image.size)
+        huge = image.convert("RGB").resize(
+            (round(image.width * factor), round(image.height * factor)), Image.BICUBIC
+        )
+    path = tmp_path / "huge.jpg"
+    huge.save(path, quality=95)
+    started = time.monotonic()
+    result = encode_reference_file(path, "lin", EncodeSettings())
+    seconds = time.monotonic() - started
+    assert result.status == "ok", result.message
+    assert seconds < 15  # 32 s when searched whole
+    top, right, bottom, left = (v * factor for v in normal.box_trbl)
+    slack = 0.15 * (bottom - top)  # HOG's boxes at two scales differ a little
+    for found, expected in zip(result.box_trbl, (top, right, bottom, left), strict=True):
+        assert abs(found - expected) <= slack, (result.box_trbl, (top, right, bottom, left))
+    assert face_distances(normal.encoding[None, :], result.encoding[None, :])[0, 0] < 0.1
