@@ -867,7 +867,19 @@ def _print_summary(people: Config, summary: Any) -> None:
         markup=False,
     )
     for key, message in summary.video_errors.items():
-        err.print(f"error: {key}: {message}", markup=False)
+        err.print(f"error: {_naming(key, message)}", markup=False)
+
+
+def _naming(key: str, message: str) -> str:
+    """``message`` led by the video's name, once: most messages start with its path.
+
+    >>> _naming("a/x.mp4", "videos/a/x.mp4: empty file (0 bytes)")
+    'videos/a/x.mp4: empty file (0 bytes)'
+    >>> _naming("x.mp4", "the worker process crashed")
+    'x.mp4: the worker process crashed'
+    """
+    named = message.split(": ", 1)[0].replace("\\", "/")
+    return message if named == key or named.endswith("/" + key) else f"{key}: {message}"
 
 
 #: FaceRipper v1's flags: a command line that starts with one of them is a ``rip``.

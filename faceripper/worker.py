@@ -360,6 +360,7 @@ def process_segment(task: SegmentTask) -> SegmentResult:
     batch: list[tuple[int, float, ImageRGB]] = []
     batch_size = CNN_BATCH_FRAMES if settings.model == "cnn" else 1
     step = settings.frame_step(task.scan.fps)
+    tracks_done = False
     try:
         for decoded in iter_frames(task.path, task.scan, task.start, task.end):
             if decoded.index % step:
@@ -371,7 +372,9 @@ def process_segment(task: SegmentTask) -> SegmentResult:
                 _process_batch(batch, settings, references, state, result)
                 batch = []
         _process_batch(batch, settings, references, state, result)
+        batch = []
         finish_tracks(state.tracker, settings, result, references.n_people)
+        tracks_done = True
         expected = task.end - task.start
         if task.scan.seekable and result.frames < expected:
             raise VideoError(
@@ -379,8 +382,20 @@ def process_segment(task: SegmentTask) -> SegmentResult:
                 f"{expected} frames could be decoded (truncated or corrupt video)"
             )
     except VideoError as exc:
-        result.error = str(exc)
+        # A damaged file: keep what decoded before the damage (its pending frames are
+        # processed and its tracks decided), and report only the frames lost.
         result.decode_error = True
+        result.error = str(exc)
+        if not tracks_done:
+            lost_from = task.start + result.frames + len(batch)
+            try:
+                _process_batch(batch, settings, references, state, result)
+                finish_tracks(state.tracker, settings, result, references.n_people)
+            except Exception as late:  # what was found is still kept
+                result.error += f"; then {type(late).__name__}: {late}"
+            result.error += f" at frame {lost_from}: frames {lost_from}-{task.end - 1} lost"
+            if lost_from > task.start:
+                result.error += f", frames {task.start}-{lost_from - 1} kept"
     except Exception as exc:  # any other failure is this segment's, not the run's
         result.error = f"{task.path}: frames {task.start}-{task.end}: {type(exc).__name__}: {exc}"
     return result

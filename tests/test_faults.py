@@ -377,3 +377,49 @@ def test_a_huge_reference_photo_is_searched_on_a_bounded_size(testdata, tmp_path
     for found, expected in zip(result.box_trbl, (top, right, bottom, left), strict=True):
         assert abs(found - expected) <= slack, (result.box_trbl, (top, right, bottom, left))
     assert face_distances(normal.encoding[None, :], result.encoding[None, :])[0, 0] < 0.1
+
+
+# ---------------------------------------------------------------------- damaged videos
+
+
+def _faststart_copy(source: Path, target: Path) -> None:
+    """Remux ``source`` with its index first (``-movflags faststart``), as streamed
+    MP4s are: cut short, such a file still opens."""
+    import av
+
+    with (
+        av.open(str(source)) as given,
+        av.open(str(target), "w", options={"movflags": "faststart"}) as written,
+    ):
+        stream = given.streams.video[0]
+        copy = written.add_stream_from_template(stream)
+        for packet in given.demux(stream):
+            if packet.dts is not None:
+                packet.stream = copy
+                written.mux(packet)
+
+
+def test_a_truncated_mp4_keeps_the_faces_decoded_before_the_damage(hamilton, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    whole = tmp_path / "whole.mp4"
+    _faststart_copy(hamilton["video"], whole)
+    data = whole.read_bytes()
+    (videos / "cut.mp4").write_bytes(data[: len(data) * 6 // 10])
+    target = tmp_path / "faces"
+    args = ["rip", "--refs", str(hamilton["refs"]), "--video-dir", str(videos)]
+    args += ["--target-dir", str(target), "--tolerance", "0.6", "--min-size", "60", "-j", "2"]
+    result = _run(args)
+    assert result.returncode == 1, result.stderr.decode()
+    (line,) = result.stderr.decode().splitlines()
+    assert line.startswith(f"error: {videos / 'cut.mp4'}: decoding failed (")  # named once
+    assert line.endswith("at frame 156: frames 156-156 lost, frames 120-155 kept")
+    rows = read_manifest(target / "manifest.csv")
+    damaged = [r for r in rows if 120 <= int(r["frame"]) < 156]
+    assert len(damaged) >= 10  # none before: the whole segment was dropped
+    for row in rows:
+        assert (target / row["path"]).is_file()
+    again = _run(args)  # the damage is recorded: reported again, nothing redone
+    assert again.returncode == 1
+    assert "(0 this run" in again.stdout.decode()
+    assert read_manifest(target / "manifest.csv") == rows
