@@ -198,6 +198,10 @@ def cpu_count() -> int:
 def load_people(config: Path, refs: Path | None) -> Config:
     """The config from ``--refs DIR`` if given, else from the config file."""
     if refs is not None:
+        if config != DEFAULT_CONFIG:
+            from faceripper.errors import UsageError
+
+            raise UsageError(f"--config {config} and --refs {refs}: give one of them, not both")
         people, skipped = config_from_refs(refs)
         for folder in skipped:
             err.print(f"warning: {folder}: no images, skipped", markup=False)
@@ -478,7 +482,19 @@ def rip_command(
             metavar="FILE",
         ),
     ] = None,
-    tolerance: ToleranceOption = 0.4,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance",
+            "-t",
+            min=0.0,
+            max=2.0,
+            help="Euclidean distance to a person's nearest reference encoding within which "
+            "a face counts as theirs. With --tracks a face track is theirs when most of its "
+            "frames are within it and its median distance is within it + 0.1; with "
+            "--no-tracks each face must be within it.",
+        ),
+    ] = 0.4,
     threads: ThreadsOption = None,
     jitters: Annotated[
         int,
@@ -608,7 +624,12 @@ def rip_command(
         ),
     ] = None,
     restart: Annotated[
-        bool, typer.Option("--restart", help="Forget earlier runs on TARGET and start over.")
+        bool,
+        typer.Option(
+            "--restart",
+            help="Forget earlier runs on TARGET and start over: deletes the crops listed in "
+            "its manifest (and the manifest and journal); files it did not write stay.",
+        ),
     ] = False,
     max_per_video: Annotated[
         int,

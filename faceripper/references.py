@@ -341,6 +341,11 @@ def load_cache(path: Path, settings: EncodeSettings) -> dict[tuple[str, str], Fi
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except Exception as exc:  # numpy raises many types for a damaged zip
+        # numpy's messages advise allow_pickle=True, which would let the file run code.
+        if "Object arrays" in str(exc):
+            raise StaleCacheError(f"{path}: holds pickled arrays, never loaded") from exc
+        if "allow_pickle" in str(exc):
+            raise StaleCacheError(f"{path}: not a .npz file") from exc
         raise StaleCacheError(f"{path}: unreadable cache ({type(exc).__name__}: {exc})") from exc
     try:
         if str(arrays["format"]) != CACHE_FORMAT:

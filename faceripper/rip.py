@@ -132,6 +132,8 @@ def collect_videos(video_dir: Path | None, video_files: Sequence[Path] = ()) -> 
     Raises:
         UsageError: the folder or a file is missing, or no video is found.
     """
+    if video_dir is None and not video_files:
+        raise UsageError("no videos given: use --video-dir DIR or --video FILE")
     inputs: list[VideoInput] = []
     ignored = 0
     if video_dir is not None:

@@ -423,3 +423,30 @@ def test_a_truncated_mp4_keeps_the_faces_decoded_before_the_damage(hamilton, tmp
     assert again.returncode == 1
     assert "(0 this run" in again.stdout.decode()
     assert read_manifest(target / "manifest.csv") == rows
+
+
+# ------------------------------------------------------------------ small messages
+
+
+def test_config_and_refs_together_are_refused(lfw_clip, tmp_path):
+    from conftest import run_cli
+
+    args = rip_args(lfw_clip, tmp_path / "faces") + ["--config", str(tmp_path / "people.json")]
+    result = run_cli(args)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: --config {tmp_path / 'people.json'} and --refs {lfw_clip['refs']}: "
+        "give one of them, not both"
+    )
+
+
+def test_rip_without_videos_names_the_missing_option(lfw_clip, tmp_path):
+    from conftest import run_cli
+
+    args = rip_args(lfw_clip, tmp_path / "faces")
+    at = args.index("--video-dir")
+    del args[at : at + 2]
+    result = run_cli(args)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: no videos given: use --video-dir DIR or --video FILE"
+    assert not (tmp_path / "faces").exists()
