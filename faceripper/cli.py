@@ -295,6 +295,7 @@ def _encode(
     model: Detector,
     landmarks: Landmarks,
     threads: int | None,
+    force: bool = False,
 ) -> Any:
     from faceripper.references import EncodeSettings, encode_references
 
@@ -305,7 +306,12 @@ def _encode(
     )
     with progress_bar("encoding references") as update:
         report = encode_references(
-            config, cache, settings, threads=threads or cpu_count(), progress=update
+            config,
+            cache,
+            settings,
+            threads=threads or cpu_count(),
+            progress=update,
+            force=force,
         )
     if report.rebuilt_reason:
         err.print(f"warning: rebuilt the encodings cache: {report.rebuilt_reason}", markup=False)
@@ -324,6 +330,14 @@ def encode_command(
     model: ModelOption = Detector.hog,
     landmarks: LandmarksOption = Landmarks.five,
     threads: ThreadsOption = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Encode every photo again, ignoring the cache (a photo edited without a "
+            "change of size or modification time is otherwise not noticed).",
+        ),
+    ] = False,
 ) -> None:
     """Encode every reference photo once and cache the encodings in a .npz file.
 
@@ -331,7 +345,7 @@ def encode_command(
     """
     with user_errors():
         people = load_people(config, refs)
-        report = _encode(people, output, jitters, model, landmarks, threads)
+        report = _encode(people, output, jitters, model, landmarks, threads, force=force)
     refs_set = report.references
     out.print(
         f"{report.cache_path}: {len(refs_set)} encodings of {len(people)} people "
@@ -564,7 +578,9 @@ def rip_command(
         typer.Option(
             "--size",
             min=0,
-            help="Side of the square crops in pixels (0: the frame's pixels, plain crops only).",
+            max=4096,
+            help="Side of the square crops in pixels, at most 4096 (0: the frame's pixels, "
+            "plain crops only).",
         ),
     ] = 256,
     tracks: Annotated[
@@ -719,11 +735,20 @@ def rip_command(
         class_folders(people, label_format)  # rip() checks it too; here, before any work
         collection = collect_videos(video_dir, video or [])
         videos, ignored = collection.videos, collection.ignored_files
-        ensure_writable(target_dir)
+        for problem in collection.problems:
+            err.print(f"warning: {problem}", markup=False)
+        check_folders(target_dir, video_dir)
         workers = threads or cpu_count()
         cluster = connect_cluster(
             stack, scheduler, scheduler_timeout, tls_ca_file, tls_cert, tls_key, threads
         )
+        ensure_writable(target_dir)  # after connecting: a wrong address writes nothing
+        if cluster is None and workers > cpu_count():
+            err.print(
+                f"warning: --threads {workers} is more than the {cpu_count()} CPUs this "
+                "process may use: the workers share them, each with its own models in memory",
+                markup=False,
+            )
         if model is Detector.cnn:
             from faceripper.models import dlib_has_cuda
 
@@ -795,6 +820,29 @@ def rip_command(
     _print_summary(people, summary)
     if not summary.ok:
         raise typer.Exit(1)
+
+
+def check_folders(target_dir: Path, video_dir: Path | None) -> None:
+    """Refuse a target inside the video folder, or a video folder inside the target.
+
+    Raises:
+        UsageError: one is inside the other.
+    """
+    from faceripper.errors import UsageError
+    from faceripper.writer import inside
+
+    if video_dir is None:
+        return
+    if inside(video_dir, target_dir):
+        raise UsageError(
+            f"{target_dir}: the target is inside the video folder {video_dir}: "
+            "choose a target outside it"
+        )
+    if inside(target_dir, video_dir):
+        raise UsageError(
+            f"{video_dir}: the video folder is inside the target {target_dir}, where it "
+            "would be taken for a class: choose a target outside it"
+        )
 
 
 def connect_cluster(

@@ -425,6 +425,7 @@ def encode_references(
     settings: EncodeSettings | None = None,
     threads: int = 1,
     progress: ProgressCallback | None = None,
+    force: bool = False,
 ) -> EncodeReport:
     """Encode every reference photo of ``config``, reusing the cache where it is current.
 
@@ -434,6 +435,9 @@ def encode_references(
         settings: detector, jitters and landmark model of the encodings.
         threads: worker processes for the photos to encode (1: in this process).
         progress: called as ``progress(done, total)`` while photos are encoded.
+        force: encode every photo again, whatever the cache holds (a photo whose
+            content changed without a change of size or modification time is not
+            noticed otherwise).
 
     Returns:
         An :class:`EncodeReport`; its ``references`` hold one row per usable photo, in
@@ -443,7 +447,7 @@ def encode_references(
     cache_path = cache_path or default_cache_path(config)
     report = EncodeReport(references=_empty_set(), cache_path=cache_path)
     try:
-        cached = load_cache(cache_path, settings)
+        cached = {} if force else load_cache(cache_path, settings)
     except StaleCacheError as exc:
         cached = {}
         if cache_path.exists():

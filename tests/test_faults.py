@@ -431,7 +431,7 @@ def test_a_truncated_mp4_keeps_the_faces_decoded_before_the_damage(hamilton, tmp
 def test_config_and_refs_together_are_refused(lfw_clip, tmp_path):
     from conftest import run_cli
 
-    args = rip_args(lfw_clip, tmp_path / "faces") + ["--config", str(tmp_path / "people.json")]
+    args = [*rip_args(lfw_clip, tmp_path / "faces"), "--config", str(tmp_path / "people.json")]
     result = run_cli(args)
     assert result.exit_code == 2
     assert result.stderr.strip() == (
@@ -450,3 +450,87 @@ def test_rip_without_videos_names_the_missing_option(lfw_clip, tmp_path):
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: no videos given: use --video-dir DIR or --video FILE"
     assert not (tmp_path / "faces").exists()
+
+
+def test_the_search_names_what_it_cannot_look_at(lfw_clip, testdata, tmp_path):
+    from faceripper.video import VideoError, find_videos, scan_video
+
+    videos = tmp_path / "videos"
+    (videos / "locked").mkdir(parents=True)
+    shutil.copy(lfw_clip["videos"] / "clip.avi", videos / "clip.avi")
+    (videos / "dangling.mp4").symlink_to("nowhere.mp4")
+    (videos / "loop1.mkv").symlink_to("loop2.mkv")
+    (videos / "loop2.mkv").symlink_to("loop1.mkv")
+    os.mkfifo(videos / "fifo.mp4")
+    (videos / "notes.txt").write_text("not a video")
+    shutil.copy(testdata / "face_recognition" / "obama3.jpg", videos / "photo.mkv")
+    found = find_videos(videos)
+    assert found.videos == [videos / "clip.avi", videos / "photo.mkv"]
+    assert found.ignored_files == 1
+    assert found.problems == [
+        f"{videos / 'dangling.mp4'}: dangling link, skipped",
+        f"{videos / 'fifo.mp4'}: a named pipe, skipped",
+        f"{videos / 'loop1.mkv'}: link loop, skipped",
+        f"{videos / 'loop2.mkv'}: link loop, skipped",
+    ]
+    with pytest.raises(VideoError, match=r"photo\.mkv: an image file \(jpeg\), not a video"):
+        scan_video(videos / "photo.mkv")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any folder")
+def test_an_unreadable_subfolder_is_named(tmp_path):
+    from faceripper.video import find_videos
+
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked").chmod(0)
+    try:
+        found = find_videos(tmp_path)
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert found.problems == [
+        f"{tmp_path / 'locked'}: cannot read folder (Permission denied), skipped"
+    ]
+
+
+def test_nested_target_and_video_folders_are_refused(lfw_clip, tmp_path):
+    from conftest import run_cli
+
+    inner = lfw_clip["videos"] / "faces"
+    result = run_cli(rip_args(lfw_clip, inner))
+    assert result.exit_code == 2
+    assert "the target is inside the video folder" in result.stderr
+    assert not inner.exists()
+    args = rip_args(lfw_clip, lfw_clip["videos"].parent)
+    result = run_cli(args)
+    assert result.exit_code == 2
+    assert "the video folder is inside the target" in result.stderr
+
+
+def test_size_has_an_upper_bound(lfw_clip, tmp_path):
+    from conftest import run_cli
+
+    result = run_cli(rip_args(lfw_clip, tmp_path / "faces", "--size", "100000"))
+    assert result.exit_code == 2
+    assert "--size" in result.stderr and "4096" in result.stderr
+    assert not (tmp_path / "faces").exists()
+
+
+def test_encode_force_encodes_every_photo_again(hamilton, tmp_path):
+    from conftest import run_cli
+
+    args = ["encode", "--refs", str(hamilton["refs"]), "-o", str(tmp_path / "c.npz"), "-j", "1"]
+    assert run_cli(args).exit_code == 0
+    assert "(0 photos encoded, 2 unchanged" in run_cli(args).stdout
+    assert "(2 photos encoded, 0 unchanged" in run_cli([*args, "--force"]).stdout
+
+
+def test_an_unreachable_scheduler_writes_nothing(lfw_clip, tmp_path):
+    from conftest import run_cli
+
+    target = tmp_path / "faces"
+    args = rip_args(
+        lfw_clip, target, "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "1"
+    )
+    result = run_cli(args)
+    assert result.exit_code == 2
+    assert not target.exists()
