@@ -187,6 +187,18 @@ def stop_on_signals() -> None:
         signal.signal(signum, handler)
 
 
+def print_table(table: Any) -> None:
+    """Print a rich table on stdout; piped, as wide as it needs (headers never cut)."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    from rich.measure import Measurement
+
+    needed = Measurement.get(out, out.options.update(width=10_000), table).maximum
+    wide = Console(file=out.file, width=max(out.width, needed), highlight=False, soft_wrap=True)
+    wide.print(table)
+
+
 def cpu_count() -> int:
     """CPUs this process may use."""
     try:
@@ -402,7 +414,7 @@ def check_refs_command(
             labels={p.name: p.label for p in people},
         )
         for table in summary_tables(check):
-            out.print(table)
+            print_table(table)
         if show and sheet is None:
             sheet = Path("refs-sheets")
         if sheet is not None:

@@ -534,3 +534,14 @@ def test_an_unreachable_scheduler_writes_nothing(lfw_clip, tmp_path):
     result = run_cli(args)
     assert result.exit_code == 2
     assert not target.exists()
+
+
+def test_check_refs_headers_are_whole_when_piped(hamilton, tmp_path):
+    from conftest import run_cli
+
+    args = ["check-refs", "--refs", str(hamilton["refs"]), "-o", str(tmp_path / "c.npz")]
+    result = run_cli([*args, "-j", "1"])
+    assert result.exit_code == 0, result.stderr
+    for header in ("several faces", "unreadable", "median distance", "outliers"):
+        assert header in result.stdout
+    assert "…" not in result.stdout.split("\n\n")[0]
