@@ -501,16 +501,9 @@ def encode_references(
         try:
             save_cache(cache_path, done, settings, labels)
         except OSError as exc:
-            hint = (
-                " (use --cache or --output to put it elsewhere)"
-                if exc.errno
-                in (
-                    errno.EACCES,
-                    errno.EPERM,
-                    errno.EROFS,
-                )
-                else ""
-            )
+            hint = ""
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                hint = "; put it elsewhere with --cache (rip) or --output (encode, check-refs)"
             raise FaceripperError(
                 f"{cache_path}: cannot write the encodings cache ({exc.strerror or exc}){hint}"
             ) from None

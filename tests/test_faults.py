@@ -545,3 +545,26 @@ def test_check_refs_headers_are_whole_when_piped(hamilton, tmp_path):
     for header in ("several faces", "unreadable", "median distance", "outliers"):
         assert header in result.stdout
     assert "…" not in result.stdout.split("\n\n")[0]
+
+
+def test_a_read_only_refs_folder_hints_at_another_cache(hamilton, tmp_path):
+    """A real read-only file system: a tmpfs remounted ``ro``."""
+    from conftest import run_cli
+
+    disk = tmp_path / "ro"
+    if not _mount_tmpfs(disk, "4m"):
+        pytest.skip("cannot mount a tmpfs here (needs root on Linux)")
+    try:
+        shutil.copytree(hamilton["refs"], disk / "refs")
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        result = run_cli(["encode", "--refs", str(disk / "refs"), "-j", "1"])
+        assert result.exit_code == 2
+        assert result.stderr.strip() == (
+            f"error: {disk / 'refs' / '.faceripper-encodings.npz'}: cannot write the encodings "
+            "cache (Read-only file system); put it elsewhere with --cache (rip) or --output "
+            "(encode, check-refs)"
+        )
+        elsewhere = run_cli(["encode", "--refs", str(disk / "refs"), "-o", str(tmp_path / "c.npz")])
+        assert elsewhere.exit_code == 0, elsewhere.stderr
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
