@@ -57,7 +57,10 @@ def load_people(config: Path | Config | None, refs: Path | None, warn: Warn) -> 
     """The people: from ``refs`` (a folder of person folders) if given, else ``config``
     (a file, default ``config.json``, or a :class:`~faceripper.config.Config`)."""
     from faceripper.config import Config, config_from_refs, load_config
+    from faceripper.errors import UsageError
 
+    if refs is not None and config is not None:
+        raise UsageError(f"--config {config} and --refs {refs}: give one of them, not both")
     if refs is not None:
         people, skipped = config_from_refs(Path(refs))
         for folder in skipped:
@@ -94,6 +97,29 @@ def check_settings(settings: RipSettings) -> None:
         raise UsageError(f"unknown detector model {settings.model!r}: use hog or cnn")
 
 
+def check_folders(target_dir: Path, video_dir: Path | None) -> None:
+    """Refuse a target inside the video folder, or a video folder inside the target.
+
+    Raises:
+        UsageError: one is inside the other.
+    """
+    from faceripper.errors import UsageError
+    from faceripper.writer import inside
+
+    if video_dir is None:
+        return
+    if inside(video_dir, target_dir):
+        raise UsageError(
+            f"{target_dir}: the target is inside the video folder {video_dir}: "
+            "choose a target outside it"
+        )
+    if inside(target_dir, video_dir):
+        raise UsageError(
+            f"{video_dir}: the video folder is inside the target {target_dir}, where it "
+            "would be taken for a class: choose a target outside it"
+        )
+
+
 def encode_people(
     people: Config,
     settings: EncodeSettings,
@@ -101,11 +127,17 @@ def encode_people(
     threads: int,
     warn: Warn,
     progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> EncodeReport:
-    """Encode the people's reference photos (cached), reporting problems to ``warn``."""
+    """Encode the people's reference photos (cached), reporting problems to ``warn``.
+
+    ``force``: encode every photo again, ignoring the cache.
+    """
     from faceripper.references import encode_references
 
-    report = encode_references(people, cache, settings, threads=threads, progress=progress)
+    report = encode_references(
+        people, cache, settings, threads=threads, progress=progress, force=force
+    )
     if report.rebuilt_reason:
         warn(f"rebuilt the encodings cache: {report.rebuilt_reason}")
     for result in report.references.files:
@@ -210,9 +242,11 @@ def rip(
         raise UsageError(f"--segment-frames must be 10 or more, got {segment_frames}")
     if max_per_video < 0:
         raise UsageError(f"--max-per-video must be 0 or more, got {max_per_video}")
-    collection = collect_videos(
-        Path(video_dir) if video_dir is not None else None, [Path(v) for v in videos]
-    )
+    folder = Path(video_dir) if video_dir is not None else None
+    collection = collect_videos(folder, [Path(v) for v in videos])
+    for problem in collection.problems:
+        warn(problem)
+    check_folders(target, folder)
     ensure_writable(target)
     prepare_engine(settings.engine, settings.device)  # fails here, in one line
     if settings.model == "cnn":
@@ -224,6 +258,11 @@ def rip(
                 "(about 1.4 s for one 640x360 frame); see INSTALLING_DLIB.md"
             )
     workers = threads or cpu_count()
+    if cluster is None and workers > cpu_count():
+        warn(
+            f"--threads {workers} is more than the {cpu_count()} CPUs this process may use: "
+            "the workers share them, each with its own models in memory"
+        )
     # Reference photos are located with HOG whatever settings.model says: they are large
     # and frontal, and the CNN detector costs seconds a photo on a CPU.
     encode_settings = EncodeSettings(

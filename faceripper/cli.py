@@ -217,11 +217,23 @@ def stop_on_signals() -> None:
         signal.signal(signum, handler)
 
 
+def print_table(table: Any) -> None:
+    """Print a rich table on stdout; piped, as wide as it needs (headers never cut)."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    from rich.measure import Measurement
+
+    needed = Measurement.get(out, out.options.update(width=10_000), table).maximum
+    wide = Console(file=out.file, width=max(out.width, needed), highlight=False, soft_wrap=True)
+    wide.print(table)
+
+
 def load_people(config: Path, refs: Path | None) -> Config:
     """The config from ``--refs DIR`` if given, else from the config file."""
     from faceripper.api import load_people as load
 
-    return load(config, refs, _warn)
+    return load(None if config == DEFAULT_CONFIG else config, refs, _warn)
 
 
 @contextmanager
@@ -312,6 +324,7 @@ def _encode(
     threads: int | None,
     engine: EngineChoice = EngineChoice.auto,
     device: DeviceChoice = DeviceChoice.cpu,
+    force: bool = False,
 ) -> Any:
     from faceripper.api import cpu_count, encode_people
     from faceripper.engines import prepare_engine
@@ -326,7 +339,7 @@ def _encode(
         device=device.value,
     )
     with progress_bar("encoding references") as update:
-        return encode_people(config, settings, cache, threads or cpu_count(), _warn, update)
+        return encode_people(config, settings, cache, threads or cpu_count(), _warn, update, force)
 
 
 @app.command("encode")
@@ -340,6 +353,14 @@ def encode_command(
     threads: ThreadsOption = None,
     engine: EngineOption = EngineChoice.auto,
     device: DeviceOption = DeviceChoice.cpu,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Encode every photo again, ignoring the cache (a photo edited without a "
+            "change of size or modification time is otherwise not noticed).",
+        ),
+    ] = False,
 ) -> None:
     """Encode every reference photo once and cache the encodings in a .npz file.
 
@@ -347,7 +368,9 @@ def encode_command(
     """
     with user_errors():
         people = load_people(config, refs)
-        report = _encode(people, output, jitters, model, landmarks, threads, engine, device)
+        report = _encode(
+            people, output, jitters, model, landmarks, threads, engine, device, force
+        )
     refs_set = report.references
     out.print(
         f"{report.cache_path}: {len(refs_set)} encodings of {len(people)} people "
@@ -402,7 +425,7 @@ def check_refs_command(
             labels={p.name: p.label for p in people},
         )
         for table in summary_tables(check):
-            out.print(table)
+            print_table(table)
         if show and sheet is None:
             sheet = Path("refs-sheets")
         if sheet is not None:
@@ -646,7 +669,19 @@ def rip_command(
             metavar="FILE",
         ),
     ] = None,
-    tolerance: ToleranceOption = 0.4,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance",
+            "-t",
+            min=0.0,
+            max=2.0,
+            help="Euclidean distance to a person's nearest reference encoding within which "
+            "a face counts as theirs. With --tracks a face track is theirs when most of its "
+            "frames are within it and its median distance is within it + 0.1; with "
+            "--no-tracks each face must be within it.",
+        ),
+    ] = 0.4,
     threads: ThreadsOption = None,
     jitters: Annotated[
         int,
@@ -716,7 +751,9 @@ def rip_command(
         typer.Option(
             "--size",
             min=0,
-            help="Side of the square crops in pixels (0: the frame's pixels, plain crops only).",
+            max=4096,
+            help="Side of the square crops in pixels, at most 4096 (0: the frame's pixels, "
+            "plain crops only).",
         ),
     ] = 256,
     tracks: Annotated[
@@ -778,7 +815,12 @@ def rip_command(
         ),
     ] = None,
     restart: Annotated[
-        bool, typer.Option("--restart", help="Forget earlier runs on TARGET and start over.")
+        bool,
+        typer.Option(
+            "--restart",
+            help="Forget earlier runs on TARGET and start over: deletes the crops listed in "
+            "its manifest (and the manifest and journal); files it did not write stay.",
+        ),
     ] = False,
     max_per_video: Annotated[
         int,
@@ -1010,7 +1052,19 @@ def _print_summary(summary: Any) -> None:
     )
     _print_corrections(summary)
     for key, message in summary.video_errors.items():
-        err.print(f"error: {key}: {message}", markup=False)
+        err.print(f"error: {_naming(key, message)}", markup=False)
+
+
+def _naming(key: str, message: str) -> str:
+    """``message`` led by the video's name, once: most messages start with its path.
+
+    >>> _naming("a/x.mp4", "videos/a/x.mp4: empty file (0 bytes)")
+    'videos/a/x.mp4: empty file (0 bytes)'
+    >>> _naming("x.mp4", "the worker process crashed")
+    'x.mp4: the worker process crashed'
+    """
+    named = message.split(": ", 1)[0].replace("\\", "/")
+    return message if named == key or named.endswith("/" + key) else f"{key}: {message}"
 
 
 def _print_corrections(summary: Any) -> None:

@@ -130,6 +130,8 @@ class VideoCollection:
 
     videos: list[VideoInput]
     ignored_files: int
+    #: One line per entry the search could not look at (see :class:`VideoSearch`).
+    problems: list[str] = field(default_factory=list)
 
 
 def collect_videos(video_dir: Path | None, video_files: Sequence[Path] = ()) -> VideoCollection:
@@ -141,14 +143,18 @@ def collect_videos(video_dir: Path | None, video_files: Sequence[Path] = ()) -> 
     Raises:
         UsageError: the folder or a file is missing, or no video is found.
     """
+    if video_dir is None and not video_files:
+        raise UsageError("no videos given: use --video-dir DIR or --video FILE")
     inputs: list[VideoInput] = []
     ignored = 0
+    problems: list[str] = []
     if video_dir is not None:
         if not video_dir.is_dir():
             what = "does not exist" if not video_dir.exists() else "is not a folder"
             raise UsageError(f"{video_dir}: video folder {what}")
         found = find_videos(video_dir)
         ignored = found.ignored_files
+        problems = found.problems
         inputs += [VideoInput(p, video_key(p, video_dir)) for p in found.videos]
     for path in video_files:
         if not path.is_file():
@@ -165,7 +171,7 @@ def collect_videos(video_dir: Path | None, video_files: Sequence[Path] = ()) -> 
         where = f" in {video_dir}" if video_dir is not None else ""
         extensions = " ".join(sorted(e.lstrip(".") for e in VIDEO_EXTENSIONS))
         raise UsageError(f"no videos found{where} (looked for {extensions})")
-    return VideoCollection(unique, ignored)
+    return VideoCollection(unique, ignored, problems)
 
 
 def references_for_run(

@@ -464,6 +464,7 @@ def process_segment(task: SegmentTask) -> SegmentResult:
     step = settings.frame_step(task.scan.fps)
     block = settings.block_frames(task.scan.fps)
     last = reach(task.end, task.scan.frame_count, block) if task.scan.seekable else task.end
+    tracks_done = False
     try:
         frames = iter_frames(task.path, task.scan, task.start, last)
         with contextlib.closing(frames):
@@ -497,9 +498,8 @@ def process_segment(task: SegmentTask) -> SegmentResult:
         if state is not None:
             _process_batch(batch, settings, references, state, result)
             _new_state(settings, state, finished)  # ends the last tracks
-        tracker = Tracker(enabled=settings.tracks)
-        tracker.finished = finished
-        finish_tracks(tracker, settings, result, references.n_people)
+        _finish(finished, settings, result, references.n_people)
+        tracks_done = True
         expected = task.end - task.start
         if task.scan.seekable and result.frames < expected:
             raise VideoError(
@@ -507,12 +507,35 @@ def process_segment(task: SegmentTask) -> SegmentResult:
                 f"{expected} frames could be decoded (truncated or corrupt video)"
             )
     except VideoError as exc:
-        result.error = str(exc)
+        # A damaged file: keep what decoded before the damage (its pending frames are
+        # processed and its tracks decided), and report only the frames lost.
         result.decode_error = True
+        result.error = str(exc)
+        if not tracks_done:
+            lost_from = task.start + result.frames
+            try:
+                if state is not None:
+                    _process_batch(batch, settings, references, state, result)
+                    _new_state(settings, state, finished)  # ends the last tracks
+                _finish(finished, settings, result, references.n_people)
+            except Exception as late:  # what was found is still kept
+                result.error += f"; then {type(late).__name__}: {late}"
+            result.error += f" at frame {lost_from}: frames {lost_from}-{task.end - 1} lost"
+            if lost_from > task.start:
+                result.error += f", frames {task.start}-{lost_from - 1} kept"
     except Exception as exc:  # any other failure is this segment's, not the run's
         result.error = f"{task.path}: frames {task.start}-{task.end}: {type(exc).__name__}: {exc}"
         result.traceback = traceback.format_exc()
     return result
+
+
+def _finish(
+    finished: list[Track], settings: RipSettings, result: SegmentResult, n_people: int
+) -> None:
+    """Decide the segment's ended tracks and turn them into hits."""
+    tracker = Tracker(enabled=settings.tracks)
+    tracker.finished = finished
+    finish_tracks(tracker, settings, result, n_people)
 
 
 def _new_state(
