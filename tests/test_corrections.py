@@ -147,3 +147,23 @@ def test_nothing_learnt_without_corrections(faces: Path) -> None:
     learned = learn(faces, ["halle", "hu"], {}, "5")
     assert len(learned) == 0 and learned.pending == 0
     assert isinstance(Learned.nothing(), Learned)
+
+
+def test_a_manifest_of_an_earlier_version_gets_the_new_column(faces: Path, lfw_clip) -> None:
+    import csv
+
+    from faceripper.writer import MANIFEST_COLUMNS
+
+    rows = read_manifest(faces / "manifest.csv")
+    old_columns = [c for c in MANIFEST_COLUMNS if c != "corrected"]
+    with (faces / "manifest.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(
+            handle, fieldnames=old_columns, lineterminator="\n", extrasaction="ignore"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+    result = run_cli(rip_args(lfw_clip, faces))
+    assert result.exit_code == 0, result.stderr
+    header = (faces / "manifest.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.split(",") == list(MANIFEST_COLUMNS)
+    assert len(read_manifest(faces / "manifest.csv")) == len(rows)

@@ -48,7 +48,15 @@ def _mentions(text: str, name: str) -> bool:
 
 
 def test_the_app_has_the_documented_commands() -> None:
-    assert set(COMMANDS) == {"init-config", "encode", "check-refs", "rip", "review", "split", "reconcile"}
+    assert set(COMMANDS) == {
+        "init-config",
+        "encode",
+        "check-refs",
+        "rip",
+        "review",
+        "split",
+        "reconcile",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
