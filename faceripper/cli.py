@@ -632,7 +632,8 @@ def split_command(
     if report.missing:
         err.print(
             f"warning: {report.missing} crop(s) listed in the manifest are missing "
-            "(deleted by hand): not split",
+            f"(deleted or moved by hand): not split; 'faceripper reconcile {target_dir}' "
+            "records them",
             markup=False,
         )
     for folder in report.empty_folders():
