@@ -99,7 +99,7 @@ def dataset_digest(target: Path) -> tuple[int, str]:
 def run_rip(
     src: Path, video: Path, refs: Path, target: Path, size: int, args: argparse.Namespace
 ) -> tuple[float, int, str]:
-    """Wall seconds, crops and dataset digest of one ``rip --threads 2`` with ``src`` first on the path."""
+    """Wall seconds, crops and dataset digest of one ``rip --threads 2`` of ``src``."""
     command = [
         sys.executable, "-m", "faceripper", "rip", "--refs", str(refs), "--video", str(video),
         "--target-dir", str(target), "--restart", "--threads", "2", "--segment-frames", str(size),
@@ -129,7 +129,9 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     print(
-        "| video | --segment-frames | segments | decoded (before) | extra decoded | left to the previous | processed past the end | most frames planned / owned by one segment | ms per decoded frame |"
+        "| video | --segment-frames | segments | decoded (before) | extra decoded "
+        "| left to the previous | processed past the end "
+        "| most frames planned / owned by one segment | ms per decoded frame |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for video in args.video:
@@ -137,7 +139,8 @@ def main() -> None:
             w = walk_plan(video, size)
             extra = (w["decoded"] - w["decoded_before"]) / w["frames"]
             print(
-                f"| {video.name} | {size} | {w['segments']} | {w['decoded']} ({w['decoded_before']}) "
+                f"| {video.name} | {size} | {w['segments']} "
+                f"| {w['decoded']} ({w['decoded_before']}) "
                 f"| {extra:+.1%} of the frames | {w['skipped']} | {w['past_end']} "
                 f"| {w['largest_planned']} / {w['largest_owned']} | {w['ms_per_decoded']:.1f} |",
                 flush=True,

@@ -7,6 +7,11 @@ writes files and never prints: one process, the orchestrator, writes the dataset
 Per frame, cheapest test first: detect (on a frame shrunk as far as ``min_size`` allows),
 drop faces under ``min_size``, score sharpness and skip blurry faces (unless blurry
 crops are kept), encode the rest, match against the references.
+
+A segment processes the frames it owns (:func:`owned_frames`): from its first reset
+point (a shot cut, or every :data:`~faceripper.video.RESET_FRAMES` looked-at frames),
+where every track ends and the work starts afresh, to the next segment's first one. So
+the result does not depend on where a video is cut into segments.
 """
 
 from __future__ import annotations
