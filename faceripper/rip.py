@@ -18,7 +18,6 @@ that crashes it is found and reported as that video's error, and the others fini
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import multiprocessing
 import os
@@ -27,7 +26,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,7 +34,10 @@ import numpy as np
 
 from faceripper._version import __version__
 from faceripper.config import DEFAULT_LABEL_FORMAT, Config, class_folders
+from faceripper.corrections import Learned, ReconcileReport, judge, prepare_run, with_learned
+from faceripper.engines import prepare_engine
 from faceripper.errors import UsageError
+from faceripper.processes import init_worker_process, terminate_executor
 from faceripper.references import ReferenceSet
 from faceripper.video import (
     DEFAULT_SEGMENT_FRAMES,
@@ -49,6 +51,7 @@ from faceripper.video import (
     video_key,
 )
 from faceripper.worker import (
+    RUNTIME_ONLY,
     References,
     RipSettings,
     SegmentResult,
@@ -107,6 +110,10 @@ class RipSummary:
     frames_this_run: int
     seconds: float
     rows: int
+    #: What the user corrected by hand since the last run (:mod:`faceripper.corrections`).
+    corrections: ReconcileReport | None = None
+    #: What this run learnt from all their corrections.
+    learned: Learned | None = None
 
     @property
     def ok(self) -> bool:
@@ -197,7 +204,7 @@ def run_fingerprint(
     digest = hashlib.sha256(references.encodings.tobytes())
     digest.update(references.person.tobytes())
     return {
-        **{k: v for k, v in asdict(settings).items()},
+        **{k: v for k, v in asdict(settings).items() if k not in RUNTIME_ONLY},
         "people": [[p.name, p.label, p.group] for p in config.people],
         "label_format": label_format,
         "references_sha256": digest.hexdigest(),
@@ -218,6 +225,12 @@ class Cluster(Protocol):
         units it runs at once. A unit that keeps killing its workers must complete with
         its crash result: ``BrokenProcessPool`` is a local pool's alone."""
         ...
+
+
+def _init_pool_worker(settings: RipSettings, references: References) -> None:
+    """Local worker initializer: end with the main process, then keep the run's settings."""
+    init_worker_process()
+    init_worker(settings, references)
 
 
 class _Pool:
@@ -244,7 +257,7 @@ class _Pool:
         return ProcessPoolExecutor(
             max_workers=self.threads,
             mp_context=self.context,
-            initializer=init_worker,
+            initializer=_init_pool_worker,
             initargs=self.initargs,
         )
 
@@ -254,6 +267,10 @@ class _Pool:
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def terminate(self) -> None:
+        """Stop at once (an interrupted or failed run): running units are abandoned."""
+        terminate_executor(self.executor)
 
 
 def rip(
@@ -304,6 +321,8 @@ def rip(
         UsageError: no videos, or the target cannot be written.
         TargetLockedError: another run holds the target.
         SettingsChangedError: the target was made with other settings.
+        ModelFormatError, EngineUnavailableError: the encoder engine cannot run
+            (``settings.engine``, ``settings.device``).
     """
     folders = class_folders(config, label_format)
     if not videos:
@@ -316,6 +335,8 @@ def rip(
             f"{blurry_dir}: the blurry crops' folder must be outside the dataset {target}: "
             "dataset loaders would take it as a class or walk into it"
         )
+    # A wrong model file or a missing engine fails here, once, not in every worker.
+    settings = replace(settings, engine=prepare_engine(settings.engine, settings.device))
     run_refs = references_for_run(config, references, negatives)
     fingerprint = {
         **run_fingerprint(config, run_refs, settings, label_format),
@@ -323,6 +344,12 @@ def rip(
         "short_video_segments": SHORT_VIDEO_SEGMENTS,
         "max_per_video": max_per_video,
     }
+    # Corrections by hand: recorded, then learnt; not in the fingerprint, so that a
+    # corrected target resumes (see faceripper.corrections).
+    corrected, learned = prepare_run(
+        target, [p.name for p in config.people], {v.key: v.path for v in videos}, settings.landmarks
+    )
+    run_refs = with_learned(run_refs, learned)
     labels = [p.label for p in config.people]
     started = time.monotonic()
     state = RipProgress(videos_total=len(videos))
@@ -348,9 +375,14 @@ def rip(
                 progress,
                 segment_frames,
                 max_per_video,
+                learned,
             )
-        finally:
-            pool.shutdown()
+        except BaseException:
+            # Ctrl-C, SIGTERM, a full disk: the workers' running units are abandoned
+            # (the next run redoes them) rather than waited for.
+            pool.terminate()
+            raise
+        pool.shutdown()
         totals = summarize(dataset.done.values())
         for record in dataset.done.values():
             counts.update(record.counts)
@@ -368,6 +400,8 @@ def rip(
         frames_this_run=state.frames_this_run,
         seconds=time.monotonic() - started,
         rows=rows,
+        corrections=corrected,
+        learned=learned,
     )
 
 
@@ -384,6 +418,7 @@ def _schedule(
     progress: ProgressCallback | None,
     segment_frames: int,
     max_per_video: int = 0,
+    learned: Learned | None = None,
 ) -> None:
     window = 2 * pool.threads
     lookahead = max(2, pool.threads)
@@ -409,6 +444,7 @@ def _schedule(
             progress(state)
 
     def submit(kind: str, item: Any, suspect: bool = False) -> None:
+        future: Future[Any]
         if kind == "scan":
             future = pool.executor.submit(scan_task, videos[item].path)
         else:
@@ -474,7 +510,7 @@ def _schedule(
         # Commit finished segments in order.
         while next_commit in buffer:
             task, result = buffer.pop(next_commit)
-            _commit(dataset, task, result, labels, config, state, errors, counts)
+            _commit(dataset, task, result, labels, config, state, errors, counts, learned)
             unfinished[task.video_key] -= 1
             if unfinished[task.video_key] == 0 and task.video_key not in errors:
                 video_finished(task.video_key)
@@ -542,11 +578,12 @@ def _commit(
     state: RipProgress,
     errors: dict[str, str],
     counts: Counter[str],
+    learned: Learned | None = None,
 ) -> None:
     record = SegmentRecord(task.video_key, task.start, task.end, result.frames)
     vid = video_id(task.video_key)
     stem = Path(task.video_key).stem
-    for hit in result.hits:
+    for hit, corrected in judge(learned, task.video_key, result):
         person = config.people[hit.person]
         name = crop_name(stem, vid, hit.frame, hit.face_index)
         top, right, bottom, left = hit.box_trbl
@@ -567,6 +604,7 @@ def _commit(
             "track": hit.track,
             "encoded": int(hit.encoded),
             "face": hit.face_index,
+            "corrected": corrected,
         }
         dataset.write_crop(person.label, name, hit.status, hit.jpeg, row)
         (record.blurry if hit.status == "blurry" else record.saved)[person.label] += 1
@@ -578,6 +616,8 @@ def _commit(
     state.frames_done += result.frames
     state.frames_this_run += result.frames
     if result.error:
+        if result.traceback:
+            log.info("%s: an unexpected failure in a worker:\n%s", task.path, result.traceback)
         errors.setdefault(task.video_key, result.error)
         record.error = result.error
         if not result.decode_error:
@@ -586,17 +626,3 @@ def _commit(
             counts.update(result.counts)
             return
     dataset.finish_segment(record)
-
-
-def describe(summary: RipSummary) -> str:
-    """A one-line JSON summary (for logs and tests)."""
-    return json.dumps(
-        {
-            "saved": dict(summary.saved),
-            "blurry": dict(summary.blurry),
-            "ambiguous": dict(summary.ambiguous),
-            "errors": summary.video_errors,
-            "frames": summary.frames,
-        },
-        ensure_ascii=False,
-    )

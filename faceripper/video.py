@@ -111,23 +111,54 @@ def find_videos(folder: Path) -> VideoSearch:
     return VideoSearch(videos, ignored, loops)
 
 
+def printable_name(name: str) -> str:
+    """A file name as valid Unicode text: bytes that are not UTF-8 become ``\\xHH``.
+
+    On Linux a file name is bytes; Python gives the bytes that are not UTF-8 as lone
+    surrogates (``'bad\\udcffname.mp4'`` for ``b'bad\\xffname.mp4'``), which no UTF-8
+    file (the manifest, the journal) can hold. Such a byte is written as a backslash,
+    ``x`` and two hex digits instead; names that are valid UTF-8 are unchanged.
+
+    >>> printable_name("bad\\udcffname.mp4")
+    'bad\\\\xffname.mp4'
+    >>> printable_name("名井 南.mp4")
+    '名井 南.mp4'
+    """
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte (Windows names)
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def video_key(path: Path, base: Path | None) -> str:
     """A stable name of a video: its path relative to ``base`` (or absolute), '/'-separated.
 
     Symbolic links are not resolved, so a linked video is named by where it appears in
-    the video folder, and the names survive moving the folder.
+    the video folder, and the names survive moving the folder. The key is valid
+    Unicode: bytes of the name that are not UTF-8 are written ``\\xHH``
+    (:func:`printable_name`).
     """
     absolute = Path(os.path.abspath(path))  # noqa: PTH100 (resolve() follows links)
     if base is not None:
         relative = Path(os.path.relpath(absolute, os.path.abspath(base)))  # noqa: PTH100
         if not relative.as_posix().startswith("../"):
-            return relative.as_posix()
-    return absolute.as_posix()
+            return printable_name(relative.as_posix())
+    return printable_name(absolute.as_posix())
 
 
 def video_id(key: str) -> str:
-    """Eight hex digits identifying a video key, for file names."""
-    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:8]
+    """Eight hex digits identifying a video key, for file names.
+
+    >>> video_id("clip.mp4")
+    '2328ae29'
+    """
+    return hashlib.sha1(key.encode("utf-8", "backslashreplace")).hexdigest()[:8]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ the result does not depend on where a video is cut into segments.
 from __future__ import annotations
 
 import contextlib
+import traceback
 from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,8 +38,9 @@ from faceripper.encoder import encode_faces, face_distances
 from faceripper.geometry import BoxArray, box_sizes
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
-from faceripper.models import DetectorModel, LandmarkModel
+from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
 from faceripper.tracks import (
+    APPEARANCE_JUMP,
     MEDIAN_SLACK,
     Observation,
     Track,
@@ -46,6 +48,8 @@ from faceripper.tracks import (
     decide,
     frame_thumbnail,
     is_cut,
+    one_per_frame,
+    split,
     vote,
 )
 from faceripper.video import (
@@ -70,9 +74,14 @@ CNN_BATCH_FRAMES = 8
 CNN_BATCH_PIXELS = 16_000_000
 
 
+#: Settings that say how a run computes, not what it writes: left out of the resume check.
+RUNTIME_ONLY = frozenset({"engine", "device"})
+
+
 @dataclass(frozen=True)
 class RipSettings:
-    """Everything that decides which crops a run writes (part of the resume check)."""
+    """Everything that decides which crops a run writes (part of the resume check,
+    except :data:`RUNTIME_ONLY`)."""
 
     tolerance: float = 0.4
     min_size_px: int = 100
@@ -91,6 +100,10 @@ class RipSettings:
     every: int = 1
     fps: float = 0.0
     detect_every: int = 5
+    #: Where encodings are computed and on what (:mod:`faceripper.engines`). Not part of
+    #: the resume check (:data:`RUNTIME_ONLY`): the engines agree within 1e-5.
+    engine: EncoderEngine = "auto"
+    device: Device = "cpu"
     #: Every track ends every this many looked-at frames (:data:`RESET_FRAMES`).
     reset_frames: int = RESET_FRAMES
 
@@ -172,6 +185,8 @@ class SegmentResult:
     counts: Counter[str] = field(default_factory=Counter)
     ambiguous: Counter[int] = field(default_factory=Counter)
     error: str = ""
+    #: The traceback of an unexpected failure (a bug), for the log (``-v``).
+    traceback: str = ""
     #: The video itself is broken (truncated, corrupt): rerunning will not help.
     decode_error: bool = False
 
@@ -234,9 +249,12 @@ def process_frame(
     )
     keep = ~blurry | settings.save_blurry
     result.counts["blurry_skipped"] += int((~keep).sum())
+    appearance = [_appearance(image, box) for box in boxes]
     if settings.tracks:
         far = settings.tolerance + MEDIAN_SLACK  # beyond it, no track can be anyone's
         due = np.array([t.wants_encoding(frame, far) for t in tracks], dtype=bool)
+        # A face that suddenly looks different may be another person: encode it now.
+        due |= np.array([_appearance_jumped(t, a) for t, a in zip(tracks, appearance, strict=True)])
         # A blurry face is encoded only when its track has nothing better yet.
         due &= ~blurry | np.array([not t.votes and t.last_encoded < 0 for t in tracks])
     else:
@@ -245,10 +263,17 @@ def process_frame(
     needs_landmarks = keep & (encode | settings.align)
     landmarks = np.zeros((len(boxes), 0, 2))
     distances: dict[int, npt.NDArray[np.float64]] = {}
+    encoded_faces: dict[int, npt.NDArray[np.float64]] = {}
     if needs_landmarks.any():
         rows = np.flatnonzero(needs_landmarks)
         faces = encode_faces(
-            image, boxes[rows], landmark_model=settings.landmarks, jitters=1, encode=encode[rows]
+            image,
+            boxes[rows],
+            landmark_model=settings.landmarks,
+            jitters=1,
+            encode=encode[rows],
+            engine=settings.engine,
+            device=settings.device,
         )
         landmarks = np.zeros((len(boxes), faces.landmarks_xy.shape[1], 2))
         landmarks[rows] = faces.landmarks_xy
@@ -261,6 +286,7 @@ def process_frame(
                 references.n_identities,
             )
             distances = dict(zip(encoded_rows.tolist(), per_person, strict=True))
+            encoded_faces = dict(zip(encoded_rows.tolist(), encodings, strict=True))
             result.counts["encoded"] += len(encoded_rows)
     for i, track in enumerate(tracks):
         observation = Observation(
@@ -271,6 +297,8 @@ def process_frame(
             sharpness=float(sharp[i]),
             blurry=bool(blurry[i]),
             distances=distances.get(i),
+            encoding=encoded_faces.get(i),
+            appearance=appearance[i],
         )
         if observation.distances is not None:
             track.last_encoded = frame
@@ -290,6 +318,25 @@ def process_frame(
         track.observations.append(observation)
     if not settings.tracks:
         state.tracker.cut()
+
+
+def _appearance(image: ImageRGB, box: npt.NDArray[np.int64]) -> npt.NDArray[np.float32] | None:
+    """The signature (:func:`faceripper.crops.signature`) of a face's box, None if empty."""
+    top, right, bottom, left = (int(v) for v in box)
+    region = image[max(0, top) : max(0, bottom), max(0, left) : max(0, right)]
+    if region.shape[0] < 2 or region.shape[1] < 2:
+        return None
+    return signature(np.ascontiguousarray(region))
+
+
+def _appearance_jumped(track: Track, appearance: npt.NDArray[np.float32] | None) -> bool:
+    """Whether a face looks unlike its track's previous face (:data:`APPEARANCE_JUMP`)."""
+    if appearance is None or not track.observations:
+        return False
+    previous = track.last.appearance
+    if previous is None:
+        return False
+    return signature_distance(previous, appearance) > APPEARANCE_JUMP
 
 
 def _detect(
@@ -319,20 +366,34 @@ def finish_tracks(
 ) -> None:
     """Decide every track's identity and turn its crops into hits (near duplicates out).
 
-    Identities from ``n_people`` on are negatives: their tracks are dropped and counted.
+    Tracks are first split where their face changes person (:func:`faceripper.tracks.split`);
+    each part is decided on its own, then at most one part per person is kept in any
+    frame (:func:`faceripper.tracks.one_per_frame`). Identities from ``n_people`` on are
+    negatives: their tracks are dropped and counted.
     """
     tracker.cut()
     hits: list[FaceHit] = []
-    for track in tracker.finished:
+    parts = [
+        part
+        for track in tracker.finished
+        for part in split(track, settings.tolerance, settings.ambiguity_gap)
+    ]
+    result.counts["track_splits"] += len(parts) - len(tracker.finished)
+    decisions = one_per_frame(
+        parts, [decide(p, settings.tolerance, settings.ambiguity_gap, n_people) for p in parts]
+    )
+    for track, decision in zip(parts, decisions, strict=True):
         written = [o for o in track.observations if o.jpeg is not None]
         result.counts["tracks"] += 1
-        decision = decide(track, settings.tolerance, settings.ambiguity_gap, n_people)
         if decision.person < 0:
             if decision.reason == "negative":
                 result.counts["negative"] += len(written)
-            elif decision.reason in ("ambiguous", "disagree") and decision.nearest < n_people:
+            elif (
+                decision.reason in ("ambiguous", "disagree", "same frame")
+                and decision.nearest < n_people
+            ):
                 result.ambiguous[decision.nearest] += len(written)
-                result.counts[f"tracks_{decision.reason}"] += 1
+                result.counts[f"tracks_{decision.reason.replace(' ', '_')}"] += 1
             else:
                 result.counts["unknown"] += len(written)
             continue
@@ -505,6 +566,7 @@ def process_segment(task: SegmentTask) -> SegmentResult:
     except Exception as exc:  # any other failure is this segment's, not the run's
         result.frames = walk.planned
         result.error = f"{task.path}: frames {task.start}-{task.end}: {type(exc).__name__}: {exc}"
+        result.traceback = traceback.format_exc()
     return result
 
 
@@ -540,9 +602,10 @@ def _process_batch(
 ) -> None:
     if not batch or state is None:
         return
+    found: list[BoxArray | None]
     if settings.model == "cnn":
         # Whole frames in batches (one GPU call for several frames): no region searches.
-        found = detect_faces_batch_scaled(
+        found = detect_faces_batch_scaled(  # type: ignore[assignment]
             [image for _, _, image in batch], settings.detection_scale()
         )
         result.counts["whole_frame_searches"] += len(batch)

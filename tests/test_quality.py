@@ -136,7 +136,9 @@ def test_every_nth_frame(lfw_clip, tmp_path):
 @pytest.fixture(scope="module")
 def lookalike_clip(testdata, tmp_path_factory):
     """Mahathir Mohamad (target) and Hu Jintao, whose photos are all within 0.6 of
-    Mahathir's references: at a loose tolerance, Hu is saved as Mahathir."""
+    Mahathir's references: at a loose tolerance, Hu is saved as Mahathir (in the last
+    shot, where he is alone; beside Mahathir, one face per person per frame keeps
+    only the nearer)."""
     lfw = testdata / "lfw_dev"
     base = tmp_path_factory.mktemp("lookalike")
     target_photos = sorted((lfw / "Mahathir_Mohamad").glob("*.jpg"))
@@ -155,7 +157,7 @@ def lookalike_clip(testdata, tmp_path_factory):
             (
                 PlacedFace(hu[i], (200, 180), (210, 180), 100, 100, is_target=False),
                 PlacedFace(mahathir[i % 2], (460, 180), (450, 180), 100, 100),
-            ),
+            )[: 1 if i == 2 else 2],  # Hu alone in the last shot
             (100 + 40 * i, 110, 120),
             texture_seed=i,
         )
@@ -181,6 +183,7 @@ def test_a_negative_lookalike_is_never_saved(lookalike_clip, tmp_path):
 
     without, _ = run()
     assert on_left(without), "the look-alike should be saved without negatives"
+    assert {int(r["frame"]) for r in on_left(without)} <= set(range(30, 45))  # alone only
     with_negatives, stdout = run("--negatives", str(lookalike_clip["negatives"]))
     assert on_left(with_negatives) == []
     assert len(with_negatives) > 0 and {r["label"] for r in with_negatives} == {"mahathir"}

@@ -404,6 +404,57 @@ def test_detect_every_searches_fewer_frames_whole_and_keeps_the_faces(
     assert len(saved_frames & {frame for frame, _ in every}) >= 0.8 * len(every)
 
 
+def _bug_on_frame_5(image, frame, *args, **kwargs):
+    """process_frame with a bug that shows on one frame (an IndexError, say)."""
+    if frame == 5:
+        raise IndexError("index 3 is out of bounds for axis 0 with size 3")
+    return _process_frame(image, frame, *args, **kwargs)
+
+
+def test_a_bug_in_a_worker_is_one_line_and_its_traceback_is_logged_with_v(
+    lfw_clip, tmp_path, monkeypatch
+):
+    import faceripper.worker
+
+    global _process_frame
+    _process_frame = faceripper.worker.process_frame
+    monkeypatch.setattr(faceripper.worker, "process_frame", _bug_on_frame_5)
+    monkeypatch.setenv("FACERIPPER_START_METHOD", "fork")  # workers inherit the patch
+    result = run_cli(rip_args(lfw_clip, tmp_path / "faces", "--threads", "1"))
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if "IndexError" in line]
+    assert len(errors) == 1 and "clip.avi" in errors[0]
+    assert "Traceback" not in result.stderr
+    verbose = run_cli(["-v", *rip_args(lfw_clip, tmp_path / "faces", "--threads", "1")])
+    assert verbose.exit_code == 1
+    assert "Traceback" in verbose.stderr and "_bug_on_frame_5" in verbose.stderr
+
+
+def test_the_engine_changes_no_decision_and_a_run_resumes_with_another(
+    reference_run, lfw_clip, tmp_path
+):
+    # dlib's own code, from scratch: the same crops, the same labels, distances within 1e-5.
+    dlib_target = tmp_path / "dlib" / "faces"
+    result = run_cli(rip_args(lfw_clip, dlib_target, "--engine", "dlib", "--threads", "2"))
+    assert result.exit_code == 0, result.stderr
+    ours, theirs = manifest(reference_run), manifest(dlib_target)
+    assert len(ours) >= 20
+    assert [{k: v for k, v in r.items() if k != "distance"} for r in ours] == [
+        {k: v for k, v in r.items() if k != "distance"} for r in theirs
+    ]
+    for mine, dlib in zip(ours, theirs, strict=True):
+        assert abs(float(mine["distance"]) - float(dlib["distance"])) <= 1e-5
+    # The engine is not a setting of the target: a resumed run may use another.
+    target = tmp_path / "faces"
+    shutil.copytree(reference_run, target)
+    shutil.copy(reference_run.parent / "refs.npz", tmp_path / "refs.npz")
+    before = tree_digest(target)
+    result = run_cli(rip_args(lfw_clip, target, "--engine", "opencv", "--threads", "1"))
+    assert result.exit_code == 0, result.stderr
+    assert "(0 this run" in result.stdout
+    assert tree_digest(target) == before
+
+
 # --------------------------------------------------------------------------------------
 # The result does not depend on how the work is cut
 # --------------------------------------------------------------------------------------
