@@ -580,7 +580,7 @@ def _commit(
     counts: Counter[str],
     learned: Learned | None = None,
 ) -> None:
-    record = SegmentRecord(task.video_key, task.start, task.end, result.frames)
+    record = SegmentRecord(task.video_key, task.start, task.end, result.frames, owned=result.owned)
     vid = video_id(task.video_key)
     stem = Path(task.video_key).stem
     for hit, corrected in judge(learned, task.video_key, result):

@@ -185,6 +185,9 @@ class SegmentResult:
     counts: Counter[str] = field(default_factory=Counter)
     ambiguous: Counter[int] = field(default_factory=Counter)
     error: str = ""
+    #: The frames ``[first, stop)`` whose faces the segment reports (the frames it owns:
+    #: :func:`owned_frames`); the writer tells whose a manifest row is by them.
+    owned: tuple[int, int] = (0, 0)
     #: The traceback of an unexpected failure (a bug), for the log (``-v``).
     traceback: str = ""
     #: The video itself is broken (truncated, corrupt): rerunning will not help.
@@ -462,6 +465,9 @@ class SegmentWalk:
     skipped: int = 0
     #: Looked-at frames the segment owns.
     owned: int = 0
+    #: The first and the last of them (-1: none).
+    first: int = -1
+    last: int = -1
 
 
 def owned_frames(
@@ -514,6 +520,8 @@ def owned_frames(
                 walk.skipped += 1
                 continue  # the previous segment's frame
             walk.owned += 1
+            walk.first = index if walk.first < 0 else walk.first
+            walk.last = index
             yield decoded, image, reset
 
 
@@ -534,26 +542,38 @@ def process_segment(task: SegmentTask) -> SegmentResult:
     batch: list[tuple[int, float, ImageRGB]] = []
     step = settings.frame_step(task.scan.fps)
     walk = SegmentWalk()
+    damage: VideoError | None = None
     try:
         frames = owned_frames(task, settings, walk)
         with contextlib.closing(frames):
-            for decoded, image, reset in frames:
-                if reset or state is None:
-                    _process_batch(batch, settings, references, state, result)
-                    batch = []
-                    state = _new_state(settings, state, finished)
-                batch.append((decoded.index, decoded.time_s, image))
-                if (decoded.index // step + 1) % _batch_frames(settings, image) == 0:
-                    _process_batch(batch, settings, references, state, result)
-                    batch = []
+            try:
+                for decoded, image, reset in frames:
+                    if reset or state is None:
+                        _process_batch(batch, settings, references, state, result)
+                        batch = []
+                        state = _new_state(settings, state, finished)
+                    batch.append((decoded.index, decoded.time_s, image))
+                    if (decoded.index // step + 1) % _batch_frames(settings, image) == 0:
+                        _process_batch(batch, settings, references, state, result)
+                        batch = []
+            except VideoError as exc:
+                damage = exc  # a damaged file: what decoded before the damage is kept
         if state is not None:
             _process_batch(batch, settings, references, state, result)
             _new_state(settings, state, finished)  # ends the last tracks
-        result.frames = walk.planned
         tracker = Tracker(enabled=settings.tracks)
         tracker.finished = finished
         finish_tracks(tracker, settings, result, references.n_people)
+        result.frames = walk.planned
+        result.owned = (walk.first, walk.last + 1) if walk.first >= 0 else (task.end, task.end)
         expected = task.end - task.start
+        if damage is not None and (walk.planned < expected or not task.scan.seekable):
+            # (Damage past the end is the next segment's to report.)
+            lost = task.start + walk.planned
+            message = f"{damage} at frame {lost}: frames {lost}-{task.end - 1} lost"
+            if lost > task.start:
+                message += f", frames {task.start}-{lost - 1} kept"
+            raise VideoError(message)
         if task.scan.seekable and result.frames < expected:
             raise VideoError(
                 f"{task.path}: frames {task.start}-{task.end}: only {result.frames} of "
