@@ -15,8 +15,8 @@ before its first reset point without processing them, and goes on past its end
    detection of one frame.
 2. With ``--before DIR`` (a copy of the package before the change, e.g.
    ``git archive OLD faceripper | tar -x -C DIR``): ``faceripper rip --threads 2`` of
-   that copy and of this tree, interleaved, ``--repeat`` times: wall seconds, crops, and
-   whether the datasets of the segment sizes are identical.
+   that copy and of this tree (or ``--after DIR``), interleaved, ``--repeat`` times:
+   wall seconds, crops and a digest of the dataset.
 
 Usage::
 
@@ -120,6 +120,7 @@ def main() -> None:
     parser.add_argument("--video", type=Path, action="append", required=True)
     parser.add_argument("--refs", type=Path, action="append", required=True, help="one per --video")
     parser.add_argument("--before", type=Path, help="the package before the change")
+    parser.add_argument("--after", type=Path, default=PROJECT_ROOT, help="default: this tree")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--rip-sizes", type=int, nargs="+", default=[300])
     parser.add_argument("--repeat", type=int, default=2)
@@ -154,7 +155,7 @@ def main() -> None:
         for size in args.rip_sizes:
             for repeat in range(args.repeat):
                 cells = []
-                for name, src in (("before", args.before), ("after", PROJECT_ROOT)):
+                for name, src in (("before", args.before), ("after", args.after)):
                     seconds, crops, digest = run_rip(src, video, refs, args.work / name, size, args)
                     cells.append(f"{seconds:.1f} s, {crops}, {digest}")
                 print(
