@@ -848,7 +848,7 @@ def rip_command(
             "--segment-frames",
             min=10,
             help="Frames per unit of work handed to a worker (smaller: finer resume and "
-            "load balancing; larger: less overhead).",
+            "load balancing; larger: less overhead). The crops do not depend on it.",
         ),
     ] = 300,
     scheduler: Annotated[

@@ -5,8 +5,10 @@ into segments (:func:`faceripper.video.plan_segments`); segments run in worker
 processes (:func:`faceripper.worker.process_segment`); their results are committed to
 the :class:`faceripper.writer.Dataset` strictly in segment order, so the dataset and
 its manifest are the same whatever the number of workers and whatever order they finish
-in. At most ``2 * threads`` segments are in flight, so memory stays bounded whatever
-the number and length of the videos.
+in. They do not depend on the segment size either: a segment owns the frames between
+reset points, where every face track ends (:func:`faceripper.worker.owned_frames`). At
+most ``2 * threads`` segments are in flight, so memory stays bounded whatever the
+number and length of the videos.
 
 A worker that dies (a decoder crash, the OOM killer) breaks the pool; the pool is
 replaced and the segments that were in flight are run again one at a time, so the one
@@ -587,7 +589,7 @@ def _commit(
     counts: Counter[str],
     learned: Learned | None = None,
 ) -> None:
-    record = SegmentRecord(task.video_key, task.start, task.end, result.frames)
+    record = SegmentRecord(task.video_key, task.start, task.end, result.frames, owned=result.owned)
     vid = video_id(task.video_key)
     stem = Path(task.video_key).stem
     for hit, corrected in judge(learned, task.video_key, result):

@@ -388,10 +388,12 @@ def plan_segments(
             edges.pop()  # no short last range: the one before takes it
         return list(itertools.pairwise([*edges, count]))
     starts = [0]
-    least = max(segment_frames // 2, shortest)  # no shorter range before a block or the end
     for key in sorted({*scan.keyframes, *range(block_frames, count, block_frames)} - {0}):
         block_end = min(count, (key // block_frames + 1) * block_frames)
-        if key % block_frames == 0 and count - key >= least:
+        # No range shorter than half a segment at the end, nor than the shortest before
+        # a block's first frame.
+        least = segment_frames // 2 if block_end == count else max(segment_frames // 2, shortest)
+        if key % block_frames == 0 and count - key >= segment_frames // 2:
             starts.append(key)  # a block's first frame
         elif key - starts[-1] >= segment_frames and block_end - key >= least:
             starts.append(key)

@@ -104,10 +104,14 @@ def test_a_worker_killed_mid_run_loses_nothing(reference_run, lfw_clip, control,
     address = control.scheduler.address
     process = _faceripper(rip_args(lfw_clip, target, "--scheduler", address))
     try:
-        _wait_for_rows(target, process)
         pids = control.run(os.getpid)
-        busy = [worker for worker, keys in control.processing().items() if keys]
-        assert busy and process.poll() is None, "nothing left in flight to kill"
+        # Both workers busy: two segments in flight (the clip has one scan, before them).
+        deadline = time.monotonic() + 60
+        busy: list[str] = []
+        while len(busy) < 2 and process.poll() is None and time.monotonic() < deadline:
+            busy = [worker for worker, keys in control.processing().items() if keys]
+            time.sleep(0.05)
+        assert len(busy) == 2 and process.poll() is None, "no two segments in flight"
         os.kill(pids[busy[0]], signal.SIGKILL)  # its unit in flight is lost with it
         _, stderr = process.communicate(timeout=120)
     finally:
