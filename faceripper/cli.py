@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from enum import Enum
@@ -65,6 +66,22 @@ class Landmarks(str, Enum):
     sixtyeight = "68"
 
 
+class EngineChoice(str, Enum):
+    """Where the face encoder network runs (faceripper.engines)."""
+
+    auto = "auto"
+    onnxruntime = "onnxruntime"
+    opencv = "opencv"
+    dlib = "dlib"
+
+
+class DeviceChoice(str, Enum):
+    """What the face encoder network runs on."""
+
+    cpu = "cpu"
+    cuda = "cuda"
+
+
 # Options shared by several commands, declared once.
 ConfigOption = Annotated[
     Path,
@@ -109,6 +126,23 @@ LandmarksOption = Annotated[
         "default) or 68. Encodings made with one do not mix with the other.",
     ),
 ]
+EngineOption = Annotated[
+    EngineChoice,
+    typer.Option(
+        "--engine",
+        help="Where the face encoder (dlib's network, same weights) runs: auto (onnxruntime "
+        "if installed, else opencv), onnxruntime or opencv (about 10x faster than dlib, "
+        "within 1e-5 of its numbers), or dlib (dlib's own code, bit for bit).",
+    ),
+]
+DeviceOption = Annotated[
+    DeviceChoice,
+    typer.Option(
+        "--device",
+        help="Run the face encoder on the cpu, or on an NVIDIA GPU with cuda (needs "
+        "onnxruntime-gpu; see docs/performance.md).",
+    ),
+]
 ThreadsOption = Annotated[
     int | None,
     typer.Option("--threads", "-j", min=1, help="Worker processes (default: the number of CPUs)."),
@@ -149,9 +183,41 @@ def user_errors() -> Iterator[None]:
         yield
     except FaceripperError as error:
         _fail(error)
-    except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as stop:
+        signum = getattr(stop, "signum", signal.SIGINT)
+        what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+        err.print(f"{what}: rerun the same command to continue", markup=False)
+        raise typer.Exit(128 + signum) from None
+
+
+class Interrupted(KeyboardInterrupt):
+    """``SIGINT`` or ``SIGTERM`` arrived: stop the way Ctrl-C does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stop_on_signals() -> None:
+    """Make ``SIGTERM`` stop a command as Ctrl-C does, and a second signal end it at once.
+
+    The first ``SIGINT`` or ``SIGTERM`` raises :class:`Interrupted` (a
+    ``KeyboardInterrupt``): the run stops its workers and closes its files, and the
+    exit code is 128 + the signal's number (130, 143). A second one while that happens
+    exits at once with the same code: what a run wrote is safe at any moment (the next
+    run resumes), and worker processes end with their parent.
+    """
+    received: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if received:
+            os.write(2, b"interrupted again: stopping now\n")
+            os._exit(128 + received[0])
+        received.append(signum)
+        raise Interrupted(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
 
 
 def cpu_count() -> int:
@@ -183,6 +249,7 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
         TimeRemainingColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # piped: no bar, and no blank line left behind
     )
     task = progress.add_task(description, total=None)
 
@@ -257,13 +324,19 @@ def _encode(
     model: Detector,
     landmarks: Landmarks,
     threads: int | None,
+    engine: EngineChoice = EngineChoice.auto,
+    device: DeviceChoice = DeviceChoice.cpu,
 ) -> Any:
+    from faceripper.engines import prepare_engine
     from faceripper.references import EncodeSettings, encode_references
 
+    prepare_engine(engine.value, device.value)  # fails here, in one line, before any work
     settings = EncodeSettings(
         detector=model.value,
         jitters=jitters,
-        landmarks=landmarks.value,  # type: ignore[arg-type]
+        landmarks=landmarks.value,
+        engine=engine.value,  # type: ignore[arg-type]
+        device=device.value,  # type: ignore[arg-type]
     )
     with progress_bar("encoding references") as update:
         report = encode_references(
@@ -286,6 +359,8 @@ def encode_command(
     model: ModelOption = Detector.hog,
     landmarks: LandmarksOption = Landmarks.five,
     threads: ThreadsOption = None,
+    engine: EngineOption = EngineChoice.auto,
+    device: DeviceOption = DeviceChoice.cpu,
 ) -> None:
     """Encode every reference photo once and cache the encodings in a .npz file.
 
@@ -293,7 +368,7 @@ def encode_command(
     """
     with user_errors():
         people = load_people(config, refs)
-        report = _encode(people, output, jitters, model, landmarks, threads)
+        report = _encode(people, output, jitters, model, landmarks, threads, engine, device)
     refs_set = report.references
     out.print(
         f"{report.cache_path}: {len(refs_set)} encodings of {len(people)} people "
@@ -327,22 +402,20 @@ def check_refs_command(
     model: ModelOption = Detector.hog,
     landmarks: LandmarksOption = Landmarks.five,
     threads: ThreadsOption = None,
+    engine: EngineOption = EngineChoice.auto,
+    device: DeviceOption = DeviceChoice.cpu,
 ) -> None:
     """Check the reference photos: faces found, outliers, and people who could be confused.
 
     Pairs of different people closer than --tolerance are listed: at that tolerance,
     rip would confuse them.
     """
-    from faceripper.checkrefs import (
-        check_references,
-        open_file,
-        summary_tables,
-        write_contact_sheets,
-    )
+    from faceripper.checkrefs import check_references, summary_tables, write_contact_sheets
+    from faceripper.sheets import open_file
 
     with user_errors():
         people = load_people(config, refs)
-        report = _encode(people, output, jitters, model, landmarks, threads)
+        report = _encode(people, output, jitters, model, landmarks, threads, engine, device)
         check = check_references(
             report.references,
             [p.name for p in people],
@@ -394,18 +467,28 @@ def review_command(
             help="Crops per sheet, spread evenly over the label's crops.",
         ),
     ] = 48,  # faceripper.review.DEFAULT_PER_LABEL
+    check_margin: Annotated[
+        float,
+        typer.Option(
+            "--check-margin",
+            min=0.0,
+            help="A face track decided within this of the run's tolerance (its median "
+            "distance) needs a look: shown first, counted, listed in check.csv.",
+        ),
+    ] = 0.05,  # faceripper.review.DEFAULT_CHECK_MARGIN
     show: Annotated[bool, typer.Option("--show", help="Open the sheets.")] = False,
 ) -> None:
     """Write a contact sheet per label of a dataset, to check the crops by eye.
 
-    Each sheet shows a sample of the label's crops, largest distance (most doubtful)
-    first, each with its distance, sharpness, video and frame.
+    Each sheet shows first the face tracks decided with the least margin (one crop
+    each), then a sample of the label's other crops, largest distance first, each with
+    its distance, sharpness, video and frame; check.csv lists every track to check.
     """
-    from faceripper.checkrefs import open_file
     from faceripper.review import describe, review_dataset
+    from faceripper.sheets import open_file
 
     with user_errors():
-        sheets = review_dataset(target_dir, out_dir, per_label=per_label)
+        sheets = review_dataset(target_dir, out_dir, per_label=per_label, check_margin=check_margin)
         if not sheets:
             out.print(
                 f"{target_dir}: no saved crops in the manifest, no sheet written", markup=False
@@ -415,6 +498,146 @@ def review_command(
         if show:
             for sheet in sheets:
                 open_file(sheet.path)
+
+
+@app.command("reconcile")
+def reconcile_command(
+    target_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="The dataset folder that rip wrote (it holds manifest.csv).",
+            metavar="TARGET_DIR",
+        ),
+    ],
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Only list what changed; record and change nothing."),
+    ] = False,
+) -> None:
+    """Record the crops you deleted or moved between class folders, in the manifest.
+
+    A deleted crop is never written again as that person, and its face teaches later
+    rips who that person is not; a moved crop becomes its new person's (rip also does
+    this when it starts).
+    """
+    from faceripper.corrections import describe, reconcile_dataset
+
+    with user_errors():
+        report = reconcile_dataset(target_dir, dry_run=dry_run)
+    for line in describe(report):
+        out.print(line, markup=False)
+
+
+class GroupByChoice(str, Enum):
+    """What never straddles two splits."""
+
+    track = "track"
+    video = "video"
+
+
+class LinkChoice(str, Enum):
+    """How a split's files point at the dataset's crops."""
+
+    hardlink = "hardlink"
+    symlink = "symlink"
+    copy = "copy"
+
+
+@app.command("split")
+def split_command(
+    target_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="The dataset folder that rip wrote (it holds manifest.csv); only read.",
+            metavar="TARGET_DIR",
+        ),
+    ],
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for the split: OUT/train|val|test/<class folder>/*.jpg and "
+            "OUT/splits.csv (new, empty, or an earlier split, replaced; never inside "
+            "TARGET_DIR).",
+            file_okay=False,
+        ),
+    ],
+    fractions: Annotated[
+        str,
+        typer.Option(
+            "--fractions",
+            help="Shares of train,val[,test] per label, adding up to 1.",
+            metavar="TRAIN,VAL[,TEST]",
+        ),
+    ] = "0.8,0.1,0.1",
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed: the same seed gives the same split.")
+    ] = 0,
+    group_by: Annotated[
+        GroupByChoice,
+        typer.Option(
+            "--group-by",
+            help="What never has crops in two splits: track (a face track, joined across "
+            "segment boundaries) or video (stricter).",
+        ),
+    ] = GroupByChoice.track,
+    link: Annotated[
+        LinkChoice,
+        typer.Option(
+            "--link",
+            help="hardlink (no extra space; same file system), symlink or copy.",
+        ),
+    ] = LinkChoice.hardlink,
+    max_per_label: Annotated[
+        int,
+        typer.Option(
+            "--max-per-label",
+            min=0,
+            help="Keep at most N crops per label, the sharpest of every track and video "
+            "first (0: all).",
+        ),
+    ] = 0,
+    balance: Annotated[
+        bool,
+        typer.Option(
+            "--balance",
+            help="Keep as many crops per label as the smallest label has (the same choice "
+            "as --max-per-label).",
+        ),
+    ] = False,
+) -> None:
+    """Split a dataset into train/val/test folders so that no face track is in two splits.
+
+    Folders of hard links (or symlinks, or copies) in the layout of torchvision's
+    ImageFolder and Keras' image_dataset_from_directory, and splits.csv listing each
+    crop's split.
+    """
+    from faceripper.split import describe, parse_fractions, split_dataset
+
+    with user_errors():
+        report = split_dataset(
+            target_dir,
+            out_dir,
+            parse_fractions(fractions),
+            seed=seed,
+            group_by=group_by.value,  # type: ignore[arg-type]
+            link=link.value,  # type: ignore[arg-type]
+            max_per_label=max_per_label,
+            balance=balance,
+        )
+    for line in describe(report):
+        out.print(line, markup=False)
+    if report.missing:
+        err.print(
+            f"warning: {report.missing} crop(s) listed in the manifest are missing "
+            "(deleted by hand): not split",
+            markup=False,
+        )
+    for folder in report.empty_folders():
+        err.print(
+            f"warning: {out_dir / folder} is empty: too few groups for every split",
+            markup=False,
+        )
 
 
 @app.command("rip")
@@ -567,6 +790,8 @@ def rip_command(
         ),
     ] = DEFAULT_LABEL_FORMAT,
     landmarks: LandmarksOption = Landmarks.five,
+    engine: EngineOption = EngineChoice.auto,
+    device: DeviceOption = DeviceChoice.cpu,
     cache: Annotated[
         Path | None,
         typer.Option(
@@ -680,7 +905,7 @@ def rip_command(
                 )
         # Reference photos are located with HOG whatever --model says: they are large and
         # frontal, and the CNN detector costs seconds per photo on a CPU.
-        report = _encode(people, cache, jitters, Detector.hog, landmarks, workers)
+        report = _encode(people, cache, jitters, Detector.hog, landmarks, workers, engine, device)
         missing = [p.name for p in people if p.name not in set(report.references.person)]
         for name in missing:
             err.print(f"warning: {name}: no usable reference photo; never matched", markup=False)
@@ -693,7 +918,14 @@ def rip_command(
             from faceripper.config import negatives_config
 
             negative_report = _encode(
-                negatives_config(negatives), None, jitters, Detector.hog, landmarks, workers
+                negatives_config(negatives),
+                None,
+                jitters,
+                Detector.hog,
+                landmarks,
+                workers,
+                engine,
+                device,
             )
             negative_refs = negative_report.references
         settings = RipSettings(
@@ -701,8 +933,8 @@ def rip_command(
             min_size_px=min_size,
             blur_threshold=DEFAULT_BLUR_THRESHOLD if blur is None else blur,
             save_blurry=save_blurry,
-            model=model.value,  # type: ignore[arg-type]
-            landmarks=landmarks.value,  # type: ignore[arg-type]
+            model=model.value,
+            landmarks=landmarks.value,
             margin=margin,
             align=align,
             size_px=size,
@@ -711,6 +943,8 @@ def rip_command(
             every=every,
             fps=fps,
             detect_every=detect_every,
+            engine=engine.value,  # type: ignore[arg-type]
+            device=device.value,  # type: ignore[arg-type]
         )
         if align and size == 0:
             from faceripper.errors import UsageError
@@ -730,7 +964,9 @@ def rip_command(
                 blurry_dir=blurry_target,
                 restart=restart,
                 progress=update,
-                start_method=os.environ.get("FACERIPPER_START_METHOD") or None,
+                # A CUDA context does not survive fork: GPU workers start fresh.
+                start_method=os.environ.get("FACERIPPER_START_METHOD")
+                or ("spawn" if device is DeviceChoice.cuda else None),
                 segment_frames=segment_frames,
                 cluster=cluster,
                 negatives=negative_refs,
@@ -788,6 +1024,7 @@ def rip_progress() -> Iterator[Callable[[Any], None]]:
         TimeRemainingColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # piped: no bar, and no blank line left behind
     )
     task = progress.add_task("rip", total=None, faces=0, fps=0.0, videos="0/?")
 
@@ -831,8 +1068,29 @@ def _print_summary(people: Config, summary: Any) -> None:
         f"{counts['deduplicated']} near duplicates skipped; {summary.rows} manifest rows",
         markup=False,
     )
+    _print_corrections(summary)
     for key, message in summary.video_errors.items():
         err.print(f"error: {key}: {message}", markup=False)
+
+
+def _print_corrections(summary: Any) -> None:
+    """What rip found corrected by hand, and learnt (nothing when there is nothing)."""
+    from faceripper.corrections import describe
+
+    report, learned = summary.corrections, summary.learned
+    if report is not None and report.changed:
+        for line in describe(report):
+            out.print(line, markup=False)
+    if learned is not None and (len(learned) or learned.pending):
+        text = (
+            f"learnt from your corrections: {len(learned.exclusions)} faces excluded, "
+            f"{len(learned.references)} added as references"
+        )
+        if summary.counts["corrected_skipped"]:
+            text += f", {summary.counts['corrected_skipped']} corrected crops not rewritten"
+        if learned.pending:
+            text += f"; {learned.pending} waiting for their video to be encoded"
+        out.print(text, markup=False)
 
 
 #: FaceRipper v1's flags: a command line that starts with one of them is a ``rip``.
@@ -890,4 +1148,5 @@ def main(argv: list[str] | None = None) -> None:
     import sys
 
     args = v1_argv(sys.argv[1:] if argv is None else argv)
+    stop_on_signals()
     app(args=args, prog_name="faceripper")

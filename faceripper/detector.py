@@ -81,7 +81,9 @@ def detect_faces_batch_scaled(
     small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
     interpolation = _interpolation(scale)
     small = [
-        np.ascontiguousarray(cv2.resize(i, (small_w, small_h), interpolation=interpolation))
+        np.ascontiguousarray(
+            cv2.resize(i, (small_w, small_h), interpolation=interpolation), dtype=np.uint8
+        )
         for i in images
     ]
     return [
@@ -229,7 +231,9 @@ def detect_around(
         shrink = region_scale(float(side), base_scale) / base_scale
         if shrink < 1.0:
             size = (max(1, round((right - left) * shrink)), max(1, round((bottom - top) * shrink)))
-            region = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+            region = np.asarray(
+                cv2.resize(region, size, interpolation=cv2.INTER_AREA), dtype=np.uint8
+            )
         local = detect_faces(np.ascontiguousarray(region), model=model, upsample=0)
         local = scale_boxes(
             local, (bottom - top) / region.shape[0], (right - left) / region.shape[1]

@@ -265,7 +265,10 @@ class DaskCluster:
             raise UsageError(f"{address}: the TLS options need a tls:// scheduler address")
         if address.startswith("tls://") and security is None:
             configured = distributed.security.Security()  # Dask's configuration files
-            if not (configured.tls_ca_file and configured.tls_client_cert):
+            if not (
+                getattr(configured, "tls_ca_file", None)
+                and getattr(configured, "tls_client_cert", None)
+            ):
                 raise UsageError(
                     f"{address}: a tls:// scheduler needs --tls-ca-file and --tls-cert "
                     "(or Dask's distributed.comm.tls settings)"

@@ -7,6 +7,12 @@ for photos that are new or whose content changed; a change of settings (detector
 jitters, landmark model, upsampling, faceripper version) re-encodes everything. The keys
 are documented in ``docs/encodings.md``.
 
+Each encoding records the engine that computed it (``file_engine``; caches from before
+engines were recorded hold dlib's). The engines agree within 1e-5, so any engine reuses
+any cached encoding, and the encodings (and so a ``rip`` target's fingerprint) stay
+what they were when the engine changes; only ``--engine dlib`` re-encodes the photos
+that dlib itself did not encode, so that its numbers are dlib's bit for bit.
+
 A photo's face is the one ``face_recognition.face_locations(image)`` finds (HOG,
 upsampled once), the largest if several; its encoding equals
 ``face_recognition.face_encodings(image, [box])``.
@@ -18,7 +24,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -27,11 +33,12 @@ import numpy.typing as npt
 
 from faceripper._version import __version__
 from faceripper.config import Config, list_reference_files
+from faceripper.engines import prepare_engine, resolve_engine
 from faceripper.errors import FaceripperError, ImageReadError, UsageError
 from faceripper.fileio import atomic_writer
 from faceripper.geometry import box_areas
 from faceripper.images import load_rgb
-from faceripper.models import DetectorModel, LandmarkModel
+from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +59,10 @@ class EncodeSettings:
     jitters: int = 1
     landmarks: LandmarkModel = "5"
     upsample: int = 1
+    #: Where the network runs (:mod:`faceripper.engines`); not part of the cache key
+    #: (see :func:`load_cache`).
+    engine: EncoderEngine = "auto"
+    device: Device = "cpu"
 
     def __post_init__(self) -> None:
         if self.detector not in ("hog", "cnn"):
@@ -86,6 +97,8 @@ class FileResult:
     encoding: npt.NDArray[np.float64] | None = None
     box_trbl: tuple[int, int, int, int] | None = None
     state: FileState | None = None
+    #: The engine that computed ``encoding`` (``dlib``, ``onnxruntime``, ``opencv``).
+    engine: str = "dlib"
 
     @property
     def usable(self) -> bool:
@@ -156,7 +169,14 @@ def encode_reference_file(
         return FileResult(path, person, "no_face", message=f"{path}: no face found", state=state)
     largest = int(np.argmax(box_areas(boxes)))
     box = boxes[largest : largest + 1]
-    faces = encode_faces(image, box, landmark_model=settings.landmarks, jitters=settings.jitters)
+    faces = encode_faces(
+        image,
+        box,
+        landmark_model=settings.landmarks,
+        jitters=settings.jitters,
+        engine=settings.engine,
+        device=settings.device,
+    )
     several = len(boxes) > 1
     return FileResult(
         path,
@@ -167,6 +187,7 @@ def encode_reference_file(
         encoding=faces.encodings[0],
         box_trbl=tuple(int(v) for v in box[0]),  # type: ignore[arg-type]
         state=state,
+        engine="dlib" if settings.jitters > 1 else resolve_engine(settings.engine, settings.device),
     )
 
 
@@ -222,9 +243,10 @@ def save_cache(
             [r.state.mtime_ns if r.state else -1 for r in results], dtype=np.int64
         ),
         file_sha256=_str_array([r.state.sha256 if r.state else "" for r in results]),
+        file_engine=_str_array([r.engine for r in results]),
     )
     with atomic_writer(path) as stream:
-        np.savez(stream, **arrays)
+        np.savez(stream, **arrays)  # type: ignore[arg-type]
 
 
 class StaleCacheError(Exception):
@@ -274,17 +296,22 @@ def load_cache(path: Path, settings: EncodeSettings) -> dict[tuple[str, str], Fi
             arrays["file_size"],
             arrays["file_mtime_ns"],
             arrays["file_sha256"],
+            # Caches written before engines were recorded hold dlib's encodings.
+            arrays["file_engine"]
+            if "file_engine" in arrays
+            else ["dlib"] * len(arrays["file_path"]),
             strict=True,
         )
-        for fpath, person, status, faces, message, size, mtime, sha in columns:
+        for fpath, person, status, faces, message, size, mtime, sha, engine in columns:
             key = (str(fpath), str(person))
             result = FileResult(
                 Path(str(fpath)),
                 str(person),
-                str(status),
+                str(status),  # type: ignore[arg-type]
                 int(faces),
-                str(message),  # type: ignore[arg-type]
+                str(message),
                 state=FileState(int(size), int(mtime), str(sha)),
+                engine=str(engine),
             )
             if result.usable:
                 if key not in rows:
@@ -337,6 +364,7 @@ def encode_references(
         config order, then file order.
     """
     settings = settings or EncodeSettings()
+    settings = replace(settings, engine=prepare_engine(settings.engine, settings.device))
     cache_path = cache_path or default_cache_path(config)
     report = EncodeReport(references=_empty_set(), cache_path=cache_path)
     try:
@@ -348,9 +376,9 @@ def encode_references(
             log.info("%s: rebuilding the encodings cache: %s", cache_path, exc)
 
     wanted: list[tuple[Path, str]] = []
-    for person in config:
-        images, others = list_reference_files(person.faces_dir)
-        wanted += [(p.resolve(), person.name) for p in images + others]
+    for entry in config:
+        images, others = list_reference_files(entry.faces_dir)
+        wanted += [(p.resolve(), entry.name) for p in images + others]
 
     results: dict[tuple[str, str], FileResult] = {}
     todo: list[tuple[Path, str, EncodeSettings, FileState]] = []
@@ -363,6 +391,8 @@ def encode_references(
             results[key] = FileResult(path, person, "unreadable", message=f"{path}: {exc.strerror}")
             continue
         old = cached.get(key)
+        if old and settings.engine == "dlib" and old.usable and old.engine != "dlib":
+            old = None  # --engine dlib: only dlib's own numbers, bit for bit
         if (
             old
             and old.state

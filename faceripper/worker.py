@@ -11,6 +11,8 @@ crops are kept), encode the rest, match against the references.
 
 from __future__ import annotations
 
+import contextlib
+import traceback
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +32,7 @@ from faceripper.encoder import encode_faces, face_distances
 from faceripper.geometry import BoxArray, box_sizes
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
-from faceripper.models import DetectorModel, LandmarkModel
+from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
 from faceripper.tracks import (
     APPEARANCE_JUMP,
     MEDIAN_SLACK,
@@ -44,7 +46,7 @@ from faceripper.tracks import (
     split,
     vote,
 )
-from faceripper.video import VideoError, VideoScan, iter_frames
+from faceripper.video import RESET_FRAMES, VideoError, VideoScan, iter_frames, reach
 
 #: Crops of one track closer than this (see :func:`faceripper.crops.signature_distance`)
 #: to one of the last crops kept are near duplicates (measured in docs/quality.md) ...
@@ -59,9 +61,14 @@ CNN_BATCH_FRAMES = 8
 CNN_BATCH_PIXELS = 16_000_000
 
 
+#: Settings that say how a run computes, not what it writes: left out of the resume check.
+RUNTIME_ONLY = frozenset({"engine", "device"})
+
+
 @dataclass(frozen=True)
 class RipSettings:
-    """Everything that decides which crops a run writes (part of the resume check)."""
+    """Everything that decides which crops a run writes (part of the resume check,
+    except :data:`RUNTIME_ONLY`)."""
 
     tolerance: float = 0.4
     min_size_px: int = 100
@@ -80,12 +87,22 @@ class RipSettings:
     every: int = 1
     fps: float = 0.0
     detect_every: int = 5
+    #: Where encodings are computed and on what (:mod:`faceripper.engines`). Not part of
+    #: the resume check (:data:`RUNTIME_ONLY`): the engines agree within 1e-5.
+    engine: EncoderEngine = "auto"
+    device: Device = "cpu"
+    #: Every track ends every this many looked-at frames (:data:`RESET_FRAMES`).
+    reset_frames: int = RESET_FRAMES
 
     def frame_step(self, video_fps: float) -> int:
         """Process every this many frames (``--every``, or ``--fps`` for this video)."""
         if self.fps > 0 and video_fps > 0:
             return max(1, round(video_fps / self.fps))
         return max(1, self.every)
+
+    def block_frames(self, video_fps: float) -> int:
+        """Frames of this video between two frames where every track ends, cuts aside."""
+        return self.reset_frames * self.frame_step(video_fps)
 
     def detection_scale(self) -> float:
         """Factor frames are resized by before detection (see :func:`detection_scale`)."""
@@ -155,6 +172,8 @@ class SegmentResult:
     counts: Counter[str] = field(default_factory=Counter)
     ambiguous: Counter[int] = field(default_factory=Counter)
     error: str = ""
+    #: The traceback of an unexpected failure (a bug), for the log (``-v``).
+    traceback: str = ""
     #: The video itself is broken (truncated, corrupt): rerunning will not help.
     decode_error: bool = False
 
@@ -170,10 +189,14 @@ def init_worker(settings: RipSettings, references: References) -> None:
 
 @dataclass
 class _FrameState:
-    """What a segment carries from frame to frame."""
+    """What a segment carries from frame to frame.
+
+    A new one is made at every reset point (:func:`process_segment`): whatever is added
+    here must not carry over a shot cut, or the result would depend on where the video
+    is cut into segments.
+    """
 
     tracker: Tracker
-    previous_thumbnail: npt.NDArray[np.float32] | None = None
     #: The last frame searched whole for faces.
     last_full: int = -(10**9)
 
@@ -191,12 +214,9 @@ def process_frame(
     """Find, filter and track the faces of one frame; encode and crop those that need it.
 
     Identities are decided when the tracks end (:func:`finish_tracks`). ``boxes`` are
-    the frame's detections when they were found already (CNN batches).
+    the frame's detections when they were found already (CNN batches). Shot cuts are
+    found by the caller (:func:`process_segment`), which gives each shot a new ``state``.
     """
-    thumbnail = frame_thumbnail(image)
-    if is_cut(state.previous_thumbnail, thumbnail):
-        state.tracker.cut()
-    state.previous_thumbnail = thumbnail
     if boxes is None:
         boxes = _detect(image, frame, settings, state, result)
     boxes = boxes[np.lexsort((boxes[:, 0], boxes[:, 3]))]  # stable order: left, then top
@@ -234,7 +254,13 @@ def process_frame(
     if needs_landmarks.any():
         rows = np.flatnonzero(needs_landmarks)
         faces = encode_faces(
-            image, boxes[rows], landmark_model=settings.landmarks, jitters=1, encode=encode[rows]
+            image,
+            boxes[rows],
+            landmark_model=settings.landmarks,
+            jitters=1,
+            encode=encode[rows],
+            engine=settings.engine,
+            device=settings.device,
         )
         landmarks = np.zeros((len(boxes), faces.landmarks_xy.shape[1], 2))
         landmarks[rows] = faces.landmarks_xy
@@ -394,28 +420,86 @@ def finish_tracks(
     result.hits += hits
 
 
+def starts_shot(
+    previous: npt.NDArray[np.float32] | None,
+    thumbnail: npt.NDArray[np.float32],
+    frame: int,
+    block_frames: int,
+) -> bool:
+    """Whether a looked-at frame is a reset point: every track ends before it.
+
+    It is one when its thumbnail (:func:`faceripper.tracks.frame_thumbnail`) differs
+    from the previous looked-at frame's by a shot cut (:func:`faceripper.tracks.is_cut`;
+    never when ``previous`` is None), or when ``frame`` is a multiple of
+    ``block_frames`` (:meth:`RipSettings.block_frames`). It depends on these two
+    frames alone, never on what was found in earlier ones.
+    """
+    return frame % block_frames == 0 or is_cut(previous, thumbnail)
+
+
 def process_segment(task: SegmentTask) -> SegmentResult:
-    """Decode and process frames ``[task.start, task.end)`` of a video (in a worker)."""
+    """Process the frames of a video that the segment ``[task.start, task.end)`` owns.
+
+    The result does not depend on how a video is cut into segments. Every track ends at
+    each *reset point* (:func:`starts_shot`: a shot cut, and every
+    :attr:`RipSettings.reset_frames` looked-at frames), where the work starts afresh:
+    a frame's result depends only on the frames since the last reset point. A segment
+    owns the frames from its first reset point at or after ``task.start`` (frame 0 for
+    the first segment) up to the first one at or after ``task.end``, where only cuts
+    between frames from ``task.end`` on count, so that the next segment finds it too
+    without looking before its start. It decodes and compares the frames before its
+    first reset point without processing them (the previous segment owns them), and
+    goes on past ``task.end`` to its last reset point (at most to the next block:
+    :func:`faceripper.video.reach`). ``result.frames`` counts the decoded frames of
+    ``[task.start, task.end)``.
+    """
     settings = _worker["settings"]
     references = _worker["references"]
     assert isinstance(settings, RipSettings) and isinstance(references, References)
     result = SegmentResult(task.sequence)
-    state = _FrameState(Tracker(enabled=settings.tracks))
+    finished: list[Track] = []
+    state: _FrameState | None = None  # None until the segment's first reset point
+    previous: npt.NDArray[np.float32] | None = None  # the last looked-at frame's thumbnail
     batch: list[tuple[int, float, ImageRGB]] = []
-    batch_size = CNN_BATCH_FRAMES if settings.model == "cnn" else 1
     step = settings.frame_step(task.scan.fps)
+    block = settings.block_frames(task.scan.fps)
+    last = reach(task.end, task.scan.frame_count, block) if task.scan.seekable else task.end
     try:
-        for decoded in iter_frames(task.path, task.scan, task.start, task.end):
-            if decoded.index % step:
-                result.frames += 1  # decoded (the codec needs it) but not looked at
-                continue
-            batch.append((decoded.index, decoded.time_s, decoded.rgb()))
-            pixels = sum(image.shape[0] * image.shape[1] for _, _, image in batch)
-            if len(batch) >= batch_size or pixels >= CNN_BATCH_PIXELS:
-                _process_batch(batch, settings, references, state, result)
-                batch = []
-        _process_batch(batch, settings, references, state, result)
-        finish_tracks(state.tracker, settings, result, references.n_people)
+        frames = iter_frames(task.path, task.scan, task.start, last)
+        with contextlib.closing(frames):
+            for decoded in frames:
+                index = decoded.index
+                if index >= task.end and state is None:
+                    break  # the segment owns no frame
+                if index < task.end:
+                    result.frames += 1
+                if index % step:
+                    continue  # decoded (the codec needs it) but not looked at
+                if index >= task.end and index % block == 0:
+                    break  # the next segment's reset point, found without looking
+                image = decoded.rgb()
+                thumbnail = frame_thumbnail(image)
+                reset = starts_shot(previous, thumbnail, index, block)
+                first_of_next = index >= task.end and index - step < task.end
+                previous = thumbnail
+                if index >= task.end and reset and not first_of_next:
+                    break  # the next segment's first reset point
+                if reset:
+                    _process_batch(batch, settings, references, state, result)
+                    batch = []
+                    state = _new_state(settings, state, finished)
+                if state is None:
+                    continue  # the previous segment's frame
+                batch.append((index, decoded.time_s, image))
+                if (index // step + 1) % _batch_frames(settings, image) == 0:
+                    _process_batch(batch, settings, references, state, result)
+                    batch = []
+        if state is not None:
+            _process_batch(batch, settings, references, state, result)
+            _new_state(settings, state, finished)  # ends the last tracks
+        tracker = Tracker(enabled=settings.tracks)
+        tracker.finished = finished
+        finish_tracks(tracker, settings, result, references.n_people)
         expected = task.end - task.start
         if task.scan.seekable and result.frames < expected:
             raise VideoError(
@@ -427,21 +511,46 @@ def process_segment(task: SegmentTask) -> SegmentResult:
         result.decode_error = True
     except Exception as exc:  # any other failure is this segment's, not the run's
         result.error = f"{task.path}: frames {task.start}-{task.end}: {type(exc).__name__}: {exc}"
+        result.traceback = traceback.format_exc()
     return result
+
+
+def _new_state(
+    settings: RipSettings, state: _FrameState | None, finished: list[Track]
+) -> _FrameState:
+    """A fresh state for a reset point; the ended tracks of ``state`` go to ``finished``."""
+    if state is not None:
+        state.tracker.cut()
+        finished += state.tracker.finished
+    return _FrameState(Tracker(enabled=settings.tracks))
+
+
+def _batch_frames(settings: RipSettings, image: ImageRGB) -> int:
+    """Looked-at frames detected together: :data:`CNN_BATCH_FRAMES` with ``--model cnn``,
+    fewer for frames so large that they would hold more than :data:`CNN_BATCH_PIXELS`.
+
+    Batches end at reset points and at every this many looked-at frames of the video, so
+    that they are the same however the video is cut into segments.
+    """
+    if settings.model != "cnn":
+        return 1
+    pixels = image.shape[0] * image.shape[1]
+    return max(1, min(CNN_BATCH_FRAMES, -(-CNN_BATCH_PIXELS // pixels)))
 
 
 def _process_batch(
     batch: list[tuple[int, float, ImageRGB]],
     settings: RipSettings,
     references: References,
-    state: _FrameState,
+    state: _FrameState | None,
     result: SegmentResult,
 ) -> None:
-    if not batch:
+    if not batch or state is None:
         return
+    found: list[BoxArray | None]
     if settings.model == "cnn":
         # Whole frames in batches (one GPU call for several frames): no region searches.
-        found = detect_faces_batch_scaled(
+        found = detect_faces_batch_scaled(  # type: ignore[assignment]
             [image for _, _, image in batch], settings.detection_scale()
         )
         result.counts["whole_frame_searches"] += len(batch)
@@ -449,7 +558,6 @@ def _process_batch(
         found = [None] * len(batch)
     for (index, time_s, image), boxes in zip(batch, found, strict=True):
         process_frame(image, index, time_s, settings, references, state, result, boxes=boxes)
-        result.frames += 1
 
 
 def scan_task(path: Path) -> VideoScan | str:

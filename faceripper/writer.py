@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -32,7 +33,7 @@ import re
 import sys
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -65,9 +66,10 @@ MANIFEST_REQUIRED = (
 )
 #: All the manifest's columns: the required ones, then ``track`` (the face track the
 #: crop belongs to), ``encoded`` (1 if this crop's own encoding was computed, 0 if its
-#: identity and distance come from its track) and ``face`` (the face's index in the
-#: frame, left to right).
-MANIFEST_COLUMNS = (*MANIFEST_REQUIRED, "track", "encoded", "face")
+#: identity and distance come from its track), ``face`` (the face's index in the
+#: frame, left to right) and ``corrected`` (``moved``: a crop the user moved into
+#: another person's folder, :mod:`faceripper.corrections`).
+MANIFEST_COLUMNS = (*MANIFEST_REQUIRED, "track", "encoded", "face", "corrected")
 
 
 class TargetLockedError(FaceripperError):
@@ -76,6 +78,41 @@ class TargetLockedError(FaceripperError):
 
 class SettingsChangedError(FaceripperError):
     """The target was made with other settings; resuming would mix two datasets."""
+
+
+class DatasetWriteError(FaceripperError):
+    """A file of the dataset cannot be written: the disk is full, a quota is reached,
+    the file system is read-only. What was written stays consistent: the same command,
+    rerun once the cause is fixed, continues where the run stopped."""
+
+
+#: Errors that more space (or a higher quota) fixes.
+_NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG})
+
+
+def write_error(path: Path, exc: OSError) -> DatasetWriteError:
+    """The one-line error for ``exc``, raised while writing ``path``: where, what, and
+    what to do."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in _NO_SPACE:
+        hint = "free some space, then rerun the same command: it continues where this run stopped"
+    elif exc.errno == errno.EROFS:
+        hint = (
+            "the file system is read-only: make it writable (or choose another "
+            "--target-dir), then rerun the same command"
+        )
+    else:
+        hint = "fix that, then rerun the same command: it continues where this run stopped"
+    return DatasetWriteError(f"{path}: cannot write ({reason}); {hint}")
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn an ``OSError`` while writing ``path`` into a :class:`DatasetWriteError`."""
+    try:
+        yield
+    except OSError as exc:
+        raise write_error(path, exc) from None
 
 
 def blurry_dir_for(target: Path) -> Path:
@@ -127,8 +164,29 @@ def ensure_writable(folder: Path) -> None:
         ) from None
 
 
+#: Lock files held by this process, closed in every child it forks (see :class:`_Lock`).
+_held_locks: set[IO[bytes]] = set()
+
+
+def _close_held_locks() -> None:
+    for handle in list(_held_locks):
+        with contextlib.suppress(OSError):
+            handle.close()
+    _held_locks.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_locks)
+
+
 class _Lock:
-    """An exclusive, non-blocking lock on a file, released by the OS if the process dies."""
+    """An exclusive, non-blocking lock on a file, released by the OS if the process dies.
+
+    Only this process holds it: ``flock`` belongs to the open file, which a forked child
+    would share (a worker process outliving a killed ``rip`` would keep the target
+    locked), so every forked child closes it first thing; other children never get the
+    descriptor (Python opens files non-inheritable, ``O_CLOEXEC``).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -151,9 +209,11 @@ class _Lock:
                 f"{self.path.parent}: another faceripper rip is writing to this folder"
             ) from None
         self.handle = handle
+        _held_locks.add(handle)
 
     def release(self) -> None:
         if self.handle is not None:
+            _held_locks.discard(self.handle)
             self.handle.close()
             self.handle = None
 
@@ -201,6 +261,15 @@ class SegmentRecord:
             Counter(data.get("counts", {})),
             str(data.get("error", "")),
         )
+
+
+def _open_text(path: Path) -> IO[str]:
+    """Open a UTF-8 text file of the target for appending.
+
+    A string that is not valid Unicode (a message naming a file whose name is not
+    UTF-8) is written with backslash escapes rather than stopping the run.
+    """
+    return path.open("a", encoding="utf-8", errors="backslashreplace", newline="")
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -258,12 +327,38 @@ class Dataset:
         self._lock = _Lock(self.target / LOCK_NAME)
         self._lock.acquire()
         try:
-            if self.restart:
-                self._clear()
-            self._recover()
+            self._check_manifest_header()
+            with _writing(self.target):
+                if self.restart:
+                    self._clear()
+                self._recover()
         except BaseException:
             self._lock.release()
             raise
+
+    def _check_manifest_header(self) -> None:
+        """Refuse a ``manifest.csv`` that faceripper did not write (nothing is appended).
+
+        Raises:
+            UsageError: its first line is not a faceripper manifest header.
+        """
+        path = self._manifest_path()
+        try:
+            with path.open("rb") as handle:
+                first = handle.readline(4096)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from None
+        if not first:
+            return
+        header = next(csv.reader([first.decode("utf-8", "replace").rstrip("\r\n")]), [])
+        if tuple(header[: len(MANIFEST_REQUIRED)]) != MANIFEST_REQUIRED:
+            shown = first.decode("utf-8", "replace").strip()[:60]
+            raise UsageError(
+                f"{path}: not a faceripper manifest (its first line is {shown!r}); "
+                "move it away or choose another --target-dir"
+            )
 
     def _journal_path(self) -> Path:
         return self.target / JOURNAL_NAME
@@ -344,7 +439,7 @@ class Dataset:
                 self._journal_path(), (json.dumps(header, ensure_ascii=False) + "\n").encode()
             )
         self._rewrite_manifest_for_done()
-        self._manifest = self._manifest_path().open("a", encoding="utf-8", newline="")
+        self._manifest = _open_text(self._manifest_path())
         self._writer = csv.writer(self._manifest, lineterminator="\n")
         if self._manifest.tell() == 0:
             self._writer.writerow(MANIFEST_COLUMNS)
@@ -388,14 +483,14 @@ class Dataset:
             self._manifest.close()
         atomic_write_bytes(self._manifest_path(), buffer.getvalue().encode("utf-8"))
         if reopen:
-            self._manifest = self._manifest_path().open("a", encoding="utf-8", newline="")
+            self._manifest = _open_text(self._manifest_path())
             self._writer = csv.writer(self._manifest, lineterminator="\n")
         self.rows_written = len(rows)
         self.row_counts = Counter((r["label"], r["status"]) for r in rows)
 
     def _append_journal(self, line: str) -> None:
         """Append one line to the journal, durably."""
-        with self._journal_path().open("a", encoding="utf-8") as journal:
+        with _open_text(self._journal_path()) as journal:
             journal.write(line + "\n")
             journal.flush()
             os.fsync(journal.fileno())
@@ -421,21 +516,25 @@ class Dataset:
         """Write one crop atomically, then its manifest row (flushed)."""
         assert self._writer is not None and self._manifest is not None
         folder = self.class_dir(label, status)
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
-        atomic_write_bytes(path, jpeg)  # fsynced: a power cut cannot leave a torn crop
+        with _writing(path):
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, jpeg)  # fsynced: a power cut cannot leave a torn crop
         relative = Path(os.path.relpath(path, self.target)).as_posix()
-        self._writer.writerow([relative, *(row.get(c, "") for c in MANIFEST_COLUMNS[1:])])
-        self._manifest.flush()
+        with _writing(self._manifest_path()):
+            self._writer.writerow([relative, *(row.get(c, "") for c in MANIFEST_COLUMNS[1:])])
+            self._manifest.flush()
         self.rows_written += 1
         self.row_counts[(label, status)] += 1
 
     def finish_segment(self, record: SegmentRecord) -> None:
         """Make the segment's rows durable, then record it as finished."""
         assert self._manifest is not None
-        self._manifest.flush()
-        os.fsync(self._manifest.fileno())
-        self._append_journal(record.to_json())
+        with _writing(self._manifest_path()):
+            self._manifest.flush()
+            os.fsync(self._manifest.fileno())
+        with _writing(self._journal_path()):
+            self._append_journal(record.to_json())
         self.done[(record.video, record.start, record.end)] = record
 
     def prune_video(self, video: str, frame_count: int, limit: int) -> int:
@@ -449,7 +548,8 @@ class Dataset:
         runs again to the same result). Returns the number of crops removed.
         """
         assert self._manifest is not None
-        self._manifest.flush()
+        with _writing(self._manifest_path()):
+            self._manifest.flush()
         rows = read_manifest(self._manifest_path())
         mine = [r for r in rows if r["video"] == video and r["status"] == "saved"]
         drop: set[str] = set()
@@ -461,15 +561,18 @@ class Dataset:
         for path in sorted(drop):
             (self.target / path).unlink(missing_ok=True)
         if drop:
-            self._replace_manifest([r for r in rows if r["path"] not in drop])
-        self._append_journal(json.dumps({"pruned": video}, ensure_ascii=False))
+            with _writing(self._manifest_path()):
+                self._replace_manifest([r for r in rows if r["path"] not in drop])
+        with _writing(self._journal_path()):
+            self._append_journal(json.dumps({"pruned": video}, ensure_ascii=False))
         self.pruned.add(video)
         return len(drop)
 
     def close(self) -> None:
         """Close the manifest and release the lock."""
         if self._manifest is not None:
-            self._manifest.close()
+            with contextlib.suppress(OSError):  # a full disk: the rows were reported lost
+                self._manifest.close()
             self._manifest = None
         if self._lock is not None:
             self._lock.release()
