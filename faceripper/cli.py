@@ -347,6 +347,12 @@ def _encode(
     for result in report.references.files:
         if result.message:
             err.print(f"warning: {result.message}", markup=False)
+        elif result.found_by:
+            err.print(
+                f"note: {result.path}: face found only by a fallback search "
+                f"({result.found_by}): a tight crop?",
+                markup=False,
+            )
     return report
 
 
@@ -370,10 +376,11 @@ def encode_command(
         people = load_people(config, refs)
         report = _encode(people, output, jitters, model, landmarks, threads, engine, device)
     refs_set = report.references
+    found = sum(1 for f in refs_set.files if f.found_by)
     out.print(
         f"{report.cache_path}: {len(refs_set)} encodings of {len(people)} people "
         f"({report.encoded} photos encoded, {report.reused} unchanged, "
-        f"{report.dropped} removed)",
+        f"{report.dropped} removed)" + (f"; {found} found by a fallback search" if found else ""),
         markup=False,
     )
 
