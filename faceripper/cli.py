@@ -339,7 +339,16 @@ def _encode(
         device=device.value,
     )
     with progress_bar("encoding references") as update:
-        return encode_people(config, settings, cache, threads or cpu_count(), _warn, update, force)
+        workers = threads or cpu_count()
+        report = encode_people(config, settings, cache, workers, _warn, update, force)
+    for result in report.references.files:
+        if result.found_by and not result.message:
+            err.print(
+                f"note: {result.path}: face found only by a fallback search "
+                f"({result.found_by}): a tight crop?",
+                markup=False,
+            )
+    return report
 
 
 @app.command("encode")
@@ -372,10 +381,11 @@ def encode_command(
             people, output, jitters, model, landmarks, threads, engine, device, force
         )
     refs_set = report.references
+    found = sum(1 for f in refs_set.files if f.found_by)
     out.print(
         f"{report.cache_path}: {len(refs_set)} encodings of {len(people)} people "
         f"({report.encoded} photos encoded, {report.reused} unchanged, "
-        f"{report.dropped} removed)",
+        f"{report.dropped} removed)" + (f"; {found} found by a fallback search" if found else ""),
         markup=False,
     )
 

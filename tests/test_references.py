@@ -46,6 +46,7 @@ FILE_KEYS = {
     "file_mtime_ns",
     "file_sha256",
     "file_engine",
+    "file_found_by",
 }
 SETTING_KEYS = {
     "format",
@@ -55,6 +56,7 @@ SETTING_KEYS = {
     "jitters",
     "landmarks",
     "upsample",
+    "fallback",
 }
 
 
@@ -137,7 +139,9 @@ def test_npz_is_plain_numpy_with_the_documented_keys(face_api):
         "jitters": 1,
         "landmarks": "5",
         "upsample": 1,
+        "fallback": "pad 0 upsample 0; pad 0.5 upsample 1; pad 0.5 upsample 0",
     }
+    assert data["file_found_by"].tolist() == [""] * 40  # face-api.js crops: HOG finds them
 
 
 def test_rerun_encodes_and_hashes_nothing(face_api, tmp_path, monkeypatch):
