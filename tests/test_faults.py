@@ -350,6 +350,32 @@ def test_a_worker_killed_while_encoding_loses_nothing(many_refs):
 
 
 @pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc")
+def test_a_photo_whose_worker_dies_twice_is_reported_in_one_line(many_refs):
+    process = _start(_encode_args(many_refs))
+    first = _wait_for_workers(process, 2)
+    time.sleep(0.5)
+    os.kill(first[0], signal.SIGKILL)  # the pool breaks: its photos are retried alone
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        alone = [p for p in _children(process.pid) if p not in first and _alive(p)]
+        if alone:
+            os.kill(alone[0], signal.SIGKILL)  # ... and the first of them dies again
+            break
+        time.sleep(0.01)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr.decode()
+    lines = [line for line in stderr.decode().splitlines() if "died while encoding" in line]
+    assert len(lines) == 1, stderr.decode()
+    assert lines[0].startswith(f"warning: {many_refs.resolve()}/")
+    assert lines[0].endswith(
+        ": the worker process died while encoding this photo (out of memory?); skipped"
+    )
+    assert ": 23 encodings of 3 people (24 photos encoded, 0 unchanged" in stdout.decode()
+    again = _run(_encode_args(many_refs))  # it is tried again, and now encoded
+    assert ": 24 encodings of 3 people (1 photos encoded, 23 unchanged" in again.stdout.decode()
+
+
+@pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc")
 def test_kill_9_while_encoding_keeps_the_encodings_done_so_far(many_refs):
     cache = many_refs.parent / "refs.npz"
     process = _start(_encode_args(many_refs))
