@@ -738,7 +738,7 @@ def rip_command(
     review TARGET' then draws contact sheets of the crops to check them.
     """
     from faceripper.blur import DEFAULT_BLUR_THRESHOLD
-    from faceripper.rip import check_folders, collect_videos, rip
+    from faceripper.rip import collect_videos, rip
     from faceripper.worker import RipSettings
     from faceripper.writer import blurry_dir_for, ensure_writable
 
@@ -832,6 +832,29 @@ def rip_command(
     _print_summary(people, summary)
     if not summary.ok:
         raise typer.Exit(1)
+
+
+def check_folders(target_dir: Path, video_dir: Path | None) -> None:
+    """Refuse a target inside the video folder, or a video folder inside the target.
+
+    Raises:
+        UsageError: one is inside the other.
+    """
+    from faceripper.errors import UsageError
+    from faceripper.writer import inside
+
+    if video_dir is None:
+        return
+    if inside(video_dir, target_dir):
+        raise UsageError(
+            f"{target_dir}: the target is inside the video folder {video_dir}: "
+            "choose a target outside it"
+        )
+    if inside(target_dir, video_dir):
+        raise UsageError(
+            f"{video_dir}: the video folder is inside the target {target_dir}, where it "
+            "would be taken for a class: choose a target outside it"
+        )
 
 
 def connect_cluster(

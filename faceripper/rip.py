@@ -165,26 +165,6 @@ def collect_videos(video_dir: Path | None, video_files: Sequence[Path] = ()) -> 
     return VideoCollection(unique, ignored, problems)
 
 
-def check_folders(target_dir: Path, video_dir: Path | None) -> None:
-    """Refuse a target inside the video folder, or a video folder inside the target.
-
-    Raises:
-        UsageError: one is inside the other.
-    """
-    if video_dir is None:
-        return
-    if inside(video_dir, target_dir):
-        raise UsageError(
-            f"{target_dir}: the target is inside the video folder {video_dir}: "
-            "choose a target outside it"
-        )
-    if inside(target_dir, video_dir):
-        raise UsageError(
-            f"{video_dir}: the video folder is inside the target {target_dir}, where it "
-            "would be taken for a class: choose a target outside it"
-        )
-
-
 def references_for_run(
     config: Config, references: ReferenceSet, negatives: ReferenceSet | None = None
 ) -> References:
