@@ -32,10 +32,7 @@ from faceripper.config import (
     DEFAULT_CONFIG,
     DEFAULT_LABEL_FORMAT,
     Config,
-    class_folders,
-    config_from_refs,
     init_config,
-    load_config,
 )
 from faceripper.errors import ConfigError, FaceripperError
 
@@ -64,6 +61,22 @@ class Landmarks(str, Enum):
 
     five = "5"
     sixtyeight = "68"
+
+
+class EngineChoice(str, Enum):
+    """Where the face encoder network runs (faceripper.engines)."""
+
+    auto = "auto"
+    onnxruntime = "onnxruntime"
+    opencv = "opencv"
+    dlib = "dlib"
+
+
+class DeviceChoice(str, Enum):
+    """What the face encoder network runs on."""
+
+    cpu = "cpu"
+    cuda = "cuda"
 
 
 # Options shared by several commands, declared once.
@@ -108,6 +121,23 @@ LandmarksOption = Annotated[
         "--landmarks",
         help="Landmark model used to align faces for encoding: 5 (face_recognition's "
         "default) or 68. Encodings made with one do not mix with the other.",
+    ),
+]
+EngineOption = Annotated[
+    EngineChoice,
+    typer.Option(
+        "--engine",
+        help="Where the face encoder (dlib's network, same weights) runs: auto (onnxruntime "
+        "if installed, else opencv), onnxruntime or opencv (about 10x faster than dlib, "
+        "within 1e-5 of its numbers), or dlib (dlib's own code, bit for bit).",
+    ),
+]
+DeviceOption = Annotated[
+    DeviceChoice,
+    typer.Option(
+        "--device",
+        help="Run the face encoder on the cpu, or on an NVIDIA GPU with cuda (needs "
+        "onnxruntime-gpu; see docs/performance.md).",
     ),
 ]
 ThreadsOption = Annotated[
@@ -199,26 +229,11 @@ def print_table(table: Any) -> None:
     wide.print(table)
 
 
-def cpu_count() -> int:
-    """CPUs this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def load_people(config: Path, refs: Path | None) -> Config:
     """The config from ``--refs DIR`` if given, else from the config file."""
-    if refs is not None:
-        if config != DEFAULT_CONFIG:
-            from faceripper.errors import UsageError
+    from faceripper.api import load_people as load
 
-            raise UsageError(f"--config {config} and --refs {refs}: give one of them, not both")
-        people, skipped = config_from_refs(refs)
-        for folder in skipped:
-            err.print(f"warning: {folder}: no images, skipped", markup=False)
-        return people
-    return load_config(config)
+    return load(None if config == DEFAULT_CONFIG else config, refs, _warn)
 
 
 @contextmanager
@@ -307,29 +322,32 @@ def _encode(
     model: Detector,
     landmarks: Landmarks,
     threads: int | None,
+    engine: EngineChoice = EngineChoice.auto,
+    device: DeviceChoice = DeviceChoice.cpu,
     force: bool = False,
 ) -> Any:
-    from faceripper.references import EncodeSettings, encode_references
+    from faceripper.api import cpu_count, encode_people
+    from faceripper.engines import prepare_engine
+    from faceripper.references import EncodeSettings
 
+    prepare_engine(engine.value, device.value)  # fails here, in one line, before any work
     settings = EncodeSettings(
         detector=model.value,
         jitters=jitters,
-        landmarks=landmarks.value,  # type: ignore[arg-type]
+        landmarks=landmarks.value,
+        engine=engine.value,
+        device=device.value,
     )
     with progress_bar("encoding references") as update:
-        report = encode_references(
-            config,
-            cache,
-            settings,
-            threads=threads or cpu_count(),
-            progress=update,
-            force=force,
-        )
-    if report.rebuilt_reason:
-        err.print(f"warning: rebuilt the encodings cache: {report.rebuilt_reason}", markup=False)
+        workers = threads or cpu_count()
+        report = encode_people(config, settings, cache, workers, _warn, update, force)
     for result in report.references.files:
-        if result.message:
-            err.print(f"warning: {result.message}", markup=False)
+        if result.found_by and not result.message:
+            err.print(
+                f"note: {result.path}: face found only by a fallback search "
+                f"({result.found_by}): a tight crop?",
+                markup=False,
+            )
     return report
 
 
@@ -342,6 +360,8 @@ def encode_command(
     model: ModelOption = Detector.hog,
     landmarks: LandmarksOption = Landmarks.five,
     threads: ThreadsOption = None,
+    engine: EngineOption = EngineChoice.auto,
+    device: DeviceOption = DeviceChoice.cpu,
     force: Annotated[
         bool,
         typer.Option(
@@ -357,12 +377,15 @@ def encode_command(
     """
     with user_errors():
         people = load_people(config, refs)
-        report = _encode(people, output, jitters, model, landmarks, threads, force=force)
+        report = _encode(
+            people, output, jitters, model, landmarks, threads, engine, device, force
+        )
     refs_set = report.references
+    found = sum(1 for f in refs_set.files if f.found_by)
     out.print(
         f"{report.cache_path}: {len(refs_set)} encodings of {len(people)} people "
         f"({report.encoded} photos encoded, {report.reused} unchanged, "
-        f"{report.dropped} removed)",
+        f"{report.dropped} removed)" + (f"; {found} found by a fallback search" if found else ""),
         markup=False,
     )
 
@@ -391,22 +414,20 @@ def check_refs_command(
     model: ModelOption = Detector.hog,
     landmarks: LandmarksOption = Landmarks.five,
     threads: ThreadsOption = None,
+    engine: EngineOption = EngineChoice.auto,
+    device: DeviceOption = DeviceChoice.cpu,
 ) -> None:
     """Check the reference photos: faces found, outliers, and people who could be confused.
 
     Pairs of different people closer than --tolerance are listed: at that tolerance,
     rip would confuse them.
     """
-    from faceripper.checkrefs import (
-        check_references,
-        open_file,
-        summary_tables,
-        write_contact_sheets,
-    )
+    from faceripper.checkrefs import check_references, summary_tables, write_contact_sheets
+    from faceripper.sheets import open_file
 
     with user_errors():
         people = load_people(config, refs)
-        report = _encode(people, output, jitters, model, landmarks, threads)
+        report = _encode(people, output, jitters, model, landmarks, threads, engine, device)
         check = check_references(
             report.references,
             [p.name for p in people],
@@ -458,18 +479,28 @@ def review_command(
             help="Crops per sheet, spread evenly over the label's crops.",
         ),
     ] = 48,  # faceripper.review.DEFAULT_PER_LABEL
+    check_margin: Annotated[
+        float,
+        typer.Option(
+            "--check-margin",
+            min=0.0,
+            help="A face track decided within this of the run's tolerance (its median "
+            "distance) needs a look: shown first, counted, listed in check.csv.",
+        ),
+    ] = 0.05,  # faceripper.review.DEFAULT_CHECK_MARGIN
     show: Annotated[bool, typer.Option("--show", help="Open the sheets.")] = False,
 ) -> None:
     """Write a contact sheet per label of a dataset, to check the crops by eye.
 
-    Each sheet shows a sample of the label's crops, largest distance (most doubtful)
-    first, each with its distance, sharpness, video and frame.
+    Each sheet shows first the face tracks decided with the least margin (one crop
+    each), then a sample of the label's other crops, largest distance first, each with
+    its distance, sharpness, video and frame; check.csv lists every track to check.
     """
-    from faceripper.checkrefs import open_file
     from faceripper.review import describe, review_dataset
+    from faceripper.sheets import open_file
 
     with user_errors():
-        sheets = review_dataset(target_dir, out_dir, per_label=per_label)
+        sheets = review_dataset(target_dir, out_dir, per_label=per_label, check_margin=check_margin)
         if not sheets:
             out.print(
                 f"{target_dir}: no saved crops in the manifest, no sheet written", markup=False
@@ -479,6 +510,147 @@ def review_command(
         if show:
             for sheet in sheets:
                 open_file(sheet.path)
+
+
+@app.command("reconcile")
+def reconcile_command(
+    target_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="The dataset folder that rip wrote (it holds manifest.csv).",
+            metavar="TARGET_DIR",
+        ),
+    ],
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Only list what changed; record and change nothing."),
+    ] = False,
+) -> None:
+    """Record the crops you deleted or moved between class folders, in the manifest.
+
+    A deleted crop is never written again as that person, and its face teaches later
+    rips who that person is not; a moved crop becomes its new person's (rip also does
+    this when it starts).
+    """
+    from faceripper.corrections import describe, reconcile_dataset
+
+    with user_errors():
+        report = reconcile_dataset(target_dir, dry_run=dry_run)
+    for line in describe(report):
+        out.print(line, markup=False)
+
+
+class GroupByChoice(str, Enum):
+    """What never straddles two splits."""
+
+    track = "track"
+    video = "video"
+
+
+class LinkChoice(str, Enum):
+    """How a split's files point at the dataset's crops."""
+
+    hardlink = "hardlink"
+    symlink = "symlink"
+    copy = "copy"
+
+
+@app.command("split")
+def split_command(
+    target_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="The dataset folder that rip wrote (it holds manifest.csv); only read.",
+            metavar="TARGET_DIR",
+        ),
+    ],
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder for the split: OUT/train|val|test/<class folder>/*.jpg and "
+            "OUT/splits.csv (new, empty, or an earlier split, replaced; never inside "
+            "TARGET_DIR).",
+            file_okay=False,
+        ),
+    ],
+    fractions: Annotated[
+        str,
+        typer.Option(
+            "--fractions",
+            help="Shares of train,val[,test] per label, adding up to 1.",
+            metavar="TRAIN,VAL[,TEST]",
+        ),
+    ] = "0.8,0.1,0.1",
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed: the same seed gives the same split.")
+    ] = 0,
+    group_by: Annotated[
+        GroupByChoice,
+        typer.Option(
+            "--group-by",
+            help="What never has crops in two splits: track (a face track, joined across "
+            "segment boundaries) or video (stricter).",
+        ),
+    ] = GroupByChoice.track,
+    link: Annotated[
+        LinkChoice,
+        typer.Option(
+            "--link",
+            help="hardlink (no extra space; same file system), symlink or copy.",
+        ),
+    ] = LinkChoice.hardlink,
+    max_per_label: Annotated[
+        int,
+        typer.Option(
+            "--max-per-label",
+            min=0,
+            help="Keep at most N crops per label, the sharpest of every track and video "
+            "first (0: all).",
+        ),
+    ] = 0,
+    balance: Annotated[
+        bool,
+        typer.Option(
+            "--balance",
+            help="Keep as many crops per label as the smallest label has (the same choice "
+            "as --max-per-label).",
+        ),
+    ] = False,
+) -> None:
+    """Split a dataset into train/val/test folders so that no face track is in two splits.
+
+    Folders of hard links (or symlinks, or copies) in the layout of torchvision's
+    ImageFolder and Keras' image_dataset_from_directory, and splits.csv listing each
+    crop's split.
+    """
+    from faceripper.split import describe, parse_fractions, split_dataset
+
+    with user_errors():
+        report = split_dataset(
+            target_dir,
+            out_dir,
+            parse_fractions(fractions),
+            seed=seed,
+            group_by=group_by.value,  # type: ignore[arg-type]
+            link=link.value,  # type: ignore[arg-type]
+            max_per_label=max_per_label,
+            balance=balance,
+        )
+    for line in describe(report):
+        out.print(line, markup=False)
+    if report.missing:
+        err.print(
+            f"warning: {report.missing} crop(s) listed in the manifest are missing "
+            f"(deleted or moved by hand): not split; 'faceripper reconcile {target_dir}' "
+            "records them",
+            markup=False,
+        )
+    for folder in report.empty_folders():
+        err.print(
+            f"warning: {out_dir / folder} is empty: too few groups for every split",
+            markup=False,
+        )
 
 
 @app.command("rip")
@@ -645,6 +817,8 @@ def rip_command(
         ),
     ] = DEFAULT_LABEL_FORMAT,
     landmarks: LandmarksOption = Landmarks.five,
+    engine: EngineOption = EngineChoice.auto,
+    device: DeviceOption = DeviceChoice.cpu,
     cache: Annotated[
         Path | None,
         typer.Option(
@@ -684,7 +858,7 @@ def rip_command(
             "--segment-frames",
             min=10,
             help="Frames per unit of work handed to a worker (smaller: finer resume and "
-            "load balancing; larger: less overhead).",
+            "load balancing; larger: less overhead). The crops do not depend on it.",
         ),
     ] = 300,
     scheduler: Annotated[
@@ -737,124 +911,65 @@ def rip_command(
     Rerunning the same command continues where the last run stopped. 'faceripper
     review TARGET' then draws contact sheets of the crops to check them.
     """
+    from faceripper.api import rip
     from faceripper.blur import DEFAULT_BLUR_THRESHOLD
-    from faceripper.rip import collect_videos, rip
     from faceripper.worker import RipSettings
-    from faceripper.writer import blurry_dir_for, ensure_writable
 
+    settings = RipSettings(
+        tolerance=tolerance,
+        min_size_px=min_size,
+        blur_threshold=DEFAULT_BLUR_THRESHOLD if blur is None else blur,
+        save_blurry=save_blurry,
+        model=model.value,
+        landmarks=landmarks.value,
+        margin=margin,
+        align=align,
+        size_px=size,
+        tracks=tracks,
+        dedupe=dedupe,
+        every=every,
+        fps=fps,
+        detect_every=detect_every,
+        engine=engine.value,
+        device=device.value,
+    )
     with user_errors(), ExitStack() as stack:
-        people = load_people(config, refs)
-        class_folders(people, label_format)  # rip() checks it too; here, before any work
-        collection = collect_videos(video_dir, video or [])
-        videos, ignored = collection.videos, collection.ignored_files
-        for problem in collection.problems:
-            err.print(f"warning: {problem}", markup=False)
-        check_folders(target_dir, video_dir)
-        workers = threads or cpu_count()
+        # Connecting comes first: a wrong address fails at once and writes nothing.
         cluster = connect_cluster(
             stack, scheduler, scheduler_timeout, tls_ca_file, tls_cert, tls_key, threads
         )
-        ensure_writable(target_dir)  # after connecting: a wrong address writes nothing
-        if cluster is None and workers > cpu_count():
-            err.print(
-                f"warning: --threads {workers} is more than the {cpu_count()} CPUs this "
-                "process may use: the workers share them, each with its own models in memory",
-                markup=False,
-            )
-        if model is Detector.cnn:
-            from faceripper.models import dlib_has_cuda
-
-            if not dlib_has_cuda():
-                err.print(
-                    "warning: dlib was built without CUDA: --model cnn runs on the CPU "
-                    "(about 1.4 s for one 640x360 frame); see INSTALLING_DLIB.md",
-                    markup=False,
-                )
-        # Reference photos are located with HOG whatever --model says: they are large and
-        # frontal, and the CNN detector costs seconds per photo on a CPU.
-        report = _encode(people, cache, jitters, Detector.hog, landmarks, workers)
-        missing = [p.name for p in people if p.name not in set(report.references.person)]
-        for name in missing:
-            err.print(f"warning: {name}: no usable reference photo; never matched", markup=False)
-        if len(missing) == len(people):
-            from faceripper.errors import UsageError
-
-            raise UsageError("no person has a usable reference photo")
-        negative_refs = None
-        if negatives is not None:
-            from faceripper.config import negatives_config
-
-            negative_report = _encode(
-                negatives_config(negatives), None, jitters, Detector.hog, landmarks, workers
-            )
-            negative_refs = negative_report.references
-        settings = RipSettings(
-            tolerance=tolerance,
-            min_size_px=min_size,
-            blur_threshold=DEFAULT_BLUR_THRESHOLD if blur is None else blur,
-            save_blurry=save_blurry,
-            model=model.value,  # type: ignore[arg-type]
-            landmarks=landmarks.value,  # type: ignore[arg-type]
-            margin=margin,
-            align=align,
-            size_px=size,
-            tracks=tracks,
-            dedupe=dedupe,
-            every=every,
-            fps=fps,
-            detect_every=detect_every,
+        encoding = stack.enter_context(progress_bar("encoding references"))
+        ripping = stack.enter_context(rip_progress())
+        summary = rip(
+            target_dir,
+            config=config,
+            refs=refs,
+            video_dir=video_dir,
+            videos=video or [],
+            settings=settings,
+            threads=threads,
+            jitters=jitters,
+            cache=cache,
+            blurry_dir=blurry_dir,
+            restart=restart,
+            max_per_video=max_per_video,
+            negatives=negatives,
+            segment_frames=segment_frames,
+            label_format=label_format,
+            cluster=cluster,
+            start_method=os.environ.get("FACERIPPER_START_METHOD"),
+            progress=ripping,
+            encode_progress=encoding,
+            warn=_warn,
         )
-        if align and size == 0:
-            from faceripper.errors import UsageError
-
-            raise UsageError("--size 0 (the frame's pixels) needs --no-align")
-        blurry_target = (blurry_dir or blurry_dir_for(target_dir)) if save_blurry else None
-        if ignored:
-            err.print(f"{ignored} non-video file(s) ignored", markup=False)
-        with rip_progress() as update:
-            summary = rip(
-                people,
-                report.references,
-                videos,
-                target_dir,
-                settings,
-                threads=workers,
-                blurry_dir=blurry_target,
-                restart=restart,
-                progress=update,
-                start_method=os.environ.get("FACERIPPER_START_METHOD") or None,
-                segment_frames=segment_frames,
-                cluster=cluster,
-                negatives=negative_refs,
-                label_format=label_format,
-                max_per_video=max_per_video,
-            )
-    _print_summary(people, summary)
+    _print_summary(summary)
     if not summary.ok:
         raise typer.Exit(1)
 
 
-def check_folders(target_dir: Path, video_dir: Path | None) -> None:
-    """Refuse a target inside the video folder, or a video folder inside the target.
-
-    Raises:
-        UsageError: one is inside the other.
-    """
-    from faceripper.errors import UsageError
-    from faceripper.writer import inside
-
-    if video_dir is None:
-        return
-    if inside(video_dir, target_dir):
-        raise UsageError(
-            f"{target_dir}: the target is inside the video folder {video_dir}: "
-            "choose a target outside it"
-        )
-    if inside(target_dir, video_dir):
-        raise UsageError(
-            f"{video_dir}: the video folder is inside the target {target_dir}, where it "
-            "would be taken for a class: choose a target outside it"
-        )
+def _warn(message: str) -> None:
+    """A warning on stderr, one line."""
+    err.print(f"warning: {message}", markup=False)
 
 
 def connect_cluster(
@@ -921,14 +1036,13 @@ def rip_progress() -> Iterator[Callable[[Any], None]]:
         yield update
 
 
-def _print_summary(people: Config, summary: Any) -> None:
+def _print_summary(summary: Any) -> None:
     from rich.table import Table
 
     table = Table(title="faces in the dataset")
     for column in ("label", "saved", "blurry", "ambiguous"):
         table.add_column(column, justify="left" if column == "label" else "right")
-    for person in people:
-        label = person.label
+    for label in summary.labels:
         table.add_row(
             label,
             str(summary.saved[label]),
@@ -947,6 +1061,7 @@ def _print_summary(people: Config, summary: Any) -> None:
         f"{counts['deduplicated']} near duplicates skipped; {summary.rows} manifest rows",
         markup=False,
     )
+    _print_corrections(summary)
     for key, message in summary.video_errors.items():
         err.print(f"error: {_naming(key, message)}", markup=False)
 
@@ -961,6 +1076,26 @@ def _naming(key: str, message: str) -> str:
     """
     named = message.split(": ", 1)[0].replace("\\", "/")
     return message if named == key or named.endswith("/" + key) else f"{key}: {message}"
+
+
+def _print_corrections(summary: Any) -> None:
+    """What rip found corrected by hand, and learnt (nothing when there is nothing)."""
+    from faceripper.corrections import describe
+
+    report, learned = summary.corrections, summary.learned
+    if report is not None and report.changed:
+        for line in describe(report):
+            out.print(line, markup=False)
+    if learned is not None and (len(learned) or learned.pending):
+        text = (
+            f"learnt from your corrections: {len(learned.exclusions)} faces excluded, "
+            f"{len(learned.references)} added as references"
+        )
+        if summary.counts["corrected_skipped"]:
+            text += f", {summary.counts['corrected_skipped']} corrected crops not rewritten"
+        if learned.pending:
+            text += f"; {learned.pending} waiting for their video to be encoded"
+        out.print(text, markup=False)
 
 
 #: FaceRipper v1's flags: a command line that starts with one of them is a ``rip``.

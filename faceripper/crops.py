@@ -66,7 +66,9 @@ def box_crop(image: ImageRGB, box: BoxArray, margin: float, size_px: int = 0) ->
     if size_px and crop.size:
         shrink = crop.shape[0] > size_px
         interpolation = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
-        crop = cv2.resize(crop, (size_px, size_px), interpolation=interpolation)
+        crop = np.asarray(
+            cv2.resize(crop, (size_px, size_px), interpolation=interpolation), dtype=np.uint8
+        )
     return crop
 
 
@@ -98,19 +100,22 @@ def aligned_crop(
         region = image[y0:y1, x0:x1]
         width = max(1, round(region.shape[1] * factor))
         height = max(1, round(region.shape[0] * factor))
-        source = cv2.resize(region, (width, height), interpolation=cv2.INTER_AREA)
+        source = np.asarray(
+            cv2.resize(region, (width, height), interpolation=cv2.INTER_AREA), dtype=np.uint8
+        )
         fx, fy = width / region.shape[1], height / region.shape[0]
         cx, cy, side = (cx - x0) * fx, (cy - y0) * fy, side * fx
     matrix = cv2.getRotationMatrix2D((cx, cy), roll_degrees(landmarks_xy), size_px / side)
     matrix[0, 2] += size_px / 2.0 - cx
     matrix[1, 2] += size_px / 2.0 - cy
-    return cv2.warpAffine(
+    aligned = cv2.warpAffine(
         np.ascontiguousarray(source),
         matrix,
         (size_px, size_px),
         flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REFLECT_101,
     )
+    return np.asarray(aligned, dtype=np.uint8)
 
 
 def signature(crop: ImageRGB) -> npt.NDArray[np.float32]:

@@ -3,8 +3,11 @@
 The numbers are exactly those of ``face_recognition.face_encodings(image,
 known_face_locations=boxes, num_jitters=jitters, model=...)``: the same landmark model
 (5-point by default, face_recognition's ``"small"``; 68-point for ``"large"``), the same
-box-to-rectangle conversion and the same dlib call per face. Encodings compare by
-euclidean distance; face_recognition's usual threshold is 0.6.
+box-to-rectangle conversion and the same face chips (``dlib.get_face_chips(image,
+shapes, 150, 0.25)``). The network runs on onnxruntime by default (:mod:`faceripper.engines`;
+within about 1e-6 of dlib's numbers, 8 to 15 times faster); ``engine="dlib"`` is dlib's
+own call per face, bit for bit, as is every call with ``jitters`` above 1. Encodings
+compare by euclidean distance; face_recognition's usual threshold is 0.6.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ import numpy.typing as npt
 from faceripper.faces import Faces
 from faceripper.geometry import BoxArray
 from faceripper.images import ImageRGB
-from faceripper.models import LandmarkModel, get_models
+from faceripper.models import Device, EncoderEngine, LandmarkModel, get_models
 
 ENCODING_DIM = 128
+#: Side of the face chips the network takes, and the padding around the face in them.
+FACE_CHIP_PX = 150
+CHIP_PADDING = 0.25
 
 
 def _full_object_detections(
@@ -55,6 +61,8 @@ def encode_faces(
     landmark_model: LandmarkModel = "5",
     jitters: int = 1,
     encode: npt.NDArray[np.bool_] | None = None,
+    engine: EncoderEngine = "auto",
+    device: Device = "cpu",
 ) -> Faces:
     """Compute landmarks and encodings of the given faces of one image.
 
@@ -63,17 +71,26 @@ def encode_faces(
         boxes: ``(n, 4)`` int64 ``(top, right, bottom, left)``.
         landmark_model: ``"5"`` (default, face_recognition's ``model="small"``) or ``"68"``.
         jitters: times to re-sample each face with small random shifts and average; 0 and
-            1 both mean once. Higher is slightly more accurate and proportionally slower.
+            1 both mean once. Higher is slightly more accurate and proportionally slower
+            (and always computed by dlib's own path).
         encode: ``(n,)`` bool, which faces to encode (default all); the others get
-            landmarks only (0.6 ms a face instead of about 76 ms) and NaN encodings.
+            landmarks only (0.6 ms a face) and NaN encodings.
+        engine: where the network runs (:mod:`faceripper.engines`): ``"auto"``
+            (onnxruntime, else OpenCV), ``"onnxruntime"``, ``"opencv"`` (about 1e-6 from
+            dlib's numbers, 8 to 15 times faster), or ``"dlib"`` (dlib's own, bit for
+            bit). The faces of one call run as one batch.
+        device: ``"cpu"`` or ``"cuda"`` (onnxruntime's CUDA provider).
 
     Returns:
         :class:`Faces` with ``box_trbl``, ``landmarks_xy`` ``(n, k, 2)`` and ``encodings``
         ``(n, 128)`` float64 filled in.
+
+    Raises:
+        ModelFormatError: the model file is not dlib's face recognition network.
+        EngineUnavailableError: the engine or device is not installed.
     """
     image = np.ascontiguousarray(image)  # dlib rejects strided views (see INSTALLING_DLIB.md)
     shapes = _full_object_detections(image, boxes, landmark_model)
-    encoder = get_models().encoder
     k = 5 if landmark_model == "5" else 68
     if not shapes:
         return Faces(
@@ -83,10 +100,32 @@ def encode_faces(
         )
     wanted = np.ones(len(shapes), dtype=bool) if encode is None else np.asarray(encode, bool)
     encodings = np.full((len(shapes), ENCODING_DIM), np.nan)
-    for i in np.flatnonzero(wanted):
-        encodings[i] = np.array(encoder.compute_face_descriptor(image, shapes[i], jitters))
+    rows = np.flatnonzero(wanted)
+    if len(rows):
+        network = None if jitters > 1 else get_models().face_network(engine, device)
+        if network is None:
+            encoder = get_models().encoder
+            for i in rows:
+                encodings[i] = np.array(encoder.compute_face_descriptor(image, shapes[i], jitters))
+        else:
+            encodings[rows] = network.descriptors(face_chips(image, [shapes[i] for i in rows]))
     landmarks = np.stack([_points(s) for s in shapes])
     return Faces(boxes, landmarks_xy=landmarks, encodings=encodings)
+
+
+def face_chips(image: ImageRGB, shapes: list[Any]) -> npt.NDArray[np.uint8]:
+    """The network's input: ``(n, 150, 150, 3)`` uint8 RGB chips of dlib landmark shapes.
+
+    ``dlib.get_face_chips(image, shapes, 150, 0.25)``: the chip dlib's
+    ``compute_face_descriptor`` extracts itself.
+    """
+    import dlib
+
+    detections = dlib.full_object_detections()
+    for shape in shapes:
+        detections.append(shape)
+    chips = dlib.get_face_chips(image, detections, size=FACE_CHIP_PX, padding=CHIP_PADDING)
+    return np.stack([np.asarray(c, dtype=np.uint8) for c in chips])
 
 
 def face_distances(

@@ -36,3 +36,11 @@ class ImageReadError(FaceripperError):
 
 class UsageError(FaceripperError):
     """Options that cannot work together, or a path that cannot be used."""
+
+
+class ModelFormatError(FaceripperError):
+    """A model file is not the network faceripper expects (truncated, another model)."""
+
+
+class EngineUnavailableError(FaceripperError):
+    """The requested inference engine or device is not installed or not usable here."""

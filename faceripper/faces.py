@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -38,9 +39,9 @@ class Faces:
     """
 
     box_trbl: BoxArray
-    landmarks_xy: npt.NDArray[np.float64] = field(default=None)  # type: ignore[assignment]
-    encodings: npt.NDArray[np.float64] = field(default=None)  # type: ignore[assignment]
-    sharpness: npt.NDArray[np.float64] = field(default=None)  # type: ignore[assignment]
+    landmarks_xy: npt.NDArray[np.float64] = field(default=None)  # type: ignore[arg-type]
+    encodings: npt.NDArray[np.float64] = field(default=None)  # type: ignore[arg-type]
+    sharpness: npt.NDArray[np.float64] = field(default=None)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
         boxes = as_boxes(self.box_trbl)
@@ -62,7 +63,9 @@ class Faces:
     def __len__(self) -> int:
         return len(self.box_trbl)
 
-    def __getitem__(self, index: npt.ArrayLike | slice) -> Faces:
+    def __getitem__(
+        self, index: npt.NDArray[np.bool_] | npt.NDArray[np.integer[Any]] | slice
+    ) -> Faces:
         """Select faces by boolean mask, integer indices or slice."""
         return Faces(
             box_trbl=self.box_trbl[index],

@@ -30,7 +30,7 @@ def clip_boxes(boxes: BoxArray, image_shape: tuple[int, ...]) -> BoxArray:
     most the width, bottom at most the height.
 
     >>> clip_boxes(np.array([[-5, 120, 90, -3]]), (80, 100))
-    array([[ 0, 100, 80,  0]])
+    array([[  0, 100,  80,   0]])
     """
     height, width = image_shape[:2]
     out = boxes.copy()

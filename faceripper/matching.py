@@ -17,6 +17,9 @@ import numpy.typing as npt
 DEFAULT_AMBIGUITY_GAP = 0.04
 
 UNKNOWN = -1
+#: Reference rows whose person is ``EXCLUDED - q`` are exclusions of person ``q``
+#: (see :func:`person_distances`).
+EXCLUDED = -2
 
 
 @dataclass(frozen=True)
@@ -46,13 +49,26 @@ def person_distances(
     """Reduce face-to-reference distances ``(n, m)`` to face-to-person ``(n, n_people)``.
 
     Each person's distance is that of their nearest reference; inf for a person without
-    references.
+    references. A reference whose person is ``EXCLUDED - q`` (``-2 - q``) is an
+    *exclusion* of person ``q``: a face the user took out of ``q``'s class folder
+    (:mod:`faceripper.corrections`). A face nearer to one of ``q``'s exclusions than to
+    all of ``q``'s references is not ``q``: its distance to ``q`` is inf. No other
+    person's distance changes.
+
+    >>> d = np.array([[0.40, 0.30], [0.40, 0.50]])  # 2 faces, 2 references
+    >>> person_distances(d, np.array([0, -2]), 1).tolist()
+    [[inf], [0.4]]
     """
     out = np.full((distances.shape[0], n_people), np.inf)
     for person in range(n_people):
         columns = ref_person == person
         if columns.any():
             out[:, person] = distances[:, columns].min(axis=1)
+    for code in np.unique(ref_person[ref_person <= EXCLUDED]):
+        person = int(EXCLUDED - code)
+        if person < n_people:
+            nearest = distances[:, ref_person == code].min(axis=1)
+            out[nearest < out[:, person], person] = np.inf
     return out
 
 

@@ -21,6 +21,9 @@ from faceripper.errors import ModelsNotFoundError
 
 LandmarkModel = Literal["5", "68"]
 DetectorModel = Literal["hog", "cnn"]
+#: Where encodings are computed (:mod:`faceripper.engines`).
+EncoderEngine = Literal["auto", "onnxruntime", "opencv", "dlib"]
+Device = Literal["cpu", "cuda"]
 
 MODEL_FILES = {
     "landmarks_5": "shape_predictor_5_face_landmarks.dat",
@@ -106,12 +109,29 @@ class Models:
 
     @property
     def encoder(self) -> Any:
+        """dlib's own face recognition model (``--engine dlib``, and jitters above 1)."""
         import dlib
 
         return self._get(
             "encoder",
             lambda: dlib.face_recognition_model_v1(str(model_path("encoder"))),
         )
+
+    def face_network(self, engine: str = "auto", device: str = "cpu") -> Any:
+        """The face network on ``engine`` (:mod:`faceripper.engines`); None for dlib's own.
+
+        Built once per process and ``(engine, device)``, with one thread.
+        """
+
+        def build() -> Any:
+            from faceripper.engines import open_face_network, resolve_engine
+
+            resolved = resolve_engine(engine, device)
+            if resolved == "dlib":
+                return None
+            return open_face_network(model_path("encoder"), resolved, device, threads=1)
+
+        return self._get(f"face_network_{engine}_{device}", build)
 
 
 @functools.cache

@@ -683,12 +683,12 @@ def open_video_writer(
     suffix = path.suffix.lower()
     if suffix == ".avi":
         writer = cv2.VideoWriter(
-            str(path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"), fps, frame_size
+            str(path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter.fourcc(*"MJPG"), fps, frame_size
         )
         if writer.isOpened():
             writer.set(cv2.VIDEOWRITER_PROP_QUALITY, float(quality))
     elif suffix == ".mp4":
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, frame_size)
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, frame_size)
     else:
         raise ValueError(f"{path}: synthetic videos are .avi (MJPG) or .mp4 (mp4v)")
     if not writer.isOpened():

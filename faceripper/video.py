@@ -51,10 +51,14 @@ VIDEO_EXTENSIONS = frozenset(
 
 #: Frames per unit of work: about 10 s of 30 fps video.
 DEFAULT_SEGMENT_FRAMES = 300
+#: Every face track ends at the looked-at frames whose index is a multiple of this many
+#: looked-at frames (``--every``/``--fps`` steps), as at a shot cut: the work can be cut
+#: there without changing the result (see :func:`plan_segments`).
+RESET_FRAMES = 300
 #: ``rip`` cuts a short video into about this many units of work (where its keyframes
 #: allow it), so that the workers share even a single short video evenly ...
 SHORT_VIDEO_SEGMENTS = 8
-#: ... but none shorter than this many frames (a face track ends with its segment).
+#: ... but none shorter than this many frames.
 MIN_SEGMENT_FRAMES = 60
 
 
@@ -340,26 +344,35 @@ def _first_frame_rotation(path: Path) -> int:
 
 
 def plan_segments(
-    scan: VideoScan, segment_frames: int = DEFAULT_SEGMENT_FRAMES, min_segments: int = 1
+    scan: VideoScan,
+    segment_frames: int = DEFAULT_SEGMENT_FRAMES,
+    min_segments: int = 1,
+    block_frames: int = RESET_FRAMES,
 ) -> list[tuple[int, int]]:
     """Split a video into ``[start, end)`` frame ranges of about ``segment_frames``.
 
-    Ranges start at keyframes where the keyframes allow it, so a worker decodes nothing
-    it does not use (and encoders put keyframes at shot cuts, where face tracks end
-    anyway); where keyframes are too sparse, ranges start at any frame and the worker
-    decodes from the keyframe before. Videos without timestamps are one range.
+    The video is made of blocks of ``block_frames`` frames, at whose first frames every
+    face track ends (:data:`RESET_FRAMES` times the frame step: see
+    :func:`faceripper.worker.process_segment`). A range of ``block_frames`` or more is
+    made of whole blocks (as many as fit in ``segment_frames``), so that its worker
+    neither looks behind its start nor past its end. A block is cut into shorter ranges
+    when ``segment_frames`` is smaller; they start at keyframes where the keyframes allow
+    it, so that a worker decodes nothing it does not use; where keyframes are too sparse,
+    ranges start at any frame and the worker decodes from the keyframe before. Videos
+    without timestamps are one range.
 
     ``min_segments``: a video too short for that many ranges of ``segment_frames`` gets
     shorter ranges, down to :data:`MIN_SEGMENT_FRAMES` (or ``segment_frames`` if
     smaller), so that it makes about ``min_segments`` (``rip`` asks for
     :data:`SHORT_VIDEO_SEGMENTS`).
 
-    >>> scan = VideoScan(tuple(range(600)), (0, 75, 123, 179, 257, 322, 402, 483, 565),
-    ...                  600, Fraction(1, 30), 30.0, 1920, 1080, 0)
+    >>> scan = VideoScan(tuple(range(900)), (0, 75, 123, 179, 257, 322, 402, 483, 565, 800),
+    ...                  900, Fraction(1, 30), 30.0, 1920, 1080, 0)
     >>> plan_segments(scan)
-    [(0, 322), (322, 600)]
-    >>> plan_segments(scan, min_segments=8)
-    [(0, 75), (75, 179), (179, 257), (257, 329), (329, 402), (402, 483), (483, 600)]
+    [(0, 300), (300, 600), (600, 900)]
+    >>> plan_segments(scan, min_segments=8)  # doctest: +NORMALIZE_WHITESPACE
+    [(0, 123), (123, 211), (211, 300), (300, 391), (391, 483), (483, 600), (600, 700), (700, 800),
+     (800, 900)]
     """
     count = scan.frame_count
     shortest = 1
@@ -368,9 +381,21 @@ def plan_segments(
         segment_frames = max(min(segment_frames, -(-count // min_segments)), shortest)
     if not scan.seekable or count <= segment_frames:
         return [(0, count)]
+    if segment_frames >= block_frames:
+        size = block_frames * (segment_frames // block_frames)
+        edges = list(range(0, count, size))
+        if len(edges) > 1 and count - edges[-1] < size // 2:
+            edges.pop()  # no short last range: the one before takes it
+        return list(itertools.pairwise([*edges, count]))
     starts = [0]
-    for key in scan.keyframes:
-        if key - starts[-1] >= segment_frames and count - key >= segment_frames // 2:
+    for key in sorted({*scan.keyframes, *range(block_frames, count, block_frames)} - {0}):
+        block_end = min(count, (key // block_frames + 1) * block_frames)
+        # No range shorter than half a segment at the end, nor than the shortest before
+        # a block's first frame.
+        least = segment_frames // 2 if block_end == count else max(segment_frames // 2, shortest)
+        if key % block_frames == 0 and count - key >= segment_frames // 2:
+            starts.append(key)  # a block's first frame
+        elif key - starts[-1] >= segment_frames and block_end - key >= least:
             starts.append(key)
     bounds = [*starts, count]
     segments: list[tuple[int, int]] = []
@@ -379,6 +404,15 @@ def plan_segments(
         edges = [start + (end - start) * i // pieces for i in range(pieces + 1)]
         segments += list(itertools.pairwise(edges))
     return segments
+
+
+def reach(end: int, frame_count: int, block_frames: int) -> int:
+    """The frame before which the worker of a range ending at ``end`` stops at the latest.
+
+    It goes on past ``end`` to the next frame where every track ends (a shot cut, or
+    at the latest the next block's first frame).
+    """
+    return min(frame_count, -(-end // block_frames) * block_frames)
 
 
 @dataclass

@@ -7,18 +7,26 @@ writes files and never prints: one process, the orchestrator, writes the dataset
 Per frame, cheapest test first: detect (on a frame shrunk as far as ``min_size`` allows),
 drop faces under ``min_size``, score sharpness and skip blurry faces (unless blurry
 crops are kept), encode the rest, match against the references.
+
+A segment processes the frames it owns (:func:`owned_frames`): from its first reset
+point (a shot cut, or every :data:`~faceripper.video.RESET_FRAMES` looked-at frames),
+where every track ends and the work starts afresh, to the next segment's first one. So
+the result does not depend on where a video is cut into segments.
 """
 
 from __future__ import annotations
 
+import contextlib
+import traceback
 from collections import Counter, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from faceripper.blur import sharpness
+from faceripper.blur import DEFAULT_BLUR_THRESHOLD, sharpness
 from faceripper.crops import aligned_crop, box_crop, encode_jpeg, signature, signature_distance
 from faceripper.detector import (
     detect_around,
@@ -30,17 +38,28 @@ from faceripper.encoder import encode_faces, face_distances
 from faceripper.geometry import BoxArray, box_sizes
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
-from faceripper.models import DetectorModel, LandmarkModel
+from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
 from faceripper.tracks import (
+    APPEARANCE_JUMP,
     MEDIAN_SLACK,
     Observation,
+    Track,
     Tracker,
     decide,
     frame_thumbnail,
     is_cut,
+    one_per_frame,
+    split,
     vote,
 )
-from faceripper.video import VideoError, VideoScan, iter_frames
+from faceripper.video import (
+    RESET_FRAMES,
+    DecodedFrame,
+    VideoError,
+    VideoScan,
+    iter_frames,
+    reach,
+)
 
 #: Crops of one track closer than this (see :func:`faceripper.crops.signature_distance`)
 #: to one of the last crops kept are near duplicates (measured in docs/quality.md) ...
@@ -55,13 +74,18 @@ CNN_BATCH_FRAMES = 8
 CNN_BATCH_PIXELS = 16_000_000
 
 
+#: Settings that say how a run computes, not what it writes: left out of the resume check.
+RUNTIME_ONLY = frozenset({"engine", "device"})
+
+
 @dataclass(frozen=True)
 class RipSettings:
-    """Everything that decides which crops a run writes (part of the resume check)."""
+    """Everything that decides which crops a run writes (part of the resume check,
+    except :data:`RUNTIME_ONLY`)."""
 
     tolerance: float = 0.4
     min_size_px: int = 100
-    blur_threshold: float = 0.0
+    blur_threshold: float = DEFAULT_BLUR_THRESHOLD
     save_blurry: bool = False
     model: DetectorModel = "hog"
     landmarks: LandmarkModel = "5"
@@ -76,12 +100,22 @@ class RipSettings:
     every: int = 1
     fps: float = 0.0
     detect_every: int = 5
+    #: Where encodings are computed and on what (:mod:`faceripper.engines`). Not part of
+    #: the resume check (:data:`RUNTIME_ONLY`): the engines agree within 1e-5.
+    engine: EncoderEngine = "auto"
+    device: Device = "cpu"
+    #: Every track ends every this many looked-at frames (:data:`RESET_FRAMES`).
+    reset_frames: int = RESET_FRAMES
 
     def frame_step(self, video_fps: float) -> int:
         """Process every this many frames (``--every``, or ``--fps`` for this video)."""
         if self.fps > 0 and video_fps > 0:
             return max(1, round(video_fps / self.fps))
         return max(1, self.every)
+
+    def block_frames(self, video_fps: float) -> int:
+        """Frames of this video between two frames where every track ends, cuts aside."""
+        return self.reset_frames * self.frame_step(video_fps)
 
     def detection_scale(self) -> float:
         """Factor frames are resized by before detection (see :func:`detection_scale`)."""
@@ -151,6 +185,11 @@ class SegmentResult:
     counts: Counter[str] = field(default_factory=Counter)
     ambiguous: Counter[int] = field(default_factory=Counter)
     error: str = ""
+    #: The frames ``[first, stop)`` whose faces the segment reports (the frames it owns:
+    #: :func:`owned_frames`); the writer tells whose a manifest row is by them.
+    owned: tuple[int, int] = (0, 0)
+    #: The traceback of an unexpected failure (a bug), for the log (``-v``).
+    traceback: str = ""
     #: The video itself is broken (truncated, corrupt): rerunning will not help.
     decode_error: bool = False
 
@@ -166,10 +205,14 @@ def init_worker(settings: RipSettings, references: References) -> None:
 
 @dataclass
 class _FrameState:
-    """What a segment carries from frame to frame."""
+    """What a segment carries from frame to frame.
+
+    A new one is made at every reset point (:func:`process_segment`): whatever is added
+    here must not carry over a shot cut, or the result would depend on where the video
+    is cut into segments.
+    """
 
     tracker: Tracker
-    previous_thumbnail: npt.NDArray[np.float32] | None = None
     #: The last frame searched whole for faces.
     last_full: int = -(10**9)
 
@@ -187,12 +230,9 @@ def process_frame(
     """Find, filter and track the faces of one frame; encode and crop those that need it.
 
     Identities are decided when the tracks end (:func:`finish_tracks`). ``boxes`` are
-    the frame's detections when they were found already (CNN batches).
+    the frame's detections when they were found already (CNN batches). Shot cuts are
+    found by the caller (:func:`process_segment`), which gives each shot a new ``state``.
     """
-    thumbnail = frame_thumbnail(image)
-    if is_cut(state.previous_thumbnail, thumbnail):
-        state.tracker.cut()
-    state.previous_thumbnail = thumbnail
     if boxes is None:
         boxes = _detect(image, frame, settings, state, result)
     boxes = boxes[np.lexsort((boxes[:, 0], boxes[:, 3]))]  # stable order: left, then top
@@ -212,9 +252,12 @@ def process_frame(
     )
     keep = ~blurry | settings.save_blurry
     result.counts["blurry_skipped"] += int((~keep).sum())
+    appearance = [_appearance(image, box) for box in boxes]
     if settings.tracks:
         far = settings.tolerance + MEDIAN_SLACK  # beyond it, no track can be anyone's
         due = np.array([t.wants_encoding(frame, far) for t in tracks], dtype=bool)
+        # A face that suddenly looks different may be another person: encode it now.
+        due |= np.array([_appearance_jumped(t, a) for t, a in zip(tracks, appearance, strict=True)])
         # A blurry face is encoded only when its track has nothing better yet.
         due &= ~blurry | np.array([not t.votes and t.last_encoded < 0 for t in tracks])
     else:
@@ -223,10 +266,17 @@ def process_frame(
     needs_landmarks = keep & (encode | settings.align)
     landmarks = np.zeros((len(boxes), 0, 2))
     distances: dict[int, npt.NDArray[np.float64]] = {}
+    encoded_faces: dict[int, npt.NDArray[np.float64]] = {}
     if needs_landmarks.any():
         rows = np.flatnonzero(needs_landmarks)
         faces = encode_faces(
-            image, boxes[rows], landmark_model=settings.landmarks, jitters=1, encode=encode[rows]
+            image,
+            boxes[rows],
+            landmark_model=settings.landmarks,
+            jitters=1,
+            encode=encode[rows],
+            engine=settings.engine,
+            device=settings.device,
         )
         landmarks = np.zeros((len(boxes), faces.landmarks_xy.shape[1], 2))
         landmarks[rows] = faces.landmarks_xy
@@ -239,6 +289,7 @@ def process_frame(
                 references.n_identities,
             )
             distances = dict(zip(encoded_rows.tolist(), per_person, strict=True))
+            encoded_faces = dict(zip(encoded_rows.tolist(), encodings, strict=True))
             result.counts["encoded"] += len(encoded_rows)
     for i, track in enumerate(tracks):
         observation = Observation(
@@ -249,6 +300,8 @@ def process_frame(
             sharpness=float(sharp[i]),
             blurry=bool(blurry[i]),
             distances=distances.get(i),
+            encoding=encoded_faces.get(i),
+            appearance=appearance[i],
         )
         if observation.distances is not None:
             track.last_encoded = frame
@@ -268,6 +321,25 @@ def process_frame(
         track.observations.append(observation)
     if not settings.tracks:
         state.tracker.cut()
+
+
+def _appearance(image: ImageRGB, box: npt.NDArray[np.int64]) -> npt.NDArray[np.float32] | None:
+    """The signature (:func:`faceripper.crops.signature`) of a face's box, None if empty."""
+    top, right, bottom, left = (int(v) for v in box)
+    region = image[max(0, top) : max(0, bottom), max(0, left) : max(0, right)]
+    if region.shape[0] < 2 or region.shape[1] < 2:
+        return None
+    return signature(np.ascontiguousarray(region))
+
+
+def _appearance_jumped(track: Track, appearance: npt.NDArray[np.float32] | None) -> bool:
+    """Whether a face looks unlike its track's previous face (:data:`APPEARANCE_JUMP`)."""
+    if appearance is None or not track.observations:
+        return False
+    previous = track.last.appearance
+    if previous is None:
+        return False
+    return signature_distance(previous, appearance) > APPEARANCE_JUMP
 
 
 def _detect(
@@ -297,20 +369,34 @@ def finish_tracks(
 ) -> None:
     """Decide every track's identity and turn its crops into hits (near duplicates out).
 
-    Identities from ``n_people`` on are negatives: their tracks are dropped and counted.
+    Tracks are first split where their face changes person (:func:`faceripper.tracks.split`);
+    each part is decided on its own, then at most one part per person is kept in any
+    frame (:func:`faceripper.tracks.one_per_frame`). Identities from ``n_people`` on are
+    negatives: their tracks are dropped and counted.
     """
     tracker.cut()
     hits: list[FaceHit] = []
-    for track in tracker.finished:
+    parts = [
+        part
+        for track in tracker.finished
+        for part in split(track, settings.tolerance, settings.ambiguity_gap)
+    ]
+    result.counts["track_splits"] += len(parts) - len(tracker.finished)
+    decisions = one_per_frame(
+        parts, [decide(p, settings.tolerance, settings.ambiguity_gap, n_people) for p in parts]
+    )
+    for track, decision in zip(parts, decisions, strict=True):
         written = [o for o in track.observations if o.jpeg is not None]
         result.counts["tracks"] += 1
-        decision = decide(track, settings.tolerance, settings.ambiguity_gap, n_people)
         if decision.person < 0:
             if decision.reason == "negative":
                 result.counts["negative"] += len(written)
-            elif decision.reason in ("ambiguous", "disagree") and decision.nearest < n_people:
+            elif (
+                decision.reason in ("ambiguous", "disagree", "same frame")
+                and decision.nearest < n_people
+            ):
                 result.ambiguous[decision.nearest] += len(written)
-                result.counts[f"tracks_{decision.reason}"] += 1
+                result.counts[f"tracks_{decision.reason.replace(' ', '_')}"] += 1
             else:
                 result.counts["unknown"] += len(written)
             continue
@@ -350,69 +436,196 @@ def finish_tracks(
     result.hits += hits
 
 
+def starts_shot(
+    previous: npt.NDArray[np.float32] | None,
+    thumbnail: npt.NDArray[np.float32],
+    frame: int,
+    block_frames: int,
+) -> bool:
+    """Whether a looked-at frame is a reset point: every track ends before it.
+
+    It is one when its thumbnail (:func:`faceripper.tracks.frame_thumbnail`) differs
+    from the previous looked-at frame's by a shot cut (:func:`faceripper.tracks.is_cut`;
+    never when ``previous`` is None), or when ``frame`` is a multiple of
+    ``block_frames`` (:meth:`RipSettings.block_frames`). It depends on these two
+    frames alone, never on what was found in earlier ones.
+    """
+    return frame % block_frames == 0 or is_cut(previous, thumbnail)
+
+
+@dataclass
+class SegmentWalk:
+    """What :func:`owned_frames` decoded."""
+
+    #: Frames of ``[task.start, task.end)`` decoded.
+    planned: int = 0
+    #: All frames decoded from ``task.start`` on (those past ``task.end`` included).
+    decoded: int = 0
+    #: Looked-at frames decoded but left to the previous segment.
+    skipped: int = 0
+    #: Looked-at frames the segment owns.
+    owned: int = 0
+    #: The first and the last of them (-1: none).
+    first: int = -1
+    last: int = -1
+
+
+def owned_frames(
+    task: SegmentTask, settings: RipSettings, walk: SegmentWalk | None = None
+) -> Iterator[tuple[DecodedFrame, ImageRGB, bool]]:
+    """The looked-at frames that the segment ``[task.start, task.end)`` owns, in order,
+    with their pixels and whether each is a reset point (:func:`starts_shot`).
+
+    Every track ends at each reset point: a shot cut, and every
+    :attr:`RipSettings.reset_frames` looked-at frames. The work starts afresh there, so
+    what is found in a frame depends only on the frames since the last reset point.
+    A segment owns the frames from its first reset point at or after ``task.start``
+    (frame 0 for the first segment) up to the first one at or after ``task.end``, where
+    only cuts between frames from ``task.end`` on count, so that the next segment finds
+    the same point without looking before its start. It decodes and compares the frames
+    before its first reset point without yielding them (the previous segment owns
+    them), and goes on past ``task.end`` to the next segment's first reset point, at
+    most to the next block (:func:`faceripper.video.reach`).
+
+    Raises:
+        VideoError: the video cannot be decoded.
+    """
+    walk = walk if walk is not None else SegmentWalk()
+    step = settings.frame_step(task.scan.fps)
+    block = settings.block_frames(task.scan.fps)
+    last = reach(task.end, task.scan.frame_count, block) if task.scan.seekable else task.end
+    owning = False
+    previous: npt.NDArray[np.float32] | None = None  # the last looked-at frame's thumbnail
+    frames = iter_frames(task.path, task.scan, task.start, last)
+    with contextlib.closing(frames):
+        for decoded in frames:
+            index = decoded.index
+            walk.decoded += 1
+            if index < task.end:
+                walk.planned += 1
+            if index % step:
+                continue  # decoded (the codec needs it) but not looked at
+            if index >= task.end and index % block == 0:
+                return  # the next segment's first reset point, known without looking
+            image = decoded.rgb()
+            thumbnail = frame_thumbnail(image)
+            reset = starts_shot(previous, thumbnail, index, block)
+            previous = thumbnail
+            if index >= task.end and reset and index - step >= task.end:
+                return  # the next segment's first reset point
+            owning = owning or reset
+            if not owning:
+                if index >= task.end:
+                    return  # the segment owns no frame
+                walk.skipped += 1
+                continue  # the previous segment's frame
+            walk.owned += 1
+            walk.first = index if walk.first < 0 else walk.first
+            walk.last = index
+            yield decoded, image, reset
+
+
 def process_segment(task: SegmentTask) -> SegmentResult:
-    """Decode and process frames ``[task.start, task.end)`` of a video (in a worker)."""
+    """Process the frames of a video that the segment ``[task.start, task.end)`` owns
+    (:func:`owned_frames`), in a worker.
+
+    The result does not depend on how a video is cut into segments: a new
+    :class:`_FrameState` starts at every reset point. ``result.frames`` counts the
+    decoded frames of ``[task.start, task.end)``.
+    """
     settings = _worker["settings"]
     references = _worker["references"]
     assert isinstance(settings, RipSettings) and isinstance(references, References)
     result = SegmentResult(task.sequence)
-    state = _FrameState(Tracker(enabled=settings.tracks))
+    finished: list[Track] = []
+    state: _FrameState | None = None
     batch: list[tuple[int, float, ImageRGB]] = []
-    batch_size = CNN_BATCH_FRAMES if settings.model == "cnn" else 1
     step = settings.frame_step(task.scan.fps)
-    tracks_done = False
+    walk = SegmentWalk()
+    damage: VideoError | None = None
     try:
-        for decoded in iter_frames(task.path, task.scan, task.start, task.end):
-            if decoded.index % step:
-                result.frames += 1  # decoded (the codec needs it) but not looked at
-                continue
-            batch.append((decoded.index, decoded.time_s, decoded.rgb()))
-            pixels = sum(image.shape[0] * image.shape[1] for _, _, image in batch)
-            if len(batch) >= batch_size or pixels >= CNN_BATCH_PIXELS:
-                _process_batch(batch, settings, references, state, result)
-                batch = []
-        _process_batch(batch, settings, references, state, result)
-        batch = []
-        finish_tracks(state.tracker, settings, result, references.n_people)
-        tracks_done = True
+        frames = owned_frames(task, settings, walk)
+        with contextlib.closing(frames):
+            try:
+                for decoded, image, reset in frames:
+                    if reset or state is None:
+                        _process_batch(batch, settings, references, state, result)
+                        batch = []
+                        state = _new_state(settings, state, finished)
+                    batch.append((decoded.index, decoded.time_s, image))
+                    if (decoded.index // step + 1) % _batch_frames(settings, image) == 0:
+                        _process_batch(batch, settings, references, state, result)
+                        batch = []
+            except VideoError as exc:
+                damage = exc  # a damaged file: what decoded before the damage is kept
+        if state is not None:
+            _process_batch(batch, settings, references, state, result)
+            _new_state(settings, state, finished)  # ends the last tracks
+        tracker = Tracker(enabled=settings.tracks)
+        tracker.finished = finished
+        finish_tracks(tracker, settings, result, references.n_people)
+        result.frames = walk.planned
+        result.owned = (walk.first, walk.last + 1) if walk.first >= 0 else (task.end, task.end)
         expected = task.end - task.start
+        if damage is not None and (walk.planned < expected or not task.scan.seekable):
+            # (Damage past the end is the next segment's to report.)
+            lost = task.start + walk.planned
+            message = f"{damage} at frame {lost}: frames {lost}-{task.end - 1} lost"
+            if lost > task.start:
+                message += f", frames {task.start}-{lost - 1} kept"
+            raise VideoError(message)
         if task.scan.seekable and result.frames < expected:
             raise VideoError(
                 f"{task.path}: frames {task.start}-{task.end}: only {result.frames} of "
                 f"{expected} frames could be decoded (truncated or corrupt video)"
             )
     except VideoError as exc:
-        # A damaged file: keep what decoded before the damage (its pending frames are
-        # processed and its tracks decided), and report only the frames lost.
-        result.decode_error = True
+        result.frames = walk.planned
         result.error = str(exc)
-        if not tracks_done:
-            lost_from = task.start + result.frames + len(batch)
-            try:
-                _process_batch(batch, settings, references, state, result)
-                finish_tracks(state.tracker, settings, result, references.n_people)
-            except Exception as late:  # what was found is still kept
-                result.error += f"; then {type(late).__name__}: {late}"
-            result.error += f" at frame {lost_from}: frames {lost_from}-{task.end - 1} lost"
-            if lost_from > task.start:
-                result.error += f", frames {task.start}-{lost_from - 1} kept"
+        result.decode_error = True
     except Exception as exc:  # any other failure is this segment's, not the run's
+        result.frames = walk.planned
         result.error = f"{task.path}: frames {task.start}-{task.end}: {type(exc).__name__}: {exc}"
+        result.traceback = traceback.format_exc()
     return result
+
+
+def _new_state(
+    settings: RipSettings, state: _FrameState | None, finished: list[Track]
+) -> _FrameState:
+    """A fresh state for a reset point; the ended tracks of ``state`` go to ``finished``."""
+    if state is not None:
+        state.tracker.cut()
+        finished += state.tracker.finished
+    return _FrameState(Tracker(enabled=settings.tracks))
+
+
+def _batch_frames(settings: RipSettings, image: ImageRGB) -> int:
+    """Looked-at frames detected together: :data:`CNN_BATCH_FRAMES` with ``--model cnn``,
+    fewer for frames so large that they would hold more than :data:`CNN_BATCH_PIXELS`.
+
+    Batches end at reset points and at every this many looked-at frames of the video, so
+    that they are the same however the video is cut into segments.
+    """
+    if settings.model != "cnn":
+        return 1
+    pixels = image.shape[0] * image.shape[1]
+    return max(1, min(CNN_BATCH_FRAMES, -(-CNN_BATCH_PIXELS // pixels)))
 
 
 def _process_batch(
     batch: list[tuple[int, float, ImageRGB]],
     settings: RipSettings,
     references: References,
-    state: _FrameState,
+    state: _FrameState | None,
     result: SegmentResult,
 ) -> None:
-    if not batch:
+    if not batch or state is None:
         return
+    found: list[BoxArray | None]
     if settings.model == "cnn":
         # Whole frames in batches (one GPU call for several frames): no region searches.
-        found = detect_faces_batch_scaled(
+        found = detect_faces_batch_scaled(  # type: ignore[assignment]
             [image for _, _, image in batch], settings.detection_scale()
         )
         result.counts["whole_frame_searches"] += len(batch)
@@ -420,7 +633,6 @@ def _process_batch(
         found = [None] * len(batch)
     for (index, time_s, image), boxes in zip(batch, found, strict=True):
         process_frame(image, index, time_s, settings, references, state, result, boxes=boxes)
-        result.frames += 1
 
 
 def scan_task(path: Path) -> VideoScan | str:

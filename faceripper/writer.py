@@ -66,9 +66,10 @@ MANIFEST_REQUIRED = (
 )
 #: All the manifest's columns: the required ones, then ``track`` (the face track the
 #: crop belongs to), ``encoded`` (1 if this crop's own encoding was computed, 0 if its
-#: identity and distance come from its track) and ``face`` (the face's index in the
-#: frame, left to right).
-MANIFEST_COLUMNS = (*MANIFEST_REQUIRED, "track", "encoded", "face")
+#: identity and distance come from its track), ``face`` (the face's index in the
+#: frame, left to right) and ``corrected`` (``moved``: a crop the user moved into
+#: another person's folder, :mod:`faceripper.corrections`).
+MANIFEST_COLUMNS = (*MANIFEST_REQUIRED, "track", "encoded", "face", "corrected")
 
 
 class TargetLockedError(FaceripperError):
@@ -219,7 +220,12 @@ class _Lock:
 
 @dataclass
 class SegmentRecord:
-    """A finished segment, as the journal keeps it."""
+    """A finished segment, as the journal keeps it.
+
+    ``start``/``end`` are the segment as planned; ``owned`` the frames ``[first, stop)``
+    whose faces it wrote, which may begin after ``start`` and go past ``end``
+    (:func:`faceripper.worker.owned_frames`); None: ``(start, end)``.
+    """
 
     video: str
     start: int
@@ -230,6 +236,12 @@ class SegmentRecord:
     ambiguous: Counter[str] = field(default_factory=Counter)
     counts: Counter[str] = field(default_factory=Counter)
     error: str = ""
+    owned: tuple[int, int] | None = None
+
+    @property
+    def rows_range(self) -> tuple[int, int]:
+        """The frames ``[first, stop)`` of the manifest rows this segment wrote."""
+        return self.owned if self.owned is not None else (self.start, self.end)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -243,6 +255,7 @@ class SegmentRecord:
                 "ambiguous": dict(self.ambiguous),
                 "counts": dict(self.counts),
                 "error": self.error,
+                **({"owned": list(self.owned)} if self.owned is not None else {}),
             },
             ensure_ascii=False,
         )
@@ -259,6 +272,7 @@ class SegmentRecord:
             Counter(data.get("ambiguous", {})),
             Counter(data.get("counts", {})),
             str(data.get("error", "")),
+            (int(data["owned"][0]), int(data["owned"][1])) if data.get("owned") else None,
         )
 
 
@@ -451,8 +465,8 @@ class Dataset:
             return
         rows = read_manifest(path)
         done_frames: dict[str, list[tuple[int, int]]] = {}
-        for video, start, end in self.done:
-            done_frames.setdefault(video, []).append((start, end))
+        for record in self.done.values():
+            done_frames.setdefault(record.video, []).append(record.rows_range)
         keep = []
         for row in rows:
             ranges = done_frames.get(row["video"], [])

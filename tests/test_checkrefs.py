@@ -20,12 +20,11 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from faceripper import checkrefs
+from faceripper import checkrefs, sheets
 from faceripper.checkrefs import (
     CrossPair,
     RefCheck,
     check_references,
-    open_file,
     outlier_flags,
     summary_tables,
     write_contact_sheets,
@@ -34,6 +33,7 @@ from faceripper.config import Config, Person, config_from_refs
 from faceripper.encoder import face_distances
 from faceripper.errors import UsageError
 from faceripper.references import FileResult, ReferenceSet, encode_references
+from faceripper.sheets import open_file
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -428,11 +428,11 @@ def test_contact_sheets_replace_and_validate(tmp_path: Path, rng: np.random.Gene
 
 
 def test_fit_shortens_long_text() -> None:
-    font = checkrefs._font(12)
+    font = sheets._font(12)
     text = "a_very_long_file_name_of_a_reference_photo_2024-01-01.jpeg"
-    short = checkrefs._fit(text, font, 100)
+    short = sheets._fit(text, font, 100)
     assert "..." in short and font.getlength(short) <= 100 and short.endswith("jpeg")
-    assert checkrefs._fit("x.jpg", font, 100) == "x.jpg"
+    assert sheets._fit("x.jpg", font, 100) == "x.jpg"
 
 
 def test_text_font_falls_back_to_one_that_has_the_characters(
@@ -441,17 +441,17 @@ def test_text_font_falls_back_to_one_that_has_the_characters(
     from PIL import ImageFont
 
     ascii_only = ImageFont.load_default(size=14)  # Pillow's bundled font: ASCII only
-    assert checkrefs._covers(ascii_only, "Mina") and not checkrefs._covers(ascii_only, "Zoë")
+    assert sheets._covers(ascii_only, "Mina") and not sheets._covers(ascii_only, "Zoë")
     try:
         wide = ImageFont.truetype("DejaVuSans.ttf", 14)
     except OSError:
         pytest.skip("DejaVuSans.ttf is not installed")
-    assert checkrefs._covers(wide, "Zoë Ω Привет")
-    monkeypatch.setattr(checkrefs, "_fonts", lambda size: (ascii_only, wide))
-    assert checkrefs._font(14, "Mina") is ascii_only
-    assert checkrefs._font(14, "Zoë") is wide
+    assert sheets._covers(wide, "Zoë Ω Привет")
+    monkeypatch.setattr(sheets, "_fonts", lambda size: (ascii_only, wide))
+    assert sheets._font(14, "Mina") is ascii_only
+    assert sheets._font(14, "Zoë") is wide
     # nobody covers it: the first font, whose box glyphs at least do not crash
-    assert checkrefs._font(14, "\U0010fffd") is ascii_only
+    assert sheets._font(14, "\U0010fffd") is ascii_only
 
 
 # ---------------------------------------------------------------------------- open_file

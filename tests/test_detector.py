@@ -76,7 +76,17 @@ def test_a_face_in_two_overlapping_regions_is_reported_once(frame, whole):
 def test_regions_at_the_frame_edge_and_no_boxes(frame, whole):
     assert detect_around(frame, np.zeros((0, 4), dtype=np.int64)).shape == (0, 4)
     corner = np.array([[-50, 30, 30, -50]])  # a box hanging off the top-left corner
-    assert detect_around(frame, corner).shape[1] == 4
+    found = detect_around(frame, corner)
+    height, width = frame.shape[:2]
+    assert found.dtype == np.int64
+    assert (found[:, [0, 3]] >= 0).all() and (found[:, 2] <= height).all()
+    assert (found[:, 1] <= width).all()
+    # a tracked face's box pushed half off the frame's edge still finds that face
+    top, right, bottom, left = (int(v) for v in whole[0])
+    off = np.array([[top, right - left - 1, bottom, -1]])  # same size, hanging off the left
+    shifted = frame[:, left:]
+    again = detect_around(np.ascontiguousarray(shifted), off)
+    assert len(again) == 1 and iou(again, whole[:1] - np.array([0, left, 0, left])).max() > 0.5
 
 
 def test_scaled_whole_frame_search_matches_full_resolution(frame, whole):

@@ -48,7 +48,8 @@ def _mentions(text: str, name: str) -> bool:
 
 
 def test_the_app_has_the_documented_commands() -> None:
-    assert set(COMMANDS) == {"init-config", "encode", "check-refs", "rip", "review"}
+    expected = {"init-config", "encode", "check-refs", "rip", "review", "split", "reconcile"}
+    assert set(COMMANDS) == expected
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
@@ -90,3 +91,70 @@ def test_every_page_linked_from_the_index_exists() -> None:
     assert {f"{name}.md" for name in COMMANDS} <= pages, "a command page is not linked"
     missing = sorted(page for page in pages if not (DOCS / page).is_file())
     assert not missing, f"docs/index.md links to missing pages: {missing}"
+
+
+#: A row of an options table: ``| `--name ...`, `-n ...` | default | meaning |``.
+OPTION_ROW = re.compile(
+    r"^\|\s*`(--[\w-]+)(?:[^|\\]|\\.)*\|\s*((?:[^|\\]|\\.)*?)\s*\|", re.MULTILINE
+)
+#: Default cells that describe a default in words (checked by reading, not here).
+WORDS = re.compile(r"^(\(required\)|none|number of CPUs|`[A-Z]|[A-Z])")
+
+
+def _documented_defaults(page: Path) -> dict[str, str]:
+    """Option -> its default cell, from the options tables of a command's page."""
+    text = page.read_text(encoding="utf-8")
+    return {name: cell for name, cell in OPTION_ROW.findall(text)}
+
+
+def _default_as_written(param: Any) -> str | None:
+    """How an option's default is written in the docs' default column; None: in words."""
+    default = param.default
+    stated = re.search(r"\[default: ([^\]]+)\]", param.help or "")
+    if default is None and stated:  # resolved at run time, stated in the help
+        return f"`{stated.group(1)}`"
+    if param.is_flag and param.secondary_opts:
+        primary = max((o for o in param.opts if o.startswith("--")), key=len)
+        return f"`{primary if default else param.secondary_opts[0]}`"
+    if param.is_flag or default is None or default is False:
+        return "off"
+    if isinstance(default, (list, tuple)) and not default:
+        return "none"
+    value = getattr(default, "value", default)  # enums: their value
+    if value == "":
+        return '`""`'
+    return f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_default_is_the_documented_one(name: str) -> None:
+    page = DOCS / f"{name}.md"
+    cells = _documented_defaults(page)
+    wrong = []
+    for param in COMMANDS[name].params:
+        names = _long_names(param)
+        if not names or names[0] not in cells:
+            continue
+        cell = cells[names[0]]
+        if WORDS.match(cell) or "beside" in cell:
+            continue
+        expected = _default_as_written(param)
+        documented = cell.split(" (")[0].strip()
+        if documented == "off" and param.default in (None, False, 0):
+            continue
+        if expected != documented:
+            wrong.append(f"{names[0]}: docs say {documented}, the code's default is {expected}")
+    assert not wrong, f"docs/{name}.md: " + "; ".join(wrong)
+
+
+def test_the_manifest_columns_are_documented_in_order() -> None:
+    from faceripper.writer import MANIFEST_COLUMNS
+
+    text = (DOCS / "dataset.md").read_text(encoding="utf-8")
+    section = text[text.index("## manifest.csv") :]
+    section = section[: section.index("\n## ", 1)]
+    table = re.findall(r"^\| ((?:`\w+`(?:, )?)+) \|", section, flags=re.MULTILINE)
+    documented = [c for row in table for c in re.findall(r"`(\w+)`", row)]
+    assert documented == list(MANIFEST_COLUMNS)
+    header = next(line for line in section.splitlines() if line.startswith("path,"))
+    assert header.split(",") == list(MANIFEST_COLUMNS), "the example's header is not the code's"

@@ -98,7 +98,9 @@ def test_one_sheet_per_label(dataset: Path) -> None:
     assert result.exit_code == 0, result.stderr
     out_dir = dataset.parent / "faces-review"  # beside the dataset, not inside it
     counts = _labels(dataset)
-    assert sorted(p.name for p in out_dir.iterdir()) == sorted(f"{f}.png" for f in counts)
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(
+        [*(f"{f}.png" for f in counts), "check.csv"]
+    )
     assert sorted(counts) == ["halle", "hu"]
     assert not any(p.suffix == ".png" for p in dataset.rglob("*"))
     lines = result.stdout.strip().splitlines()
@@ -166,10 +168,53 @@ def test_out_dir_inside_the_dataset_is_refused(dataset: Path) -> None:
 
 @pytest.mark.slow
 def test_show_opens_every_sheet(dataset: Path, tmp_path: Path, monkeypatch) -> None:
-    import faceripper.checkrefs
+    import faceripper.sheets
 
     opened: list[Path] = []
-    monkeypatch.setattr(faceripper.checkrefs, "open_file", opened.append)
+    monkeypatch.setattr(faceripper.sheets, "open_file", opened.append)
     result = run_cli(["review", str(dataset), "--out", str(tmp_path / "s"), "--show"])
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in opened) == ["halle.png", "hu.png"]
+
+
+def test_tracks_decided_with_the_least_margin_come_first(dataset: Path, tmp_path: Path) -> None:
+    # The reference run's tolerance is 0.6; halle's two tracks have median distances
+    # near 0.43, hu's near 0.31: at --check-margin 0.2 halle's need a look, hu's don't.
+    result = run_cli(
+        ["review", str(dataset), "--out", str(tmp_path / "s"), "--check-margin", "0.2"]
+    )
+    assert result.exit_code == 0, result.stderr
+    halle_line, hu_line = result.stdout.strip().splitlines()
+    halle_crops = _labels(dataset)["halle"]
+    assert f"to check: 2 tracks ({halle_crops} crops)" in halle_line
+    assert "to check: 0 tracks (0 crops)" in hu_line
+    with (tmp_path / "s" / "check.csv").open(newline="", encoding="utf-8") as handle:
+        tracks = list(csv.DictReader(handle))
+    margins = [float(t["margin"]) for t in tracks]
+    assert margins == sorted(margins)  # least margin first
+    assert [t["check"] for t in tracks] == ["1", "1"] + ["0"] * (len(tracks) - 2)
+    assert {t["folder"] for t in tracks[:2]} == {"halle"}
+    listed = sum(len(t["paths"].split()) for t in tracks)
+    assert listed == sum(_labels(dataset).values())
+    # On the sheet: the farthest crop of each track to check, least margin first.
+    sheets = {s.folder: s for s in review_dataset(dataset, tmp_path / "lib", check_margin=0.2)}
+    halle = sheets["halle"]
+    worst = [float(t["distance"]) for t in tracks[:2]]
+    assert halle.to_check == 2 and halle.shown == halle.crops
+    assert halle.distances[0] >= worst[0] and halle.distances[1] >= worst[1]
+    # The default margin (0.05) leaves nothing to check on this clean run.
+    default = review_dataset(dataset, tmp_path / "default")
+    assert all(s.to_check == 0 for s in default)
+
+
+def test_an_excluded_face_is_first_to_check(dataset: Path, tmp_path: Path) -> None:
+    # A crop whose face a correction excluded has an infinite distance: margin -inf.
+    rows = list(csv.DictReader((dataset / "manifest.csv").open(newline="", encoding="utf-8")))
+    victim = next(r for r in rows if r["path"].startswith("hu/"))
+    victim["distance"] = "inf"
+    with (dataset / "manifest.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    sheets = {s.folder: s for s in review_dataset(dataset, tmp_path / "s")}
+    assert sheets["hu"].to_check == 1 and sheets["hu"].distances[0] == float("inf")

@@ -355,13 +355,13 @@ def test_a_video_that_crashes_its_worker_is_reported_and_the_others_finish(
     lfw_clip, tmp_path, monkeypatch
 ):
     """The pool is replaced, the crashing segments are found by running them alone."""
-    import faceripper.rip
+    import faceripper.pipeline
 
     videos = tmp_path / "videos"
     videos.mkdir()
     for name in ("a_good.avi", "b_crash.avi", "c_good.avi"):
         shutil.copy(lfw_clip["videos"] / "clip.avi", videos / name)
-    monkeypatch.setattr(faceripper.rip, "process_segment", _crash_on_b)
+    monkeypatch.setattr(faceripper.pipeline, "process_segment", _crash_on_b)
     monkeypatch.setenv("FACERIPPER_START_METHOD", "fork")  # workers inherit the patch
     target = tmp_path / "faces"
     args = rip_args(lfw_clip, target, "--threads", "2")
@@ -402,3 +402,168 @@ def test_detect_every_searches_fewer_frames_whole_and_keeps_the_faces(
     assert {label for _, label in default} == {label for _, label in every}
     saved_frames = {frame for frame, _ in default}
     assert len(saved_frames & {frame for frame, _ in every}) >= 0.8 * len(every)
+
+
+def _bug_on_frame_5(image, frame, *args, **kwargs):
+    """process_frame with a bug that shows on one frame (an IndexError, say)."""
+    if frame == 5:
+        raise IndexError("index 3 is out of bounds for axis 0 with size 3")
+    return _process_frame(image, frame, *args, **kwargs)
+
+
+def test_a_bug_in_a_worker_is_one_line_and_its_traceback_is_logged_with_v(
+    lfw_clip, tmp_path, monkeypatch
+):
+    import faceripper.worker
+
+    global _process_frame
+    _process_frame = faceripper.worker.process_frame
+    monkeypatch.setattr(faceripper.worker, "process_frame", _bug_on_frame_5)
+    monkeypatch.setenv("FACERIPPER_START_METHOD", "fork")  # workers inherit the patch
+    result = run_cli(rip_args(lfw_clip, tmp_path / "faces", "--threads", "1"))
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if "IndexError" in line]
+    assert len(errors) == 1 and "clip.avi" in errors[0]
+    assert "Traceback" not in result.stderr
+    verbose = run_cli(["-v", *rip_args(lfw_clip, tmp_path / "faces", "--threads", "1")])
+    assert verbose.exit_code == 1
+    assert "Traceback" in verbose.stderr and "_bug_on_frame_5" in verbose.stderr
+
+
+def test_the_engine_changes_no_decision_and_a_run_resumes_with_another(
+    reference_run, lfw_clip, tmp_path
+):
+    # dlib's own code, from scratch: the same crops, the same labels, distances within 1e-5.
+    dlib_target = tmp_path / "dlib" / "faces"
+    result = run_cli(rip_args(lfw_clip, dlib_target, "--engine", "dlib", "--threads", "2"))
+    assert result.exit_code == 0, result.stderr
+    ours, theirs = manifest(reference_run), manifest(dlib_target)
+    assert len(ours) >= 20
+    assert [{k: v for k, v in r.items() if k != "distance"} for r in ours] == [
+        {k: v for k, v in r.items() if k != "distance"} for r in theirs
+    ]
+    for mine, dlib in zip(ours, theirs, strict=True):
+        assert abs(float(mine["distance"]) - float(dlib["distance"])) <= 1e-5
+    # The engine is not a setting of the target: a resumed run may use another.
+    target = tmp_path / "faces"
+    shutil.copytree(reference_run, target)
+    shutil.copy(reference_run.parent / "refs.npz", tmp_path / "refs.npz")
+    before = tree_digest(target)
+    result = run_cli(rip_args(lfw_clip, target, "--engine", "opencv", "--threads", "1"))
+    assert result.exit_code == 0, result.stderr
+    assert "(0 this run" in result.stdout
+    assert tree_digest(target) == before
+
+
+# --------------------------------------------------------------------------------------
+# The result does not depend on how the work is cut
+# --------------------------------------------------------------------------------------
+
+#: Every track ends every this many looked-at frames in :func:`long_shots`' runs (300 by
+#: default): few, so that the 90-frame clip has several blocks.
+SHORT_RESET = 25
+#: The clip's shot cut.
+CUT = 66
+
+
+@pytest.fixture(scope="module")
+def long_shots(lfw_clip, testdata, tmp_path_factory) -> dict[str, object]:
+    """A 90-frame MPEG-4 clip (keyframes every 12 frames): a 66-frame shot of two
+    target people moving, then a cut to a shot of one of them and a distractor; its
+    people and their references (encoded once)."""
+    from faceripper.config import config_from_refs
+    from faceripper.references import EncodeSettings, encode_references
+    from faceripper.synthetic import PlacedFace, Shot, load_face_sources, render_video
+
+    from conftest import DISTRACTOR
+
+    lfw = testdata / "lfw_dev"
+    shown = {
+        label: load_face_sources(sorted((lfw / name).glob("*.jpg"))[:3])
+        for label, name in TARGETS.items()
+    }
+    distractor = load_face_sources(lfw / DISTRACTOR)[0]
+    shots = [
+        Shot(
+            CUT,
+            (
+                PlacedFace(shown["halle"][0], (160, 180), (200, 170), 98, 110),
+                PlacedFace(shown["hu"][2], (470, 180), (440, 190), 104, 94),
+            ),
+            (90, 110, 140),
+            texture_seed=3,
+        ),
+        Shot(
+            90 - CUT,
+            (
+                PlacedFace(shown["hu"][1], (130, 170), (140, 180), 102, 102),
+                PlacedFace(distractor, (500, 180), (490, 170), 100, 100, is_target=False),
+            ),
+            (170, 150, 120),
+            texture_seed=4,
+        ),
+    ]
+    base = tmp_path_factory.mktemp("longshots")
+    video = base / "videos" / "long.mp4"
+    video.parent.mkdir()
+    render_video(video, shots, (640, 360), fps=25.0)
+    people, _ = config_from_refs(lfw_clip["refs"])
+    report = encode_references(people, base / "refs.npz", EncodeSettings(), threads=1)
+    return {"video": video, "people": people, "references": report.references}
+
+
+def _rip_long_shots(
+    clip: dict[str, object], target: Path, segment_frames: int, threads: int, every: int
+) -> object:
+    from faceripper.pipeline import VideoInput, rip
+    from faceripper.worker import RipSettings
+
+    video = clip["video"]
+    assert isinstance(video, Path)
+    settings = RipSettings(
+        tolerance=0.6, min_size_px=60, blur_threshold=0.0, every=every, reset_frames=SHORT_RESET
+    )
+    return rip(
+        clip["people"],  # type: ignore[arg-type]
+        clip["references"],  # type: ignore[arg-type]
+        [VideoInput(video, video.name)],
+        target,
+        settings,
+        threads=threads,
+        segment_frames=segment_frames,
+    )
+
+
+@pytest.mark.parametrize(
+    ("every", "runs"),
+    [(1, [(300, 1), (20, 2), (10, 1)]), (2, [(300, 2), (10, 1)])],
+)
+def test_the_crops_do_not_depend_on_the_segments_or_the_workers(long_shots, tmp_path, every, runs):
+    """Tracks go on across segment boundaries: the same crops and manifest, byte for
+    byte, however the work is cut and shared; they end only at the cut and at the
+    multiples of the reset period."""
+    from faceripper.video import plan_segments, scan_video
+
+    scan = scan_video(long_shots["video"])  # type: ignore[arg-type]
+    assert scan.frame_count == 90 and 1 < len(scan.keyframes) < 90
+    plans = [plan_segments(scan, size, 8, SHORT_RESET * every) for size, _ in runs]
+    assert len({tuple(plan) for plan in plans}) == len(runs)
+    # A segment ends before the cut, the next one's first reset point (without looking
+    # before its start), so the one before goes on past its end to the cut.
+    assert any(start < CUT - every < end for plan in plans for start, end in plan[1:])
+    digests = []
+    for size, threads in runs:
+        target = tmp_path / f"s{size}-j{threads}"
+        summary = _rip_long_shots(long_shots, target, size, threads, every)
+        assert summary.ok and summary.frames == 90  # type: ignore[attr-defined]
+        digests.append(tree_digest(target))
+    assert all(d == digests[0] for d in digests[1:])
+    rows = manifest(target)
+    assert {r["label"] for r in rows} == {"halle", "hu"}
+    starts = {int(r["track"].split(".")[0]) for r in rows}
+    # The tracks end at the multiples of the reset period (in looked-at frames), and
+    # at the cut.
+    resets = set(range(0, 90, SHORT_RESET * every))
+    assert {*(r for r in resets if r < CUT), CUT} <= starts <= {*resets, CUT}, starts
+    first = sorted(int(r["frame"]) for r in rows if r["track"].startswith("0."))
+    assert first[0] < 12 <= first[-1]  # a track over two segments of the last run

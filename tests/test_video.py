@@ -21,11 +21,13 @@ import numpy as np
 import pytest
 
 from faceripper.video import (
+    RESET_FRAMES,
     VideoError,
     VideoScan,
     find_videos,
     iter_frames,
     plan_segments,
+    reach,
     scan_video,
 )
 
@@ -136,20 +138,20 @@ PLANS = [
     pytest.param(
         scan_of(600, range(0, 600, 60)),
         100,
-        [(0, 120), (120, 240), (240, 360), (360, 480), (480, 600)],
-        id="keyframes-every-60",
+        [(0, 120), (120, 240), (240, 300), (300, 420), (420, 540), (540, 600)],
+        id="keyframes-every-60-in-blocks-of-300",
     ),
     pytest.param(
         scan_of(1000, [0]),
         300,
-        [(0, 333), (333, 666), (666, 1000)],
-        id="only-frame-0-is-a-keyframe",
+        [(0, 300), (300, 600), (600, 1000)],
+        id="whole-blocks-no-short-last",
     ),
     pytest.param(
         scan_of(1000, [0, 500]),
         200,
-        [(0, 250), (250, 500), (500, 750), (750, 1000)],
-        id="sparse-keyframes-split-evenly",
+        [(0, 150), (150, 300), (300, 500), (500, 600), (600, 750), (750, 900), (900, 1000)],
+        id="sparse-keyframes-blocks-split-evenly",
     ),
     pytest.param(
         scan_of(230, [0, 100, 200]),
@@ -169,15 +171,15 @@ def test_plan_segments(scan, size, expected):
 SHORT_PLANS = [
     pytest.param(
         scan_of(600, [0, 75, 123, 179, 257, 322, 402, 483, 565]),
-        [(0, 75), (75, 179), (179, 257), (257, 329), (329, 402), (402, 483), (483, 600)],
-        id="20s-at-its-keyframes",
+        [(0, 75), (75, 179), (179, 239), (239, 300), (300, 402), (402, 483), (483, 600)],
+        id="20s-at-its-keyframes-and-blocks",
     ),
     pytest.param(scan_of(100, [0, 50]), [(0, 100)], id="too-short-to-split"),
     pytest.param(scan_of(240, [0]), [(0, 60), (60, 120), (120, 180), (180, 240)], id="no-keys"),
     pytest.param(
         scan_of(9000, range(0, 9000, 250)),
-        [(k, k + 250) for k in range(0, 9000, 250)],
-        id="long-video-as-before",
+        [(k, k + 300) for k in range(0, 9000, 300)],
+        id="long-video-in-blocks",
     ),
 ]
 
@@ -218,9 +220,33 @@ def test_segments_cover_every_frame_once(n, keyframes, size):
         assert end == start  # contiguous, no overlap
     assert all(end > start for start, end in segments)
     assert all(end - start <= 2 * size for start, end in segments)
-    keys = set(keyframes)
-    if len(keys) * size >= n:  # dense keyframes: every segment starts on one
-        assert all(start in keys for start, _ in segments)
+    keys = set(keyframes) | set(range(0, n, RESET_FRAMES))
+    if len(keys) * size >= n:  # dense keyframes: a segment starts on one (or a block) or soon after
+        assert all(any(0 <= start - k < size for k in keys) for start, _ in segments)
+    if size >= RESET_FRAMES:  # whole blocks: a worker never goes past its end
+        assert all(reach(end, n, RESET_FRAMES) == end for _, end in segments)
+
+
+@pytest.mark.parametrize("size", [300, 600, 900])
+@pytest.mark.parametrize("every", [1, 3])
+def test_large_segments_are_whole_blocks(size, every):
+    block = RESET_FRAMES * every
+    scan = scan_of(10_000, range(0, 10_000, 250))
+    segments = plan_segments(scan, size * every, block_frames=block)
+    assert all(start % block == 0 for start, _ in segments)
+    assert all(end - start == block * (size // RESET_FRAMES) for start, end in segments[:-1])
+
+
+def test_reach_is_the_next_block_or_the_end():
+    assert [reach(end, 1000, 300) for end in (1, 299, 300, 301, 900, 901, 1000)] == [
+        300,
+        300,
+        300,
+        600,
+        900,
+        1000,
+        1000,
+    ]
 
 
 # --------------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ into segments (:func:`faceripper.video.plan_segments`); segments run in worker
 processes (:func:`faceripper.worker.process_segment`); their results are committed to
 the :class:`faceripper.writer.Dataset` strictly in segment order, so the dataset and
 its manifest are the same whatever the number of workers and whatever order they finish
-in. At most ``2 * threads`` segments are in flight, so memory stays bounded whatever
-the number and length of the videos.
+in. They do not depend on the segment size either: a segment owns the frames between
+reset points, where every face track ends (:func:`faceripper.worker.owned_frames`). At
+most ``2 * threads`` segments are in flight, so memory stays bounded whatever the
+number and length of the videos.
 
 A worker that dies (a decoder crash, the OOM killer) breaks the pool; the pool is
 replaced and the segments that were in flight are run again one at a time, so the one
@@ -16,7 +18,6 @@ that crashes it is found and reported as that video's error, and the others fini
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import multiprocessing
 import os
@@ -25,7 +26,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,6 +34,8 @@ import numpy as np
 
 from faceripper._version import __version__
 from faceripper.config import DEFAULT_LABEL_FORMAT, Config, class_folders
+from faceripper.corrections import Learned, ReconcileReport, judge, prepare_run, with_learned
+from faceripper.engines import prepare_engine
 from faceripper.errors import UsageError
 from faceripper.processes import init_worker_process, terminate_executor
 from faceripper.references import ReferenceSet
@@ -43,10 +46,12 @@ from faceripper.video import (
     VideoScan,
     find_videos,
     plan_segments,
+    reach,
     video_id,
     video_key,
 )
 from faceripper.worker import (
+    RUNTIME_ONLY,
     References,
     RipSettings,
     SegmentResult,
@@ -105,6 +110,12 @@ class RipSummary:
     frames_this_run: int
     seconds: float
     rows: int
+    #: The people's labels, in config order.
+    labels: tuple[str, ...] = ()
+    #: What the user corrected by hand since the last run (:mod:`faceripper.corrections`).
+    corrections: ReconcileReport | None = None
+    #: What this run learnt from all their corrections.
+    learned: Learned | None = None
 
     @property
     def ok(self) -> bool:
@@ -201,7 +212,7 @@ def run_fingerprint(
     digest = hashlib.sha256(references.encodings.tobytes())
     digest.update(references.person.tobytes())
     return {
-        **{k: v for k, v in asdict(settings).items()},
+        **{k: v for k, v in asdict(settings).items() if k not in RUNTIME_ONLY},
         "people": [[p.name, p.label, p.group] for p in config.people],
         "label_format": label_format,
         "references_sha256": digest.hexdigest(),
@@ -318,6 +329,8 @@ def rip(
         UsageError: no videos, or the target cannot be written.
         TargetLockedError: another run holds the target.
         SettingsChangedError: the target was made with other settings.
+        ModelFormatError, EngineUnavailableError: the encoder engine cannot run
+            (``settings.engine``, ``settings.device``).
     """
     folders = class_folders(config, label_format)
     if not videos:
@@ -330,6 +343,8 @@ def rip(
             f"{blurry_dir}: the blurry crops' folder must be outside the dataset {target}: "
             "dataset loaders would take it as a class or walk into it"
         )
+    # A wrong model file or a missing engine fails here, once, not in every worker.
+    settings = replace(settings, engine=prepare_engine(settings.engine, settings.device))
     run_refs = references_for_run(config, references, negatives)
     fingerprint = {
         **run_fingerprint(config, run_refs, settings, label_format),
@@ -337,6 +352,12 @@ def rip(
         "short_video_segments": SHORT_VIDEO_SEGMENTS,
         "max_per_video": max_per_video,
     }
+    # Corrections by hand: recorded, then learnt; not in the fingerprint, so that a
+    # corrected target resumes (see faceripper.corrections).
+    corrected, learned = prepare_run(
+        target, [p.name for p in config.people], {v.key: v.path for v in videos}, settings.landmarks
+    )
+    run_refs = with_learned(run_refs, learned)
     labels = [p.label for p in config.people]
     started = time.monotonic()
     state = RipProgress(videos_total=len(videos))
@@ -362,6 +383,7 @@ def rip(
                 progress,
                 segment_frames,
                 max_per_video,
+                learned,
             )
         except BaseException:
             # Ctrl-C, SIGTERM, a full disk: the workers' running units are abandoned
@@ -386,6 +408,9 @@ def rip(
         frames_this_run=state.frames_this_run,
         seconds=time.monotonic() - started,
         rows=rows,
+        labels=tuple(person.label for person in config.people),
+        corrections=corrected,
+        learned=learned,
     )
 
 
@@ -402,6 +427,7 @@ def _schedule(
     progress: ProgressCallback | None,
     segment_frames: int,
     max_per_video: int = 0,
+    learned: Learned | None = None,
 ) -> None:
     window = 2 * pool.threads
     lookahead = max(2, pool.threads)
@@ -427,6 +453,7 @@ def _schedule(
             progress(state)
 
     def submit(kind: str, item: Any, suspect: bool = False) -> None:
+        future: Future[Any]
         if kind == "scan":
             future = pool.executor.submit(scan_task, videos[item].path)
         else:
@@ -463,14 +490,16 @@ def _schedule(
                 errors[video.key] = scanned
             else:
                 todo = []
-                for start, end in plan_segments(scanned, segment_frames, SHORT_VIDEO_SEGMENTS):
+                block = settings.block_frames(scanned.fps)
+                ranges = plan_segments(scanned, segment_frames, SHORT_VIDEO_SEGMENTS, block)
+                for start, end in ranges:
                     state.frames_total += end - start
                     record = dataset.done.get((video.key, start, end))
                     if record is None:
                         todo.append((start, end))
                     else:
                         state.frames_done += record.frames
-                plans.append(_tasks(video, scanned, todo, sequence))
+                plans.append(_tasks(video, scanned, todo, sequence, block))
                 sequence += len(todo)
                 frame_counts[video.key] = scanned.frame_count
                 unfinished[video.key] = len(todo)
@@ -490,7 +519,7 @@ def _schedule(
         # Commit finished segments in order.
         while next_commit in buffer:
             task, result = buffer.pop(next_commit)
-            _commit(dataset, task, result, labels, config, state, errors, counts)
+            _commit(dataset, task, result, labels, config, state, errors, counts, learned)
             unfinished[task.video_key] -= 1
             if unfinished[task.video_key] == 0 and task.video_key not in errors:
                 video_finished(task.video_key)
@@ -528,13 +557,20 @@ def _schedule(
 
 
 def _tasks(
-    video: VideoInput, scan: VideoScan, ranges: list[tuple[int, int]], first_sequence: int
+    video: VideoInput,
+    scan: VideoScan,
+    ranges: list[tuple[int, int]],
+    first_sequence: int,
+    block_frames: int,
 ) -> Iterator[SegmentTask]:
-    """The tasks of one video's unfinished segments, made one at a time."""
+    """The tasks of one video's unfinished segments, made one at a time.
+
+    Each carries the timestamps up to where its worker may go past its end
+    (:func:`faceripper.video.reach`).
+    """
     for offset, (start, end) in enumerate(ranges):
-        yield SegmentTask(
-            first_sequence + offset, video.key, video.path, scan.window(start, end), start, end
-        )
+        window = scan.window(start, reach(end, scan.frame_count, block_frames))
+        yield SegmentTask(first_sequence + offset, video.key, video.path, window, start, end)
 
 
 def _order_key(entry: tuple[str, Any]) -> tuple[int, int]:
@@ -551,11 +587,12 @@ def _commit(
     state: RipProgress,
     errors: dict[str, str],
     counts: Counter[str],
+    learned: Learned | None = None,
 ) -> None:
-    record = SegmentRecord(task.video_key, task.start, task.end, result.frames)
+    record = SegmentRecord(task.video_key, task.start, task.end, result.frames, owned=result.owned)
     vid = video_id(task.video_key)
     stem = Path(task.video_key).stem
-    for hit in result.hits:
+    for hit, corrected in judge(learned, task.video_key, result):
         person = config.people[hit.person]
         name = crop_name(stem, vid, hit.frame, hit.face_index)
         top, right, bottom, left = hit.box_trbl
@@ -576,6 +613,7 @@ def _commit(
             "track": hit.track,
             "encoded": int(hit.encoded),
             "face": hit.face_index,
+            "corrected": corrected,
         }
         dataset.write_crop(person.label, name, hit.status, hit.jpeg, row)
         (record.blurry if hit.status == "blurry" else record.saved)[person.label] += 1
@@ -587,6 +625,8 @@ def _commit(
     state.frames_done += result.frames
     state.frames_this_run += result.frames
     if result.error:
+        if result.traceback:
+            log.info("%s: an unexpected failure in a worker:\n%s", task.path, result.traceback)
         errors.setdefault(task.video_key, result.error)
         record.error = result.error
         if not result.decode_error:
@@ -595,17 +635,3 @@ def _commit(
             counts.update(result.counts)
             return
     dataset.finish_segment(record)
-
-
-def describe(summary: RipSummary) -> str:
-    """A one-line JSON summary (for logs and tests)."""
-    return json.dumps(
-        {
-            "saved": dict(summary.saved),
-            "blurry": dict(summary.blurry),
-            "ambiguous": dict(summary.ambiguous),
-            "errors": summary.video_errors,
-            "frames": summary.frames,
-        },
-        ensure_ascii=False,
-    )

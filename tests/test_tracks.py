@@ -1,0 +1,379 @@
+"""Tracks on synthetic arrays: linking, cuts, splitting, deciding, one face per person.
+
+No models: encodings are random 128-d vectors placed at chosen distances from two
+people's references, so every case is exact and fast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faceripper.tracks import (
+    CUT_THRESHOLD,
+    SPLIT_DISTANCE,
+    THUMBNAIL_LENGTH,
+    Decision,
+    Observation,
+    Track,
+    Tracker,
+    decide,
+    frame_thumbnail,
+    is_cut,
+    one_per_frame,
+    split,
+)
+
+TOLERANCE, GAP = 0.4, 0.04
+rng = np.random.default_rng(7)
+
+
+def unit(n: int = 128) -> np.ndarray:
+    v = rng.normal(size=n)
+    return v / np.linalg.norm(v)
+
+
+#: Two referenced people, 1.0 apart, and two strangers (2, 3) far from both.
+REFS = np.stack([unit() * 0.5, -unit() * 0.5])
+PEOPLE = {0: REFS[0], 1: REFS[1], 2: unit(), 3: -unit()}
+APPEAR = {p: rng.normal(size=(16, 16)).astype(np.float32) for p in PEOPLE}
+#: The direction a person's faces lie in from their reference (one pose, one light).
+POSE = {p: unit() for p in PEOPLE}
+
+
+def face(person: int, distance: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """An encoding of ``person`` (``distance`` from their reference, about) and its
+    distances; faces of one person are about 0.03 apart, as consecutive frames are."""
+    encoding = PEOPLE[person] + POSE[person] * (distance or 0.0) + unit() * 0.02
+    return encoding, np.linalg.norm(REFS - encoding, axis=1)
+
+
+def obs(
+    frame: int,
+    person: int,
+    distance: float | None = None,
+    encoded: bool = True,
+    appearance: bool = True,
+    box=(10, 110, 110, 10),
+) -> Observation:
+    encoding, distances = face(person, distance)
+    return Observation(
+        frame=frame,
+        time_s=frame / 25,
+        face_index=0,
+        box_trbl=box,
+        sharpness=100.0,
+        blurry=False,
+        distances=distances if encoded else None,
+        encoding=encoding if encoded else None,
+        appearance=APPEAR[person] + rng.normal(size=(16, 16)).astype(np.float32) * 0.05
+        if appearance
+        else None,
+    )
+
+
+def track(spec: str, distances: dict[int, float] | None = None, **kwargs) -> Track:
+    """A track from a string: one character a frame, the person's digit; uppercase
+    letters are not needed: a '.' after a digit means the frame is not encoded."""
+    observations = []
+    frame = 0
+    i = 0
+    while i < len(spec):
+        person = int(spec[i])
+        encoded = not (i + 1 < len(spec) and spec[i + 1] == ".")
+        d = (distances or {}).get(person)
+        observations.append(obs(frame, person, d, encoded, **kwargs))
+        frame += 1
+        i += 1 if encoded else 2
+    return Track("5.0", observations)
+
+
+# ------------------------------------------------------------------------------ split
+
+
+@pytest.mark.parametrize(
+    ("spec", "distances", "lengths"),
+    [
+        ("000000", None, [6]),  # one person
+        ("00001111", None, [4, 4]),  # a missed cut between two referenced people
+        ("00002222", None, [4, 4]),  # ... from a person to a stranger
+        ("22220000", None, [4, 4]),  # ... from a stranger to a person
+        ("0000111100", None, [4, 4, 2]),  # and back
+        ("00001111", {0: 0.47, 1: 0.2}, [4, 4]),  # the issue's grandmother and mother
+        ("00.00.01.11.11.", None, [5, 5]),  # unencoded frames: by appearance
+        ("0", None, [1]),
+        ("0.0.0.", None, [3]),  # nothing encoded: nothing to split on
+    ],
+)
+def test_split_where_the_person_changes(spec, distances, lengths):
+    parts = split(track(spec, distances), TOLERANCE, GAP)
+    assert [len(p.observations) for p in parts] == lengths
+    assert parts[0].name == "5.0"
+    assert len({p.name for p in parts}) == len(parts)
+
+
+def test_unencoded_frames_between_two_people_without_appearances_are_dropped():
+    parts = split(track("00.0.1.1", appearance=False), TOLERANCE, GAP)
+    # no appearance to place the change: frames 1-3 could be either person
+    assert [[o.frame for o in p.observations] for p in parts] == [[0], [4]]
+
+
+def test_a_face_drifting_slowly_away_from_its_reference_stays_one_track():
+    # a turn: each encoding a little farther, consecutive ones close, the last far
+    start = REFS[0] + unit() * 0.2
+    direction = unit()
+    observations = []
+    for f in range(10):
+        encoding = start + direction * 0.08 * f
+        observations.append(
+            Observation(
+                f,
+                f / 25,
+                0,
+                (10, 110, 110, 10),
+                100.0,
+                False,
+                distances=np.linalg.norm(REFS - encoding, axis=1),
+                encoding=encoding,
+            )
+        )
+    assert np.linalg.norm(observations[0].encoding - observations[-1].encoding) > SPLIT_DISTANCE
+    assert len(split(Track("t", observations), TOLERANCE, GAP)) == 1
+
+
+def lookalikes(votes: str) -> Track:
+    """Consecutive encodings close together (0.3), votes as given (0/1, '-' none)."""
+    observations = []
+    base = REFS[0] + unit() * 0.3
+    other = base + unit() * 0.45  # a look-alike
+    for f, v in enumerate(votes):
+        distances = {"0": [0.3, 0.7], "1": [0.7, 0.3], "-": [0.7, 0.7]}[v]
+        encoding = (other if v == "1" else base) + unit() * 0.01
+        observations.append(
+            Observation(
+                f,
+                f / 25,
+                0,
+                (10, 110, 110, 10),
+                100.0,
+                False,
+                distances=np.array(distances),
+                encoding=encoding,
+            )
+        )
+    return Track("t", observations)
+
+
+@pytest.mark.parametrize(
+    ("votes", "lengths"),
+    [
+        ("0011", [2, 2]),  # two runs of two votes: split
+        ("00-11", [3, 2]),  # at the largest encoding jump between the runs
+        ("0101", [4]),  # interleaved: no split (decide drops it as disagreeing)
+        ("0001", [4]),  # a single vote for another: no split
+        ("00110", [5]),  # the last run has one vote: no split
+        ("000111000", [3, 3, 3]),
+    ],
+)
+def test_split_on_a_change_of_votes(votes, lengths):
+    parts = split(lookalikes(votes), TOLERANCE, GAP)
+    assert [len(p.observations) for p in parts] == lengths
+    if len(parts) > 1:  # each part votes for one person only
+        assert all(len(p.votes) == 1 for p in parts)
+
+
+# ------------------------------------------------------------------------------ decide
+
+
+@pytest.mark.parametrize(
+    ("spec", "distances", "n_people", "person", "reason"),
+    [
+        ("0000", {0: 0.3}, None, 0, "matched"),
+        ("1111", {1: 0.3}, None, 1, "matched"),
+        ("2222", None, None, -1, "unknown"),
+        ("0000", {0: 0.45}, None, -1, "unknown"),  # every frame over the tolerance
+        ("0.0.0.", None, None, -1, "not encoded"),
+        ("00000000001", None, None, 0, "matched"),  # one vote of ten for another: kept
+        ("0000011111", None, None, -1, "disagree"),
+        ("1111", {1: 0.3}, 1, -1, "negative"),  # identity 1 is a negative
+    ],
+)
+def test_decide(spec, distances, n_people, person, reason):
+    decision = decide(track(spec, distances), TOLERANCE, GAP, n_people)
+    assert (decision.person, decision.reason) == (person, reason)
+
+
+def test_decide_one_lucky_frame_does_not_carry_a_far_track():
+    observations = [obs(f, 0, 0.38 if f == 0 else 0.6) for f in range(5)]
+    decision = decide(Track("t", observations), TOLERANCE, GAP)
+    assert (decision.person, decision.reason) == (-1, "far")
+
+
+def test_the_issue_track_is_split_and_each_part_decided():
+    parts = split(track("00001111", {0: 0.47, 1: 0.2}), TOLERANCE, GAP)
+    decisions = [decide(p, TOLERANCE, GAP) for p in parts]
+    assert [(d.person, d.reason) for d in decisions] == [(-1, "unknown"), (1, "matched")]
+    whole = decide(track("00001111", {0: 0.47, 1: 0.2}), TOLERANCE, GAP)
+    assert whole.person != 0  # never the whole track as the grandmother
+
+
+# ------------------------------------------------------------------------- one per frame
+
+
+def frames_track(name: str, frames: range, person: int, distance: float) -> Track:
+    return Track(name, [obs(f, person, distance) for f in frames])
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        # (frames, person, distance) of two tracks -> decided person of each
+        ((range(0, 10), 0, 0.30), (range(5, 15), 0, 0.35), [0, -1]),  # the nearer keeps
+        ((range(0, 10), 0, 0.36), (range(5, 15), 0, 0.30), [-1, 0]),
+        ((range(0, 10), 0, 0.30), (range(10, 20), 0, 0.35), [0, 0]),  # one after the other
+        ((range(0, 10), 0, 0.30), (range(0, 10), 1, 0.35), [0, 1]),  # two people
+    ],
+)
+def test_one_per_frame(a, b, expected):
+    tracks = [frames_track("a", *a), frames_track("b", *b)]
+    decisions = [decide(t, TOLERANCE, GAP) for t in tracks]
+    assert [d.person for d in decisions] == [a[1], b[1]]
+    kept = one_per_frame(tracks, decisions)
+    assert [d.person for d in kept] == expected
+    for d, old in zip(kept, decisions, strict=True):
+        if d.person < 0:
+            assert (d.reason, d.nearest) == ("same frame", old.person)
+
+
+def test_one_per_frame_leaves_undecided_tracks_alone():
+    tracks = [frames_track("a", range(3), 2, 0.1), frames_track("b", range(3), 0, 0.3)]
+    decisions = [Decision(-1, 0.9, "unknown", 0), decide(tracks[1], TOLERANCE, GAP)]
+    assert one_per_frame(tracks, decisions) == decisions
+
+
+# ------------------------------------------------------------------------------ is_cut
+
+
+def image(rgb: tuple[int, int, int], size=(360, 640)) -> np.ndarray:
+    return np.full((*size, 3), rgb, dtype=np.uint8)
+
+
+GREY = image((100, 100, 100))
+HALVES = GREY.copy()
+HALVES[:, 320:] = (220, 220, 220)
+
+
+@pytest.mark.parametrize(
+    ("previous", "current", "cut"),
+    [
+        (None, GREY, False),
+        (GREY, GREY, False),
+        (GREY, image((120, 120, 120)), False),  # a fade or a flash of 20 levels
+        (GREY, image((130, 130, 130)), True),  # 30 levels
+        (GREY, HALVES, True),  # half the frame changed by 120 levels: 60 on average
+        (image((150, 80, 80)), image((150, 82, 82)), False),  # the same red
+        (image((150, 80, 80)), image((80, 110, 150)), True),  # red to blue, alike in grey
+        (GREY, image((100, 100, 100), size=(100, 100)), False),  # another size: same
+    ],
+)
+def test_is_cut(previous, current, cut):
+    before = None if previous is None else frame_thumbnail(previous)
+    assert is_cut(before, frame_thumbnail(current)) is cut
+
+
+def test_red_to_blue_is_a_cut_only_by_colour():
+    red, blue = frame_thumbnail(image((150, 80, 80))), frame_thumbnail(image((80, 110, 150)))
+    gray = 32 * 18
+    assert np.abs(red[:gray] - blue[:gray]).mean() < CUT_THRESHOLD
+    assert is_cut(red, blue)
+
+
+def test_frame_thumbnail_shape_and_histogram():
+    thumb = frame_thumbnail(HALVES)
+    assert thumb.shape == (THUMBNAIL_LENGTH,) and thumb.dtype == np.float32
+    assert np.isclose(thumb[32 * 18 :].sum(), 1.0)
+    assert frame_thumbnail(HALVES[:, :, 0].copy()).shape == (THUMBNAIL_LENGTH,)
+
+
+def test_is_cut_rejects_a_foreign_array():
+    with pytest.raises(ValueError, match="thumbnail has shape"):
+        is_cut(np.zeros((18, 32), np.float32), np.zeros((18, 32), np.float32))
+
+
+# --------------------------------------------------------------------------- Tracker
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ([[10, 110, 110, 10]], [[12, 112, 112, 12]], [True]),  # moved a little
+        ([[10, 110, 110, 10]], [[200, 300, 300, 200]], [False]),  # elsewhere
+        ([[10, 110, 110, 10]], [[0, 180, 180, 0]], [False]),  # grew 1.8x: another face
+        (
+            [[10, 110, 110, 10], [10, 310, 110, 210]],
+            [[10, 312, 110, 212], [12, 110, 112, 10]],
+            [True, True],
+        ),
+    ],
+)
+def test_tracker_assign(first, second, same):
+    tracker = Tracker()
+    one = tracker.assign(0, np.array(first), np.arange(len(first)))
+    for t, box in zip(one, first, strict=True):
+        t.observations.append(obs(0, 0, box=tuple(box)))
+    two = tracker.assign(1, np.array(second), np.arange(len(second)))
+    for t, s in zip(two, same, strict=True):
+        assert (t in one) is s
+    assert len(tracker.finished) == sum(1 for t in one if t not in two)
+
+
+def test_tracker_disabled_and_cut_start_new_tracks():
+    tracker = Tracker(enabled=False)
+    a = tracker.assign(0, np.array([[10, 110, 110, 10]]), np.arange(1))
+    a[0].observations.append(obs(0, 0))
+    b = tracker.assign(1, np.array([[10, 110, 110, 10]]), np.arange(1))
+    assert b[0] is not a[0]
+    tracker = Tracker()
+    a = tracker.assign(0, np.array([[10, 110, 110, 10]]), np.arange(1))
+    a[0].observations.append(obs(0, 0))
+    tracker.cut()
+    assert tracker.active == [] and tracker.finished == a
+
+
+# ----------------------------------------------------------------- cuts in real frames
+
+
+def close_up(photo) -> np.ndarray:
+    """An LFW photo (face centred) as a 640x360 close-up."""
+    import cv2
+
+    from faceripper.images import load_rgb
+
+    return np.ascontiguousarray(
+        cv2.resize(load_rgb(photo)[40:210], (640, 360), interpolation=cv2.INTER_LINEAR)
+    )
+
+
+def test_a_cut_between_two_close_ups_of_alike_brightness_is_caught(testdata):
+    lfw = testdata / "lfw_dev"
+    a = frame_thumbnail(close_up(lfw / "Halle_Berry" / "Halle_Berry_0002.jpg"))
+    b = frame_thumbnail(close_up(lfw / "Spencer_Abraham" / "Spencer_Abraham_0007.jpg"))
+    assert np.abs(a[: 32 * 18] - b[: 32 * 18]).mean() < CUT_THRESHOLD  # missed by grey
+    assert is_cut(a, b) and is_cut(b, a)
+
+
+def test_the_hamilton_clip_has_its_three_cuts_and_no_other(testdata):
+    import cv2
+
+    capture = cv2.VideoCapture(str(testdata / "face_recognition" / "short_hamilton_clip.mp4"))
+    cuts, previous, index = [], None, 0
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        thumbnail = frame_thumbnail(np.ascontiguousarray(bgr[:, :, ::-1]))
+        if is_cut(previous, thumbnail):
+            cuts.append(index)
+        previous, index = thumbnail, index + 1
+    assert index == 275
+    assert cuts == [20, 82, 211]
