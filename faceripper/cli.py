@@ -590,7 +590,7 @@ def split_command(
         typer.Option(
             "--group-by",
             help="What never has crops in two splits: track (a face track, joined across "
-            "segment boundaries) or video (stricter).",
+            "the points where rip ends every track) or video (stricter).",
         ),
     ] = GroupByChoice.track,
     link: Annotated[
