@@ -140,7 +140,8 @@ def test_npz_is_plain_numpy_with_the_documented_keys(face_api):
         "jitters": 1,
         "landmarks": "5",
         "upsample": 1,
-        "fallback": "pad 0 upsample 0; pad 0.5 upsample 1; pad 0.5 upsample 0",
+        "fallback": "pad 0 upsample 0; pad 0.5 upsample 1; pad 0.5 upsample 0; "
+        "pad 0.25 upsample 1; pad 0.25 upsample 0",
     }
     assert data["file_found_by"].tolist() == [""] * 40  # face-api.js crops: HOG finds them
 
@@ -637,9 +638,10 @@ def test_unusable_photos_have_no_row_but_are_kept_as_files(photos):
 #: no longer finds; and the fallback search that does.
 TIGHT = {
     "Abdullah_Gul/Abdullah_Gul_0003.jpg": "upsample 0",
-    "Pierce_Brosnan/Pierce_Brosnan_0009.jpg": "padded, upsample 1",
-    "Richard_Gere/Richard_Gere_0001.jpg": "padded, upsample 1",
-    "Grady_Little/Grady_Little_0001.jpg": "padded, upsample 0",
+    "Pierce_Brosnan/Pierce_Brosnan_0009.jpg": "padded 50%, upsample 1",
+    "Richard_Gere/Richard_Gere_0001.jpg": "padded 50%, upsample 1",
+    "Grady_Little/Grady_Little_0001.jpg": "padded 50%, upsample 0",
+    "Michael_Jackson/Michael_Jackson_0003.jpg": "padded 25%, upsample 1",
 }
 
 
@@ -674,11 +676,11 @@ def test_tight_crops_show_hog_no_face(tight):
 
 def test_tight_crops_are_found_by_the_fallback_searches(tight):
     assert tight.result.exit_code == 0, tight.result.stderr
-    assert tight.result.stdout.endswith("; 4 found by a fallback search\n")
+    assert tight.result.stdout.endswith(f"; {len(TIGHT)} found by a fallback search\n")
     data = read_npz(tight.cache)
     found = {Path(p).stem: f for p, f in zip(data["file_path"], data["file_found_by"], strict=True)}
     assert found == {Path(name).stem: step for name, step in TIGHT.items()}
-    assert data["file_status"].tolist() == ["ok"] * 4
+    assert data["file_status"].tolist() == ["ok"] * len(TIGHT)
     for stem, step in found.items():
         assert f"{stem}.png: face found only by a fallback search ({step})" in tight.result.stderr
 
