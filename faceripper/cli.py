@@ -1084,8 +1084,7 @@ def _print_corrections(summary: Any) -> None:
 
     report, learned = summary.corrections, summary.learned
     if report is not None and report.changed:
-        for line in describe(report):
-            out.print(line, markup=False)
+        out.print(describe(report)[-1], markup=False)  # the counts; reconcile lists them
     if learned is not None and (len(learned) or learned.pending):
         text = (
             f"learnt from your corrections: {len(learned.exclusions)} faces excluded, "
