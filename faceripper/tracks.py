@@ -65,7 +65,9 @@ class Observation:
     """One face of one frame in a track.
 
     ``distances`` are the face's distances to each person ``(n_people,)`` when it was
-    encoded, else None. ``crop``/``signature`` are set when the face may be written.
+    encoded, else None; ``encoding`` its ``(128,)`` encoding then (kept for the
+    video-adaptive step, :mod:`faceripper.adaptive`). ``crop``/``signature`` are set
+    when the face may be written.
     """
 
     frame: int
@@ -77,6 +79,7 @@ class Observation:
     distances: npt.NDArray[np.float64] | None = None
     jpeg: bytes | None = None
     signature: npt.NDArray[np.float32] | None = None
+    encoding: npt.NDArray[np.float64] | None = None
 
 
 @dataclass

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from faceripper import adaptive
 from faceripper.blur import sharpness
 from faceripper.crops import aligned_crop, box_crop, encode_jpeg, signature, signature_distance
 from faceripper.detector import (
@@ -33,7 +34,9 @@ from faceripper.matching import person_distances
 from faceripper.models import DetectorModel, LandmarkModel
 from faceripper.tracks import (
     MEDIAN_SLACK,
+    Decision,
     Observation,
+    Track,
     Tracker,
     decide,
     frame_thumbnail,
@@ -76,6 +79,8 @@ class RipSettings:
     every: int = 1
     fps: float = 0.0
     detect_every: int = 5
+    #: Decide borderline tracks from the video's confident faces (:mod:`faceripper.adaptive`).
+    adapt: bool = True
 
     def frame_step(self, video_fps: float) -> int:
         """Process every this many frames (``--every``, or ``--fps`` for this video)."""
@@ -153,6 +158,10 @@ class SegmentResult:
     error: str = ""
     #: The video itself is broken (truncated, corrupt): rerunning will not help.
     decode_error: bool = False
+    #: With ``settings.adapt``: faces matched with confidence, and the tracks left for
+    #: the video's second step (:mod:`faceripper.adaptive`).
+    exemplars: adaptive.Exemplars = field(default_factory=adaptive.Exemplars)
+    pending: list[adaptive.PendingTrack] = field(default_factory=list)
 
 
 _worker: dict[str, object] = {}
@@ -223,6 +232,7 @@ def process_frame(
     needs_landmarks = keep & (encode | settings.align)
     landmarks = np.zeros((len(boxes), 0, 2))
     distances: dict[int, npt.NDArray[np.float64]] = {}
+    kept_encodings: dict[int, npt.NDArray[np.float64]] = {}
     if needs_landmarks.any():
         rows = np.flatnonzero(needs_landmarks)
         faces = encode_faces(
@@ -239,6 +249,8 @@ def process_frame(
                 references.n_identities,
             )
             distances = dict(zip(encoded_rows.tolist(), per_person, strict=True))
+            if settings.adapt:
+                kept_encodings = dict(zip(encoded_rows.tolist(), encodings, strict=True))
             result.counts["encoded"] += len(encoded_rows)
     for i, track in enumerate(tracks):
         observation = Observation(
@@ -249,6 +261,7 @@ def process_frame(
             sharpness=float(sharp[i]),
             blurry=bool(blurry[i]),
             distances=distances.get(i),
+            encoding=kept_encodings.get(i),
         )
         if observation.distances is not None:
             track.last_encoded = frame
@@ -298,13 +311,18 @@ def finish_tracks(
     """Decide every track's identity and turn its crops into hits (near duplicates out).
 
     Identities from ``n_people`` on are negatives: their tracks are dropped and counted.
+    With ``settings.adapt``, undecided borderline tracks go to ``result.pending`` and
+    confident faces to ``result.exemplars`` (:func:`collect_adaptive`).
     """
     tracker.cut()
     hits: list[FaceHit] = []
-    for track in tracker.finished:
+    decisions = [
+        decide(track, settings.tolerance, settings.ambiguity_gap, n_people)
+        for track in tracker.finished
+    ]
+    for track, decision in zip(tracker.finished, decisions, strict=True):
         written = [o for o in track.observations if o.jpeg is not None]
         result.counts["tracks"] += 1
-        decision = decide(track, settings.tolerance, settings.ambiguity_gap, n_people)
         if decision.person < 0:
             if decision.reason == "negative":
                 result.counts["negative"] += len(written)
@@ -314,40 +332,102 @@ def finish_tracks(
             else:
                 result.counts["unknown"] += len(written)
             continue
-        recent: dict[bool, deque[npt.NDArray[np.float32]]] = {}
-        for observation in written:
-            kept = recent.setdefault(observation.blurry, deque(maxlen=DEDUPE_RECENT))
-            if (
-                settings.dedupe
-                and observation.signature is not None
-                and any(
-                    signature_distance(observation.signature, previous) < settings.dedupe_threshold
-                    for previous in kept
-                )
-            ):
-                result.counts["deduplicated"] += 1
-                continue
-            if observation.signature is not None:
-                kept.append(observation.signature)
-            own = observation.distances
-            hits.append(
-                FaceHit(
-                    frame=observation.frame,
-                    time_s=observation.time_s,
-                    face_index=observation.face_index,
-                    box_trbl=observation.box_trbl,
-                    person=decision.person,
-                    distance=float(own[decision.person]) if own is not None else decision.distance,
-                    sharpness=observation.sharpness,
-                    status="blurry" if observation.blurry else "saved",
-                    jpeg=observation.jpeg,  # type: ignore[arg-type]
-                    track=track.name,
-                    encoded=own is not None,
-                )
-            )
+        hits += _track_hits(track, decision.person, decision.distance, settings, result)
+    if settings.adapt:
+        collect_adaptive(tracker.finished, decisions, settings, result, n_people)
     tracker.finished = []
     hits.sort(key=lambda h: (h.frame, h.face_index))
     result.hits += hits
+
+
+def _track_hits(
+    track: Track, person: int, distance: float, settings: RipSettings, result: SegmentResult
+) -> list[FaceHit]:
+    """The crops of a track given to ``person`` (-1: not decided yet), near duplicates out."""
+    hits: list[FaceHit] = []
+    recent: dict[bool, deque[npt.NDArray[np.float32]]] = {}
+    for observation in track.observations:
+        if observation.jpeg is None:
+            continue
+        kept = recent.setdefault(observation.blurry, deque(maxlen=DEDUPE_RECENT))
+        if (
+            settings.dedupe
+            and observation.signature is not None
+            and any(
+                signature_distance(observation.signature, previous) < settings.dedupe_threshold
+                for previous in kept
+            )
+        ):
+            result.counts["deduplicated"] += person >= 0
+            continue
+        if observation.signature is not None:
+            kept.append(observation.signature)
+        own = observation.distances
+        hits.append(
+            FaceHit(
+                frame=observation.frame,
+                time_s=observation.time_s,
+                face_index=observation.face_index,
+                box_trbl=observation.box_trbl,
+                person=person,
+                distance=float(own[person]) if own is not None and person >= 0 else distance,
+                sharpness=observation.sharpness,
+                status="blurry" if observation.blurry else "saved",
+                jpeg=observation.jpeg,
+                track=track.name,
+                encoded=own is not None,
+            )
+        )
+    return hits
+
+
+def collect_adaptive(
+    tracks: list[Track],
+    decisions: list[Decision],
+    settings: RipSettings,
+    result: SegmentResult,
+    n_people: int,
+) -> None:
+    """Keep a segment's confident faces and its borderline tracks for the video's second
+    step (:mod:`faceripper.adaptive`)."""
+    spans = [(t.observations[0].frame, t.observations[-1].frame) for t in tracks]
+    for track, decision, (first, last) in zip(tracks, decisions, spans, strict=True):
+        encoded = [
+            o for o in track.observations if o.distances is not None and o.encoding is not None
+        ]
+        if not encoded:
+            continue
+        distances = np.stack([o.distances for o in encoded])  # type: ignore[misc]
+        encodings = np.stack([o.encoding for o in encoded])  # type: ignore[misc]
+        if decision.person >= 0:
+            sure = np.flatnonzero(adaptive.confident_faces(distances, decision.person, n_people))
+            chosen = sure[adaptive.spread(len(sure), adaptive.EXEMPLARS_PER_TRACK)]
+            result.exemplars.add(decision.person, encodings[chosen])
+            continue
+        median = np.median(distances, axis=0)
+        if not adaptive.is_borderline(median, decision.reason, n_people, settings.tolerance):
+            continue
+        excluded = sorted(
+            {
+                d.person
+                for d, (f, la) in zip(decisions, spans, strict=True)
+                if d.person >= 0 and f <= last and first <= la
+            }
+        )
+        hits = _track_hits(track, -1, float("nan"), settings, result)
+        by_frame = {o.frame: o.distances for o in encoded}
+        pending = adaptive.PendingTrack(
+            name=track.name,
+            first_frame=first,
+            last_frame=last,
+            ref_distance=median,
+            encodings=encodings[adaptive.spread(len(encodings), adaptive.PENDING_ENCODINGS)],
+            excluded=tuple(excluded),
+            hits=hits,
+            own_distances=[by_frame.get(h.frame) if h.encoded else None for h in hits],
+        )
+        result.pending.append(pending)
+        result.counts["tracks_pending"] += 1
 
 
 def process_segment(task: SegmentTask) -> SegmentResult:
