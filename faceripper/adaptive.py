@@ -102,16 +102,34 @@ class Exemplars:
 
     @classmethod
     def merge(cls, parts: Iterable[Exemplars], limit: int = MAX_EXEMPLARS) -> Exemplars:
-        """Join exemplars (in order), keeping at most ``limit`` per person, spread out."""
-        parts = list(parts)
-        person = np.concatenate([p.person for p in parts]) if parts else np.zeros(0, np.int64)
-        encodings = np.concatenate([p.encodings for p in parts]) if parts else np.zeros((0, 128))
-        keep: list[npt.NDArray[np.int64]] = []
-        for who in np.unique(person):
-            rows = np.flatnonzero(person == who)
-            keep.append(rows[spread(len(rows), limit)])
+        """Join exemplars (in order), keeping at most ``limit`` per person, spread out.
+
+        Streams: while parts come in, a person's exemplars are thinned to ``2 * limit``
+        whenever they pass ``4 * limit``, so memory stays bounded however long the
+        video; the result is deterministic for the same parts.
+        """
+        merged = cls()
+        for part in parts:
+            merged.add_all(part)
+            if len(merged) and np.bincount(merged.person).max() > 4 * limit:
+                merged = merged.thinned(2 * limit)
+        return merged.thinned(limit)
+
+    def add_all(self, other: Exemplars) -> None:
+        """Append another set's exemplars."""
+        self.person = np.concatenate([self.person, other.person.astype(np.int64)])
+        self.encodings = np.concatenate([self.encodings, other.encodings.reshape(-1, 128)])
+
+    def thinned(self, limit: int) -> Exemplars:
+        """At most ``limit`` exemplars per person, spread over their order."""
+        keep = [
+            rows[spread(len(rows), limit)]
+            for rows in (np.flatnonzero(self.person == who) for who in np.unique(self.person))
+        ]
         rows = np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
-        return cls(person[rows].astype(np.int64), encodings[rows].astype(np.float64))
+        return Exemplars(
+            self.person[rows].astype(np.int64), self.encodings[rows].astype(np.float64)
+        )
 
 
 def confident_faces(

@@ -3,10 +3,12 @@
 :mod:`faceripper.synthetic` composites photos into frames; this module arranges them the
 way a TV clip or a home video shows people, which is what makes identity hard there:
 
-- **One reference photo per person**, their most typical one (:func:`medoid`), and
-  every shot of that person shows *another* photo of them (another day, light,
-  angle): a true match lies anywhere from 0.2 to 0.6 from the reference, as on real
-  footage (0.18 to 0.49 measured on an 82 s clip).
+- **One reference photo per person**, their most typical one (:func:`medoid`), never
+  shown. The video shows a person on one or two occasions (*looks*: two other photos
+  of them, the second the nearest to the first, :func:`session_order`), each in two
+  shots: a true match lies anywhere from 0.2 to 0.6 from the reference, as on real
+  footage (0.18 to 0.49 measured on an 82 s clip), while a person's faces in one
+  video resemble each other more than they resemble the reference.
 - **Each shot is its own camera**: face size (up to the photo's native size), slight
   motion and zoom, brightness, pixel noise, a mild softness, and the compression the
   face went through before (JPEG 40-90) all vary per shot; the whole video is H.264
@@ -104,15 +106,33 @@ def nearest_stranger(
     return nearest_to(ref_encodings, others)
 
 
-def medoid(sources: Sequence[FaceSource]) -> int:
-    """Index of the most typical photo: the least summed encoding distance to the others.
+def medoid(encodings: np.ndarray) -> int:
+    """Index of the most typical photo (encodings ``(n, 128)``): the least summed
+    distance to the others.
 
     A user picks a clear, typical photo of a person as their reference; with it, the
     person's other photos lie 0.2 to 0.6 away, as true matches do on real footage.
     """
-    encodings = np.stack([_encode_photo(s) for s in sources])
     distances = np.linalg.norm(encodings[:, None] - encodings[None], axis=2)
     return int(np.argmin(distances.sum(axis=1)))
+
+
+def session_order(encodings: np.ndarray, rng: np.random.Generator) -> list[int]:
+    """An order of a person's photos (encodings ``(n, 128)``) for one video: a random
+    first one, then each time the photo nearest to those already chosen.
+
+    One video shows a person on one or two occasions, and their faces in it resemble
+    each other more than an older reference photo: the first looks of this order are
+    such an occasion (LFW's photos of a person come from different years).
+    """
+    if len(encodings) == 0:
+        return []
+    chosen = [int(rng.integers(len(encodings)))]
+    while len(chosen) < len(encodings):
+        rest = [i for i in range(len(encodings)) if i not in chosen]
+        distances = np.linalg.norm(encodings[rest][:, None] - encodings[chosen][None], axis=2)
+        chosen.append(rest[int(np.argmin(distances.min(axis=1)))])
+    return chosen
 
 
 def nearest_to(
@@ -163,11 +183,11 @@ def _camera(
         kind = int(rng.integers(3))
         if kind == 0:
             camera["gain"] = round(float(rng.uniform(0.5, 0.65)), 3)
-            camera["noise"] = round(float(rng.uniform(6.0, 9.0)), 2)
+            camera["noise"] = round(float(rng.uniform(5.0, 7.0)), 2)
         elif kind == 1:
-            camera["soften_px"] = round(float(rng.uniform(1.0, 1.3)), 2)
+            camera["soften_px"] = round(float(rng.uniform(0.7, 0.9)), 2)
         else:
-            camera["jpeg_quality"] = int(rng.integers(8, 16))
+            camera["jpeg_quality"] = int(rng.integers(10, 21))
     blurred = rng.random() < blur_probability
     camera["blur"] = round(float(rng.uniform(0.03, 0.06)), 4) if blurred else 0.0
     return camera
@@ -227,8 +247,8 @@ def make_footage_scenes(
 ) -> tuple[list[Shot], list[int]]:
     """Shots of one or two people, some pairs of close-ups cut at one place.
 
-    Each target person appears in ``shots_per_person`` shots showing, in turn,
-    ``looks_per_person`` of their photos (a video shows a person on a few occasions,
+    Each target person appears in ``shots_per_person`` shots showing, in turn, their
+    first ``looks_per_person`` photos (a video shows a person on one or two occasions,
     each in several shots: one look, another camera each time); the stranger in
     ``stranger_shots``, the first of them beside ``lookalike``. ``invisible_cuts``
     times, a single close-up is followed by another person's close-up on the same
@@ -242,9 +262,9 @@ def make_footage_scenes(
     # (identity, photo, is_target) appearances, each person's photos without repeats.
     appearances: list[tuple[str, FaceSource, bool]] = []
     for name in sorted(shown):
-        order = rng.permutation(len(shown[name]))[:looks_per_person]
+        looks = shown[name][:looks_per_person]
         for k in range(shots_per_person):
-            appearances.append((name, shown[name][int(order[k % len(order)])], True))
+            appearances.append((name, looks[k % len(looks)], True))
     stranger_order = rng.permutation(len(stranger))
     stranger_apps = [
         (stranger[0].identity, stranger[int(stranger_order[k % len(stranger)])], False)
@@ -352,6 +372,7 @@ def build_footage(
     invisible_cuts: int = 3,
     frames_per_shot: tuple[int, int] = (25, 45),
     blur_probability: float = 0.1,
+    max_ref_distance: float = 0.5,
     frame_size: tuple[int, int] = (640, 360),
     fps: float = 30.0,
     video_name: str = "footage.mp4",
@@ -360,7 +381,10 @@ def build_footage(
 
     Targets are ``targets``, or ``n_targets`` people with at least 5 photos drawn with
     ``numpy.random.default_rng(seed)``. Each target's most typical photo
-    (:func:`medoid`) is their only reference (``out_dir/refs/<name>/``, and cut tight in
+    (:func:`medoid`) is their only reference; only their photos within
+    ``max_ref_distance`` of it are shown (on real footage true matches lay 0.18 to 0.49
+    from a single reference photo; LFW photos of one person span years, and farther ones
+    would model nothing a safe rule could find) (``out_dir/refs/<name>/``, and cut tight in
     ``out_dir/refs_tight/<name>/``); the others appear in the video. The stranger is
     ``stranger`` or :func:`nearest_stranger` among everyone else (this encodes every
     photo once: about half a minute for ``lfw_dev``). The video goes to
@@ -372,19 +396,25 @@ def build_footage(
     if targets:
         chosen = sorted(targets)
     else:
-        candidates = [name for name, files in photos.items() if len(files) >= 5]
+        candidates = [name for name, files in photos.items() if len(files) >= 8]
         order = np.random.default_rng(seed).permutation(len(candidates))[:n_targets]
         chosen = sorted(candidates[int(i)] for i in order)
     refs, tight = Path(out_dir) / "refs", Path(out_dir) / "refs_tight"
+    looks_rng = np.random.default_rng(seed + 1)
     reference: dict[str, FaceSource] = {}
     shown: dict[str, list[FaceSource]] = {}
     for name in chosen:
         sources = load_face_sources(photos[name], identity=name)
         if len(sources) < 2:
             raise ValueError(f"{name}: needs at least 2 photos with a face")
-        typical = medoid(sources)
+        encodings = np.stack([_encode_photo(source) for source in sources])
+        typical = medoid(encodings)
         reference[name] = sources[typical]
-        shown[name] = sources[:typical] + sources[typical + 1 :]
+        from_ref = np.linalg.norm(encodings - encodings[typical], axis=1)
+        rest = [i for i in range(len(sources)) if i != typical and from_ref[i] <= max_ref_distance]
+        if not rest:
+            raise ValueError(f"{name}: no photo within {max_ref_distance} of the reference")
+        shown[name] = [sources[rest[i]] for i in session_order(encodings[rest], looks_rng)]
         (refs / name).mkdir(parents=True, exist_ok=True)
         shutil.copy(reference[name].path, refs / name / reference[name].path.name)
         write_tight_crop(reference[name], tight / name / reference[name].path.name)

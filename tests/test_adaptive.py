@@ -196,3 +196,16 @@ def test_adopted_hits_take_the_person_and_their_distance():
 
     out = adopted_hits(track, Adoption(0, 0.3, "adopted"))
     assert [(h.person, round(h.distance, 2)) for h in out] == [(0, 0.43), (0, 0.45)]
+
+
+def test_merge_streams_many_parts_in_bounded_memory():
+    parts = []
+    for k in range(40):
+        part = Exemplars()
+        part.add(0, np.stack([unit(10_000 + 20 * k + i) for i in range(20)]))
+        parts.append(part)
+    merged = Exemplars.merge(iter(parts), limit=16)
+    assert (merged.person == 0).sum() == 16
+    assert np.allclose(merged.encodings[0], unit(10_000))  # the first one stays
+    again = Exemplars.merge(iter(parts), limit=16)
+    assert np.array_equal(merged.encodings, again.encodings)
