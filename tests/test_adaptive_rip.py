@@ -10,6 +10,7 @@ has no reference, stands beside him in the first shot and is never saved.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import signal
@@ -184,3 +185,62 @@ def test_resume_after_kill_9_equals_uninterrupted_run(clip, adapted, tmp_path):
     assert tree_digest(target) == tree_digest(adapted)
     with (target / "manifest.csv").open(newline="", encoding="utf-8") as handle:
         assert len(list(csv.DictReader(handle))) == len(list(target.glob("*/*.jpg")))
+
+
+LOOKALIKE = "Kim_Hong-up"  # 0.42 from Hu_Jintao_0005: just outside the default tolerance
+
+
+@pytest.fixture(scope="module")
+def lookalike_clip(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Hu Jintao in two shots, his look-alike alone in one and beside him in another."""
+    lfw = testdata / "lfw_dev"
+    base = tmp_path_factory.mktemp("lookalike")
+    (base / "refs" / "hu").mkdir(parents=True)
+    shutil.copy(lfw / PERSON / f"{PERSON}_0005.jpg", base / "refs" / "hu")
+    hu = {n: load_face_sources([lfw / PERSON / f"{PERSON}_{n}.jpg"])[0] for n in ("0008", "0004")}
+    kim = load_face_sources(lfw / LOOKALIKE)[0]
+    shots = [
+        Shot(10, (PlacedFace(hu["0008"], (320, 180), (326, 176), 100, 100),), (90, 110, 140), 1),
+        Shot(
+            10,
+            (PlacedFace(kim, (300, 180), (296, 184), 100, 100, is_target=False),),
+            (170, 150, 120),
+            2,
+        ),
+        Shot(
+            10,
+            (
+                PlacedFace(hu["0004"], (170, 180), (176, 176), 100, 100),
+                PlacedFace(kim, (470, 180), (464, 184), 100, 100, is_target=False),
+            ),
+            (60, 140, 90),
+            3,
+        ),
+    ]
+    (base / "videos").mkdir()
+    render_video(base / "videos" / "clip.avi", shots, (640, 360), fps=30.0)
+    truth_path(base / "videos" / "clip.avi").rename(base / "clip.truth.csv")
+    return {
+        "base": base,
+        "refs": base / "refs",
+        "videos": base / "videos",
+        "truth": base / "clip.truth.csv",
+    }
+
+
+def test_a_lookalike_stranger_is_held_back_and_never_saved(lookalike_clip, tmp_path):
+    target = tmp_path / "faces"
+    extra = ["--threads", "2"]
+    command = args(lookalike_clip, target, *extra)
+    command[command.index("--tolerance") + 1] = "0.4"  # the default
+    result = run_cli(command)
+    assert result.exit_code == 0, result.stderr
+    metrics = score(lookalike_clip, target)
+    print(metrics.as_dict())
+    assert metrics.on_distractor == 0 and metrics.precision == 1.0
+    assert metrics.appearances_found == 2  # Hu, in both his shots
+    records = [json.loads(line) for line in (target / JOURNAL_NAME).read_text().splitlines()]
+    pending = sum(r.get("counts", {}).get("tracks_pending", 0) for r in records[1:])
+    assert pending >= 1  # the look-alike was a borderline track, and was refused
+    (adapted,) = [r for r in records if "adapted" in r]
+    assert "adapted_crops" not in adapted["counts"]
