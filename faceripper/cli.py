@@ -783,6 +783,15 @@ def rip_command(
             help="Skip a crop nearly identical to one of the last 4 kept of the same track.",
         ),
     ] = True,
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            "--adapt/--no-adapt",
+            help="Decide a face track that the references leave undecided (0.4-0.5 from "
+            "them) from the faces of the same video matched with confidence; --no-adapt "
+            "decides from the references alone.",
+        ),
+    ] = True,
     every: Annotated[
         int,
         typer.Option("--every", min=1, help="Look at every Nth frame only."),
@@ -927,6 +936,7 @@ def rip_command(
         size_px=size,
         tracks=tracks,
         dedupe=dedupe,
+        adapt=adapt,
         every=every,
         fps=fps,
         detect_every=detect_every,

@@ -124,7 +124,8 @@ class Observation:
     """One face of one frame in a track.
 
     ``distances`` are the face's distances to each person ``(n_people,)`` and
-    ``encoding`` its ``(128,)`` float64 encoding when it was encoded, else None.
+    ``encoding`` its ``(128,)`` float64 encoding when it was encoded, else None (also
+    kept for the video-adaptive step, :mod:`faceripper.adaptive`).
     ``jpeg``/``signature`` are set when the face may be written. ``appearance`` is a
     signature of the face's box (:func:`faceripper.crops.signature`), to see a change of
     face between two frames of a track.
