@@ -446,11 +446,16 @@ def _schedule(
     sequence = 0
     next_commit = 0
     unfinished: dict[str, int] = {}  # segments of a video still to commit
+    incomplete: set[str] = set()  # videos with a segment left for the next run
     frame_counts: dict[str, int] = {}
 
     def video_finished(key: str) -> None:
-        if settings.adapt and key not in dataset.adapted:
+        if settings.adapt and key not in dataset.adapted and key not in incomplete:
+            # Every segment is finished (a broken video's too: its decode errors are
+            # final), so a resumed run decides exactly what an uninterrupted one does.
             adapt_video(dataset, key, config, settings, learned)
+        if key in errors:
+            return
         if max_per_video and key not in dataset.pruned:
             counts["over_limit"] += dataset.prune_video(key, frame_counts[key], max_per_video)
 
@@ -526,8 +531,10 @@ def _schedule(
         while next_commit in buffer:
             task, result = buffer.pop(next_commit)
             _commit(dataset, task, result, labels, config, state, errors, counts, learned)
+            if not dataset.is_done(task.video_key, task.start, task.end):
+                incomplete.add(task.video_key)  # retried by the next run
             unfinished[task.video_key] -= 1
-            if unfinished[task.video_key] == 0 and task.video_key not in errors:
+            if unfinished[task.video_key] == 0:
                 video_finished(task.video_key)
             next_commit += 1
             report()

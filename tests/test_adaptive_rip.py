@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -106,6 +107,7 @@ def adapted(clip, tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("adapted") / "faces"
     result = run_cli(args(clip, target, "--threads", "2"))
     assert result.exit_code == 0, result.stderr
+    assert re.search(r"\b[1-9]\d* of \d+ borderline tracks adopted", result.stdout), result.stdout
     return target
 
 
@@ -113,6 +115,7 @@ def test_adopted_tracks_are_saved_and_the_stranger_is_not(clip, adapted, tmp_pat
     target = tmp_path / "plain"
     result = run_cli(args(clip, target, "--threads", "2", "--no-adapt"))
     assert result.exit_code == 0, result.stderr
+    assert "0 of 0 borderline tracks adopted" in result.stdout
     without, with_ = score(clip, target), score(clip, adapted)
     print(without.as_dict(), with_.as_dict())
     assert without.precision == 1.0 and with_.precision == 1.0
