@@ -117,6 +117,8 @@ class ReferenceCheck:
         nearest_source: that closest reference of another person.
         nearest_distance: its distance; NaN when there is none.
         faces: faces found in the photo (more than 1: the largest was used).
+        found_by: the fallback search that found the face (a tight crop, see
+            :data:`faceripper.references.FALLBACK_STEPS`); ``""``: the detector's own.
     """
 
     source: Path
@@ -128,6 +130,7 @@ class ReferenceCheck:
     nearest_source: Path | None = None
     nearest_distance: float = math.nan
     faces: int = 1
+    found_by: str = ""
 
 
 @dataclass
@@ -376,6 +379,7 @@ def check_references(
         elif result.status in ("unreadable", "not_image"):
             person.unreadable += 1
     faces_by_file = {(str(f.path), f.person): f.faces for f in refs.files}
+    found_by_file = {(str(f.path), f.person): f.found_by for f in refs.files}
 
     owner = np.array([names.index(str(p)) for p in refs.person], dtype=np.int64)
     distances = _all_distances(refs.encodings)
@@ -418,6 +422,7 @@ def check_references(
                     nearest_source=Path(str(refs.source[nearest])) if has_nearest else None,
                     nearest_distance=float(cross[row, nearest]) if has_nearest else math.nan,
                     faces=max(1, faces_by_file.get((source, name), 1)),
+                    found_by=found_by_file.get((source, name), ""),
                 )
             )
 
@@ -464,7 +469,8 @@ def summary_tables(check: RefCheck, max_pairs: int = 20) -> list[Table]:
     Returns:
         Three ``rich.table.Table``: one row per person (the label column only when some
         label differs from its person's name); the flagged references; the confusable
-        pairs of different people (or the closest pair when none is).
+        pairs of different people (or the closest pair when none is). A fourth lists
+        the photos whose face only a fallback search found, and which, when there are any.
     """
     from rich.table import Table
     from rich.text import Text
@@ -554,7 +560,19 @@ def summary_tables(check: RefCheck, max_pairs: int = 20) -> list[Table]:
             if check.closest_pair
             else "fewer than two people have usable photos"
         )
-    return [people, flagged, pairs]
+    tables = [people, flagged, pairs]
+    found = [(p, r) for p in check.people for r in p.references if r.found_by]
+    if found:
+        fallback = Table(
+            title="Faces found only by a fallback search (tight crops: no margin around the face)",
+            title_justify="left",
+        )
+        for header in ("person", "photo", "found by"):
+            fallback.add_column(header, no_wrap=header != "photo")
+        for person, ref in found:
+            fallback.add_row(Text(person.name), Text(ref.source.name), Text(ref.found_by))
+        tables.append(fallback)
+    return tables
 
 
 # ---------------------------------------------------------------------------- contact sheets
@@ -603,6 +621,8 @@ def _tiles(person: PersonCheck, check: RefCheck, thumb_px: int) -> list[SheetTil
             lines.append((f"like {ref.nearest_person} {ref.nearest_distance:.3f}", ORANGE))
         elif ref.faces > 1:
             lines.append((f"{ref.faces} faces, largest used", ORANGE))
+        elif ref.found_by:
+            lines.append((f"found {ref.found_by}", GREY))
         tiles.append(
             SheetTile(
                 _face_thumb(ref, thumb_px),

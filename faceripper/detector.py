@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from faceripper.geometry import BoxArray, as_boxes, box_sizes, clip_boxes, iou, scale_boxes
 from faceripper.images import ImageRGB
@@ -250,3 +251,105 @@ def detect_around(
         if not kept or iou(every[i : i + 1], every[kept]).max() <= SAME_FACE_IOU:
             kept.append(i)
     return every[kept]
+
+
+# ------------------------------------------------------------------ tight reference crops
+
+#: A face crop with no margin around the face (a photo cut to the face box, from an
+#: earlier extraction or a face dataset) often shows HOG no face: its detection window
+#: needs some background around the face. Such a photo is searched again padded by
+#: this fraction of its longer side on every side (see :func:`pad_for_detection`).
+DETECTION_PAD = 0.5
+
+
+def pad_for_detection(image: ImageRGB, fraction: float = DETECTION_PAD) -> tuple[ImageRGB, int]:
+    """``image`` with a border of ``fraction`` of its longer side on every side.
+
+    The border repeats the image's edge pixels and is blurred away from the image
+    (Gaussian, sigma a quarter of the border), so it adds no edges a face detector could
+    take for a face's outline, and a face cut by the image's edge gets back a plausible
+    continuation of its own colours.
+
+    Returns:
+        ``(padded, pad_px)``: RGB uint8 ``(h + 2 pad_px, w + 2 pad_px, 3)``, C-contiguous;
+        a box in ``padded`` minus ``pad_px`` is in ``image``'s pixels.
+
+    Example:
+        >>> padded, pad = pad_for_detection(np.zeros((100, 80, 3), np.uint8), 0.5)
+        >>> padded.shape, pad
+        ((200, 180, 3), 50)
+    """
+    import cv2
+
+    height, width = image.shape[:2]
+    pad = round(max(height, width) * fraction)
+    if pad < 1:
+        return np.ascontiguousarray(image), 0
+    padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    blurred = cv2.GaussianBlur(padded, (0, 0), pad / 4)
+    blurred[pad : pad + height, pad : pad + width] = image
+    return np.ascontiguousarray(blurred), pad
+
+
+#: Eye distance (between the eye centres) over the face box's width of a real face, at
+#: most this far from the middle of the range measured (see :func:`plausible_face`).
+EYE_DISTANCE_RANGE = (0.25, 0.65)
+#: Largest roll of a plausible face's eye line, in degrees.
+MAX_ROLL_DEGREES = 35.0
+
+
+def plausible_face(
+    landmarks_xy: npt.NDArray[np.float64], box_trbl: npt.NDArray[np.int64], shape: tuple[int, ...]
+) -> str:
+    """Why landmarks do not look like a face; ``""`` when they do.
+
+    dlib's landmark models always return points, even for a box around no face, so a
+    face found only by a fallback search (padding, another upsampling) is checked: the
+    eye centres and the nose lie inside the image, the eye distance is
+    :data:`EYE_DISTANCE_RANGE` of the box width, the eye line's roll is at most
+    :data:`MAX_ROLL_DEGREES`, and the nose lies below the eye line, between the eyes.
+
+    Args:
+        landmarks_xy: ``(5, 2)`` or ``(68, 2)`` float64 ``(x, y)`` points in the image.
+        box_trbl: ``(4,)`` the face's ``(top, right, bottom, left)`` box.
+        shape: the image's shape ``(h, w, ...)``.
+
+    Example:
+        >>> points = np.array([[70, 40], [60, 40], [30, 40], [40, 40], [50, 65]], float)
+        >>> plausible_face(points, np.array([10, 90, 90, 10]), (100, 100, 3))
+        ''
+        >>> upside_down = points * [1, -1] + [0, 100]
+        >>> plausible_face(upside_down, np.array([10, 90, 90, 10]), (100, 100, 3))
+        'nose above the eyes'
+    """
+    points = np.asarray(landmarks_xy, dtype=np.float64)
+    if len(points) == 68:
+        eye_a, eye_b = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
+        nose = points[33]
+    else:
+        eye_a, eye_b = points[0:2].mean(axis=0), points[2:4].mean(axis=0)
+        nose = points[4]
+    height, width = shape[:2]
+    for point in (eye_a, eye_b, nose):
+        if not (0 <= point[0] < width and 0 <= point[1] < height):
+            return "landmarks outside the image"
+    box_width = max(1.0, float(box_trbl[1] - box_trbl[3]))
+    axis = eye_b - eye_a
+    eye_distance = float(np.hypot(*axis))
+    ratio = eye_distance / box_width
+    if not EYE_DISTANCE_RANGE[0] <= ratio <= EYE_DISTANCE_RANGE[1]:
+        return f"eye distance {ratio:.2f} of the box width"
+    if axis[0] < 0:  # measure from the eye on the left of the image
+        eye_a, eye_b, axis = eye_b, eye_a, -axis
+    roll = float(np.degrees(np.arctan2(axis[1], axis[0])))
+    if abs(roll) > MAX_ROLL_DEGREES:
+        return f"eye line turned {roll:.0f} degrees"
+    unit = axis / eye_distance
+    down = np.array([-unit[1], unit[0]])  # image y grows downwards
+    along = float((nose - eye_a) @ unit) / eye_distance
+    below = float((nose - eye_a) @ down) / eye_distance
+    if below < 0.2:
+        return "nose above the eyes"
+    if not -0.25 <= along <= 1.25 or below > 1.5:
+        return "nose away from the eyes"
+    return ""

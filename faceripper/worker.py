@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from faceripper.blur import sharpness
+from faceripper.blur import DEFAULT_BLUR_THRESHOLD, sharpness
 from faceripper.crops import aligned_crop, box_crop, encode_jpeg, signature, signature_distance
 from faceripper.detector import (
     detect_around,
@@ -85,7 +85,7 @@ class RipSettings:
 
     tolerance: float = 0.4
     min_size_px: int = 100
-    blur_threshold: float = 0.0
+    blur_threshold: float = DEFAULT_BLUR_THRESHOLD
     save_blurry: bool = False
     model: DetectorModel = "hog"
     landmarks: LandmarkModel = "5"

@@ -213,3 +213,53 @@ def test_max_per_video_keeps_the_sharpest_spread_over_the_video(reference_run, l
     assert crops == {r["path"] for r in kept}  # the others' files are gone
     rerun = run_cli(rip_args(lfw_clip, target, "--threads", "2", "--max-per-video", "3"))
     assert rerun.exit_code == 0 and manifest(target) == kept
+
+
+# ------------------------------------------------------------------- identity changes
+
+
+@pytest.fixture(scope="module")
+def swap_clip(testdata, tmp_path_factory):
+    """One place, one background, four faces in turn with no cut a frame difference
+    sees (one close-up replaced by another): Halle Berry, Hu Jintao, a stranger (no
+    references), Halle Berry again; 16 frames each."""
+    lfw = testdata / "lfw_dev"
+    base = tmp_path_factory.mktemp("swap")
+    shown = {}
+    for label, name in (("halle", "Halle_Berry"), ("hu", "Hu_Jintao")):
+        photos = sorted((lfw / name).glob("*.jpg"))
+        (base / "refs" / label).mkdir(parents=True)
+        for photo in photos[4:8]:
+            shutil.copy(photo, base / "refs" / label)
+        shown[label] = load_face_sources(photos[:2], identity=label)
+    stranger = load_face_sources(lfw / "Chance_Mock")[0]
+    place = dict(start_xy=(320, 180), end_xy=(322, 180), start_size=104, end_size=104)
+    faces = [
+        PlacedFace(shown["halle"][0], **place),
+        PlacedFace(shown["hu"][0], **place),
+        PlacedFace(stranger, **place, is_target=False),
+        PlacedFace(shown["halle"][1], **place),
+    ]
+    shots = [Shot(16, (face,), (120, 110, 100), texture_seed=5) for face in faces]
+    videos = base / "videos"
+    videos.mkdir()
+    render_video(videos / "swap.avi", shots, (640, 360))
+    (videos / "swap.avi.truth.csv").unlink()
+    return {"refs": base / "refs", "videos": videos}
+
+
+def test_a_missed_cut_splits_the_track_and_each_face_keeps_its_own_label(swap_clip, tmp_path):
+    target = tmp_path / "faces"
+    args = rip_args(swap_clip, target, "--no-dedupe", "--segment-frames", "300")
+    result = run_cli(args)
+    assert result.exit_code == 0, result.stderr
+    rows = manifest(target)
+    truth = {0: "halle", 1: "hu", 2: None, 3: "halle"}  # by shot of 16 frames
+    wrong = [r for r in rows if truth[int(r["frame"]) // 16] != r["label"]]
+    assert wrong == []  # never the wrong person, never the stranger
+    for shot, label in truth.items():
+        if label is not None:  # each person's shot is saved, most of its frames
+            saved = [r for r in rows if int(r["frame"]) // 16 == shot]
+            assert len(saved) >= 12, (shot, len(saved))
+    frames = [int(r["frame"]) for r in rows]
+    assert len(frames) == len(set(frames))  # one face a frame

@@ -357,13 +357,13 @@ def test_a_video_that_crashes_its_worker_is_reported_and_the_others_finish(
     lfw_clip, tmp_path, monkeypatch
 ):
     """The pool is replaced, the crashing segments are found by running them alone."""
-    import faceripper.rip
+    import faceripper.pipeline
 
     videos = tmp_path / "videos"
     videos.mkdir()
     for name in ("a_good.avi", "b_crash.avi", "c_good.avi"):
         shutil.copy(lfw_clip["videos"] / "clip.avi", videos / name)
-    monkeypatch.setattr(faceripper.rip, "process_segment", _crash_on_b)
+    monkeypatch.setattr(faceripper.pipeline, "process_segment", _crash_on_b)
     monkeypatch.setenv("FACERIPPER_START_METHOD", "fork")  # workers inherit the patch
     target = tmp_path / "faces"
     args = rip_args(lfw_clip, target, "--threads", "2")
@@ -531,12 +531,14 @@ def long_shots(lfw_clip, testdata, tmp_path_factory) -> dict[str, object]:
 def _rip_long_shots(
     clip: dict[str, object], target: Path, segment_frames: int, threads: int, every: int
 ) -> object:
-    from faceripper.rip import VideoInput, rip
+    from faceripper.pipeline import VideoInput, rip
     from faceripper.worker import RipSettings
 
     video = clip["video"]
     assert isinstance(video, Path)
-    settings = RipSettings(tolerance=0.6, min_size_px=60, every=every, reset_frames=SHORT_RESET)
+    settings = RipSettings(
+        tolerance=0.6, min_size_px=60, blur_threshold=0.0, every=every, reset_frames=SHORT_RESET
+    )
     return rip(
         clip["people"],  # type: ignore[arg-type]
         clip["references"],  # type: ignore[arg-type]

@@ -96,9 +96,10 @@ class RipProgress:
 class RipSummary:
     """The outcome of a run, for the whole dataset (earlier runs included).
 
-    ``saved`` and ``blurry`` count the crops the manifest holds now, per label (a crop
-    the user deleted is not counted after the next run); ``ambiguous`` and ``counts``
-    add up the finished segments' tallies.
+    ``saved`` and ``blurry`` count the crops the manifest holds now, per label (crops
+    the user deleted or moved are reconciled when the run starts:
+    :mod:`faceripper.corrections`); ``ambiguous`` and ``counts`` add up the finished
+    segments' tallies.
     """
 
     saved: Counter[str]
@@ -110,6 +111,8 @@ class RipSummary:
     frames_this_run: int
     seconds: float
     rows: int
+    #: The people's labels, in config order.
+    labels: tuple[str, ...] = ()
     #: What the user corrected by hand since the last run (:mod:`faceripper.corrections`).
     corrections: ReconcileReport | None = None
     #: What this run learnt from all their corrections.
@@ -130,6 +133,8 @@ class VideoCollection:
 
     videos: list[VideoInput]
     ignored_files: int
+    #: One line per entry the search could not look at (see :class:`VideoSearch`).
+    problems: list[str] = field(default_factory=list)
 
 
 def collect_videos(video_dir: Path | None, video_files: Sequence[Path] = ()) -> VideoCollection:
@@ -141,14 +146,18 @@ def collect_videos(video_dir: Path | None, video_files: Sequence[Path] = ()) -> 
     Raises:
         UsageError: the folder or a file is missing, or no video is found.
     """
+    if video_dir is None and not video_files:
+        raise UsageError("no videos given: use --video-dir DIR or --video FILE")
     inputs: list[VideoInput] = []
     ignored = 0
+    problems: list[str] = []
     if video_dir is not None:
         if not video_dir.is_dir():
             what = "does not exist" if not video_dir.exists() else "is not a folder"
             raise UsageError(f"{video_dir}: video folder {what}")
         found = find_videos(video_dir)
         ignored = found.ignored_files
+        problems = found.problems
         inputs += [VideoInput(p, video_key(p, video_dir)) for p in found.videos]
     for path in video_files:
         if not path.is_file():
@@ -165,7 +174,7 @@ def collect_videos(video_dir: Path | None, video_files: Sequence[Path] = ()) -> 
         where = f" in {video_dir}" if video_dir is not None else ""
         extensions = " ".join(sorted(e.lstrip(".") for e in VIDEO_EXTENSIONS))
         raise UsageError(f"no videos found{where} (looked for {extensions})")
-    return VideoCollection(unique, ignored)
+    return VideoCollection(unique, ignored, problems)
 
 
 def references_for_run(
@@ -400,6 +409,7 @@ def rip(
         frames_this_run=state.frames_this_run,
         seconds=time.monotonic() - started,
         rows=rows,
+        labels=tuple(person.label for person in config.people),
         corrections=corrected,
         learned=learned,
     )
