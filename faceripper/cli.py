@@ -942,7 +942,7 @@ def rip_command(
         ripping = stack.enter_context(rip_progress())
         summary = rip(
             target_dir,
-            config=config,
+            config=None if config == DEFAULT_CONFIG else config,  # explicit only
             refs=refs,
             video_dir=video_dir,
             videos=video or [],
