@@ -590,7 +590,7 @@ def split_command(
         typer.Option(
             "--group-by",
             help="What never has crops in two splits: track (a face track, joined across "
-            "segment boundaries) or video (stricter).",
+            "the points where rip ends every track) or video (stricter).",
         ),
     ] = GroupByChoice.track,
     link: Annotated[
@@ -942,7 +942,7 @@ def rip_command(
         ripping = stack.enter_context(rip_progress())
         summary = rip(
             target_dir,
-            config=None if config == DEFAULT_CONFIG else config,  # explicit only
+            config=None if config == DEFAULT_CONFIG else config,
             refs=refs,
             video_dir=video_dir,
             videos=video or [],
@@ -1084,8 +1084,7 @@ def _print_corrections(summary: Any) -> None:
 
     report, learned = summary.corrections, summary.learned
     if report is not None and report.changed:
-        for line in describe(report):
-            out.print(line, markup=False)
+        out.print(describe(report)[-1], markup=False)  # the counts; reconcile lists them
     if learned is not None and (len(learned) or learned.pending):
         text = (
             f"learnt from your corrections: {len(learned.exclusions)} faces excluded, "

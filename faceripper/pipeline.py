@@ -96,9 +96,10 @@ class RipProgress:
 class RipSummary:
     """The outcome of a run, for the whole dataset (earlier runs included).
 
-    ``saved`` and ``blurry`` count the crops the manifest holds now, per label (a crop
-    the user deleted is not counted after the next run); ``ambiguous`` and ``counts``
-    add up the finished segments' tallies.
+    ``saved`` and ``blurry`` count the crops the manifest holds now, per label (crops
+    the user deleted or moved are reconciled when the run starts:
+    :mod:`faceripper.corrections`); ``ambiguous`` and ``counts`` add up the finished
+    segments' tallies.
     """
 
     saved: Counter[str]

@@ -240,3 +240,20 @@ def test_deleting_wrong_faces_saves_fewer_wrong_faces_on_new_video(testdata, tmp
     assert after.wrong_identity < before.wrong_identity
     assert after.correct >= before.correct
     assert len(read_corrections(target)) == len(wrong)
+
+
+def test_a_crop_moved_to_a_person_never_found_yet_is_theirs(faces: Path) -> None:
+    # The run's people come from its journal: a third person, never found, has no
+    # folder; the user makes it and moves a crop there.
+    journal = faces / ".faceripper-journal.jsonl"
+    lines = journal.read_text(encoding="utf-8").splitlines()
+    header = json.loads(lines[0])
+    header["settings"]["people"].append(["Chance Mock", "chance", "Swimmers"])
+    journal.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n", encoding="utf-8")
+    path = sorted(p for p in _saved(faces) if p.startswith("hu/"))[0]
+    (faces / "chance").mkdir()
+    shutil.move(faces / path, faces / "chance" / path.split("/")[1])
+    report = reconcile(faces)
+    assert [c.to_person for c in report.moved] == ["Chance Mock"]
+    row = _saved(faces)["chance/" + path.split("/")[1]]
+    assert (row["person"], row["label"], row["group"]) == ("Chance Mock", "chance", "Swimmers")

@@ -104,7 +104,10 @@ WORDS = re.compile(r"^(\(required\)|none|number of CPUs|`[A-Z]|[A-Z])")
 def _documented_defaults(page: Path) -> dict[str, str]:
     """Option -> its default cell, from the options tables of a command's page."""
     text = page.read_text(encoding="utf-8")
-    return {name: cell for name, cell in OPTION_ROW.findall(text)}
+    cells: dict[str, str] = {}
+    for name, cell in OPTION_ROW.findall(text):
+        cells.setdefault(name, cell)  # the options table comes first
+    return cells
 
 
 def _default_as_written(param: Any) -> str | None:

@@ -21,6 +21,7 @@ from faceripper import references
 from faceripper._version import __version__
 from faceripper.config import config_from_refs
 from faceripper.errors import UsageError
+from faceripper.images import load_rgb
 from faceripper.references import (
     CACHE_FORMAT,
     EncodeSettings,
@@ -139,7 +140,8 @@ def test_npz_is_plain_numpy_with_the_documented_keys(face_api):
         "jitters": 1,
         "landmarks": "5",
         "upsample": 1,
-        "fallback": "pad 0 upsample 0; pad 0.5 upsample 1; pad 0.5 upsample 0",
+        "fallback": "pad 0 upsample 0; pad 0.5 upsample 1; pad 0.5 upsample 0; "
+        "pad 0.25 upsample 1; pad 0.25 upsample 0",
     }
     assert data["file_found_by"].tolist() == [""] * 40  # face-api.js crops: HOG finds them
 
@@ -629,3 +631,101 @@ def test_unusable_photos_have_no_row_but_are_kept_as_files(photos):
     assert statuses["truncated.jpg"] == "unreadable"
     assert statuses["notes.txt"] == "not_image"
     assert len(statuses) == 15
+
+
+# ---------------------------------------------------------------------------- tight crops
+
+#: LFW photos whose face, cut to the box HOG finds in the whole photo, HOG at upsample 1
+#: no longer finds; and the fallback search that does.
+TIGHT = {
+    "Abdullah_Gul/Abdullah_Gul_0003.jpg": "upsample 0",
+    "Pierce_Brosnan/Pierce_Brosnan_0009.jpg": "padded 50%, upsample 1",
+    "Richard_Gere/Richard_Gere_0001.jpg": "padded 50%, upsample 1",
+    "Grady_Little/Grady_Little_0001.jpg": "padded 50%, upsample 0",
+    "Michael_Jackson/Michael_Jackson_0003.jpg": "padded 25%, upsample 1",
+}
+
+
+@pytest.fixture(scope="module")
+def tight(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """Tight crops (the face box, no margin) of the :data:`TIGHT` photos, one person each,
+    with the encodings of the whole photos; encoded through the CLI."""
+    from faceripper.detector import detect_faces
+    from faceripper.encoder import encode_faces
+
+    base = tmp_path_factory.mktemp("tight")
+    whole: dict[str, np.ndarray] = {}
+    for name in TIGHT:
+        image = load_rgb(testdata / "lfw_dev" / name)
+        box = detect_faces(image, upsample=1)[:1]
+        whole[Path(name).stem] = encode_faces(image, box).encodings[0]
+        top, right, bottom, left = box[0]
+        folder = base / "refs" / Path(name).parent.name
+        folder.mkdir(parents=True)
+        Image.fromarray(image[top:bottom, left:right]).save(folder / f"{Path(name).stem}.png")
+    cache = base / "refs.npz"
+    result = run_cli(["encode", "--refs", str(base / "refs"), "-o", str(cache), "--threads", "1"])
+    return SimpleNamespace(refs=base / "refs", cache=cache, result=result, whole=whole)
+
+
+def test_tight_crops_show_hog_no_face(tight):
+    from faceripper.detector import detect_faces
+
+    for photo in tight.refs.glob("*/*.png"):
+        assert len(detect_faces(load_rgb(photo), upsample=1)) == 0, photo
+
+
+def test_tight_crops_are_found_by_the_fallback_searches(tight):
+    assert tight.result.exit_code == 0, tight.result.stderr
+    assert tight.result.stdout.endswith(f"; {len(TIGHT)} found by a fallback search\n")
+    data = read_npz(tight.cache)
+    found = {Path(p).stem: f for p, f in zip(data["file_path"], data["file_found_by"], strict=True)}
+    assert found == {Path(name).stem: step for name, step in TIGHT.items()}
+    assert data["file_status"].tolist() == ["ok"] * len(TIGHT)
+    for stem, step in found.items():
+        assert f"{stem}.png: face found only by a fallback search ({step})" in tight.result.stderr
+
+
+def test_a_tight_crop_encodes_as_its_whole_photo(tight):
+    data = read_npz(tight.cache)
+    for path, encoding in zip(data["source"], data["encodings"], strict=True):
+        # the same face: far nearer than another person (0.6), near the whole photo's
+        assert np.linalg.norm(encoding - tight.whole[Path(path).stem]) < 0.3, path
+
+
+def test_tight_crops_in_check_refs(tight):
+    result = run_cli(["check-refs", "--refs", str(tight.refs), "--output", str(tight.cache)])
+    assert result.exit_code == 0, result.stderr
+    assert "Faces found only by a fallback search" in result.stdout
+    for name, step in TIGHT.items():
+        row = next(line for line in result.stdout.splitlines() if Path(name).stem in line)
+        assert step in row
+
+
+@pytest.mark.parametrize(
+    ("points", "why"),
+    [
+        ([[70, 40], [60, 40], [30, 40], [40, 40], [50, 65]], ""),  # a face
+        ([[40, 40], [30, 40], [60, 40], [70, 40], [50, 65]], ""),  # eyes in the other order
+        ([[56, 40], [54, 40], [44, 40], [46, 40], [50, 65]], "eye distance 0.12"),
+        ([[70, 40], [60, 40], [30, 40], [40, 40], [50, 15]], "nose above the eyes"),
+        ([[70, 40], [60, 40], [30, 40], [40, 40], [95, 65]], "nose away from the eyes"),
+        ([[55, 80], [50, 70], [35, 40], [40, 50], [30, 70]], "eye line turned 63 degrees"),
+        ([[70, 40], [60, 40], [30, 40], [40, 40], [50, 105]], "landmarks outside the image"),
+    ],
+)
+def test_plausible_face(points, why):
+    from faceripper.detector import plausible_face
+
+    reason = plausible_face(np.array(points, float), np.array([10, 90, 90, 10]), (100, 100, 3))
+    assert reason.startswith(why) if why else reason == ""
+
+
+def test_a_photo_without_a_face_stays_no_face_after_the_fallbacks(testdata, tmp_path):
+    from faceripper.references import encode_reference_file
+
+    image = load_rgb(testdata / "face_recognition" / "obama3.jpg")
+    photo = tmp_path / "no_face.png"
+    Image.fromarray(np.ascontiguousarray(image[::-1])).save(photo)  # upside down
+    result = encode_reference_file(photo, "x", EncodeSettings())
+    assert (result.status, result.found_by) == ("no_face", "")

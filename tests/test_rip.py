@@ -459,6 +459,20 @@ def test_the_engine_changes_no_decision_and_a_run_resumes_with_another(
 # The result does not depend on how the work is cut
 # --------------------------------------------------------------------------------------
 
+
+def test_the_hamilton_clip_gives_the_same_crops_for_any_segment_size(
+    hamilton, hamilton_run, tmp_path
+):
+    """As found: --segment-frames 10, 40 and 60 gave 10, 32 and 67 crops. Now segments
+    of 30 frames with one worker give the bytes of the default (4 segments, 2 workers)."""
+    target = tmp_path / "faces"
+    result = rip_hamilton(hamilton, target, "--segment-frames", "30", "--threads", "1")
+    assert result.exit_code == 0, result.stderr
+    default_target, _ = hamilton_run
+    assert tree_digest(target) == tree_digest(default_target)
+    assert len(manifest(target)) >= 60
+
+
 #: Every track ends every this many looked-at frames in :func:`long_shots`' runs (300 by
 #: default): few, so that the 90-frame clip has several blocks.
 SHORT_RESET = 25

@@ -143,9 +143,14 @@ def test_a_segment_that_ends_on_a_block_decodes_nothing_past_it(shots_video):
 
 
 def test_reset_points_are_cuts_and_block_starts():
-    still = np.zeros((18, 32), np.float32)
+    from faceripper.tracks import frame_thumbnail
+
+    def thumbnail(level: int) -> np.ndarray:
+        return frame_thumbnail(np.full((360, 640, 3), level, np.uint8))
+
+    still = thumbnail(60)
     assert starts_shot(None, still, 0, 300)
     assert starts_shot(still, still, 600, 300)
     assert not starts_shot(None, still, 601, 300)  # nothing to compare with
-    assert not starts_shot(still, still + 10, 601, 300)
-    assert starts_shot(still, still + 100, 601, 300)
+    assert not starts_shot(still, thumbnail(70), 601, 300)
+    assert starts_shot(still, thumbnail(160), 601, 300)
