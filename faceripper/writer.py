@@ -366,28 +366,7 @@ class Dataset:
             raise
 
     def _check_manifest_header(self) -> None:
-        """Refuse a ``manifest.csv`` that faceripper did not write (nothing is appended).
-
-        Raises:
-            UsageError: its first line is not a faceripper manifest header.
-        """
-        path = self._manifest_path()
-        try:
-            with path.open("rb") as handle:
-                first = handle.readline(4096)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            raise UsageError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from None
-        if not first:
-            return
-        header = next(csv.reader([first.decode("utf-8", "replace").rstrip("\r\n")]), [])
-        if tuple(header[: len(MANIFEST_REQUIRED)]) != MANIFEST_REQUIRED:
-            shown = first.decode("utf-8", "replace").strip()[:60]
-            raise UsageError(
-                f"{path}: not a faceripper manifest (its first line is {shown!r}); "
-                "move it away or choose another --target-dir"
-            )
+        check_manifest_header(self._manifest_path())
 
     def _journal_path(self) -> Path:
         return self.target / JOURNAL_NAME
@@ -664,6 +643,31 @@ class Dataset:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+def check_manifest_header(path: Path) -> None:
+    """Refuse a ``manifest.csv`` that faceripper did not write: nothing may append to it,
+    rewrite it or delete it.
+
+    Raises:
+        UsageError: its first line is not a faceripper manifest header.
+    """
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline(4096)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from None
+    if not first:
+        return
+    header = next(csv.reader([first.decode("utf-8", "replace").rstrip("\r\n")]), [])
+    if tuple(header[: len(MANIFEST_REQUIRED)]) != MANIFEST_REQUIRED:
+        shown = first.decode("utf-8", "replace").strip()[:60]
+        raise UsageError(
+            f"{path}: not a faceripper manifest (its first line is {shown!r}); "
+            "move it away or choose another --target-dir"
+        )
 
 
 def _ends_with_newline(path: Path) -> bool:
