@@ -59,7 +59,11 @@ SPLIT_DISTANCE = 0.6
 SPLIT_MIN_VOTES = 2
 #: A face whose thumbnail (:func:`faceripper.crops.signature` of its box) differs from
 #: the track's previous one by more than this (0: identical, about 1.1: unrelated) is
-#: encoded at once, so that a change of person is seen where it happens.
+#: encoded at once, so that a change of person is seen where it happens. It only
+#: brings an encoding forward: measured on the Hamilton clip, consecutive frames of one
+#: face (turning, a microphone in front) differ by 0.40 (median), 10% by over 0.73, and
+#: rip encodes 46 faces instead of 54 (a track settles sooner); faces replaced at one
+#: place (tests/test_quality.py) jump by 0.66 and 1.0.
 APPEARANCE_JUMP = 0.6
 #: A settled track is re-encoded every this many frames ...
 RECHECK_EVERY = 10
