@@ -596,7 +596,11 @@ def profile_segment(video: BenchVideo, frames: int, min_size: int) -> dict[str, 
     from faceripper.blur import DEFAULT_BLUR_THRESHOLD
     from faceripper.config import config_from_refs
     from faceripper.references import EncodeSettings, encode_references
-    from faceripper.rip import references_for_run
+
+    try:
+        from faceripper.pipeline import references_for_run
+    except ImportError:  # a faceripper from before the module was named pipeline
+        from faceripper.rip import references_for_run  # type: ignore[no-redef]
     from faceripper.video import scan_video
 
     config, _skipped = config_from_refs(video.refs)

@@ -54,18 +54,19 @@ def main() -> int:
     args = parser.parse_args()
     refs, videos = build_inputs(args.folder)
     target = args.folder / "faces"
-    command = ["rip", "--refs", str(refs), "--video-dir", str(videos), "--target-dir", str(target)]
-    print("faceripper " + " ".join(command), file=sys.stderr)
-    from faceripper.cli import main as faceripper
+    import faceripper
+    from faceripper.errors import FaceripperError
 
+    print(f"faceripper.rip({str(target)!r}, refs={str(refs)!r}, video_dir={str(videos)!r})")
     try:
-        faceripper(command)
-    except SystemExit as done:
-        if done.code:
-            return int(done.code)
+        summary = faceripper.rip(target, refs=refs, video_dir=videos, warn=print)
+    except FaceripperError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
     saved = sorted((target / "eileen_collins").glob("*.jpg"))
+    print(f"{summary.saved['eileen_collins']} crops saved in {summary.seconds:.1f} s")
     print(f"{len(saved)} crops in {target / 'eileen_collins'}; manifest: {target / 'manifest.csv'}")
-    return 0 if saved else 1
+    return 0 if saved and summary.ok else 1
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 """Train a small face classifier with PyTorch on a dataset written by ``faceripper rip``.
 
-    python examples/train_classifier.py faces/ --epochs 5
+    faceripper split faces/ --out faces-split/ --fractions 0.8,0.2
+    python examples/train_classifier.py faces-split/ --epochs 5
 
-``faces/`` is loaded as it is with ``torchvision.datasets.ImageFolder``: one class per
-label folder, the crops as samples (``manifest.csv`` and the run-state files at the
-root are not folders, so the loader ignores them). A fifth of the crops is held out for
-validation. For real work, start from a pretrained backbone instead of this small net,
-and split by video rather than by crop: neighbouring frames of one video are near
-duplicates, so a random split overstates accuracy.
+A split folder written by ``faceripper split`` (it holds ``splits.csv``) is loaded with
+``torchvision.datasets.ImageFolder`` from its ``train/`` and ``val/`` folders: no face
+track has crops in both, so the validation accuracy is honest. A dataset folder
+(``faces/``) is also accepted, loaded as it is (one class per label folder; the
+manifest and run-state files at the root are not folders, so the loader ignores them),
+with a random fifth of the crops held out: neighbouring frames of a track are near
+duplicates, so that accuracy is overstated. For real work, start from a pretrained
+backbone instead of this small net.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, random_split
+from torch.utils.data import DataLoader, Dataset, random_split
 from torchvision import datasets, transforms
 
 
@@ -56,20 +59,34 @@ def main() -> int:
             transforms.Normalize([0.5] * 3, [0.5] * 3),
         ]
     )
-    data = datasets.ImageFolder(str(args.dataset), transform=transform)
+    train: Dataset
+    valid: Dataset
+    if (args.dataset / "splits.csv").is_file():  # from faceripper split: leak-free
+        data = datasets.ImageFolder(str(args.dataset / "train"), transform=transform)
+        valid = datasets.ImageFolder(
+            str(args.dataset / "val"), transform=transform, allow_empty=True
+        )
+        train = data
+    else:  # a dataset folder: a random split (neighbouring frames leak into validation)
+        data = datasets.ImageFolder(str(args.dataset), transform=transform)
+        held_out = max(1, len(data) // 5)
+        train, valid = random_split(
+            data,
+            [len(data) - held_out, held_out],
+            generator=torch.Generator().manual_seed(args.seed),
+        )
     if len(data.classes) < 2:
         print(f"{args.dataset}: need at least two classes, found {data.classes}", file=sys.stderr)
         return 2
-    held_out = max(1, len(data) // 5)
-    train, valid = random_split(
-        data, [len(data) - held_out, held_out], generator=torch.Generator().manual_seed(args.seed)
-    )
     train_loader = DataLoader(train, batch_size=args.batch_size, shuffle=True)
     valid_loader = DataLoader(valid, batch_size=args.batch_size)
     model = small_cnn(len(data.classes))
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
-    print(f"{len(data)} crops, classes: {', '.join(data.classes)}")
+    print(
+        f"{len(train)} training and {len(valid)} validation crops, "
+        f"classes: {', '.join(data.classes)}"
+    )
     for epoch in range(1, args.epochs + 1):
         model.train()
         for images, labels in train_loader:
@@ -82,9 +99,8 @@ def main() -> int:
         with torch.no_grad():
             for images, labels in valid_loader:
                 correct += int((model(images).argmax(1) == labels).sum())
-        print(
-            f"epoch {epoch}: loss {loss.item():.3f}, validation accuracy {correct / held_out:.2%}"
-        )
+        accuracy = f"{correct / len(valid):.2%}" if len(valid) else "- (no validation crops)"
+        print(f"epoch {epoch}: loss {loss.item():.3f}, validation accuracy {accuracy}")
     return 0
 
 

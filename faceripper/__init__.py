@@ -5,5 +5,6 @@ function that needs it runs (see :mod:`faceripper.models`).
 """
 
 from faceripper._version import __version__
+from faceripper.api import rip
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "rip"]

@@ -32,10 +32,7 @@ from faceripper.config import (
     DEFAULT_CONFIG,
     DEFAULT_LABEL_FORMAT,
     Config,
-    class_folders,
-    config_from_refs,
     init_config,
-    load_config,
 )
 from faceripper.errors import ConfigError, FaceripperError
 
@@ -220,22 +217,23 @@ def stop_on_signals() -> None:
         signal.signal(signum, handler)
 
 
-def cpu_count() -> int:
-    """CPUs this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+def print_table(table: Any) -> None:
+    """Print a rich table on stdout; piped, as wide as it needs (headers never cut)."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    from rich.measure import Measurement
+
+    needed = Measurement.get(out, out.options.update(width=10_000), table).maximum
+    wide = Console(file=out.file, width=max(out.width, needed), highlight=False, soft_wrap=True)
+    wide.print(table)
 
 
 def load_people(config: Path, refs: Path | None) -> Config:
     """The config from ``--refs DIR`` if given, else from the config file."""
-    if refs is not None:
-        people, skipped = config_from_refs(refs)
-        for folder in skipped:
-            err.print(f"warning: {folder}: no images, skipped", markup=False)
-        return people
-    return load_config(config)
+    from faceripper.api import load_people as load
+
+    return load(None if config == DEFAULT_CONFIG else config, refs, _warn)
 
 
 @contextmanager
@@ -326,28 +324,25 @@ def _encode(
     threads: int | None,
     engine: EngineChoice = EngineChoice.auto,
     device: DeviceChoice = DeviceChoice.cpu,
+    force: bool = False,
 ) -> Any:
+    from faceripper.api import cpu_count, encode_people
     from faceripper.engines import prepare_engine
-    from faceripper.references import EncodeSettings, encode_references
+    from faceripper.references import EncodeSettings
 
     prepare_engine(engine.value, device.value)  # fails here, in one line, before any work
     settings = EncodeSettings(
         detector=model.value,
         jitters=jitters,
         landmarks=landmarks.value,
-        engine=engine.value,  # type: ignore[arg-type]
-        device=device.value,  # type: ignore[arg-type]
+        engine=engine.value,
+        device=device.value,
     )
     with progress_bar("encoding references") as update:
-        report = encode_references(
-            config, cache, settings, threads=threads or cpu_count(), progress=update
-        )
-    if report.rebuilt_reason:
-        err.print(f"warning: rebuilt the encodings cache: {report.rebuilt_reason}", markup=False)
+        workers = threads or cpu_count()
+        report = encode_people(config, settings, cache, workers, _warn, update, force)
     for result in report.references.files:
-        if result.message:
-            err.print(f"warning: {result.message}", markup=False)
-        elif result.found_by:
+        if result.found_by and not result.message:
             err.print(
                 f"note: {result.path}: face found only by a fallback search "
                 f"({result.found_by}): a tight crop?",
@@ -367,6 +362,14 @@ def encode_command(
     threads: ThreadsOption = None,
     engine: EngineOption = EngineChoice.auto,
     device: DeviceOption = DeviceChoice.cpu,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Encode every photo again, ignoring the cache (a photo edited without a "
+            "change of size or modification time is otherwise not noticed).",
+        ),
+    ] = False,
 ) -> None:
     """Encode every reference photo once and cache the encodings in a .npz file.
 
@@ -374,7 +377,9 @@ def encode_command(
     """
     with user_errors():
         people = load_people(config, refs)
-        report = _encode(people, output, jitters, model, landmarks, threads, engine, device)
+        report = _encode(
+            people, output, jitters, model, landmarks, threads, engine, device, force
+        )
     refs_set = report.references
     found = sum(1 for f in refs_set.files if f.found_by)
     out.print(
@@ -430,7 +435,7 @@ def check_refs_command(
             labels={p.name: p.label for p in people},
         )
         for table in summary_tables(check):
-            out.print(table)
+            print_table(table)
         if show and sheet is None:
             sheet = Path("refs-sheets")
         if sheet is not None:
@@ -585,7 +590,7 @@ def split_command(
         typer.Option(
             "--group-by",
             help="What never has crops in two splits: track (a face track, joined across "
-            "segment boundaries) or video (stricter).",
+            "the points where rip ends every track) or video (stricter).",
         ),
     ] = GroupByChoice.track,
     link: Annotated[
@@ -637,7 +642,8 @@ def split_command(
     if report.missing:
         err.print(
             f"warning: {report.missing} crop(s) listed in the manifest are missing "
-            "(deleted by hand): not split",
+            f"(deleted or moved by hand): not split; 'faceripper reconcile {target_dir}' "
+            "records them",
             markup=False,
         )
     for folder in report.empty_folders():
@@ -674,7 +680,19 @@ def rip_command(
             metavar="FILE",
         ),
     ] = None,
-    tolerance: ToleranceOption = 0.4,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance",
+            "-t",
+            min=0.0,
+            max=2.0,
+            help="Euclidean distance to a person's nearest reference encoding within which "
+            "a face counts as theirs. With --tracks a face track is theirs when most of its "
+            "frames are within it and its median distance is within it + 0.1; with "
+            "--no-tracks each face must be within it.",
+        ),
+    ] = 0.4,
     threads: ThreadsOption = None,
     jitters: Annotated[
         int,
@@ -744,7 +762,9 @@ def rip_command(
         typer.Option(
             "--size",
             min=0,
-            help="Side of the square crops in pixels (0: the frame's pixels, plain crops only).",
+            max=4096,
+            help="Side of the square crops in pixels, at most 4096 (0: the frame's pixels, "
+            "plain crops only).",
         ),
     ] = 256,
     tracks: Annotated[
@@ -806,7 +826,12 @@ def rip_command(
         ),
     ] = None,
     restart: Annotated[
-        bool, typer.Option("--restart", help="Forget earlier runs on TARGET and start over.")
+        bool,
+        typer.Option(
+            "--restart",
+            help="Forget earlier runs on TARGET and start over: deletes the crops listed in "
+            "its manifest (and the manifest and journal); files it did not write stay.",
+        ),
     ] = False,
     max_per_video: Annotated[
         int,
@@ -833,7 +858,7 @@ def rip_command(
             "--segment-frames",
             min=10,
             help="Frames per unit of work handed to a worker (smaller: finer resume and "
-            "load balancing; larger: less overhead).",
+            "load balancing; larger: less overhead). The crops do not depend on it.",
         ),
     ] = 300,
     scheduler: Annotated[
@@ -886,103 +911,65 @@ def rip_command(
     Rerunning the same command continues where the last run stopped. 'faceripper
     review TARGET' then draws contact sheets of the crops to check them.
     """
+    from faceripper.api import rip
     from faceripper.blur import DEFAULT_BLUR_THRESHOLD
-    from faceripper.rip import collect_videos, rip
     from faceripper.worker import RipSettings
-    from faceripper.writer import blurry_dir_for, ensure_writable
 
+    settings = RipSettings(
+        tolerance=tolerance,
+        min_size_px=min_size,
+        blur_threshold=DEFAULT_BLUR_THRESHOLD if blur is None else blur,
+        save_blurry=save_blurry,
+        model=model.value,
+        landmarks=landmarks.value,
+        margin=margin,
+        align=align,
+        size_px=size,
+        tracks=tracks,
+        dedupe=dedupe,
+        every=every,
+        fps=fps,
+        detect_every=detect_every,
+        engine=engine.value,
+        device=device.value,
+    )
     with user_errors(), ExitStack() as stack:
-        people = load_people(config, refs)
-        class_folders(people, label_format)  # rip() checks it too; here, before any work
-        collection = collect_videos(video_dir, video or [])
-        videos, ignored = collection.videos, collection.ignored_files
-        ensure_writable(target_dir)
-        workers = threads or cpu_count()
+        # Connecting comes first: a wrong address fails at once and writes nothing.
         cluster = connect_cluster(
             stack, scheduler, scheduler_timeout, tls_ca_file, tls_cert, tls_key, threads
         )
-        if model is Detector.cnn:
-            from faceripper.models import dlib_has_cuda
-
-            if not dlib_has_cuda():
-                err.print(
-                    "warning: dlib was built without CUDA: --model cnn runs on the CPU "
-                    "(about 1.4 s for one 640x360 frame); see INSTALLING_DLIB.md",
-                    markup=False,
-                )
-        # Reference photos are located with HOG whatever --model says: they are large and
-        # frontal, and the CNN detector costs seconds per photo on a CPU.
-        report = _encode(people, cache, jitters, Detector.hog, landmarks, workers, engine, device)
-        missing = [p.name for p in people if p.name not in set(report.references.person)]
-        for name in missing:
-            err.print(f"warning: {name}: no usable reference photo; never matched", markup=False)
-        if len(missing) == len(people):
-            from faceripper.errors import UsageError
-
-            raise UsageError("no person has a usable reference photo")
-        negative_refs = None
-        if negatives is not None:
-            from faceripper.config import negatives_config
-
-            negative_report = _encode(
-                negatives_config(negatives),
-                None,
-                jitters,
-                Detector.hog,
-                landmarks,
-                workers,
-                engine,
-                device,
-            )
-            negative_refs = negative_report.references
-        settings = RipSettings(
-            tolerance=tolerance,
-            min_size_px=min_size,
-            blur_threshold=DEFAULT_BLUR_THRESHOLD if blur is None else blur,
-            save_blurry=save_blurry,
-            model=model.value,
-            landmarks=landmarks.value,
-            margin=margin,
-            align=align,
-            size_px=size,
-            tracks=tracks,
-            dedupe=dedupe,
-            every=every,
-            fps=fps,
-            detect_every=detect_every,
-            engine=engine.value,  # type: ignore[arg-type]
-            device=device.value,  # type: ignore[arg-type]
+        encoding = stack.enter_context(progress_bar("encoding references"))
+        ripping = stack.enter_context(rip_progress())
+        summary = rip(
+            target_dir,
+            config=None if config == DEFAULT_CONFIG else config,
+            refs=refs,
+            video_dir=video_dir,
+            videos=video or [],
+            settings=settings,
+            threads=threads,
+            jitters=jitters,
+            cache=cache,
+            blurry_dir=blurry_dir,
+            restart=restart,
+            max_per_video=max_per_video,
+            negatives=negatives,
+            segment_frames=segment_frames,
+            label_format=label_format,
+            cluster=cluster,
+            start_method=os.environ.get("FACERIPPER_START_METHOD"),
+            progress=ripping,
+            encode_progress=encoding,
+            warn=_warn,
         )
-        if align and size == 0:
-            from faceripper.errors import UsageError
-
-            raise UsageError("--size 0 (the frame's pixels) needs --no-align")
-        blurry_target = (blurry_dir or blurry_dir_for(target_dir)) if save_blurry else None
-        if ignored:
-            err.print(f"{ignored} non-video file(s) ignored", markup=False)
-        with rip_progress() as update:
-            summary = rip(
-                people,
-                report.references,
-                videos,
-                target_dir,
-                settings,
-                threads=workers,
-                blurry_dir=blurry_target,
-                restart=restart,
-                progress=update,
-                # A CUDA context does not survive fork: GPU workers start fresh.
-                start_method=os.environ.get("FACERIPPER_START_METHOD")
-                or ("spawn" if device is DeviceChoice.cuda else None),
-                segment_frames=segment_frames,
-                cluster=cluster,
-                negatives=negative_refs,
-                label_format=label_format,
-                max_per_video=max_per_video,
-            )
-    _print_summary(people, summary)
+    _print_summary(summary)
     if not summary.ok:
         raise typer.Exit(1)
+
+
+def _warn(message: str) -> None:
+    """A warning on stderr, one line."""
+    err.print(f"warning: {message}", markup=False)
 
 
 def connect_cluster(
@@ -1049,14 +1036,13 @@ def rip_progress() -> Iterator[Callable[[Any], None]]:
         yield update
 
 
-def _print_summary(people: Config, summary: Any) -> None:
+def _print_summary(summary: Any) -> None:
     from rich.table import Table
 
     table = Table(title="faces in the dataset")
     for column in ("label", "saved", "blurry", "ambiguous"):
         table.add_column(column, justify="left" if column == "label" else "right")
-    for person in people:
-        label = person.label
+    for label in summary.labels:
         table.add_row(
             label,
             str(summary.saved[label]),
@@ -1077,7 +1063,19 @@ def _print_summary(people: Config, summary: Any) -> None:
     )
     _print_corrections(summary)
     for key, message in summary.video_errors.items():
-        err.print(f"error: {key}: {message}", markup=False)
+        err.print(f"error: {_naming(key, message)}", markup=False)
+
+
+def _naming(key: str, message: str) -> str:
+    """``message`` led by the video's name, once: most messages start with its path.
+
+    >>> _naming("a/x.mp4", "videos/a/x.mp4: empty file (0 bytes)")
+    'videos/a/x.mp4: empty file (0 bytes)'
+    >>> _naming("x.mp4", "the worker process crashed")
+    'x.mp4: the worker process crashed'
+    """
+    named = message.split(": ", 1)[0].replace("\\", "/")
+    return message if named == key or named.endswith("/" + key) else f"{key}: {message}"
 
 
 def _print_corrections(summary: Any) -> None:
@@ -1086,8 +1084,7 @@ def _print_corrections(summary: Any) -> None:
 
     report, learned = summary.corrections, summary.learned
     if report is not None and report.changed:
-        for line in describe(report):
-            out.print(line, markup=False)
+        out.print(describe(report)[-1], markup=False)  # the counts; reconcile lists them
     if learned is not None and (len(learned) or learned.pending):
         text = (
             f"learnt from your corrections: {len(learned.exclusions)} faces excluded, "

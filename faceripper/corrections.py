@@ -34,6 +34,8 @@ encodings are stored in the log, so this happens once.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -318,7 +320,9 @@ def _reconcile(target: Path, report: ReconcileReport, dry_run: bool = False) -> 
         return report
     if new:
         _write_corrections(target, [*known, *new])  # first: a kill leaves the row to redo
-    if len(keep) != len(rows) or report.moved:
+    if len(keep) != len(rows) or report.moved or _header(manifest) != list(MANIFEST_COLUMNS):
+        # (a manifest of an earlier version gets the current columns, so that the rows
+        # this run appends match its header)
         _replace_manifest(manifest, keep)
     return report
 
@@ -335,10 +339,12 @@ def _unfinished_prunes(target: Path) -> set[str]:
     return videos - pruned
 
 
-def _replace_manifest(path: Path, rows: Sequence[dict[str, str]]) -> None:
-    import csv
-    import io
+def _header(path: Path) -> list[str]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return next(csv.reader(handle), [])
 
+
+def _replace_manifest(path: Path, rows: Sequence[dict[str, str]]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(
         buffer, fieldnames=MANIFEST_COLUMNS, lineterminator="\n", restval="", extrasaction="ignore"

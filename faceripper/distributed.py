@@ -9,7 +9,7 @@ segments (:func:`faceripper.worker.process_segment`) run on the cluster's worker
 through a :class:`concurrent.futures.Executor` built on the client's executor
 (:meth:`distributed.Client.get_executor`). Everything else stays in the client process,
 exactly as for a local run: the reference photos are encoded there, the results come
-back to it and are committed in segment order by :func:`faceripper.rip.rip`, and it
+back to it and are committed in segment order by :func:`faceripper.pipeline.rip`, and it
 alone writes the dataset, the manifest and the journal. Workers need read access to the
 videos at the path the client sees, and no write access anywhere.
 

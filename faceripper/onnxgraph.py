@@ -10,6 +10,7 @@ Example:
     >>> graph = Graph("identity", opset=13)
     >>> graph.input("x", (3,))
     >>> graph.node("Relu", ["x"], ["y"])
+    'y'
     >>> graph.output("y", (3,))
     >>> graph.to_bytes()[:2]
     b'\\x08\\x07'

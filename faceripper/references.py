@@ -24,10 +24,14 @@ records which search found it (``found_by``).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import logging
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -43,6 +47,7 @@ from faceripper.fileio import atomic_writer
 from faceripper.geometry import BoxArray, box_areas, clip_boxes, scale_boxes
 from faceripper.images import ImageRGB, load_rgb
 from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
+from faceripper.processes import init_worker_process, terminate_executor
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +90,9 @@ FALLBACK_STEPS: tuple[FindStep, ...] = (
 USABLE: frozenset[str] = frozenset({"ok", "several_faces"})
 
 ProgressCallback = Callable[[int, int], None]
+
+#: While photos are encoded, the cache is saved at most this often (seconds).
+SAVE_EVERY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -191,6 +199,29 @@ def file_state(path: Path) -> FileState:
     return FileState(stat.st_size, stat.st_mtime_ns, digest.hexdigest())
 
 
+#: Reference photos are searched for faces on a copy at most this many pixels on its
+#: long side (then upsampled as usual); the face found is mapped back and encoded from
+#: the full photo. A photo up to this size is searched as it is, so its encoding is
+#: face_recognition's. An 8000x8000 photo searched whole took 32 s and 3.1 GB.
+MAX_DETECTION_SIDE_PX = 2000
+
+
+def detect_reference_faces(image: ImageRGB, settings: EncodeSettings) -> BoxArray:
+    """The face boxes of a reference photo ``(h, w, 3)`` RGB uint8, in its pixels.
+
+    A photo larger than :data:`MAX_DETECTION_SIDE_PX` is searched on a shrunk copy and
+    the boxes mapped back, so time and memory stay bounded whatever its size.
+    """
+    from faceripper.detector import detect_faces, detect_faces_scaled
+
+    side = max(image.shape[:2])
+    if side <= MAX_DETECTION_SIDE_PX:
+        return detect_faces(image, model=settings.detector, upsample=settings.upsample)
+    return detect_faces_scaled(
+        image, MAX_DETECTION_SIDE_PX / side, model=settings.detector, upsample=settings.upsample
+    )
+
+
 def find_reference_face(
     image: ImageRGB, settings: EncodeSettings
 ) -> tuple[ImageRGB, BoxArray, int, str]:
@@ -211,7 +242,7 @@ def find_reference_face(
     )
     from faceripper.encoder import face_landmarks
 
-    boxes = detect_faces(image, model=settings.detector, upsample=settings.upsample)
+    boxes = detect_reference_faces(image, settings)
     if len(boxes):
         return image, boxes, 0, ""
     # A face filling a large photo is large: search a copy at most FALLBACK_SIDE_PX long
@@ -279,8 +310,76 @@ def encode_reference_file(
     )
 
 
-def _encode_task(args: tuple[Path, str, EncodeSettings, FileState]) -> FileResult:
-    return encode_reference_file(*args)
+EncodeTask = tuple[Path, str, EncodeSettings, FileState]
+
+
+def _encode_task(args: EncodeTask) -> FileResult:
+    path, person = args[0], args[1]
+    try:
+        return encode_reference_file(*args)
+    except MemoryError:
+        message = f"{path}: out of memory while encoding this photo; skipped"
+    except Exception as exc:  # one photo's failure is that photo's, not the run's
+        message = f"{path}: {type(exc).__name__}: {exc}; skipped"
+    return FileResult(path, person, "unreadable", message=message, state=None)
+
+
+def _crashed(args: EncodeTask) -> FileResult:
+    """The result of a photo whose worker process died twice (the OOM killer, a crash).
+
+    It has no file state, so the next run tries it again.
+    """
+    path, person = args[0], args[1]
+    message = f"{path}: the worker process died while encoding this photo (out of memory?); skipped"
+    return FileResult(path, person, "unreadable", message=message, state=None)
+
+
+def _encode_in_processes(
+    todo: Sequence[EncodeTask], threads: int, finished: Callable[[FileResult], None]
+) -> None:
+    """Encode ``todo`` in ``threads`` worker processes, calling ``finished`` per photo.
+
+    At most ``threads`` photos are in flight, so a worker that dies (the OOM killer on
+    a huge photo) loses only those: they are encoded again one at a time, and the one
+    that kills its worker again gets a :func:`_crashed` result. Ctrl-C or any error
+    stops the workers at once.
+    """
+    queue = deque(todo)
+    suspects: deque[EncodeTask] = deque()
+    while queue or suspects:
+        alone = bool(suspects)
+        source = suspects if alone else queue
+        width = 1 if alone else min(threads, len(queue))
+        pool = _executor(width)
+        in_flight: dict[Future[FileResult], EncodeTask] = {}
+        lost: list[EncodeTask] = []
+        try:
+            while (source or in_flight) and not lost:
+                while source and len(in_flight) < width:
+                    args = source.popleft()
+                    in_flight[pool.submit(_encode_task, args)] = args
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    args = in_flight.pop(future)
+                    if future.exception() is None:
+                        finished(future.result())
+                    else:
+                        lost.append(args)  # the pool broke: a worker died
+            for future, args in in_flight.items():
+                if future.done() and future.exception() is None:
+                    finished(future.result())
+                else:
+                    lost.append(args)
+        except BaseException:
+            terminate_executor(pool)
+            raise
+        pool.shutdown(wait=True)
+        if alone:
+            for args in lost:
+                finished(_crashed(args))
+        elif lost:
+            log.warning("a worker process died; encoding its photos again one at a time")
+            suspects.extend(lost)
 
 
 # ---------------------------------------------------------------------------- cache file
@@ -360,6 +459,11 @@ def load_cache(path: Path, settings: EncodeSettings) -> dict[tuple[str, str], Fi
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except Exception as exc:  # numpy raises many types for a damaged zip
+        # numpy's messages advise allow_pickle=True, which would let the file run code.
+        if "Object arrays" in str(exc):
+            raise StaleCacheError(f"{path}: holds pickled arrays, never loaded") from exc
+        if "allow_pickle" in str(exc):
+            raise StaleCacheError(f"{path}: not a .npz file") from exc
         raise StaleCacheError(f"{path}: unreadable cache ({type(exc).__name__}: {exc})") from exc
     try:
         if str(arrays["format"]) != CACHE_FORMAT:
@@ -438,7 +542,7 @@ def default_cache_path(config: Config) -> Path:
 
 
 def _executor(threads: int) -> Executor:
-    return ProcessPoolExecutor(max_workers=threads)
+    return ProcessPoolExecutor(max_workers=threads, initializer=init_worker_process)
 
 
 def encode_references(
@@ -447,6 +551,7 @@ def encode_references(
     settings: EncodeSettings | None = None,
     threads: int = 1,
     progress: ProgressCallback | None = None,
+    force: bool = False,
 ) -> EncodeReport:
     """Encode every reference photo of ``config``, reusing the cache where it is current.
 
@@ -456,6 +561,9 @@ def encode_references(
         settings: detector, jitters and landmark model of the encodings.
         threads: worker processes for the photos to encode (1: in this process).
         progress: called as ``progress(done, total)`` while photos are encoded.
+        force: encode every photo again, whatever the cache holds (a photo whose
+            content changed without a change of size or modification time is not
+            noticed otherwise).
 
     Returns:
         An :class:`EncodeReport`; its ``references`` hold one row per usable photo, in
@@ -466,7 +574,7 @@ def encode_references(
     cache_path = cache_path or default_cache_path(config)
     report = EncodeReport(references=_empty_set(), cache_path=cache_path)
     try:
-        cached = load_cache(cache_path, settings)
+        cached = {} if force else load_cache(cache_path, settings)
     except StaleCacheError as exc:
         cached = {}
         if cache_path.exists():
@@ -515,23 +623,50 @@ def encode_references(
     total = len(todo)
     if progress:
         progress(0, total)
+    labels = {p.name: (p.label, p.group) for p in config}
+
+    def save() -> None:
+        done = [results[(str(p), n)] for p, n in wanted if (str(p), n) in results]
+        try:
+            save_cache(cache_path, done, settings, labels)
+        except OSError as exc:
+            hint = ""
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                hint = "; put it elsewhere with --cache (rip) or --output (encode, check-refs)"
+            raise FaceripperError(
+                f"{cache_path}: cannot write the encodings cache ({exc.strerror or exc}){hint}"
+            ) from None
+
+    # The cache is saved as photos complete (at most every SAVE_EVERY_S), so that a
+    # killed or interrupted run keeps the encodings done so far.
+    last_save = time.monotonic()
+    completed = 0
+
+    def finished(result: FileResult) -> None:
+        nonlocal completed, last_save
+        results[(str(result.path), result.person)] = result
+        completed += 1
+        if progress:
+            progress(completed, total)
+        if time.monotonic() - last_save >= SAVE_EVERY_S and completed < total:
+            save()
+            last_save = time.monotonic()
+
     if todo:
-        if threads > 1 and total > 1:
-            with _executor(min(threads, total)) as pool:
-                for done, result in enumerate(pool.map(_encode_task, todo), start=1):
-                    results[(str(result.path), result.person)] = result
-                    if progress:
-                        progress(done, total)
-        else:
-            for done, args in enumerate(todo, start=1):
-                result = _encode_task(args)
-                results[(str(result.path), result.person)] = result
-                if progress:
-                    progress(done, total)
+        try:
+            if threads > 1 and total > 1:
+                _encode_in_processes(todo, threads, finished)
+            else:
+                for args in todo:
+                    finished(_encode_task(args))
+        except BaseException:
+            if completed:
+                with contextlib.suppress(FaceripperError):
+                    save()
+            raise
     report.encoded = total
 
     ordered = [results[(str(p), n)] for p, n in wanted]
-    labels = {p.name: (p.label, p.group) for p in config}
     if (
         report.encoded
         or report.dropped
@@ -539,10 +674,7 @@ def encode_references(
         or report.rebuilt_reason
         or not cache_path.exists()
     ):
-        try:
-            save_cache(cache_path, ordered, settings, labels)
-        except OSError as exc:
-            raise FaceripperError(f"{cache_path}: cannot write the encodings cache: {exc}") from exc
+        save()
     report.references = _reference_set(ordered, labels)
     return report
 

@@ -6,8 +6,9 @@ therefore splits *groups* of crops, never single crops:
 
 - ``group_by="track"`` (default): one group per face track, as the manifest's ``track``
   column names it, and tracks joined when the same person's box goes on at the same
-  place within :data:`JOIN_GAP_S` seconds of the same video (a track cut at a segment
-  boundary, or crops written with ``rip --no-tracks``, are one group);
+  place within :data:`JOIN_GAP_S` seconds of the same video (a track cut where every
+  track ends every 300 looked-at frames, or crops written with ``rip --no-tracks``, are
+  one group);
 - ``group_by="video"``: one group per video, whoever it shows: no video has crops in two
   splits.
 

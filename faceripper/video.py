@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import errno
 import hashlib
 import itertools
 import os
@@ -74,11 +75,16 @@ def is_video_name(path: Path) -> bool:
 
 @dataclass(frozen=True)
 class VideoSearch:
-    """The videos found under a folder, and what was passed over."""
+    """The videos found under a folder, and what was passed over.
+
+    ``problems`` has one line per entry that could not be looked at: a folder that
+    cannot be read, a dangling link, a link loop, a file that is not a regular file.
+    """
 
     videos: list[Path]
     ignored_files: int
     loops_skipped: int
+    problems: list[str] = dataclasses.field(default_factory=list)
 
 
 def find_videos(folder: Path) -> VideoSearch:
@@ -90,7 +96,12 @@ def find_videos(folder: Path) -> VideoSearch:
     videos: list[Path] = []
     ignored = loops = 0
     seen: set[tuple[int, int]] = set()
-    for root, dirs, files in os.walk(folder, followlinks=True):
+    problems: list[str] = []
+
+    def unreadable(error: OSError) -> None:
+        problems.append(f"{error.filename}: cannot read folder ({error.strerror}), skipped")
+
+    for root, dirs, files in os.walk(folder, onerror=unreadable, followlinks=True):
         stat = Path(root).stat()
         key = (stat.st_dev, stat.st_ino)
         if key in seen:
@@ -105,10 +116,24 @@ def find_videos(folder: Path) -> VideoSearch:
             path = Path(root) / name
             if is_video_name(path) and path.is_file():
                 videos.append(path)
+                continue
+            if not path.is_file():
+                problems.append(f"{path}: {_not_a_file(path)}, skipped")
             else:
                 ignored += 1
     videos.sort(key=lambda p: p.relative_to(folder).as_posix())
-    return VideoSearch(videos, ignored, loops)
+    return VideoSearch(videos, ignored, loops, problems)
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` is not a regular file."""
+    try:
+        path.stat()
+    except OSError as exc:
+        if path.is_symlink():
+            return "link loop" if exc.errno == errno.ELOOP else "dangling link"
+        return exc.strerror or "cannot be read"
+    return "a named pipe" if path.is_fifo() else "not a regular file"
 
 
 def printable_name(name: str) -> str:
@@ -258,6 +283,9 @@ def scan_video(path: Path) -> VideoScan:
         raise VideoError(f"{path}: empty file (0 bytes)")
     container = _open(path)
     try:
+        form = str(container.format.name)
+        if form == "image2" or form.endswith("_pipe"):
+            raise VideoError(f"{path}: an image file ({form.removesuffix('_pipe')}), not a video")
         stream = container.streams.video[0]
         pts_list: list[int] = []
         key_pts: list[int] = []
@@ -360,10 +388,12 @@ def plan_segments(
             edges.pop()  # no short last range: the one before takes it
         return list(itertools.pairwise([*edges, count]))
     starts = [0]
-    least = max(segment_frames // 2, shortest)  # no shorter range before a block or the end
     for key in sorted({*scan.keyframes, *range(block_frames, count, block_frames)} - {0}):
         block_end = min(count, (key // block_frames + 1) * block_frames)
-        if key % block_frames == 0 and count - key >= least:
+        # No range shorter than half a segment at the end, nor than the shortest before
+        # a block's first frame.
+        least = segment_frames // 2 if block_end == count else max(segment_frames // 2, shortest)
+        if key % block_frames == 0 and count - key >= segment_frames // 2:
             starts.append(key)  # a block's first frame
         elif key - starts[-1] >= segment_frames and block_end - key >= least:
             starts.append(key)

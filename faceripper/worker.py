@@ -7,6 +7,11 @@ writes files and never prints: one process, the orchestrator, writes the dataset
 Per frame, cheapest test first: detect (on a frame shrunk as far as ``min_size`` allows),
 drop faces under ``min_size``, score sharpness and skip blurry faces (unless blurry
 crops are kept), encode the rest, match against the references.
+
+A segment processes the frames it owns (:func:`owned_frames`): from its first reset
+point (a shot cut, or every :data:`~faceripper.video.RESET_FRAMES` looked-at frames),
+where every track ends and the work starts afresh, to the next segment's first one. So
+the result does not depend on where a video is cut into segments.
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ from __future__ import annotations
 import contextlib
 import traceback
 from collections import Counter, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from faceripper.blur import sharpness
+from faceripper.blur import DEFAULT_BLUR_THRESHOLD, sharpness
 from faceripper.crops import aligned_crop, box_crop, encode_jpeg, signature, signature_distance
 from faceripper.detector import (
     detect_around,
@@ -46,7 +52,14 @@ from faceripper.tracks import (
     split,
     vote,
 )
-from faceripper.video import RESET_FRAMES, VideoError, VideoScan, iter_frames, reach
+from faceripper.video import (
+    RESET_FRAMES,
+    DecodedFrame,
+    VideoError,
+    VideoScan,
+    iter_frames,
+    reach,
+)
 
 #: Crops of one track closer than this (see :func:`faceripper.crops.signature_distance`)
 #: to one of the last crops kept are near duplicates (measured in docs/quality.md) ...
@@ -72,7 +85,7 @@ class RipSettings:
 
     tolerance: float = 0.4
     min_size_px: int = 100
-    blur_threshold: float = 0.0
+    blur_threshold: float = DEFAULT_BLUR_THRESHOLD
     save_blurry: bool = False
     model: DetectorModel = "hog"
     landmarks: LandmarkModel = "5"
@@ -172,6 +185,9 @@ class SegmentResult:
     counts: Counter[str] = field(default_factory=Counter)
     ambiguous: Counter[int] = field(default_factory=Counter)
     error: str = ""
+    #: The frames ``[first, stop)`` whose faces the segment reports (the frames it owns:
+    #: :func:`owned_frames`); the writer tells whose a manifest row is by them.
+    owned: tuple[int, int] = (0, 0)
     #: The traceback of an unexpected failure (a bug), for the log (``-v``).
     traceback: str = ""
     #: The video itself is broken (truncated, corrupt): rerunning will not help.
@@ -437,79 +453,138 @@ def starts_shot(
     return frame % block_frames == 0 or is_cut(previous, thumbnail)
 
 
-def process_segment(task: SegmentTask) -> SegmentResult:
-    """Process the frames of a video that the segment ``[task.start, task.end)`` owns.
+@dataclass
+class SegmentWalk:
+    """What :func:`owned_frames` decoded."""
 
-    The result does not depend on how a video is cut into segments. Every track ends at
-    each *reset point* (:func:`starts_shot`: a shot cut, and every
-    :attr:`RipSettings.reset_frames` looked-at frames), where the work starts afresh:
-    a frame's result depends only on the frames since the last reset point. A segment
-    owns the frames from its first reset point at or after ``task.start`` (frame 0 for
-    the first segment) up to the first one at or after ``task.end``, where only cuts
-    between frames from ``task.end`` on count, so that the next segment finds it too
-    without looking before its start. It decodes and compares the frames before its
-    first reset point without processing them (the previous segment owns them), and
-    goes on past ``task.end`` to its last reset point (at most to the next block:
-    :func:`faceripper.video.reach`). ``result.frames`` counts the decoded frames of
-    ``[task.start, task.end)``.
+    #: Frames of ``[task.start, task.end)`` decoded.
+    planned: int = 0
+    #: All frames decoded from ``task.start`` on (those past ``task.end`` included).
+    decoded: int = 0
+    #: Looked-at frames decoded but left to the previous segment.
+    skipped: int = 0
+    #: Looked-at frames the segment owns.
+    owned: int = 0
+    #: The first and the last of them (-1: none).
+    first: int = -1
+    last: int = -1
+
+
+def owned_frames(
+    task: SegmentTask, settings: RipSettings, walk: SegmentWalk | None = None
+) -> Iterator[tuple[DecodedFrame, ImageRGB, bool]]:
+    """The looked-at frames that the segment ``[task.start, task.end)`` owns, in order,
+    with their pixels and whether each is a reset point (:func:`starts_shot`).
+
+    Every track ends at each reset point: a shot cut, and every
+    :attr:`RipSettings.reset_frames` looked-at frames. The work starts afresh there, so
+    what is found in a frame depends only on the frames since the last reset point.
+    A segment owns the frames from its first reset point at or after ``task.start``
+    (frame 0 for the first segment) up to the first one at or after ``task.end``, where
+    only cuts between frames from ``task.end`` on count, so that the next segment finds
+    the same point without looking before its start. It decodes and compares the frames
+    before its first reset point without yielding them (the previous segment owns
+    them), and goes on past ``task.end`` to the next segment's first reset point, at
+    most to the next block (:func:`faceripper.video.reach`).
+
+    Raises:
+        VideoError: the video cannot be decoded.
+    """
+    walk = walk if walk is not None else SegmentWalk()
+    step = settings.frame_step(task.scan.fps)
+    block = settings.block_frames(task.scan.fps)
+    last = reach(task.end, task.scan.frame_count, block) if task.scan.seekable else task.end
+    owning = False
+    previous: npt.NDArray[np.float32] | None = None  # the last looked-at frame's thumbnail
+    frames = iter_frames(task.path, task.scan, task.start, last)
+    with contextlib.closing(frames):
+        for decoded in frames:
+            index = decoded.index
+            walk.decoded += 1
+            if index < task.end:
+                walk.planned += 1
+            if index % step:
+                continue  # decoded (the codec needs it) but not looked at
+            if index >= task.end and index % block == 0:
+                return  # the next segment's first reset point, known without looking
+            image = decoded.rgb()
+            thumbnail = frame_thumbnail(image)
+            reset = starts_shot(previous, thumbnail, index, block)
+            previous = thumbnail
+            if index >= task.end and reset and index - step >= task.end:
+                return  # the next segment's first reset point
+            owning = owning or reset
+            if not owning:
+                if index >= task.end:
+                    return  # the segment owns no frame
+                walk.skipped += 1
+                continue  # the previous segment's frame
+            walk.owned += 1
+            walk.first = index if walk.first < 0 else walk.first
+            walk.last = index
+            yield decoded, image, reset
+
+
+def process_segment(task: SegmentTask) -> SegmentResult:
+    """Process the frames of a video that the segment ``[task.start, task.end)`` owns
+    (:func:`owned_frames`), in a worker.
+
+    The result does not depend on how a video is cut into segments: a new
+    :class:`_FrameState` starts at every reset point. ``result.frames`` counts the
+    decoded frames of ``[task.start, task.end)``.
     """
     settings = _worker["settings"]
     references = _worker["references"]
     assert isinstance(settings, RipSettings) and isinstance(references, References)
     result = SegmentResult(task.sequence)
     finished: list[Track] = []
-    state: _FrameState | None = None  # None until the segment's first reset point
-    previous: npt.NDArray[np.float32] | None = None  # the last looked-at frame's thumbnail
+    state: _FrameState | None = None
     batch: list[tuple[int, float, ImageRGB]] = []
     step = settings.frame_step(task.scan.fps)
-    block = settings.block_frames(task.scan.fps)
-    last = reach(task.end, task.scan.frame_count, block) if task.scan.seekable else task.end
+    walk = SegmentWalk()
+    damage: VideoError | None = None
     try:
-        frames = iter_frames(task.path, task.scan, task.start, last)
+        frames = owned_frames(task, settings, walk)
         with contextlib.closing(frames):
-            for decoded in frames:
-                index = decoded.index
-                if index >= task.end and state is None:
-                    break  # the segment owns no frame
-                if index < task.end:
-                    result.frames += 1
-                if index % step:
-                    continue  # decoded (the codec needs it) but not looked at
-                if index >= task.end and index % block == 0:
-                    break  # the next segment's reset point, found without looking
-                image = decoded.rgb()
-                thumbnail = frame_thumbnail(image)
-                reset = starts_shot(previous, thumbnail, index, block)
-                first_of_next = index >= task.end and index - step < task.end
-                previous = thumbnail
-                if index >= task.end and reset and not first_of_next:
-                    break  # the next segment's first reset point
-                if reset:
-                    _process_batch(batch, settings, references, state, result)
-                    batch = []
-                    state = _new_state(settings, state, finished)
-                if state is None:
-                    continue  # the previous segment's frame
-                batch.append((index, decoded.time_s, image))
-                if (index // step + 1) % _batch_frames(settings, image) == 0:
-                    _process_batch(batch, settings, references, state, result)
-                    batch = []
+            try:
+                for decoded, image, reset in frames:
+                    if reset or state is None:
+                        _process_batch(batch, settings, references, state, result)
+                        batch = []
+                        state = _new_state(settings, state, finished)
+                    batch.append((decoded.index, decoded.time_s, image))
+                    if (decoded.index // step + 1) % _batch_frames(settings, image) == 0:
+                        _process_batch(batch, settings, references, state, result)
+                        batch = []
+            except VideoError as exc:
+                damage = exc  # a damaged file: what decoded before the damage is kept
         if state is not None:
             _process_batch(batch, settings, references, state, result)
             _new_state(settings, state, finished)  # ends the last tracks
         tracker = Tracker(enabled=settings.tracks)
         tracker.finished = finished
         finish_tracks(tracker, settings, result, references.n_people)
+        result.frames = walk.planned
+        result.owned = (walk.first, walk.last + 1) if walk.first >= 0 else (task.end, task.end)
         expected = task.end - task.start
+        if damage is not None and (walk.planned < expected or not task.scan.seekable):
+            # (Damage past the end is the next segment's to report.)
+            lost = task.start + walk.planned
+            message = f"{damage} at frame {lost}: frames {lost}-{task.end - 1} lost"
+            if lost > task.start:
+                message += f", frames {task.start}-{lost - 1} kept"
+            raise VideoError(message)
         if task.scan.seekable and result.frames < expected:
             raise VideoError(
                 f"{task.path}: frames {task.start}-{task.end}: only {result.frames} of "
                 f"{expected} frames could be decoded (truncated or corrupt video)"
             )
     except VideoError as exc:
+        result.frames = walk.planned
         result.error = str(exc)
         result.decode_error = True
     except Exception as exc:  # any other failure is this segment's, not the run's
+        result.frames = walk.planned
         result.error = f"{task.path}: frames {task.start}-{task.end}: {type(exc).__name__}: {exc}"
         result.traceback = traceback.format_exc()
     return result

@@ -220,7 +220,12 @@ class _Lock:
 
 @dataclass
 class SegmentRecord:
-    """A finished segment, as the journal keeps it."""
+    """A finished segment, as the journal keeps it.
+
+    ``start``/``end`` are the segment as planned; ``owned`` the frames ``[first, stop)``
+    whose faces it wrote, which may begin after ``start`` and go past ``end``
+    (:func:`faceripper.worker.owned_frames`); None: ``(start, end)``.
+    """
 
     video: str
     start: int
@@ -231,6 +236,12 @@ class SegmentRecord:
     ambiguous: Counter[str] = field(default_factory=Counter)
     counts: Counter[str] = field(default_factory=Counter)
     error: str = ""
+    owned: tuple[int, int] | None = None
+
+    @property
+    def rows_range(self) -> tuple[int, int]:
+        """The frames ``[first, stop)`` of the manifest rows this segment wrote."""
+        return self.owned if self.owned is not None else (self.start, self.end)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -244,6 +255,7 @@ class SegmentRecord:
                 "ambiguous": dict(self.ambiguous),
                 "counts": dict(self.counts),
                 "error": self.error,
+                **({"owned": list(self.owned)} if self.owned is not None else {}),
             },
             ensure_ascii=False,
         )
@@ -260,6 +272,7 @@ class SegmentRecord:
             Counter(data.get("ambiguous", {})),
             Counter(data.get("counts", {})),
             str(data.get("error", "")),
+            (int(data["owned"][0]), int(data["owned"][1])) if data.get("owned") else None,
         )
 
 
@@ -452,8 +465,8 @@ class Dataset:
             return
         rows = read_manifest(path)
         done_frames: dict[str, list[tuple[int, int]]] = {}
-        for video, start, end in self.done:
-            done_frames.setdefault(video, []).append((start, end))
+        for record in self.done.values():
+            done_frames.setdefault(record.video, []).append(record.rows_range)
         keep = []
         for row in rows:
             ranges = done_frames.get(row["video"], [])

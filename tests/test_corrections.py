@@ -147,3 +147,113 @@ def test_nothing_learnt_without_corrections(faces: Path) -> None:
     learned = learn(faces, ["halle", "hu"], {}, "5")
     assert len(learned) == 0 and learned.pending == 0
     assert isinstance(Learned.nothing(), Learned)
+
+
+def test_a_manifest_of_an_earlier_version_gets_the_new_column(faces: Path, lfw_clip) -> None:
+    import csv
+
+    from faceripper.writer import MANIFEST_COLUMNS
+
+    rows = read_manifest(faces / "manifest.csv")
+    old_columns = [c for c in MANIFEST_COLUMNS if c != "corrected"]
+    with (faces / "manifest.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(
+            handle, fieldnames=old_columns, lineterminator="\n", extrasaction="ignore"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+    result = run_cli(rip_args(lfw_clip, faces))
+    assert result.exit_code == 0, result.stderr
+    header = (faces / "manifest.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.split(",") == list(MANIFEST_COLUMNS)
+    assert len(read_manifest(faces / "manifest.csv")) == len(rows)
+
+
+@pytest.mark.slow
+def test_deleting_wrong_faces_saves_fewer_wrong_faces_on_new_video(testdata, tmp_path) -> None:
+    """Ground truth: at a loose tolerance a distractor is saved as the target; after the
+    user deletes those crops, a new video of the same people saves fewer wrong faces."""
+    from faceripper.synthetic import (
+        PlacedFace,
+        Shot,
+        evaluate,
+        load_face_sources,
+        load_truth,
+        render_video,
+        truth_path,
+    )
+
+    lfw = testdata / "lfw_dev"
+    photos = sorted((lfw / "Lance_Armstrong").glob("*.jpg"))
+    refs = tmp_path / "refs" / "lance"
+    refs.mkdir(parents=True)
+    for photo in photos[-3:]:
+        shutil.copy(photo, refs / photo.name)
+    lance = load_face_sources(photos[:2])
+    stranger = load_face_sources(lfw / "Lee_Baca")[0]
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    truths = {}
+    for name, (left, right) in {
+        "a.avi": (
+            PlacedFace(lance[0], (160, 180), (180, 175), 100, 104),
+            PlacedFace(stranger, (470, 180), (455, 185), 100, 98, is_target=False),
+        ),
+        "b.avi": (
+            PlacedFace(stranger, (170, 170), (150, 180), 96, 102, is_target=False),
+            PlacedFace(lance[1], (460, 185), (470, 180), 102, 100),
+        ),
+    }.items():
+        render_video(tmp_path / name, [Shot(24, (left, right), (90, 120, 150), texture_seed=4)])
+        truths[name] = load_truth(truth_path(tmp_path / name))
+    identity = {"lance": "Lance_Armstrong"}
+
+    def rip(target: Path, folder: Path, *names: str) -> None:
+        for name in names:
+            if not (folder / name).exists():
+                shutil.copy(tmp_path / name, folder / name)
+        args = ["rip", "--refs", str(tmp_path / "refs"), "--video-dir", str(folder)]
+        args += ["--target-dir", str(target), "--cache", str(tmp_path / "refs.npz")]
+        result = run_cli([*args, "--tolerance", "0.7", "--min-size", "60", "--threads", "2"])
+        assert result.exit_code == 0, result.stderr
+
+    def score(target: Path, video: str):
+        rows = [r for r in read_manifest(target / "manifest.csv") if r["video"] == video]
+        return evaluate(rows, truths[video], identity, min_size_px=60)
+
+    target = tmp_path / "faces"
+    rip(target, videos, "a.avi")
+    wrong = [
+        r
+        for r in read_manifest(target / "manifest.csv")
+        if evaluate([r], truths["a.avi"], identity, min_size_px=60).correct == 0
+    ]
+    assert wrong, "the loose tolerance saved no wrong face: nothing to correct"
+    for row in wrong:
+        (target / row["path"]).unlink()  # the user deletes them
+    rip(target, videos, "a.avi", "b.avi")  # then adds a new video
+    after = score(target, "b.avi")
+    (tmp_path / "b-only").mkdir()
+    rip(tmp_path / "baseline", tmp_path / "b-only", "b.avi")
+    before = score(tmp_path / "baseline", "b.avi")
+    assert before.wrong_identity > 0
+    assert after.wrong_identity < before.wrong_identity
+    assert after.correct >= before.correct
+    assert len(read_corrections(target)) == len(wrong)
+
+
+def test_a_crop_moved_to_a_person_never_found_yet_is_theirs(faces: Path) -> None:
+    # The run's people come from its journal: a third person, never found, has no
+    # folder; the user makes it and moves a crop there.
+    journal = faces / ".faceripper-journal.jsonl"
+    lines = journal.read_text(encoding="utf-8").splitlines()
+    header = json.loads(lines[0])
+    header["settings"]["people"].append(["Chance Mock", "chance", "Swimmers"])
+    journal.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n", encoding="utf-8")
+    path = sorted(p for p in _saved(faces) if p.startswith("hu/"))[0]
+    (faces / "chance").mkdir()
+    shutil.move(faces / path, faces / "chance" / path.split("/")[1])
+    report = reconcile(faces)
+    assert [c.to_person for c in report.moved] == ["Chance Mock"]
+    row = _saved(faces)["chance/" + path.split("/")[1]]
+    assert (row["person"], row["label"], row["group"]) == ("Chance Mock", "chance", "Swimmers")

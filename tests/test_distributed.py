@@ -104,10 +104,14 @@ def test_a_worker_killed_mid_run_loses_nothing(reference_run, lfw_clip, control,
     address = control.scheduler.address
     process = _faceripper(rip_args(lfw_clip, target, "--scheduler", address))
     try:
-        _wait_for_rows(target, process)
         pids = control.run(os.getpid)
-        busy = [worker for worker, keys in control.processing().items() if keys]
-        assert busy and process.poll() is None, "nothing left in flight to kill"
+        # Both workers busy: two segments in flight (the clip has one scan, before them).
+        deadline = time.monotonic() + 60
+        busy: list[str] = []
+        while len(busy) < 2 and process.poll() is None and time.monotonic() < deadline:
+            busy = [worker for worker, keys in control.processing().items() if keys]
+            time.sleep(0.05)
+        assert len(busy) == 2 and process.poll() is None, "no two segments in flight"
         os.kill(pids[busy[0]], signal.SIGKILL)  # its unit in flight is lost with it
         _, stderr = process.communicate(timeout=120)
     finally:
@@ -130,13 +134,13 @@ def test_a_unit_that_keeps_killing_workers_is_its_videos_error(
     reference_run, lfw_clip, cluster, control, tmp_path, monkeypatch
 ):
     """KilledWorker (after allowed-failures) becomes the segment's crash; the run goes on."""
-    import faceripper.rip
+    import faceripper.pipeline
 
     videos = tmp_path / "videos"
     videos.mkdir()
     for name in ("a_good.avi", "b_crash.avi"):
         shutil.copy(lfw_clip["videos"] / "clip.avi", videos / name)
-    monkeypatch.setattr(faceripper.rip, "process_segment", _crash_on_b)
+    monkeypatch.setattr(faceripper.pipeline, "process_segment", _crash_on_b)
     monkeypatch.setattr(cluster.scheduler, "allowed_failures", 0)  # the first death is final
     target = _target(reference_run, tmp_path)
     args = rip_args(lfw_clip, target, "--scheduler", cluster.scheduler_address)
@@ -380,7 +384,7 @@ def test_tls_option_errors(dask, lfw_clip, tmp_path):
 
 def test_distributed_is_not_imported_by_faceripper():
     code = (
-        "import sys, faceripper, faceripper.rip, faceripper.cli; "
+        "import sys, faceripper, faceripper.pipeline, faceripper.cli; "
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('dask', 'distributed'))))"
     )

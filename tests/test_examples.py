@@ -11,6 +11,8 @@ import pytest
 
 from faceripper.config import load_config
 
+from conftest import run_cli
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -61,3 +63,20 @@ def test_train_classifier_runs_on_a_ripped_dataset(reference_run):
     assert result.returncode == 0, result.stderr
     assert "classes: halle, hu" in result.stdout
     assert "validation accuracy" in result.stdout
+
+
+@pytest.mark.slow
+def test_train_classifier_runs_on_a_leak_free_split(reference_run, tmp_path):
+    _need("torchvision")
+    split = tmp_path / "split"
+    result = run_cli(["split", str(reference_run), "--out", str(split), "--fractions", "0.5,0.5"])
+    assert result.exit_code == 0, result.stderr
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "train_classifier.py"), str(split), "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "classes: halle, hu" in result.stdout
+    assert "validation accuracy" in result.stdout and "training and" in result.stdout

@@ -93,6 +93,19 @@ def _gone(pids: list[int], limit_s: float = 10) -> bool:
     return False
 
 
+def _lock_is_free(target: Path) -> bool:
+    """Whether another process could take the target's lock now."""
+    import fcntl
+
+    with (target / ".faceripper.lock").open("a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return True
+
+
 @pytest.fixture
 def cached(reference_run: Path, tmp_path: Path) -> Path:
     """A target path beside a copy of the reference run's encodings cache."""
@@ -112,13 +125,16 @@ def test_kill_9_of_rip_ends_its_workers_and_the_rerun_completes(
     os.kill(process.pid, signal.SIGKILL)  # the main process only, as `kill -9 $!` does
     process.wait()
     assert _gone(workers), f"orphan workers {workers} outlived the killed rip"
+    assert _lock_is_free(cached)
+    if start_method != "fork":
+        return  # resuming is the same for every start method (test_rip.py)
     resumed = _run(args)
     assert resumed.returncode == 0, resumed.stderr.decode()
     assert tree_digest(cached) == tree_digest(reference_run)
 
 
 @pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc")
-def test_sigterm_stops_rip_like_ctrl_c_and_the_rerun_completes(reference_run, lfw_clip, cached):
+def test_sigterm_stops_rip_like_ctrl_c_and_frees_the_target(lfw_clip, cached):
     args = rip_args(lfw_clip, cached, "--threads", "2")
     process = _start(args)
     workers = _wait_for_workers(process, 2)
@@ -131,13 +147,11 @@ def test_sigterm_stops_rip_like_ctrl_c_and_the_rerun_completes(reference_run, lf
     assert "terminated (SIGTERM): rerun the same command to continue" in stderr.decode()
     assert "Traceback" not in stderr.decode()
     assert _gone(workers)
-    resumed = _run(args)
-    assert resumed.returncode == 0, resumed.stderr.decode()
-    assert tree_digest(cached) == tree_digest(reference_run)
+    assert _lock_is_free(cached)  # resuming after SIGTERM: the ten kills below
 
 
 @pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc")
-def test_two_ctrl_c_half_a_second_apart_exit_promptly(reference_run, lfw_clip, cached):
+def test_two_ctrl_c_half_a_second_apart_exit_promptly(lfw_clip, cached):
     args = rip_args(lfw_clip, cached, "--threads", "2")
     process = _start(args)
     workers = _wait_for_workers(process, 2)
@@ -155,9 +169,7 @@ def test_two_ctrl_c_half_a_second_apart_exit_promptly(reference_run, lfw_clip, c
     assert "interrupted" in stderr.decode()
     assert "Traceback" not in stderr.decode()
     assert _gone(workers)
-    resumed = _run(args)
-    assert resumed.returncode == 0, resumed.stderr.decode()
-    assert tree_digest(cached) == tree_digest(reference_run)
+    assert _lock_is_free(cached)
 
 
 def test_ten_kills_at_random_moments_then_the_rerun_equals_an_uninterrupted_run(
@@ -268,6 +280,11 @@ def test_an_injected_enospc_stops_rip_with_one_line_and_the_rerun_completes(
     injection at the file-writing layer, in-process) after 10 crops."""
     import errno
 
+    probe = tmp_path / "probe"
+    if _mount_tmpfs(probe, "64k"):
+        subprocess.run(["umount", "-l", str(probe)], check=False)
+        pytest.skip("a real full file system is tested here (the tmpfs test)")
+
     import faceripper.writer
 
     from conftest import run_cli
@@ -296,3 +313,301 @@ def test_an_injected_enospc_stops_rip_with_one_line_and_the_rerun_completes(
     resumed = run_cli(args)
     assert resumed.exit_code == 0, resumed.stderr
     assert tree_digest(target) == tree_digest(reference_run)
+
+
+# ------------------------------------------------------------- encoding the references
+
+
+@pytest.fixture
+def many_refs(testdata: Path, tmp_path: Path) -> Path:
+    """24 reference photos: 3 people of Labeled Faces in the Wild with 8 photos each."""
+    refs = tmp_path / "refs"
+    people = [
+        p for p in sorted((testdata / "lfw_dev").iterdir()) if len(list(p.glob("*.jpg"))) >= 10
+    ]
+    for person in people[:3]:
+        (refs / person.name).mkdir(parents=True)
+        for photo in sorted(person.glob("*.jpg"))[:8]:
+            shutil.copy(photo, refs / person.name / photo.name)
+    return refs
+
+
+def _encode_args(refs: Path) -> list[str]:
+    return ["encode", "--refs", str(refs), "--output", str(refs.parent / "refs.npz"), "-j", "2"]
+
+
+@pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc")
+def test_a_worker_killed_while_encoding_loses_nothing(many_refs):
+    process = _start(_encode_args(many_refs))
+    workers = _wait_for_workers(process, 2)
+    time.sleep(0.5)
+    os.kill(workers[0], signal.SIGKILL)  # as the OOM killer would
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr.decode()
+    assert "a worker process died" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert ": 24 encodings of 3 people (24 photos encoded, 0 unchanged" in stdout.decode()
+
+
+@pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc")
+def test_a_photo_whose_worker_dies_twice_is_reported_in_one_line(many_refs):
+    process = _start(_encode_args(many_refs))
+    first = _wait_for_workers(process, 2)
+    time.sleep(0.5)
+    os.kill(first[0], signal.SIGKILL)  # the pool breaks: its photos are retried alone
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        alone = [p for p in _children(process.pid) if p not in first and _alive(p)]
+        if alone:
+            os.kill(alone[0], signal.SIGKILL)  # ... and the first of them dies again
+            break
+        time.sleep(0.01)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr.decode()
+    lines = [line for line in stderr.decode().splitlines() if "died while encoding" in line]
+    assert len(lines) == 1, stderr.decode()
+    assert lines[0].startswith(f"warning: {many_refs.resolve()}/")
+    assert lines[0].endswith(
+        ": the worker process died while encoding this photo (out of memory?); skipped"
+    )
+    assert ": 23 encodings of 3 people (24 photos encoded, 0 unchanged" in stdout.decode()
+    again = _run(_encode_args(many_refs))  # it is tried again, and now encoded
+    assert ": 24 encodings of 3 people (1 photos encoded, 23 unchanged" in again.stdout.decode()
+
+
+@pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc")
+def test_kill_9_while_encoding_keeps_the_encodings_done_so_far(many_refs):
+    cache = many_refs.parent / "refs.npz"
+    process = _start(_encode_args(many_refs))
+    workers = _wait_for_workers(process, 2)
+    deadline = time.monotonic() + 60
+    while not cache.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert _gone(workers)
+    again = _run(_encode_args(many_refs))
+    assert again.returncode == 0, again.stderr.decode()
+    summary = again.stdout.decode()
+    reused = int(summary.split(" unchanged")[0].rsplit(" ", 1)[1])
+    assert 0 < reused < 24, summary  # kept from the killed run, and it was really cut short
+    assert ": 24 encodings of 3 people" in summary
+
+
+def test_a_huge_reference_photo_is_searched_on_a_bounded_size(testdata, tmp_path):
+    """An 8000 px photo: the face is found on a 2000 px copy, its box mapped back."""
+    from PIL import Image
+
+    from faceripper.encoder import face_distances
+    from faceripper.references import EncodeSettings, encode_reference_file
+
+    source = testdata / "face_recognition" / "lin-manuel-miranda.png"
+    normal = encode_reference_file(source, "lin", EncodeSettings())
+    with Image.open(source) as image:
+        factor = 8000 / max(image.size)
+        huge = image.convert("RGB").resize(
+            (round(image.width * factor), round(image.height * factor)), Image.BICUBIC
+        )
+    path = tmp_path / "huge.jpg"
+    huge.save(path, quality=95)
+    started = time.monotonic()
+    result = encode_reference_file(path, "lin", EncodeSettings())
+    seconds = time.monotonic() - started
+    assert result.status == "ok", result.message
+    assert seconds < 15  # 32 s when searched whole
+    top, right, bottom, left = (v * factor for v in normal.box_trbl)
+    slack = 0.15 * (bottom - top)  # HOG's boxes at two scales differ a little
+    for found, expected in zip(result.box_trbl, (top, right, bottom, left), strict=True):
+        assert abs(found - expected) <= slack, (result.box_trbl, (top, right, bottom, left))
+    assert face_distances(normal.encoding[None, :], result.encoding[None, :])[0, 0] < 0.1
+
+
+# ---------------------------------------------------------------------- damaged videos
+
+
+def _faststart_copy(source: Path, target: Path) -> None:
+    """Remux ``source`` with its index first (``-movflags faststart``), as streamed
+    MP4s are: cut short, such a file still opens."""
+    import av
+
+    with (
+        av.open(str(source)) as given,
+        av.open(str(target), "w", options={"movflags": "faststart"}) as written,
+    ):
+        stream = given.streams.video[0]
+        copy = written.add_stream_from_template(stream)
+        for packet in given.demux(stream):
+            if packet.dts is not None:
+                packet.stream = copy
+                written.mux(packet)
+
+
+def test_a_truncated_mp4_keeps_the_faces_decoded_before_the_damage(hamilton, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    whole = tmp_path / "whole.mp4"
+    _faststart_copy(hamilton["video"], whole)
+    data = whole.read_bytes()
+    (videos / "cut.mp4").write_bytes(data[: len(data) * 6 // 10])
+    target = tmp_path / "faces"
+    args = ["rip", "--refs", str(hamilton["refs"]), "--video-dir", str(videos)]
+    args += ["--target-dir", str(target), "--tolerance", "0.6", "--min-size", "60", "-j", "2"]
+    result = _run(args)
+    assert result.returncode == 1, result.stderr.decode()
+    (line,) = result.stderr.decode().splitlines()
+    assert line.startswith(f"error: {videos / 'cut.mp4'}: decoding failed (")  # named once
+    assert line.endswith("at frame 156: frames 156-156 lost, frames 120-155 kept")
+    rows = read_manifest(target / "manifest.csv")
+    damaged = [r for r in rows if 120 <= int(r["frame"]) < 156]
+    assert len(damaged) >= 10  # none before: the whole segment was dropped
+    for row in rows:
+        assert (target / row["path"]).is_file()
+    again = _run(args)  # the damage is recorded: reported again, nothing redone
+    assert again.returncode == 1
+    assert "(0 this run" in again.stdout.decode()
+    assert read_manifest(target / "manifest.csv") == rows
+
+
+# ------------------------------------------------------------------ small messages
+
+
+def test_config_and_refs_together_are_refused(lfw_clip, tmp_path):
+    from conftest import run_cli
+
+    args = [*rip_args(lfw_clip, tmp_path / "faces"), "--config", str(tmp_path / "people.json")]
+    result = run_cli(args)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: --config {tmp_path / 'people.json'} and --refs {lfw_clip['refs']}: "
+        "give one of them, not both"
+    )
+
+
+def test_rip_without_videos_names_the_missing_option(lfw_clip, tmp_path):
+    from conftest import run_cli
+
+    args = rip_args(lfw_clip, tmp_path / "faces")
+    at = args.index("--video-dir")
+    del args[at : at + 2]
+    result = run_cli(args)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: no videos given: use --video-dir DIR or --video FILE"
+    assert not (tmp_path / "faces").exists()
+
+
+def test_the_search_names_what_it_cannot_look_at(lfw_clip, testdata, tmp_path):
+    from faceripper.video import VideoError, find_videos, scan_video
+
+    videos = tmp_path / "videos"
+    (videos / "locked").mkdir(parents=True)
+    shutil.copy(lfw_clip["videos"] / "clip.avi", videos / "clip.avi")
+    (videos / "dangling.mp4").symlink_to("nowhere.mp4")
+    (videos / "loop1.mkv").symlink_to("loop2.mkv")
+    (videos / "loop2.mkv").symlink_to("loop1.mkv")
+    os.mkfifo(videos / "fifo.mp4")
+    (videos / "notes.txt").write_text("not a video")
+    shutil.copy(testdata / "face_recognition" / "obama3.jpg", videos / "photo.mkv")
+    found = find_videos(videos)
+    assert found.videos == [videos / "clip.avi", videos / "photo.mkv"]
+    assert found.ignored_files == 1
+    assert found.problems == [
+        f"{videos / 'dangling.mp4'}: dangling link, skipped",
+        f"{videos / 'fifo.mp4'}: a named pipe, skipped",
+        f"{videos / 'loop1.mkv'}: link loop, skipped",
+        f"{videos / 'loop2.mkv'}: link loop, skipped",
+    ]
+    with pytest.raises(VideoError, match=r"photo\.mkv: an image file \(jpeg\), not a video"):
+        scan_video(videos / "photo.mkv")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any folder")
+def test_an_unreadable_subfolder_is_named(tmp_path):
+    from faceripper.video import find_videos
+
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked").chmod(0)
+    try:
+        found = find_videos(tmp_path)
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+    assert found.problems == [
+        f"{tmp_path / 'locked'}: cannot read folder (Permission denied), skipped"
+    ]
+
+
+def test_nested_target_and_video_folders_are_refused(lfw_clip, tmp_path):
+    from conftest import run_cli
+
+    inner = lfw_clip["videos"] / "faces"
+    result = run_cli(rip_args(lfw_clip, inner))
+    assert result.exit_code == 2
+    assert "the target is inside the video folder" in result.stderr
+    assert not inner.exists()
+    args = rip_args(lfw_clip, lfw_clip["videos"].parent)
+    result = run_cli(args)
+    assert result.exit_code == 2
+    assert "the video folder is inside the target" in result.stderr
+
+
+def test_size_has_an_upper_bound(lfw_clip, tmp_path):
+    from conftest import run_cli
+
+    result = run_cli(rip_args(lfw_clip, tmp_path / "faces", "--size", "100000"))
+    assert result.exit_code == 2
+    assert "--size" in result.stderr and "4096" in result.stderr
+    assert not (tmp_path / "faces").exists()
+
+
+def test_encode_force_encodes_every_photo_again(hamilton, tmp_path):
+    from conftest import run_cli
+
+    args = ["encode", "--refs", str(hamilton["refs"]), "-o", str(tmp_path / "c.npz"), "-j", "1"]
+    assert run_cli(args).exit_code == 0
+    assert "(0 photos encoded, 2 unchanged" in run_cli(args).stdout
+    assert "(2 photos encoded, 0 unchanged" in run_cli([*args, "--force"]).stdout
+
+
+def test_an_unreachable_scheduler_writes_nothing(lfw_clip, tmp_path):
+    from conftest import run_cli
+
+    target = tmp_path / "faces"
+    args = rip_args(
+        lfw_clip, target, "--scheduler", "tcp://127.0.0.1:9", "--scheduler-timeout", "1"
+    )
+    result = run_cli(args)
+    assert result.exit_code == 2
+    assert not target.exists()
+
+
+def test_check_refs_headers_are_whole_when_piped(hamilton, tmp_path):
+    from conftest import run_cli
+
+    args = ["check-refs", "--refs", str(hamilton["refs"]), "-o", str(tmp_path / "c.npz")]
+    result = run_cli([*args, "-j", "1"])
+    assert result.exit_code == 0, result.stderr
+    for header in ("several faces", "unreadable", "median distance", "outliers"):
+        assert header in result.stdout
+    assert "…" not in result.stdout.split("\n\n")[0]
+
+
+def test_a_read_only_refs_folder_hints_at_another_cache(hamilton, tmp_path):
+    """A real read-only file system: a tmpfs remounted ``ro``."""
+    from conftest import run_cli
+
+    disk = tmp_path / "ro"
+    if not _mount_tmpfs(disk, "4m"):
+        pytest.skip("cannot mount a tmpfs here (needs root on Linux)")
+    try:
+        shutil.copytree(hamilton["refs"], disk / "refs")
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        result = run_cli(["encode", "--refs", str(disk / "refs"), "-j", "1"])
+        assert result.exit_code == 2
+        assert result.stderr.strip() == (
+            f"error: {disk / 'refs' / '.faceripper-encodings.npz'}: cannot write the encodings "
+            "cache (Read-only file system); put it elsewhere with --cache (rip) or --output "
+            "(encode, check-refs)"
+        )
+        elsewhere = run_cli(["encode", "--refs", str(disk / "refs"), "-o", str(tmp_path / "c.npz")])
+        assert elsewhere.exit_code == 0, elsewhere.stderr
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

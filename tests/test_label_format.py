@@ -230,4 +230,4 @@ def test_v1_group_label_folders(lfw_clip, reference_run: Path, tmp_path: Path) -
     sheets = tmp_path / "sheets"
     result = run_cli(["review", str(target), "--out", str(sheets)])
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in sheets.iterdir()) == ["Politics___hu.png", f"{MINA}.png"]
+    assert sorted(p.name for p in sheets.glob("*.png")) == ["Politics___hu.png", f"{MINA}.png"]

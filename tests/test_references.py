@@ -424,10 +424,10 @@ def _corrupt(kind: str, cache: Path, marker: Path) -> None:
 @pytest.mark.parametrize(
     ("kind", "why"),
     [
-        ("random bytes", "unreadable cache (ValueError: "),
+        ("random bytes", "not a .npz file"),
         ("truncated", "unreadable cache (BadZipFile: "),
         ("foreign", "not a valid faceripper encodings cache ('format')"),
-        ("object array", "unreadable cache (ValueError: Object arrays cannot be loaded when "),
+        ("object array", "holds pickled arrays, never loaded"),
         ("wrong shape", "encodings have shape (3, 64)"),
     ],
 )
@@ -440,6 +440,7 @@ def test_damaged_cache_is_reported_and_rebuilt_never_trusted(small, counted, kin
     assert result.stdout == summary(small.cache, 3, 2, 3, 0, 0)
     (line,) = text_lines(result.stderr)
     assert line.startswith(f"warning: rebuilt the encodings cache: {small.cache}: {why}")
+    assert "allow_pickle" not in line
     assert sorted(counted["encoded"]) == ["amy1.png", "amy2.png", "raj1.png"]
     stored = read_npz(small.cache)
     assert str(stored["format"]) == CACHE_FORMAT

@@ -270,3 +270,17 @@ def test_splits_csv_has_the_manifest_columns_and_the_split(split_data, tmp_path)
     with (out / SPLITS_CSV).open(encoding="utf-8") as handle:
         header = next(csv.reader(handle))
     assert header[:3] == ["path", "label", "person"] and header[-2:] == ["split", "split_group"]
+
+
+def test_a_crop_moved_and_reconciled_is_split_as_its_new_person(split_data, tmp_path):
+    copy = tmp_path / "faces"
+    shutil.copytree(split_data["target"], copy)
+    crop = sorted((copy / "hu").glob("*.jpg"))[0]
+    shutil.move(crop, copy / "halle" / crop.name)
+    assert run_cli(["reconcile", str(copy)]).exit_code == 0
+    out = tmp_path / "split"
+    result = run_cli(["split", str(copy), "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    row = next(r for r in read_splits(out) if r["path"].endswith(crop.name))
+    assert row["path"] == f"halle/{crop.name}" and row["corrected"] == "moved"
+    assert (out / row["split"] / "halle" / crop.name).is_file()

@@ -633,7 +633,8 @@ def test_find_videos_recursive_case_insensitive_hidden_skipped(tmp_path):
         "b.mp4",
         "zeta.webm",
     ]
-    assert found.ignored_files == 4  # cover.jpg, notes.txt, mp4, broken.mp4
+    assert found.ignored_files == 3  # cover.jpg, notes.txt, mp4
+    assert found.problems == [f"{root / 'broken.mp4'}: dangling link, skipped"]  # named
     assert found.loops_skipped == 0
     assert find_videos(root) == found
 

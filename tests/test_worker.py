@@ -1,12 +1,25 @@
-"""The worker's decisions on a finished track (no models: observations built by hand)."""
+"""The worker without models: decisions on tracks built by hand, and which frames a
+segment owns."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from faceripper.tracks import Observation, Track, Tracker
-from faceripper.worker import DEDUPE_RECENT, RipSettings, SegmentResult, finish_tracks
+from faceripper.video import plan_segments, reach, scan_video
+from faceripper.worker import (
+    DEDUPE_RECENT,
+    RipSettings,
+    SegmentResult,
+    SegmentTask,
+    SegmentWalk,
+    finish_tracks,
+    owned_frames,
+    starts_shot,
+)
 
 
 def observation(frame: int, signature: np.ndarray, encoded: bool) -> Observation:
@@ -96,3 +109,92 @@ def test_two_faces_of_one_frame_are_never_saved_as_one_person():
     assert len(result.hits) == 5
     assert result.counts["tracks_same_frame"] == 1
     assert result.ambiguous[0] == 5  # the other face's crops, counted under the person
+
+
+# --------------------------------------------------------------------------------------
+# Which frames a segment owns (no models: a generated video of plain shots)
+# --------------------------------------------------------------------------------------
+
+N_FRAMES = 130
+#: First frames of the second and third shots.
+CUTS = (37, 81)
+RESET = 25
+
+
+@pytest.fixture(scope="module")
+def shots_video(tmp_path_factory) -> Path:
+    """130 frames of three plain shots (a small square moving over each), keyframes
+    every 20 frames, never at the cuts."""
+    from test_video import write_video
+
+    frames = []
+    for i in range(N_FRAMES):
+        shot = sum(i >= c for c in CUTS)
+        image = np.full((96, 160, 3), (60, 170, 100)[shot], np.uint8)
+        x = 10 + i % 60
+        image[40:56, x : x + 16] = 230
+        frames.append(image)
+    path = tmp_path_factory.mktemp("shots") / "shots.mp4"
+    write_video(path, frames, options={"g": "20", "keyint_min": "20", "sc_threshold": "0"})
+    return path
+
+
+def walk_plan(
+    path: Path, ranges: list[tuple[int, int]], settings: RipSettings
+) -> tuple[list[tuple[int, bool]], list[SegmentWalk]]:
+    """The (frame, reset point) pairs every segment of a plan yields, in order."""
+    scan = scan_video(path)
+    block = settings.block_frames(scan.fps)
+    owned, walks = [], []
+    for i, (start, end) in enumerate(ranges):
+        window = scan.window(start, reach(end, scan.frame_count, block))
+        task = SegmentTask(i, "shots.mp4", path, window, start, end)
+        walk = SegmentWalk()
+        owned += [(d.index, reset) for d, _, reset in owned_frames(task, settings, walk)]
+        assert walk.planned == end - start
+        walks.append(walk)
+    return owned, walks
+
+
+@pytest.mark.parametrize("every", [1, 2, 3])
+def test_every_looked_at_frame_is_owned_once_with_the_same_reset_points(shots_video, every):
+    settings = RipSettings(every=every, reset_frames=RESET)
+    block = RESET * every
+    whole, _ = walk_plan(shots_video, [(0, N_FRAMES)], settings)
+    looked_at = list(range(0, N_FRAMES, every))
+    assert [f for f, _ in whole] == looked_at
+    first_after_cut = {next(f for f in looked_at if f >= c) for c in CUTS}
+    assert {f for f, reset in whole if reset} == {*range(0, N_FRAMES, block), *first_after_cut}
+    scan = scan_video(shots_video)
+    plans = [plan_segments(scan, size, 8, block) for size in (7, 10, 20, 30, 60, 300)]
+    plans += [[(0, 36), (36, 38), (38, 80), (80, 82), (82, N_FRAMES)]]  # around the cuts
+    plans += [[(i, min(i + 5, N_FRAMES)) for i in range(0, N_FRAMES, 5)]]
+    for plan in plans:
+        owned, walks = walk_plan(shots_video, plan, settings)
+        assert owned == whole, plan
+        # What a segment decodes past its end, or leaves to the one before, is bounded.
+        for (_, end), walk in zip(plan, walks, strict=True):
+            assert walk.decoded - walk.planned <= reach(end, N_FRAMES, block) - end
+            assert walk.skipped * every <= block
+
+
+def test_a_segment_that_ends_on_a_block_decodes_nothing_past_it(shots_video):
+    _, walks = walk_plan(
+        shots_video, [(0, 50), (50, 100), (100, N_FRAMES)], RipSettings(reset_frames=RESET)
+    )
+    assert [w.decoded - w.planned for w in walks] == [0, 0, 0]
+    assert [w.skipped for w in walks] == [0, 0, 0]
+
+
+def test_reset_points_are_cuts_and_block_starts():
+    from faceripper.tracks import frame_thumbnail
+
+    def thumbnail(level: int) -> np.ndarray:
+        return frame_thumbnail(np.full((360, 640, 3), level, np.uint8))
+
+    still = thumbnail(60)
+    assert starts_shot(None, still, 0, 300)
+    assert starts_shot(still, still, 600, 300)
+    assert not starts_shot(None, still, 601, 300)  # nothing to compare with
+    assert not starts_shot(still, thumbnail(70), 601, 300)
+    assert starts_shot(still, thumbnail(160), 601, 300)

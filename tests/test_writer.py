@@ -141,3 +141,17 @@ def test_a_manifest_without_journal_is_not_overwritten(tmp_path):
     )
     with pytest.raises(UsageError, match="no run journal"):
         Dataset(target, {}).open()
+
+
+def test_recovery_keeps_the_rows_a_finished_segment_wrote_past_its_end(tmp_path):
+    """A segment owns frames past its planned end (faceripper.worker.owned_frames): its
+    rows are kept with it, and the unfinished next segment's rows dropped."""
+    target = tmp_path / "faces"
+    with Dataset(target, {}) as dataset:
+        for frame in (5, 25):
+            dataset.write_crop("amy", f"a{frame}.jpg", "saved", b"jpeg", row(frame))
+        dataset.finish_segment(SegmentRecord("v.mp4", 0, 20, 20, owned=(0, 30)))
+        dataset.write_crop("amy", "a35.jpg", "saved", b"jpeg", row(35))  # then killed
+    with Dataset(target, {}) as dataset:
+        assert dataset.done[("v.mp4", 0, 20)].owned == (0, 30)
+    assert [int(r["frame"]) for r in read_manifest(target / MANIFEST_NAME)] == [5, 25]

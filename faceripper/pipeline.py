@@ -5,8 +5,10 @@ into segments (:func:`faceripper.video.plan_segments`); segments run in worker
 processes (:func:`faceripper.worker.process_segment`); their results are committed to
 the :class:`faceripper.writer.Dataset` strictly in segment order, so the dataset and
 its manifest are the same whatever the number of workers and whatever order they finish
-in. At most ``2 * threads`` segments are in flight, so memory stays bounded whatever
-the number and length of the videos.
+in. They do not depend on the segment size either: a segment owns the frames between
+reset points, where every face track ends (:func:`faceripper.worker.owned_frames`). At
+most ``2 * threads`` segments are in flight, so memory stays bounded whatever the
+number and length of the videos.
 
 A worker that dies (a decoder crash, the OOM killer) breaks the pool; the pool is
 replaced and the segments that were in flight are run again one at a time, so the one
@@ -94,9 +96,10 @@ class RipProgress:
 class RipSummary:
     """The outcome of a run, for the whole dataset (earlier runs included).
 
-    ``saved`` and ``blurry`` count the crops the manifest holds now, per label (a crop
-    the user deleted is not counted after the next run); ``ambiguous`` and ``counts``
-    add up the finished segments' tallies.
+    ``saved`` and ``blurry`` count the crops the manifest holds now, per label (crops
+    the user deleted or moved are reconciled when the run starts:
+    :mod:`faceripper.corrections`); ``ambiguous`` and ``counts`` add up the finished
+    segments' tallies.
     """
 
     saved: Counter[str]
@@ -108,6 +111,8 @@ class RipSummary:
     frames_this_run: int
     seconds: float
     rows: int
+    #: The people's labels, in config order.
+    labels: tuple[str, ...] = ()
     #: What the user corrected by hand since the last run (:mod:`faceripper.corrections`).
     corrections: ReconcileReport | None = None
     #: What this run learnt from all their corrections.
@@ -128,6 +133,8 @@ class VideoCollection:
 
     videos: list[VideoInput]
     ignored_files: int
+    #: One line per entry the search could not look at (see :class:`VideoSearch`).
+    problems: list[str] = field(default_factory=list)
 
 
 def collect_videos(video_dir: Path | None, video_files: Sequence[Path] = ()) -> VideoCollection:
@@ -139,14 +146,18 @@ def collect_videos(video_dir: Path | None, video_files: Sequence[Path] = ()) -> 
     Raises:
         UsageError: the folder or a file is missing, or no video is found.
     """
+    if video_dir is None and not video_files:
+        raise UsageError("no videos given: use --video-dir DIR or --video FILE")
     inputs: list[VideoInput] = []
     ignored = 0
+    problems: list[str] = []
     if video_dir is not None:
         if not video_dir.is_dir():
             what = "does not exist" if not video_dir.exists() else "is not a folder"
             raise UsageError(f"{video_dir}: video folder {what}")
         found = find_videos(video_dir)
         ignored = found.ignored_files
+        problems = found.problems
         inputs += [VideoInput(p, video_key(p, video_dir)) for p in found.videos]
     for path in video_files:
         if not path.is_file():
@@ -163,7 +174,7 @@ def collect_videos(video_dir: Path | None, video_files: Sequence[Path] = ()) -> 
         where = f" in {video_dir}" if video_dir is not None else ""
         extensions = " ".join(sorted(e.lstrip(".") for e in VIDEO_EXTENSIONS))
         raise UsageError(f"no videos found{where} (looked for {extensions})")
-    return VideoCollection(unique, ignored)
+    return VideoCollection(unique, ignored, problems)
 
 
 def references_for_run(
@@ -398,6 +409,7 @@ def rip(
         frames_this_run=state.frames_this_run,
         seconds=time.monotonic() - started,
         rows=rows,
+        labels=tuple(person.label for person in config.people),
         corrections=corrected,
         learned=learned,
     )
@@ -578,7 +590,7 @@ def _commit(
     counts: Counter[str],
     learned: Learned | None = None,
 ) -> None:
-    record = SegmentRecord(task.video_key, task.start, task.end, result.frames)
+    record = SegmentRecord(task.video_key, task.start, task.end, result.frames, owned=result.owned)
     vid = video_id(task.video_key)
     stem = Path(task.video_key).stem
     for hit, corrected in judge(learned, task.video_key, result):
