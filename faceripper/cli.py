@@ -377,9 +377,7 @@ def encode_command(
     """
     with user_errors():
         people = load_people(config, refs)
-        report = _encode(
-            people, output, jitters, model, landmarks, threads, engine, device, force
-        )
+        report = _encode(people, output, jitters, model, landmarks, threads, engine, device, force)
     refs_set = report.references
     found = sum(1 for f in refs_set.files if f.found_by)
     out.print(
