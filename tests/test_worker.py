@@ -52,3 +52,18 @@ def test_a_variant_seen_longer_ago_than_the_recent_crops_is_kept_again(gap):
 
 def test_no_dedupe_keeps_every_crop():
     assert len(finished([A, B, A, C, A], dedupe=False).hits) == 5
+
+
+def test_the_engine_and_device_are_not_part_of_the_resume_check(tmp_path):
+    from faceripper.config import Config, Person
+    from faceripper.rip import run_fingerprint
+    from faceripper.worker import References
+
+    config = Config((Person("amy", "amy", "", tmp_path),), tmp_path)
+    references = References(np.zeros((1, 128)), np.zeros(1, dtype=np.int64), 1)
+    default = run_fingerprint(config, references, RipSettings())
+    for engine, device in (("dlib", "cpu"), ("opencv", "cpu"), ("onnxruntime", "cuda")):
+        other = RipSettings(engine=engine, device=device)  # type: ignore[arg-type]
+        assert run_fingerprint(config, references, other) == default
+    assert "engine" not in default and "device" not in default
+    assert run_fingerprint(config, references, RipSettings(margin=0.5)) != default
