@@ -74,7 +74,7 @@ RECHECK_EVERY = 10
 #: ... an unsettled one every this many. (Sparser sampling of undecided tracks was
 #: tried: every 3rd or 5th frame cost a sixth of the crops of one 1080p benchmark
 #: segment, as borderline tracks then gathered fewer votes.)
-UNSETTLED_EVERY = 2
+UNSETTLED_EVERY = 1
 #: Matching encodings of one person that settle a track (with none of another person).
 SETTLED_VOTES = 3
 #: A track is dropped when encodings matching other people exceed this share of the

@@ -198,3 +198,18 @@ def test_reset_points_are_cuts_and_block_starts():
     assert not starts_shot(None, still, 601, 300)  # nothing to compare with
     assert not starts_shot(still, thumbnail(70), 601, 300)
     assert starts_shot(still, thumbnail(160), 601, 300)
+
+
+def test_the_engine_and_device_are_not_part_of_the_resume_check(tmp_path):
+    from faceripper.config import Config, Person
+    from faceripper.pipeline import run_fingerprint
+    from faceripper.worker import References
+
+    config = Config((Person("amy", "amy", "", tmp_path),), tmp_path)
+    references = References(np.zeros((1, 128)), np.zeros(1, dtype=np.int64), 1)
+    default = run_fingerprint(config, references, RipSettings())
+    for engine, device in (("dlib", "cpu"), ("opencv", "cpu"), ("onnxruntime", "cuda")):
+        other = RipSettings(engine=engine, device=device)  # type: ignore[arg-type]
+        assert run_fingerprint(config, references, other) == default
+    assert "engine" not in default and "device" not in default
+    assert run_fingerprint(config, references, RipSettings(margin=0.5)) != default
