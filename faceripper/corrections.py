@@ -57,6 +57,7 @@ from faceripper.writer import (
     MANIFEST_NAME,
     _Lock,
     _read_jsonl,
+    check_manifest_header,
     read_manifest,
 )
 
@@ -217,6 +218,7 @@ def reconcile(target: Path, lock: bool = True, dry_run: bool = False) -> Reconci
     if held is not None:
         held.acquire()
     try:
+        check_manifest_header(manifest)  # a file of the user's is never rewritten
         return _reconcile(target, report, dry_run)
     finally:
         if held is not None:
