@@ -630,8 +630,8 @@ def split_command(
             out_dir,
             parse_fractions(fractions),
             seed=seed,
-            group_by=group_by.value,  # type: ignore[arg-type]
-            link=link.value,  # type: ignore[arg-type]
+            group_by=group_by.value,
+            link=link.value,
             max_per_label=max_per_label,
             balance=balance,
         )

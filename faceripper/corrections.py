@@ -262,10 +262,10 @@ def _reconcile(target: Path, report: ReconcileReport, dry_run: bool = False) -> 
     new: list[Correction] = []
     keep: list[dict[str, str]] = []
     for row in rows:
-        folder = _folder_of(row["path"])
+        class_folder = _folder_of(row["path"])
         if (
             row["status"] != "saved"
-            or folder is None
+            or class_folder is None
             or (target / row["path"]).is_file()
             or row["video"] in unsure
         ):
@@ -466,15 +466,15 @@ def learn(
         if new >= 0:
             is_[where] = new
             nots[where].discard(new)
-        encoding = c.encodings.get(landmarks)
-        if encoding is None:
+        stored = c.encodings.get(landmarks)
+        if stored is None:
             pending += 1
             continue
         if old >= 0:
-            excl.append(encoding)
+            excl.append(stored)
             excl_person.append(old)
         if new >= 0:
-            refs.append(encoding)
+            refs.append(stored)
             ref_person.append(new)
     verdicts: dict[tuple[str, int], list[Any]] = defaultdict(list)
     for (video, frame, box), not_people in nots.items():

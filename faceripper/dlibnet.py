@@ -38,6 +38,7 @@ channel ``(pixel - mean) / 256``.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -103,7 +104,7 @@ class _Reader:
             self.fail(f"bad bool {char!r}")
         return char == b"1"
 
-    def dims(self) -> tuple[int, int, int, int]:
+    def dims(self) -> tuple[builtins.int, builtins.int, builtins.int, builtins.int]:
         dims = (self.int(), self.int(), self.int(), self.int())
         if min(dims) < 0 or max(dims) > 1 << 31:
             self.fail(f"bad tensor dimensions {dims}")
@@ -116,16 +117,16 @@ class _Reader:
         raw = self._take(4 * count)
         return np.frombuffer(raw, dtype="<f4").astype(np.float32).reshape(dims)
 
-    def alias(self) -> tuple[int, int, int, int]:
+    def alias(self) -> tuple[builtins.int, builtins.int, builtins.int, builtins.int]:
         self.version("alias_tensor", 1)
         return self.dims()
 
-    def version(self, what: str, wanted: int) -> None:
+    def version(self, what: builtins.str, wanted: builtins.int) -> None:
         got = self.int()
         if got != wanted:
             self.fail(f"{what} has version {got}, expected {wanted}")
 
-    def expect(self, what: str, got: Any, wanted: Any) -> None:
+    def expect(self, what: builtins.str, got: Any, wanted: Any) -> None:
         if got != wanted:
             self.fail(f"{what} is {got!r}, expected {wanted!r}")
 
@@ -432,7 +433,11 @@ def face_resnet_onnx(path: Path) -> bytes:
             shape = (shape[0], rows, cols)
         elif spec.kind == "add_prev":
             other, other_shape = tags[spec.tag]
-            target = tuple(max(a, b) for a, b in zip(shape, other_shape, strict=True))
+            target = (
+                max(shape[0], other_shape[0]),
+                max(shape[1], other_shape[1]),
+                max(shape[2], other_shape[2]),
+            )
             current = graph.node(
                 "Add",
                 [
@@ -440,7 +445,7 @@ def face_resnet_onnx(path: Path) -> bytes:
                     _zero_extend(graph, other, other_shape, target),
                 ],
             )
-            shape = target  # type: ignore[assignment]
+            shape = target
         elif spec.kind == "fc":
             w = layer.weights["w"]
             if w.shape[0] != shape[0] * shape[1] * shape[2]:

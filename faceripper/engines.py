@@ -33,7 +33,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,9 @@ import numpy.typing as npt
 from faceripper.dlibnet import CONVERTER_VERSION, DESCRIPTOR_DIM, FACE_CHIP_PX, face_resnet_onnx
 from faceripper.errors import EngineUnavailableError, UsageError
 from faceripper.fileio import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from faceripper.models import EncoderEngine
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ def onnxruntime_installed() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
-def resolve_engine(engine: str, device: str = "cpu") -> str:
+def resolve_engine(engine: str, device: str = "cpu") -> EncoderEngine:
     """The concrete engine ``auto`` stands for here, after checking it can run.
 
     Returns:
@@ -87,7 +90,7 @@ def resolve_engine(engine: str, device: str = "cpu") -> str:
         raise EngineUnavailableError(
             "--engine onnxruntime: onnxruntime is not installed (pip install onnxruntime)"
         )
-    return engine
+    return cast("EncoderEngine", engine)
 
 
 def check_cuda_provider() -> None:
@@ -275,7 +278,7 @@ def open_face_network(dat: Path, engine: str, device: str = "cpu", threads: int 
     raise AssertionError("unreachable")
 
 
-def prepare_engine(engine: str, device: str = "cpu") -> str:
+def prepare_engine(engine: str, device: str = "cpu") -> EncoderEngine:
     """Resolve ``engine`` and check the model file before any work starts.
 
     For a converted engine the ``.dat`` is read and converted once here (then cached),

@@ -159,7 +159,10 @@ def write_tight_crop(source: FaceSource, target: Path, side_px: int = TIGHT_SIDE
     top, right, bottom, left = source.box
     height, width = image.shape[:2]
     crop = image[max(top, 0) : min(bottom, height), max(left, 0) : min(right, width)]
-    crop = cv2.resize(np.ascontiguousarray(crop), (side_px, side_px), cv2.INTER_CUBIC)
+    crop = np.asarray(
+        cv2.resize(np.ascontiguousarray(crop), (side_px, side_px), interpolation=cv2.INTER_LINEAR),
+        dtype=np.uint8,
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(target), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
 

@@ -692,4 +692,3 @@ def adapt_video(
                 counts["adapted_crops"] += 1
             counts.update(adopted.counts)
     dataset.finish_adapt(video_key, counts)
-

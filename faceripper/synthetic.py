@@ -583,13 +583,17 @@ def _degrade(
 
     if face is not None and face.jpeg_quality > 0:
         ok, data = cv2.imencode(".jpg", patch, [cv2.IMWRITE_JPEG_QUALITY, face.jpeg_quality])
-        if ok:  # the colour order does not matter for a round trip
-            patch = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else None
+        if decoded is not None:  # the colour order does not matter for a round trip
+            patch = np.asarray(decoded, dtype=np.uint8)
     out = patch.astype(np.float32)
     if face is None:
         return out
     if face.soften_px > 0:
-        out = cv2.GaussianBlur(out, (0, 0), face.soften_px, borderType=cv2.BORDER_REFLECT)
+        out = np.asarray(
+            cv2.GaussianBlur(out, (0, 0), face.soften_px, borderType=cv2.BORDER_REFLECT),
+            dtype=np.float32,
+        )
     if face.gain != 1.0:
         out *= face.gain
     if face.noise > 0 and rng is not None:
@@ -617,11 +621,13 @@ def _paste(
     scale = size / max(b_bottom - b_top, 1)
     new_w, new_h = max(1, round(crop_w * scale)), max(1, round(crop_h * scale))
     interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-    patch = _degrade(
-        cv2.resize(prepared.crop, (new_w, new_h), interpolation=interpolation), face, rng
-    )
+    resized = cv2.resize(prepared.crop, (new_w, new_h), interpolation=interpolation)
+    patch = _degrade(np.asarray(resized, dtype=np.uint8), face, rng)
     if blur_sigma > 0:
-        patch = cv2.GaussianBlur(patch, (0, 0), blur_sigma, borderType=cv2.BORDER_REFLECT)
+        patch = np.asarray(
+            cv2.GaussianBlur(patch, (0, 0), blur_sigma, borderType=cv2.BORDER_REFLECT),
+            dtype=np.float32,
+        )
     kx, ky = new_w / crop_w, new_h / crop_h
     f_top, f_bottom = b_top * ky, b_bottom * ky
     f_left, f_right = b_left * kx, b_right * kx

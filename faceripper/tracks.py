@@ -100,8 +100,9 @@ def frame_thumbnail(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     colour = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
     small = cv2.resize(np.ascontiguousarray(colour), _COLOUR_SIZE, interpolation=cv2.INTER_AREA)
     hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
-    hist = cv2.calcHist([hsv], [0, 1], None, list(_HIST_BINS), [0, 180, 0, 256]).ravel()
-    hist /= max(float(hist.sum()), 1.0)
+    counts = cv2.calcHist([hsv], [0, 1], None, list(_HIST_BINS), [0, 180, 0, 256])
+    hist = np.asarray(counts, dtype=np.float32).ravel()
+    hist = hist / max(float(hist.sum()), 1.0)
     return np.concatenate([small_gray.astype(np.float32).ravel(), hist.astype(np.float32)])
 
 

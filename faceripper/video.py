@@ -19,7 +19,7 @@ import errno
 import hashlib
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -447,7 +447,9 @@ def _upright(image: npt.NDArray[np.uint8], rotation: int) -> ImageRGB:
     return np.ascontiguousarray(image)
 
 
-def iter_frames(path: Path, scan: VideoScan, start: int, end: int) -> Iterator[DecodedFrame]:
+def iter_frames(
+    path: Path, scan: VideoScan, start: int, end: int
+) -> Generator[DecodedFrame, None, None]:
     """Decode frames ``start`` to ``end - 1`` (presentation order) of a scanned video.
 
     Seeks to the keyframe at or before ``start``; falls back to decoding from the

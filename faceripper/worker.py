@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import traceback
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -452,7 +452,7 @@ class SegmentWalk:
 
 def owned_frames(
     task: SegmentTask, settings: RipSettings, walk: SegmentWalk | None = None
-) -> Iterator[tuple[DecodedFrame, ImageRGB, bool]]:
+) -> Generator[tuple[DecodedFrame, ImageRGB, bool], None, None]:
     """The looked-at frames that the segment ``[task.start, task.end)`` owns, in order,
     with their pixels and whether each is a reset point (:func:`starts_shot`).
 
