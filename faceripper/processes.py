@@ -58,6 +58,8 @@ def init_worker_process() -> None:
     """
     with contextlib.suppress(ValueError):  # only possible in the main thread
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # A forked worker inherits the main process's handler: SIGTERM must end it.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     armed = _parent_death_signal()
     parent = multiprocessing.parent_process()
     if parent is None or parent.sentinel is None:
