@@ -11,7 +11,8 @@ worker therefore runs :func:`init_worker_process` first:
   process handle on Windows) and ends the worker when the parent is gone;
 * it ignores ``SIGINT``: Ctrl-C in a terminal reaches the whole process group, and the
   main process alone decides how the run stops (it ends its workers itself, see
-  :func:`terminate_executor`).
+  :func:`terminate_executor`); and it takes ``SIGTERM``'s default action back (a forked
+  worker inherits the main process's handler, which would print a traceback).
 
 A worker writes nothing, so ending it at any moment loses nothing: the main process
 either commits its result or the next run redoes the work.
