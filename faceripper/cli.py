@@ -380,9 +380,7 @@ def encode_command(
     """
     with user_errors():
         people = load_people(config, refs)
-        report = _encode(
-            people, output, jitters, model, landmarks, threads, engine, device, force
-        )
+        report = _encode(people, output, jitters, model, landmarks, threads, engine, device, force)
     refs_set = report.references
     found = sum(1 for f in refs_set.files if f.found_by)
     out.print(
@@ -786,6 +784,15 @@ def rip_command(
             help="Skip a crop nearly identical to one of the last 4 kept of the same track.",
         ),
     ] = True,
+    adapt: Annotated[
+        bool,
+        typer.Option(
+            "--adapt/--no-adapt",
+            help="Decide a face track that the references leave undecided (0.4-0.5 from "
+            "them) from the faces of the same video matched with confidence; --no-adapt "
+            "decides from the references alone.",
+        ),
+    ] = True,
     every: Annotated[
         int,
         typer.Option("--every", min=1, help="Look at every Nth frame only."),
@@ -930,6 +937,7 @@ def rip_command(
         size_px=size,
         tracks=tracks,
         dedupe=dedupe,
+        adapt=adapt,
         every=every,
         fps=fps,
         detect_every=detect_every,
@@ -1061,7 +1069,9 @@ def _print_summary(summary: Any) -> None:
         f"unknown {counts['unknown']}, negatives {counts['negative']}; "
         f"{counts['tracks']} tracks, {counts['encoded']} faces encoded, "
         f"{counts['whole_frame_searches']} frames searched whole, "
-        f"{counts['deduplicated']} near duplicates skipped; {summary.rows} manifest rows",
+        f"{counts['deduplicated']} near duplicates skipped, "
+        f"{counts['adapt_adopted']} of {counts['tracks_pending']} borderline tracks adopted "
+        f"from their video; {summary.rows} manifest rows",
         markup=False,
     )
     _print_corrections(summary)

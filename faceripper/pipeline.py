@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from faceripper import adaptive
 from faceripper._version import __version__
 from faceripper.config import DEFAULT_LABEL_FORMAT, Config, class_folders
 from faceripper.corrections import Learned, ReconcileReport, judge, prepare_run, with_learned
@@ -52,6 +53,7 @@ from faceripper.video import (
 )
 from faceripper.worker import (
     RUNTIME_ONLY,
+    FaceHit,
     References,
     RipSettings,
     SegmentResult,
@@ -393,6 +395,7 @@ def rip(
             raise
         pool.shutdown()
         totals = summarize(dataset.done.values())
+        counts.update(dataset.adapt_counts)
         for record in dataset.done.values():
             counts.update(record.counts)
             if record.error:
@@ -443,9 +446,16 @@ def _schedule(
     sequence = 0
     next_commit = 0
     unfinished: dict[str, int] = {}  # segments of a video still to commit
+    incomplete: set[str] = set()  # videos with a segment left for the next run
     frame_counts: dict[str, int] = {}
 
     def video_finished(key: str) -> None:
+        if settings.adapt and key not in dataset.adapted and key not in incomplete:
+            # Every segment is finished (a broken video's too: its decode errors are
+            # final), so a resumed run decides exactly what an uninterrupted one does.
+            adapt_video(dataset, key, config, settings, learned)
+        if key in errors:
+            return
         if max_per_video and key not in dataset.pruned:
             counts["over_limit"] += dataset.prune_video(key, frame_counts[key], max_per_video)
 
@@ -521,8 +531,10 @@ def _schedule(
         while next_commit in buffer:
             task, result = buffer.pop(next_commit)
             _commit(dataset, task, result, labels, config, state, errors, counts, learned)
+            if not dataset.is_done(task.video_key, task.start, task.end):
+                incomplete.add(task.video_key)  # retried by the next run
             unfinished[task.video_key] -= 1
-            if unfinished[task.video_key] == 0 and task.video_key not in errors:
+            if unfinished[task.video_key] == 0:
                 video_finished(task.video_key)
             next_commit += 1
             report()
@@ -591,33 +603,9 @@ def _commit(
     learned: Learned | None = None,
 ) -> None:
     record = SegmentRecord(task.video_key, task.start, task.end, result.frames, owned=result.owned)
-    vid = video_id(task.video_key)
-    stem = Path(task.video_key).stem
     for hit, corrected in judge(learned, task.video_key, result):
-        person = config.people[hit.person]
-        name = crop_name(stem, vid, hit.frame, hit.face_index)
-        top, right, bottom, left = hit.box_trbl
-        row = {
-            "label": person.label,
-            "person": person.name,
-            "group": person.group,
-            "video": task.video_key,
-            "frame": hit.frame,
-            "time_s": f"{hit.time_s:.3f}",
-            "top": top,
-            "right": right,
-            "bottom": bottom,
-            "left": left,
-            "distance": f"{hit.distance:.4f}",
-            "sharpness": f"{hit.sharpness:.1f}",
-            "status": hit.status,
-            "track": hit.track,
-            "encoded": int(hit.encoded),
-            "face": hit.face_index,
-            "corrected": corrected,
-        }
-        dataset.write_crop(person.label, name, hit.status, hit.jpeg, row)
-        (record.blurry if hit.status == "blurry" else record.saved)[person.label] += 1
+        label = _write_hit(dataset, task.video_key, hit, config, corrected)
+        (record.blurry if hit.status == "blurry" else record.saved)[label] += 1
         if hit.status == "saved":
             state.faces_saved += 1
     for person_index, n in result.ambiguous.items():
@@ -635,4 +623,73 @@ def _commit(
             # unfinished so that the next run retries it.
             counts.update(result.counts)
             return
+    if result.pending or len(result.exemplars):
+        data = adaptive.pack(result.exemplars, result.pending)
+        dataset.spool_segment(task.video_key, task.start, task.end, data)
     dataset.finish_segment(record)
+
+
+def _write_hit(
+    dataset: Dataset, video_key: str, hit: FaceHit, config: Config, corrected: str = ""
+) -> str:
+    """Write one crop and its manifest row; return its person's label."""
+    person = config.people[hit.person]
+    name = crop_name(Path(video_key).stem, video_id(video_key), hit.frame, hit.face_index)
+    top, right, bottom, left = hit.box_trbl
+    row = {
+        "label": person.label,
+        "person": person.name,
+        "group": person.group,
+        "video": video_key,
+        "frame": hit.frame,
+        "time_s": f"{hit.time_s:.3f}",
+        "top": top,
+        "right": right,
+        "bottom": bottom,
+        "left": left,
+        "distance": f"{hit.distance:.4f}",
+        "sharpness": f"{hit.sharpness:.1f}",
+        "status": hit.status,
+        "track": hit.track,
+        "encoded": int(hit.encoded),
+        "face": hit.face_index,
+        "corrected": corrected,
+    }
+    dataset.write_crop(person.label, name, hit.status, hit.jpeg, row)
+    return person.label
+
+
+def adapt_video(
+    dataset: Dataset,
+    video_key: str,
+    config: Config,
+    settings: RipSettings,
+    learned: Learned | None = None,
+) -> None:
+    """The video-adaptive step of one finished video (:mod:`faceripper.adaptive`).
+
+    Reads the spools of its segments twice, one at a time: first their exemplars
+    (bounded per person), then their borderline tracks, decided and written segment by
+    segment, so memory does not grow with the video's length. Deterministic: a run
+    killed before :meth:`Dataset.finish_adapt` repeats it to the same crops.
+    """
+    spools = dataset.spools(video_key)
+    n_people = len(config.people)
+    exemplars = adaptive.Exemplars.merge(
+        adaptive.unpack(p.read_bytes(), exemplars_only=True)[0] for p in spools
+    )
+    counts: Counter[str] = Counter()
+    for spool in spools:
+        _, pending = adaptive.unpack(spool.read_bytes())
+        decisions = adaptive.decide_pending(pending, exemplars, n_people, settings.tolerance)
+        for track, decision in zip(pending, decisions, strict=True):
+            counts[f"adapt_{decision.reason.replace(' ', '_')}"] += 1
+            if decision.person < 0:
+                continue
+            adopted = SegmentResult(-1, hits=list(adaptive.adopted_hits(track, decision)))
+            for hit, corrected in judge(learned, video_key, adopted):
+                _write_hit(dataset, video_key, hit, config, corrected)
+                counts["adapted_crops"] += 1
+            counts.update(adopted.counts)
+    dataset.finish_adapt(video_key, counts)
+

@@ -11,8 +11,8 @@ worker therefore runs :func:`init_worker_process` first:
   process handle on Windows) and ends the worker when the parent is gone;
 * it ignores ``SIGINT``: Ctrl-C in a terminal reaches the whole process group, and the
   main process alone decides how the run stops (it ends its workers itself, see
-  :func:`terminate_executor`); and it takes ``SIGTERM``'s default action back (a forked
-  worker inherits the main process's handler, which would print a traceback).
+  :func:`terminate_executor`); ``SIGTERM`` ends it at once (the default action), not
+  through the handler a forked worker inherits from the command line.
 
 A worker writes nothing, so ending it at any moment loses nothing: the main process
 either commits its result or the next run redoes the work.
@@ -59,7 +59,9 @@ def init_worker_process() -> None:
     """
     with contextlib.suppress(ValueError):  # only possible in the main thread
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        # A forked worker inherits the main process's handler: SIGTERM must end it.
+        # A forked worker inherits the CLI's SIGTERM handler, which turns the signal
+        # into an exception (and a traceback) meant for the main process: a worker
+        # asked to stop just stops.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     armed = _parent_death_signal()
     parent = multiprocessing.parent_process()

@@ -224,15 +224,17 @@ def detect_reference_faces(image: ImageRGB, settings: EncodeSettings) -> BoxArra
 
 def find_reference_face(
     image: ImageRGB, settings: EncodeSettings
-) -> tuple[ImageRGB, BoxArray, int, str]:
+) -> tuple[ImageRGB, BoxArray, int, float, str]:
     """The face of a reference photo: the detector's own search, then the fallbacks.
 
     Returns:
-        ``(searched, boxes, pad_px, found_by)``: the image the faces were found in (the
-        photo, or the photo padded by ``pad_px`` on every side), its ``(n, 4)`` boxes
-        (none found: empty), and the :class:`FindStep` name that found them (``""``:
-        the detector's own search, as ``face_recognition.face_locations`` does it).
-        A fallback's largest face counts only when its landmarks look like a face.
+        ``(searched, boxes, pad_px, scale, found_by)``: the image the faces were found
+        in (the photo; for a fallback, a copy resized by ``scale`` and padded by
+        ``pad_px`` on every side), its ``(n, 4)`` boxes (none found: empty; a box in
+        the photo's pixels is ``(box - pad_px) / scale``), and the :class:`FindStep`
+        name that found them (``""``: the detector's own search, as
+        ``face_recognition.face_locations`` does it). A fallback's largest face counts
+        only when its landmarks look like a face.
     """
     from faceripper.detector import (
         detect_faces,
@@ -244,26 +246,23 @@ def find_reference_face(
 
     boxes = detect_reference_faces(image, settings)
     if len(boxes):
-        return image, boxes, 0, ""
-    # A face filling a large photo is large: search a copy at most FALLBACK_SIDE_PX long
-    # (cheap; the face is still far over the detector's smallest), encode at full size.
+        return image, boxes, 0, 1.0, ""
+    # A face filling a large photo is large: search (and encode: dlib encodes a 150 px
+    # chip of the face) a copy at most FALLBACK_SIDE_PX long, so time and memory stay small.
     scale = min(1.0, FALLBACK_SIDE_PX / max(image.shape[:2]))
     small = resize_for_detection(image, scale)
+    scale = small.shape[0] / image.shape[0]
     for step in FALLBACK_STEPS:
         searched, pad = pad_for_detection(small, step.pad) if step.pad else (small, 0)
         boxes = detect_faces(searched, model=settings.detector, upsample=step.upsample)
         if len(boxes) == 0:
             continue
-        if small is not image:  # back to the full-size photo, padded alike
-            boxes = scale_boxes(boxes - pad, 1 / scale, 1 / scale)
-            searched, pad = pad_for_detection(image, step.pad) if step.pad else (image, 0)
-            boxes = clip_boxes(boxes + pad, searched.shape)
         largest = boxes[int(np.argmax(box_areas(boxes)))]
         points = face_landmarks(searched, largest[None], settings.landmarks)[0]
         inside = points - pad  # the landmarks must lie on the photo, not on the padding
-        if plausible_face(inside, largest - pad, image.shape) == "":
-            return searched, boxes, pad, step.name
-    return image, np.zeros((0, 4), dtype=np.int64), 0, ""
+        if plausible_face(inside, largest - pad, small.shape) == "":
+            return searched, boxes, pad, scale, step.name
+    return image, np.zeros((0, 4), dtype=np.int64), 0, 1.0, ""
 
 
 def encode_reference_file(
@@ -271,9 +270,9 @@ def encode_reference_file(
 ) -> FileResult:
     """Detect and encode the face of one reference photo (the largest, if several).
 
-    The face is searched as :func:`find_reference_face` does; a face found in the
-    padded photo is encoded there (its box is stored in the photo's pixels, clipped to
-    the photo).
+    The face is searched as :func:`find_reference_face` does; a face a fallback found
+    is encoded in the copy it was found in (its box is stored in the photo's pixels,
+    clipped to the photo).
     """
     from faceripper.encoder import encode_faces
 
@@ -282,7 +281,7 @@ def encode_reference_file(
     except ImageReadError as exc:
         status: FileStatus = "not_image" if "not an image" in str(exc) else "unreadable"
         return FileResult(path, person, status, message=str(exc), state=state)
-    searched, boxes, pad, found_by = find_reference_face(image, settings)
+    searched, boxes, pad, scale, found_by = find_reference_face(image, settings)
     if len(boxes) == 0:
         return FileResult(path, person, "no_face", message=f"{path}: no face found", state=state)
     largest = int(np.argmax(box_areas(boxes)))
@@ -303,11 +302,18 @@ def encode_reference_file(
         faces=len(boxes),
         message=f"{path}: {len(boxes)} faces, using the largest" if several else "",
         encoding=faces.encodings[0],
-        box_trbl=tuple(int(v) for v in clip_boxes(box - pad, image.shape)[0]),  # type: ignore[arg-type]
+        box_trbl=tuple(int(v) for v in _photo_box(box - pad, scale, image.shape)),  # type: ignore[arg-type]
         state=state,
         engine="dlib" if settings.jitters > 1 else resolve_engine(settings.engine, settings.device),
         found_by=found_by,
     )
+
+
+def _photo_box(box: BoxArray, scale: float, shape: tuple[int, ...]) -> npt.NDArray[np.int64]:
+    """A ``(1, 4)`` box of a copy resized by ``scale``, as ``(4,)`` in the photo's pixels."""
+    if scale != 1.0:
+        box = scale_boxes(box, 1 / scale, 1 / scale)
+    return clip_boxes(box, shape)[0]
 
 
 EncodeTask = tuple[Path, str, EncodeSettings, FileState]

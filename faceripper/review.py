@@ -172,6 +172,8 @@ def track_margins(rows: list[dict[str, str]], tolerance: float) -> list[TrackMar
         values = [_number(r["distance"]) for r in encoded]
         values = [v for v in values if not math.isnan(v)]
         distance = statistics.median(values) if values else math.nan
+        if any(math.isinf(_number(r["distance"])) for r in members):
+            distance = math.inf  # a face a correction excluded: the track needs a look
         margins.append(
             TrackMargin(
                 folder=_folder_of(members[0]["path"]) or "",

@@ -167,6 +167,15 @@ class PlacedFace:
         blur: Gaussian blur sigma as a fraction of the face size (0 is sharp; 0.03 and
             up is clearly blurred at any size).
         is_target: whether the person is one the extraction looks for, or a distractor.
+        gain: brightness factor applied to the pasted pixels (1.0: unchanged).
+        noise: standard deviation, in levels (0-255), of Gaussian pixel noise added to
+            the pasted face every frame (sensor noise; 0: none).
+        soften_px: a mild Gaussian blur, sigma in frame pixels (an in-focus face from a
+            soft lens, about 1 px at most); unlike ``blur`` it does not make the face
+            "blurred" in the truth.
+        jpeg_quality: when 1-100, the resized face is JPEG-compressed at this quality
+            before it is pasted (a face that went through another codec); 0: not.
+        mirror: paste the photo mirrored left to right (the face turned the other way).
     """
 
     source: FaceSource
@@ -176,12 +185,21 @@ class PlacedFace:
     end_size: float
     blur: float = 0.0
     is_target: bool = True
+    gain: float = 1.0
+    noise: float = 0.0
+    soften_px: float = 0.0
+    jpeg_quality: int = 0
+    mirror: bool = False
 
     def __post_init__(self) -> None:
         if self.start_size <= 0 or self.end_size <= 0:
             raise ValueError("face sizes must be positive")
-        if self.blur < 0:
-            raise ValueError("blur must be >= 0")
+        if self.blur < 0 or self.soften_px < 0 or self.noise < 0:
+            raise ValueError("blur, soften_px and noise must be >= 0")
+        if self.gain <= 0:
+            raise ValueError("gain must be positive")
+        if not 0 <= self.jpeg_quality <= 100:
+            raise ValueError("jpeg_quality must be 0 (none) to 100")
 
     def at(self, t: float) -> tuple[float, float, float]:
         """Centre x, centre y and size at ``t`` in [0, 1] through the shot."""
@@ -557,14 +575,41 @@ def _prepare(source: FaceSource, image: ImageRGB) -> _PreparedFace:
     return _PreparedFace(crop, (top - c_top, right - c_left, bottom - c_top, left - c_left))
 
 
+def _degrade(
+    patch: ImageRGB, face: PlacedFace | None, rng: np.random.Generator | None
+) -> npt.NDArray[np.float32]:
+    """A resized face patch as ``face``'s camera would give it: JPEG, soft, gain, noise."""
+    import cv2
+
+    if face is not None and face.jpeg_quality > 0:
+        ok, data = cv2.imencode(".jpg", patch, [cv2.IMWRITE_JPEG_QUALITY, face.jpeg_quality])
+        if ok:  # the colour order does not matter for a round trip
+            patch = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    out = patch.astype(np.float32)
+    if face is None:
+        return out
+    if face.soften_px > 0:
+        out = cv2.GaussianBlur(out, (0, 0), face.soften_px, borderType=cv2.BORDER_REFLECT)
+    if face.gain != 1.0:
+        out *= face.gain
+    if face.noise > 0 and rng is not None:
+        out += rng.normal(0.0, face.noise, out.shape).astype(np.float32)
+    return out
+
+
 def _paste(
     frame: npt.NDArray[np.float32],
     prepared: _PreparedFace,
     centre_xy: tuple[float, float],
     size: float,
     blur_sigma: float,
+    face: PlacedFace | None = None,
+    rng: np.random.Generator | None = None,
 ) -> FloatBox:
-    """Paste one face into ``frame`` (float32 RGB, in place); return its exact box."""
+    """Paste one face into ``frame`` (float32 RGB, in place); return its exact box.
+
+    ``face``'s camera settings (gain, noise drawn from ``rng``, soften, JPEG) apply.
+    """
     import cv2
 
     crop_h, crop_w = prepared.crop.shape[:2]
@@ -572,13 +617,17 @@ def _paste(
     scale = size / max(b_bottom - b_top, 1)
     new_w, new_h = max(1, round(crop_w * scale)), max(1, round(crop_h * scale))
     interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-    patch = cv2.resize(prepared.crop, (new_w, new_h), interpolation=interpolation)
-    patch = patch.astype(np.float32)
+    patch = _degrade(
+        cv2.resize(prepared.crop, (new_w, new_h), interpolation=interpolation), face, rng
+    )
     if blur_sigma > 0:
         patch = cv2.GaussianBlur(patch, (0, 0), blur_sigma, borderType=cv2.BORDER_REFLECT)
     kx, ky = new_w / crop_w, new_h / crop_h
     f_top, f_bottom = b_top * ky, b_bottom * ky
     f_left, f_right = b_left * kx, b_right * kx
+    if face is not None and face.mirror:
+        patch = np.ascontiguousarray(patch[:, ::-1])
+        f_left, f_right = new_w - f_right, new_w - f_left
     off_x = round(centre_xy[0] - (f_left + f_right) / 2.0)
     off_y = round(centre_xy[1] - (f_top + f_bottom) / 2.0)
 
@@ -634,10 +683,13 @@ def render_frames(
         for t in _shot_times(shot.n_frames):
             frame = background.copy()
             rows = []
+            rng = np.random.default_rng(frame_index)  # pixel noise, the same every render
             for face, prep, app in zip(shot.faces, prepared, appearances, strict=True):
                 cx, cy, size = face.at(float(t))
                 sigma = face.blur * size
-                f_top, f_right, f_bottom, f_left = _paste(frame, prep, (cx, cy), size, sigma)
+                f_top, f_right, f_bottom, f_left = _paste(
+                    frame, prep, (cx, cy), size, sigma, face, rng
+                )
                 top, left = max(round(f_top), 0), max(round(f_left), 0)
                 bottom, right = min(round(f_bottom), height), min(round(f_right), width)
                 if bottom <= top or right <= left:

@@ -55,18 +55,26 @@ THUMBNAIL_LENGTH = _GRAY_SIZE[0] * _GRAY_SIZE[1] + _HIST_BINS[0] * _HIST_BINS[1]
 #: track is split between them (dlib's own same-person threshold is 0.6).
 SPLIT_DISTANCE = 0.6
 #: A track whose votes change from one person to another is split there when each side
-#: has at least this many votes in a row (fewer: the frames disagree, it is dropped).
+#: has at least this many votes in a row (fewer: the frames disagree, it is dropped) ...
 SPLIT_MIN_VOTES = 2
+#: ... and the two runs' mean encodings are more than this apart (the default
+#: tolerance): one face hovering between two look-alike people's references is one
+#: person, not two; its track stays whole (and is dropped as disagreeing).
+SPLIT_RUN_DISTANCE = 0.4
 #: A face whose thumbnail (:func:`faceripper.crops.signature` of its box) differs from
 #: the track's previous one by more than this (0: identical, about 1.1: unrelated) is
-#: encoded at once, so that a change of person is seen where it happens.
+#: encoded at once, so that a change of person is seen where it happens. It only
+#: brings an encoding forward: measured on the Hamilton clip, consecutive frames of one
+#: face (turning, a microphone in front) differ by 0.40 (median), 10% by over 0.73, and
+#: rip encodes 46 faces instead of 54 (a track settles sooner); faces replaced at one
+#: place (tests/test_quality.py) jump by 0.66 and 1.0.
 APPEARANCE_JUMP = 0.6
 #: A settled track is re-encoded every this many frames ...
 RECHECK_EVERY = 10
 #: ... an unsettled one every this many. (Sparser sampling of undecided tracks was
 #: tried: every 3rd or 5th frame cost a sixth of the crops of one 1080p benchmark
 #: segment, as borderline tracks then gathered fewer votes.)
-UNSETTLED_EVERY = 2
+UNSETTLED_EVERY = 1
 #: Matching encodings of one person that settle a track (with none of another person).
 SETTLED_VOTES = 3
 #: A track is dropped when encodings matching other people exceed this share of the
@@ -124,7 +132,8 @@ class Observation:
     """One face of one frame in a track.
 
     ``distances`` are the face's distances to each person ``(n_people,)`` and
-    ``encoding`` its ``(128,)`` float64 encoding when it was encoded, else None.
+    ``encoding`` its ``(128,)`` float64 encoding when it was encoded, else None (also
+    kept for the video-adaptive step, :mod:`faceripper.adaptive`).
     ``jpeg``/``signature`` are set when the face may be written. ``appearance`` is a
     signature of the face's box (:func:`faceripper.crops.signature`), to see a change of
     face between two frames of a track.
@@ -306,8 +315,9 @@ def split(track: Track, tolerance: float, gap: float) -> list[Track]:
 
     - whose encodings are more than :data:`SPLIT_DISTANCE` apart, or
     - where its votes (:func:`vote`) go from one person to another, when each of the
-      two runs of votes has at least :data:`SPLIT_MIN_VOTES` votes (there, at the
-      largest jump of the encodings between the runs).
+      two runs of votes has at least :data:`SPLIT_MIN_VOTES` votes and their mean
+      encodings are more than :data:`SPLIT_RUN_DISTANCE` apart (there, at the largest
+      jump of the encodings between the runs).
 
     The frames between the two encoded frames go to the earlier or the later part by
     where the face's appearance jumps most (to neither without appearances). The
@@ -342,7 +352,8 @@ def split(track: Track, tolerance: float, gap: float) -> list[Track]:
     if len(runs) > 1 and all(len(run) >= SPLIT_MIN_VOTES for run in runs):
         for before, after in itertools.pairwise(runs):
             low, high = before[-1], after[0]
-            if not any(low <= b < high for b in boundaries):
+            apart = np.linalg.norm(encodings[before].mean(axis=0) - encodings[after].mean(axis=0))
+            if apart > SPLIT_RUN_DISTANCE and not any(low <= b < high for b in boundaries):
                 boundaries.add(low + int(np.argmax(jumps[low:high])))
     if not boundaries:
         return [track]

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from faceripper import adaptive
 from faceripper.blur import DEFAULT_BLUR_THRESHOLD, sharpness
 from faceripper.crops import aligned_crop, box_crop, encode_jpeg, signature, signature_distance
 from faceripper.detector import (
@@ -42,6 +43,7 @@ from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkMode
 from faceripper.tracks import (
     APPEARANCE_JUMP,
     MEDIAN_SLACK,
+    Decision,
     Observation,
     Track,
     Tracker,
@@ -106,6 +108,8 @@ class RipSettings:
     device: Device = "cpu"
     #: Every track ends every this many looked-at frames (:data:`RESET_FRAMES`).
     reset_frames: int = RESET_FRAMES
+    #: Decide borderline tracks from the video's confident faces (:mod:`faceripper.adaptive`).
+    adapt: bool = True
 
     def frame_step(self, video_fps: float) -> int:
         """Process every this many frames (``--every``, or ``--fps`` for this video)."""
@@ -192,6 +196,10 @@ class SegmentResult:
     traceback: str = ""
     #: The video itself is broken (truncated, corrupt): rerunning will not help.
     decode_error: bool = False
+    #: With ``settings.adapt``: faces matched with confidence, and the tracks left for
+    #: the video's second step (:mod:`faceripper.adaptive`).
+    exemplars: adaptive.Exemplars = field(default_factory=adaptive.Exemplars)
+    pending: list[adaptive.PendingTrack] = field(default_factory=list)
 
 
 _worker: dict[str, object] = {}
@@ -400,37 +408,9 @@ def finish_tracks(
             else:
                 result.counts["unknown"] += len(written)
             continue
-        recent: dict[bool, deque[npt.NDArray[np.float32]]] = {}
-        for observation in written:
-            kept = recent.setdefault(observation.blurry, deque(maxlen=DEDUPE_RECENT))
-            if (
-                settings.dedupe
-                and observation.signature is not None
-                and any(
-                    signature_distance(observation.signature, previous) < settings.dedupe_threshold
-                    for previous in kept
-                )
-            ):
-                result.counts["deduplicated"] += 1
-                continue
-            if observation.signature is not None:
-                kept.append(observation.signature)
-            own = observation.distances
-            hits.append(
-                FaceHit(
-                    frame=observation.frame,
-                    time_s=observation.time_s,
-                    face_index=observation.face_index,
-                    box_trbl=observation.box_trbl,
-                    person=decision.person,
-                    distance=float(own[decision.person]) if own is not None else decision.distance,
-                    sharpness=observation.sharpness,
-                    status="blurry" if observation.blurry else "saved",
-                    jpeg=observation.jpeg,  # type: ignore[arg-type]
-                    track=track.name,
-                    encoded=own is not None,
-                )
-            )
+        hits += _track_hits(track, decision.person, decision.distance, settings, result)
+    if settings.adapt:
+        collect_adaptive(parts, decisions, settings, result, n_people)
     tracker.finished = []
     hits.sort(key=lambda h: (h.frame, h.face_index))
     result.hits += hits
@@ -523,6 +503,96 @@ def owned_frames(
             walk.first = index if walk.first < 0 else walk.first
             walk.last = index
             yield decoded, image, reset
+
+
+def _track_hits(
+    track: Track, person: int, distance: float, settings: RipSettings, result: SegmentResult
+) -> list[FaceHit]:
+    """The crops of a track given to ``person`` (-1: not decided yet), near duplicates out."""
+    hits: list[FaceHit] = []
+    recent: dict[bool, deque[npt.NDArray[np.float32]]] = {}
+    for observation in track.observations:
+        if observation.jpeg is None:
+            continue
+        kept = recent.setdefault(observation.blurry, deque(maxlen=DEDUPE_RECENT))
+        if (
+            settings.dedupe
+            and observation.signature is not None
+            and any(
+                signature_distance(observation.signature, previous) < settings.dedupe_threshold
+                for previous in kept
+            )
+        ):
+            result.counts["deduplicated"] += person >= 0
+            continue
+        if observation.signature is not None:
+            kept.append(observation.signature)
+        own = observation.distances
+        hits.append(
+            FaceHit(
+                frame=observation.frame,
+                time_s=observation.time_s,
+                face_index=observation.face_index,
+                box_trbl=observation.box_trbl,
+                person=person,
+                distance=float(own[person]) if own is not None and person >= 0 else distance,
+                sharpness=observation.sharpness,
+                status="blurry" if observation.blurry else "saved",
+                jpeg=observation.jpeg,
+                track=track.name,
+                encoded=own is not None,
+            )
+        )
+    return hits
+
+
+def collect_adaptive(
+    tracks: list[Track],
+    decisions: list[Decision],
+    settings: RipSettings,
+    result: SegmentResult,
+    n_people: int,
+) -> None:
+    """Keep a segment's confident faces and its borderline tracks for the video's second
+    step (:mod:`faceripper.adaptive`)."""
+    spans = [(t.observations[0].frame, t.observations[-1].frame) for t in tracks]
+    for track, decision, (first, last) in zip(tracks, decisions, spans, strict=True):
+        encoded = [
+            o for o in track.observations if o.distances is not None and o.encoding is not None
+        ]
+        if not encoded:
+            continue
+        distances = np.stack([o.distances for o in encoded])  # type: ignore[misc]
+        encodings = np.stack([o.encoding for o in encoded])  # type: ignore[misc]
+        if decision.person >= 0:
+            sure = np.flatnonzero(adaptive.confident_faces(distances, decision.person, n_people))
+            chosen = sure[adaptive.spread(len(sure), adaptive.EXEMPLARS_PER_TRACK)]
+            result.exemplars.add(decision.person, encodings[chosen])
+            continue
+        median = np.median(distances, axis=0)
+        if not adaptive.is_borderline(median, decision.reason, n_people, settings.tolerance):
+            continue
+        excluded = sorted(
+            {
+                d.person
+                for d, (f, la) in zip(decisions, spans, strict=True)
+                if d.person >= 0 and f <= last and first <= la
+            }
+        )
+        hits = _track_hits(track, -1, float("nan"), settings, result)
+        by_frame = {o.frame: o.distances for o in encoded}
+        pending = adaptive.PendingTrack(
+            name=track.name,
+            first_frame=first,
+            last_frame=last,
+            ref_distance=median,
+            encodings=encodings[adaptive.spread(len(encodings), adaptive.PENDING_ENCODINGS)],
+            excluded=tuple(excluded),
+            hits=hits,
+            own_distances=[by_frame.get(h.frame) if h.encoded else None for h in hits],
+        )
+        result.pending.append(pending)
+        result.counts["tracks_pending"] += 1
 
 
 def process_segment(task: SegmentTask) -> SegmentResult:

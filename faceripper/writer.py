@@ -6,6 +6,8 @@ Layout of a target folder ``T``::
     T/manifest.csv                               one row per crop written
     T/.faceripper-journal.jsonl                  run settings, then one line per finished segment
     T/.faceripper.lock                           held while a run is writing
+    T/.faceripper-adapt-<id>-<start>-<end>.npz   a finished segment's borderline tracks,
+                                                 until its video's second step is done
     <T>-blurry/<label>/...                       blurry crops (--save-blurry), outside T
 
 Run state lives in files at ``T``'s root, never in folders, because Keras'
@@ -19,6 +21,14 @@ appended after it; when a segment's crops are all written the manifest is fsynce
 only then the segment's journal line is appended. On resume, manifest rows of segments
 without a journal line are dropped (their frames are processed again and their crops,
 whose names are deterministic, rewritten).
+
+The video-adaptive step (:mod:`faceripper.adaptive`) keeps, per finished segment, its
+borderline tracks and confident faces in a spool file written before the segment's
+journal line. When a video's last segment is done, its borderline tracks are decided,
+the adopted crops written, and one journal line ``{"adapted": video}`` commits the step;
+only then are the spool files deleted. On resume, manifest rows of a video not yet
+adapted that belong to its spooled tracks are dropped with their files: the step runs
+again, deterministically, to the same result.
 """
 
 from __future__ import annotations
@@ -40,12 +50,15 @@ from typing import IO, Any
 
 from faceripper.errors import FaceripperError, UsageError
 from faceripper.fileio import atomic_write_bytes
+from faceripper.video import video_id
 
 MANIFEST_NAME = "manifest.csv"
 JOURNAL_NAME = ".faceripper-journal.jsonl"
 LOCK_NAME = ".faceripper.lock"
 JOURNAL_FORMAT = "faceripper-journal"
 JOURNAL_VERSION = 1
+#: Spool files of the video-adaptive step: ``<prefix><video id>-<start>-<end>.npz``.
+ADAPT_PREFIX = ".faceripper-adapt-"
 
 #: The manifest's first columns, in this order (what every consumer may rely on).
 MANIFEST_REQUIRED = (
@@ -319,6 +332,9 @@ class Dataset:
     row_counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: Videos already thinned to ``--max-per-video``.
     pruned: set[str] = field(default_factory=set)
+    #: Videos whose video-adaptive step is done, and that step's tallies.
+    adapted: set[str] = field(default_factory=set)
+    adapt_counts: Counter[str] = field(default_factory=Counter)
     _lock: _Lock | None = None
     _manifest: IO[str] | None = None
     _writer: Any = None
@@ -375,6 +391,8 @@ class Dataset:
                     folder.rmdir()  # only if now empty: never delete a user's files
         self._manifest_path().unlink(missing_ok=True)
         self._journal_path().unlink(missing_ok=True)
+        for spool in self.target.glob(ADAPT_PREFIX + "*.npz"):
+            spool.unlink()
 
     def _blurry_class_dirs(self) -> list[Path]:
         if self.blurry_dir is None or not self.blurry_dir.is_dir():
@@ -414,6 +432,10 @@ class Dataset:
                 if "pruned" in data:
                     self.pruned.add(str(data["pruned"]))
                     continue
+                if "adapted" in data:
+                    self.adapted.add(str(data["adapted"]))
+                    self.adapt_counts.update(data.get("counts", {}))
+                    continue
                 record = SegmentRecord.from_json(data)
                 self.done[(record.video, record.start, record.end)] = record
         elif manifest.exists() and read_manifest(manifest):
@@ -446,10 +468,14 @@ class Dataset:
         done_frames: dict[str, list[tuple[int, int]]] = {}
         for record in self.done.values():
             done_frames.setdefault(record.video, []).append(record.rows_range)
+        undecided = self._unadapted_faces()
         keep = []
         for row in rows:
             ranges = done_frames.get(row["video"], [])
             frame = int(row["frame"])
+            if (row["video"], frame, row.get("face", "")) in undecided:
+                (self.target / row["path"]).unlink(missing_ok=True)  # written again
+                continue
             if any(s <= frame < e for s, e in ranges) and (self.target / row["path"]).exists():
                 keep.append(row)
         self.rows_written = len(keep)
@@ -528,6 +554,54 @@ class Dataset:
         with _writing(self._journal_path()):
             self._append_journal(record.to_json())
         self.done[(record.video, record.start, record.end)] = record
+
+    # ------------------------------------------------------- video-adaptive step
+
+    def spool_path(self, video: str, start: int, end: int) -> Path:
+        """The spool file of one segment's borderline tracks (:mod:`faceripper.adaptive`)."""
+        return self.target / f"{ADAPT_PREFIX}{video_id(video)}-{start}-{end}.npz"
+
+    def spool_segment(self, video: str, start: int, end: int, data: bytes) -> None:
+        """Write a segment's spool durably; call before :meth:`finish_segment`."""
+        atomic_write_bytes(self.spool_path(video, start, end), data)
+
+    def spools(self, video: str) -> list[Path]:
+        """The spool files of a video's finished segments, in frame order."""
+        ranges = sorted((s, e) for v, s, e in self.done if v == video)
+        paths = [self.spool_path(video, s, e) for s, e in ranges]
+        return [p for p in paths if p.is_file()]
+
+    def finish_adapt(self, video: str, counts: Counter[str]) -> None:
+        """Make the adopted crops durable, record the video as adapted, drop its spools."""
+        assert self._manifest is not None
+        spools = self.spools(video)
+        if spools:
+            self._manifest.flush()
+            os.fsync(self._manifest.fileno())
+            line = {"adapted": video, "counts": dict(counts)}
+            self._append_journal(json.dumps(line, ensure_ascii=False))
+            for spool in spools:
+                spool.unlink(missing_ok=True)
+        self.adapted.add(video)
+        self.adapt_counts.update(counts)
+
+    def _unadapted_faces(self) -> set[tuple[str, int, str]]:
+        """``(video, frame, face)`` of spooled tracks whose video is not adapted yet;
+        spools of adapted videos (a kill before their deletion) are deleted."""
+        from faceripper.adaptive import unpack
+
+        faces: set[tuple[str, int, str]] = set()
+        videos = {v for v, _, _ in self.done}
+        for video in sorted(videos):
+            for spool in self.spools(video):
+                if video in self.adapted:
+                    spool.unlink(missing_ok=True)
+                    continue
+                _, pending = unpack(spool.read_bytes())
+                faces.update(
+                    (video, hit.frame, str(hit.face_index)) for t in pending for hit in t.hits
+                )
+        return faces
 
     def prune_video(self, video: str, frame_count: int, limit: int) -> int:
         """Keep at most ``limit`` saved crops per person of one finished video.

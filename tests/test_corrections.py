@@ -171,8 +171,9 @@ def test_a_manifest_of_an_earlier_version_gets_the_new_column(faces: Path, lfw_c
 
 @pytest.mark.slow
 def test_deleting_wrong_faces_saves_fewer_wrong_faces_on_new_video(testdata, tmp_path) -> None:
-    """Ground truth: at a loose tolerance a distractor is saved as the target; after the
-    user deletes those crops, a new video of the same people saves fewer wrong faces."""
+    """Ground truth: at a loose tolerance a stranger alone in a shot is saved as the
+    target; after the user deletes those crops, a new video of the same people saves
+    fewer wrong faces."""
     from faceripper.synthetic import (
         PlacedFace,
         Shot,
@@ -204,7 +205,14 @@ def test_deleting_wrong_faces_saves_fewer_wrong_faces_on_new_video(testdata, tmp
             PlacedFace(lance[1], (460, 185), (470, 180), 102, 100),
         ),
     }.items():
-        render_video(tmp_path / name, [Shot(24, (left, right), (90, 120, 150), texture_seed=4)])
+        # The stranger beside Lance, then alone: two faces of one frame are two people,
+        # so only the shot where he is alone can make the loose tolerance's mistake.
+        alone = PlacedFace(stranger, (320, 180), (330, 175), 104, 100, is_target=False)
+        shots = [
+            Shot(24, (left, right), (90, 120, 150), texture_seed=4),
+            Shot(24, (alone,), (160, 110, 70), texture_seed=9),
+        ]
+        render_video(tmp_path / name, shots)
         truths[name] = load_truth(truth_path(tmp_path / name))
     identity = {"lance": "Lance_Armstrong"}
 

@@ -697,8 +697,9 @@ def test_tight_crops_in_check_refs(tight):
     result = run_cli(["check-refs", "--refs", str(tight.refs), "--output", str(tight.cache)])
     assert result.exit_code == 0, result.stderr
     assert "Faces found only by a fallback search" in result.stdout
+    listed = result.stdout.split("Faces found only by a fallback search")[1].splitlines()
     for name, step in TIGHT.items():
-        row = next(line for line in result.stdout.splitlines() if Path(name).stem in line)
+        row = next(line for line in listed if Path(name).stem in line)
         assert step in row
 
 
@@ -729,3 +730,21 @@ def test_a_photo_without_a_face_stays_no_face_after_the_fallbacks(testdata, tmp_
     Image.fromarray(np.ascontiguousarray(image[::-1])).save(photo)  # upside down
     result = encode_reference_file(photo, "x", EncodeSettings())
     assert (result.status, result.found_by) == ("no_face", "")
+
+
+def test_a_large_tight_crop_is_searched_and_encoded_on_a_small_copy(tight, tmp_path):
+    import cv2
+
+    from faceripper.references import FALLBACK_SIDE_PX, encode_reference_file
+
+    crop = load_rgb(tight.refs / "Richard_Gere" / "Richard_Gere_0001.png")
+    large = cv2.resize(crop, None, fx=8, fy=8, interpolation=cv2.INTER_CUBIC)  # 856 px
+    assert max(large.shape[:2]) > 1.5 * FALLBACK_SIDE_PX
+    photo = tmp_path / "large.png"
+    Image.fromarray(large).save(photo)
+    result = encode_reference_file(photo, "richard", EncodeSettings())
+    assert result.status == "ok" and result.found_by != ""
+    top, right, bottom, left = result.box_trbl
+    assert 0 <= top < bottom <= large.shape[0] and 0 <= left < right <= large.shape[1]
+    assert right - left > 0.5 * large.shape[1]  # the box is in the large photo's pixels
+    assert np.linalg.norm(result.encoding - tight.whole["Richard_Gere_0001"]) < 0.3

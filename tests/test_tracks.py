@@ -141,11 +141,11 @@ def test_a_face_drifting_slowly_away_from_its_reference_stays_one_track():
     assert len(split(Track("t", observations), TOLERANCE, GAP)) == 1
 
 
-def lookalikes(votes: str) -> Track:
-    """Consecutive encodings close together (0.3), votes as given (0/1, '-' none)."""
+def lookalikes(votes: str, apart: float = 0.45) -> Track:
+    """Two faces ``apart`` (a look-alike: 0.45), votes as given (0/1, '-' none)."""
     observations = []
     base = REFS[0] + unit() * 0.3
-    other = base + unit() * 0.45  # a look-alike
+    other = base + unit() * apart
     for f, v in enumerate(votes):
         distances = {"0": [0.3, 0.7], "1": [0.7, 0.3], "-": [0.7, 0.7]}[v]
         encoding = (other if v == "1" else base) + unit() * 0.01
@@ -162,6 +162,12 @@ def lookalikes(votes: str) -> Track:
             )
         )
     return Track("t", observations)
+
+
+def test_one_face_hovering_between_two_people_is_not_split():
+    track = lookalikes("000111", apart=0.1)  # one face, votes alternating by a hair
+    assert len(split(track, TOLERANCE, GAP)) == 1
+    assert decide(track, TOLERANCE, GAP).reason == "disagree"
 
 
 @pytest.mark.parametrize(

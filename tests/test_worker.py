@@ -67,6 +67,50 @@ def test_no_dedupe_keeps_every_crop():
     assert len(finished([A, B, A, C, A], dedupe=False).hits) == 5
 
 
+def face(frame: int, distances: list[float], encoding: np.ndarray, right: int = 110) -> Observation:
+    return Observation(
+        frame=frame,
+        time_s=frame / 30,
+        face_index=0 if right < 200 else 1,
+        box_trbl=(10, right, 110, right - 100),
+        sharpness=200.0,
+        blurry=False,
+        distances=np.array(distances),
+        jpeg=b"jpeg",
+        encoding=encoding,
+    )
+
+
+def finish(tracks: list[Track]) -> SegmentResult:
+    tracker = Tracker()
+    tracker.finished = tracks
+    result = SegmentResult(0)
+    finish_tracks(tracker, RipSettings(dedupe=False), result, n_people=2)
+    return result
+
+
+def test_a_track_of_two_people_is_split_and_each_part_saved_under_its_own():
+    first, second = np.zeros(128), np.full(128, 0.1)  # 1.13 apart
+    observations = [face(f, [0.3, 0.9], first) for f in range(4)]
+    observations += [face(f, [0.9, 0.25], second) for f in range(4, 8)]
+    result = finish([Track("0.0", observations)])
+    assert [(h.frame, h.person, h.track) for h in result.hits] == [
+        *((f, 0, "0.0") for f in range(4)),
+        *((f, 1, "0.0/4.0") for f in range(4, 8)),
+    ]
+    assert result.counts["track_splits"] == 1 and result.counts["tracks"] == 2
+
+
+def test_two_faces_of_one_frame_are_never_saved_as_one_person():
+    near = Track("0.0", [face(f, [0.25, 0.9], np.zeros(128)) for f in range(5)])
+    far = Track("0.1", [face(f, [0.35, 0.9], np.full(128, 0.1), right=410) for f in range(5)])
+    result = finish([far, near])
+    assert {h.track for h in result.hits} == {"0.0"}
+    assert len(result.hits) == 5
+    assert result.counts["tracks_same_frame"] == 1
+    assert result.ambiguous[0] == 5  # the other face's crops, counted under the person
+
+
 # --------------------------------------------------------------------------------------
 # Which frames a segment owns (no models: a generated video of plain shots)
 # --------------------------------------------------------------------------------------
@@ -154,3 +198,18 @@ def test_reset_points_are_cuts_and_block_starts():
     assert not starts_shot(None, still, 601, 300)  # nothing to compare with
     assert not starts_shot(still, thumbnail(70), 601, 300)
     assert starts_shot(still, thumbnail(160), 601, 300)
+
+
+def test_the_engine_and_device_are_not_part_of_the_resume_check(tmp_path):
+    from faceripper.config import Config, Person
+    from faceripper.pipeline import run_fingerprint
+    from faceripper.worker import References
+
+    config = Config((Person("amy", "amy", "", tmp_path),), tmp_path)
+    references = References(np.zeros((1, 128)), np.zeros(1, dtype=np.int64), 1)
+    default = run_fingerprint(config, references, RipSettings())
+    for engine, device in (("dlib", "cpu"), ("opencv", "cpu"), ("onnxruntime", "cuda")):
+        other = RipSettings(engine=engine, device=device)  # type: ignore[arg-type]
+        assert run_fingerprint(config, references, other) == default
+    assert "engine" not in default and "device" not in default
+    assert run_fingerprint(config, references, RipSettings(margin=0.5)) != default

@@ -1,0 +1,107 @@
+"""Identity on footage-like ground truth: precision, frame recall, appearances, strangers.
+
+Builds (once, then reuses) a :func:`faceripper.footage.build_footage` video from
+``lfw_dev``: six people with one reference photo each, shown in three shots each with
+other photos of them (size, motion, light, noise, softness and prior compression vary
+per shot), a look-alike stranger without references (alone and beside their
+look-alike), close-up-to-close-up cuts at one place, H.264. Then runs ``faceripper rip``
+once per option set, with the ordinary references and with tight-crop ones, and prints
+one Markdown row per run.
+
+    python benchmarks/identity.py -- "" "--no-dedupe" "--no-adapt --no-dedupe"
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import pickle
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from faceripper.footage import Footage, build_footage
+from faceripper.synthetic import evaluate
+
+
+def main() -> int:
+    default = os.environ.get("FACERIPPER_TESTDATA") or str(
+        Path(__file__).resolve().parents[2] / "shared" / "testdata"
+    )
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--testdata", type=Path, default=Path(default))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/faceripper-identity"))
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--min-size", type=int, default=80)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--refs", choices=("plain", "tight", "both"), default="both", help="reference set"
+    )
+    parser.add_argument("runs", nargs="*", default=[""], help="extra rip options per run")
+    args = parser.parse_args()
+    work = args.work / f"seed{args.seed}"
+    cached = work / "footage.pickle"
+    if cached.is_file():
+        footage: Footage = pickle.loads(cached.read_bytes())
+    else:
+        footage = build_footage(args.testdata / "lfw_dev", work, seed=args.seed)
+        cached.write_bytes(pickle.dumps(footage))
+    frames = 1 + max(r.frame for r in footage.truth)
+    print(
+        f"video: {frames} frames, {len(footage.truth)} faces, stranger {footage.stranger} "
+        f"(looks like {footage.lookalike}), invisible cuts at {list(footage.invisible_cuts)}, "
+        f"work folder {work}\n"
+    )
+    print(
+        "| refs | options | s | crops | precision | frame recall | appearances covered | "
+        "strangers saved | on blurred |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    ref_sets = {"plain": footage.refs, "tight": footage.refs_tight}
+    chosen = ["plain", "tight"] if args.refs == "both" else [args.refs]
+    for kind in chosen:
+        for index, extra in enumerate(args.runs):
+            target = work / f"faces-{kind}-{index}"
+            command = [
+                sys.executable,
+                "-m",
+                "faceripper",
+                "rip",
+                "--refs",
+                str(ref_sets[kind]),
+                "--video",
+                str(footage.video),
+                "--target-dir",
+                str(target),
+                "--min-size",
+                str(args.min_size),
+                "--threads",
+                str(args.threads),
+                "--restart",
+                *shlex.split(extra),
+            ]
+            started = time.monotonic()
+            done = subprocess.run(command, capture_output=True, text=True)
+            seconds = time.monotonic() - started
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["?"])[-1]
+                print(f"| {kind} | `{extra}` | failed: {last} |", flush=True)
+                continue
+            with (target / "manifest.csv").open(newline="", encoding="utf-8") as handle:
+                rows = list(csv.DictReader(handle))
+            m = evaluate(rows, footage.truth, footage.label_to_identity, args.min_size)
+            print(
+                f"| {kind} | `{extra or '(defaults)'}` | {seconds:.0f} | {m.saved} | "
+                f"{m.precision:.3f} | {m.recall:.3f} | "
+                f"{m.appearances_found}/{m.eligible_appearances} | {m.on_distractor} | "
+                f"{m.on_blurred} |",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
