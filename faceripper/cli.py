@@ -194,6 +194,9 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
+    def __reduce__(self) -> tuple[type[Interrupted], tuple[int]]:
+        return (Interrupted, (self.signum,))
+
 
 def stop_on_signals() -> None:
     """Make ``SIGTERM`` stop a command as Ctrl-C does, and a second signal end it at once.

@@ -46,7 +46,10 @@ def _run(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess[b
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that just ended
     return found
 
 
@@ -188,7 +191,11 @@ def test_ten_kills_at_random_moments_then_the_rerun_equals_an_uninterrupted_run(
         # -SIGTERM: it came while Python was still starting, before any work.
         expected = (0, -signal.SIGKILL, -signal.SIGTERM, 128 + signal.SIGTERM)
         assert process.returncode in expected, stderr.decode()
-        assert b"Traceback" not in stderr
+        # (A SIGTERM that lands inside a fork's at-fork hook is printed as "Exception
+        # ignored in: <function _releaseLock ...>" and lost by Python: that run ends
+        # normally. Any other traceback is a defect.)
+        if b"Exception ignored in: <function _releaseLock" not in stderr:
+            assert b"Traceback" not in stderr, stderr.decode()
     resumed = _run(args)
     assert resumed.returncode == 0, resumed.stderr.decode()
     assert tree_digest(cached) == tree_digest(reference_run)
