@@ -382,8 +382,24 @@ def test_a_photo_whose_worker_dies_twice_is_reported_in_one_line(many_refs):
     assert ": 24 encodings of 3 people (1 photos encoded, 23 unchanged" in again.stdout.decode()
 
 
+@pytest.fixture
+def more_refs(testdata: Path, tmp_path: Path) -> Path:
+    """160 reference photos (16 people of Labeled Faces in the Wild, 10 each): more than
+    the cache's first save interval of work (SAVE_EVERY_S) even on a fast machine."""
+    refs = tmp_path / "refs"
+    people = [
+        p for p in sorted((testdata / "lfw_dev").iterdir()) if len(list(p.glob("*.jpg"))) >= 10
+    ]
+    for person in people[:16]:
+        (refs / person.name).mkdir(parents=True)
+        for photo in sorted(person.glob("*.jpg"))[:10]:
+            shutil.copy(photo, refs / person.name / photo.name)
+    return refs
+
+
 @pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc")
-def test_kill_9_while_encoding_keeps_the_encodings_done_so_far(many_refs):
+def test_kill_9_while_encoding_keeps_the_encodings_done_so_far(more_refs):
+    many_refs = more_refs
     cache = many_refs.parent / "refs.npz"
     process = _start(_encode_args(many_refs))
     workers = _wait_for_workers(process, 2)
@@ -397,8 +413,9 @@ def test_kill_9_while_encoding_keeps_the_encodings_done_so_far(many_refs):
     assert again.returncode == 0, again.stderr.decode()
     summary = again.stdout.decode()
     reused = int(summary.split(" unchanged")[0].rsplit(" ", 1)[1])
-    assert 0 < reused < 24, summary  # kept from the killed run, and it was really cut short
-    assert ": 24 encodings of 3 people" in summary
+    encoded = int(summary.split(" photos encoded")[0].rsplit("(", 1)[1])
+    assert 0 < reused < 160, summary  # kept from the killed run, and it was really cut short
+    assert reused + encoded == 160 and "encodings of 16 people" in summary
 
 
 def test_a_huge_reference_photo_is_searched_on_a_bounded_size(testdata, tmp_path):

@@ -104,10 +104,13 @@ def _wait_for_rows(
     pytest.fail(f"no {rows} rows after {limit_s} s")
 
 
-@pytest.mark.parametrize("rows_before_kill", [1, 25])
+@pytest.mark.parametrize("share_before_kill", [0.0, 0.5])
 def test_resume_after_kill_9_equals_uninterrupted_run(
-    reference_run, lfw_clip, tmp_path, rows_before_kill
+    reference_run, lfw_clip, tmp_path, share_before_kill
 ):
+    # Killed after the first row, or halfway (a fixed row count can come too late on a
+    # fast machine: the run is then finished, not cut short).
+    rows_before_kill = max(1, int(share_before_kill * len(manifest(reference_run))))
     target = tmp_path / "faces"
     args = rip_args(lfw_clip, target, "--threads", "2")
     process = _faceripper(args[:])
