@@ -108,11 +108,12 @@ def _wait_for_rows(
 def test_resume_after_kill_9_equals_uninterrupted_run(
     reference_run, lfw_clip, tmp_path, share_before_kill
 ):
-    # Killed after the first row, or halfway (a fixed row count can come too late on a
-    # fast machine: the run is then finished, not cut short).
+    # Killed after the first row, or halfway. The clip is two units of work (its two
+    # shots); with one worker the second is still being computed when the first's rows
+    # appear (with two, both can be done by then, and the run is finished, not cut short).
     rows_before_kill = max(1, int(share_before_kill * len(manifest(reference_run))))
     target = tmp_path / "faces"
-    args = rip_args(lfw_clip, target, "--threads", "2")
+    args = rip_args(lfw_clip, target, "--threads", "1")
     process = _faceripper(args[:])
     _wait_for_rows(target, rows_before_kill, process)
     os.killpg(process.pid, signal.SIGKILL)
