@@ -325,18 +325,22 @@ def test_an_injected_enospc_stops_rip_with_one_line_and_the_rerun_completes(
 # ------------------------------------------------------------- encoding the references
 
 
+def _lfw_refs(testdata: Path, refs: Path, people: int, photos: int) -> Path:
+    """``photos`` reference photos of each of the first ``people`` LFW people with 10."""
+    folders = [
+        p for p in sorted((testdata / "lfw_dev").iterdir()) if len(list(p.glob("*.jpg"))) >= 10
+    ]
+    for person in folders[:people]:
+        (refs / person.name).mkdir(parents=True)
+        for photo in sorted(person.glob("*.jpg"))[:photos]:
+            shutil.copy(photo, refs / person.name / photo.name)
+    return refs
+
+
 @pytest.fixture
 def many_refs(testdata: Path, tmp_path: Path) -> Path:
     """24 reference photos: 3 people of Labeled Faces in the Wild with 8 photos each."""
-    refs = tmp_path / "refs"
-    people = [
-        p for p in sorted((testdata / "lfw_dev").iterdir()) if len(list(p.glob("*.jpg"))) >= 10
-    ]
-    for person in people[:3]:
-        (refs / person.name).mkdir(parents=True)
-        for photo in sorted(person.glob("*.jpg"))[:8]:
-            shutil.copy(photo, refs / person.name / photo.name)
-    return refs
+    return _lfw_refs(testdata, tmp_path / "refs", 3, 8)
 
 
 def _encode_args(refs: Path) -> list[str]:
@@ -386,15 +390,7 @@ def test_a_photo_whose_worker_dies_twice_is_reported_in_one_line(many_refs):
 def more_refs(testdata: Path, tmp_path: Path) -> Path:
     """160 reference photos (16 people of Labeled Faces in the Wild, 10 each): more than
     the cache's first save interval of work (SAVE_EVERY_S) even on a fast machine."""
-    refs = tmp_path / "refs"
-    people = [
-        p for p in sorted((testdata / "lfw_dev").iterdir()) if len(list(p.glob("*.jpg"))) >= 10
-    ]
-    for person in people[:16]:
-        (refs / person.name).mkdir(parents=True)
-        for photo in sorted(person.glob("*.jpg"))[:10]:
-            shutil.copy(photo, refs / person.name / photo.name)
-    return refs
+    return _lfw_refs(testdata, tmp_path / "refs", 16, 10)
 
 
 @pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc")
