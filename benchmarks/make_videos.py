@@ -58,13 +58,11 @@ from faceripper.synthetic import (
     PlacedFace,
     Shot,
     Truth,
-    TruthRow,
     faces_overlap,
     load_face_sources,
     load_truth,
     make_scenes,
     place_path,
-    render_frames,
     truth_path,
 )
 
@@ -318,32 +316,10 @@ def make_benchmark_scenes(cast: Cast, spec: VideoSpec) -> list[Shot]:
 
 def write_h264(path: Path, shots: Sequence[Shot], spec: VideoSpec) -> Truth:
     """Render ``shots`` into an H.264 MP4 (first ``spec.frames`` frames) and its truth CSV."""
-    import av
+    from faceripper.footage import write_h264 as render_h264
 
-    partial = path.with_name(path.name + ".partial.mp4")
-    rows: list[TruthRow] = []
-    container = av.open(str(partial), "w")
-    try:
-        stream = container.add_stream("libx264", rate=round(spec.fps))
-        stream.width, stream.height = spec.width, spec.height
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(spec.crf), "preset": spec.preset}
-        frames = render_frames(shots, (spec.width, spec.height), spec.fps)
-        for index, (image, frame_rows) in enumerate(frames):
-            if index >= spec.frames:
-                break
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-            rows.extend(frame_rows)
-        for packet in stream.encode():
-            container.mux(packet)
-    finally:
-        container.close()
-    partial.replace(path)
-    truth = Truth(tuple(rows))
-    truth.write_csv(truth_path(path))
-    return truth
+    size = (spec.width, spec.height)
+    return render_h264(path, shots, size, spec.fps, spec.crf, spec.preset, spec.frames)
 
 
 def _write_refs(refs_dir: Path, cast: Cast) -> None:

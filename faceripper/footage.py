@@ -334,9 +334,18 @@ def make_footage_scenes(
 
 
 def write_h264(
-    path: Path, shots: Sequence[Shot], frame_size: tuple[int, int], fps: float, crf: int = 23
+    path: Path,
+    shots: Sequence[Shot],
+    frame_size: tuple[int, int],
+    fps: float,
+    crf: int = 23,
+    preset: str = "fast",
+    max_frames: int | None = None,
 ) -> Truth:
-    """Render ``shots`` into an H.264 MP4 (PyAV, libx264, yuv420p) and its truth CSV."""
+    """Render ``shots`` into an H.264 MP4 (PyAV, libx264, yuv420p) and its truth CSV.
+
+    ``max_frames``: keep only the first this many frames (default: all).
+    """
     import av
 
     partial = path.with_name(path.name + ".partial.mp4")
@@ -346,8 +355,10 @@ def write_h264(
         stream = container.add_stream("libx264", rate=round(fps))
         stream.width, stream.height = frame_size
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "fast"}
-        for image, frame_rows in render_frames(shots, frame_size, fps):
+        stream.options = {"crf": str(crf), "preset": preset}
+        for index, (image, frame_rows) in enumerate(render_frames(shots, frame_size, fps)):
+            if max_frames is not None and index >= max_frames:
+                break
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
             rows.extend(frame_rows)
