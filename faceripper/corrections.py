@@ -55,6 +55,8 @@ from faceripper.manifest import (
     MANIFEST_COLUMNS,
     MANIFEST_NAME,
     check_manifest_header,
+    dataset_manifest,
+    folder_of,
     read_manifest,
 )
 from faceripper.matching import EXCLUDED
@@ -163,13 +165,6 @@ def _write_corrections(target: Path, corrections: Iterable[Correction]) -> None:
     atomic_write_bytes(corrections_path(target), text.encode("utf-8"))
 
 
-def _folder_of(path: str) -> str | None:
-    parts = path.split("/")
-    if len(parts) != 2 or not all(parts) or parts[0] in (".", ".."):
-        return None
-    return parts[0]
-
-
 def _people_of(target: Path, rows: Sequence[dict[str, str]]) -> dict[str, tuple[str, str, str]]:
     """Class folder -> (person, label, group), from the journal's settings and the rows."""
     people: dict[str, tuple[str, str, str]] = {}
@@ -185,7 +180,7 @@ def _people_of(target: Path, rows: Sequence[dict[str, str]]) -> dict[str, tuple[
                 group,
             )
     for row in rows:
-        folder = _folder_of(row["path"])
+        folder = folder_of(row["path"])
         if folder is not None and row["status"] == "saved":
             people.setdefault(folder, (row["person"], row["label"], row["group"]))
     return people
@@ -230,14 +225,7 @@ def reconcile_dataset(target: Path, dry_run: bool = False) -> ReconcileReport:
         UsageError: ``target`` or its manifest is missing.
         TargetLockedError: a ``rip`` is writing to ``target``.
     """
-    if not target.is_dir():
-        what = "does not exist" if not target.exists() else "is not a folder"
-        raise UsageError(f"{target}: dataset folder {what}")
-    if not (target / MANIFEST_NAME).is_file():
-        raise UsageError(
-            f"{target / MANIFEST_NAME}: no manifest: {target} is not a dataset written "
-            "by faceripper rip"
-        )
+    dataset_manifest(target)
     return reconcile(target, dry_run=dry_run)
 
 
@@ -260,7 +248,7 @@ def _reconcile(target: Path, report: ReconcileReport, dry_run: bool = False) -> 
     new: list[Correction] = []
     keep: list[dict[str, str]] = []
     for row in rows:
-        class_folder = _folder_of(row["path"])
+        class_folder = folder_of(row["path"])
         if (
             row["status"] != "saved"
             or class_folder is None

@@ -179,3 +179,52 @@ def read_manifest(path: Path) -> list[dict[str, str]]:
     return [
         r for r in rows if None not in r and all(r.get(c) is not None for c in MANIFEST_REQUIRED)
     ]
+
+
+def dataset_manifest(target: Path) -> Path:
+    """The ``manifest.csv`` of a dataset folder written by ``rip``.
+
+    Raises:
+        UsageError: ``target`` is missing or not a folder, or holds no manifest.
+    """
+    if not target.is_dir():
+        what = "does not exist" if not target.exists() else "is not a folder"
+        raise UsageError(f"{target}: dataset folder {what}")
+    manifest = target / MANIFEST_NAME
+    if not manifest.is_file():
+        raise UsageError(
+            f"{manifest}: no manifest: {target} is not a dataset written by faceripper rip"
+        )
+    return manifest
+
+
+def folder_of(path: str) -> str | None:
+    """The class folder of a manifest ``path`` (``folder/file.jpg``), or None.
+
+    >>> folder_of("alice/v-0a1b2c3d-f0000001-0.jpg"), folder_of("../x.jpg"), folder_of("x.jpg")
+    ('alice', None, None)
+    """
+    parts = path.split("/")
+    if len(parts) != 2 or not all(parts) or parts[0] in (".", ".."):
+        return None
+    return parts[0]
+
+
+def saved_rows(target: Path, manifest: Path) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The manifest's rows of saved crops in a class folder of ``target``: those whose
+    file exists, and those whose file is missing (deleted or moved by hand).
+
+    Raises:
+        UsageError: the manifest cannot be read.
+    """
+    try:
+        rows = read_manifest(manifest)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{manifest}: cannot read the manifest: {exc}") from exc
+    present: list[dict[str, str]] = []
+    missing: list[dict[str, str]] = []
+    for row in rows:
+        if row["status"] != "saved" or folder_of(row["path"]) is None:
+            continue
+        (present if (target / row["path"]).is_file() else missing).append(row)
+    return present, missing

@@ -169,7 +169,8 @@ def check_refs_command(
     Pairs of different people closer than --tolerance are listed: at that tolerance,
     rip would confuse them.
     """
-    from faceripper.checkrefs import check_references, summary_tables, write_contact_sheets
+    from faceripper.checkrefs import check_references
+    from faceripper.refreport import summary_tables, write_contact_sheets
     from faceripper.sheets import open_file
 
     with user_errors():

@@ -273,6 +273,29 @@ def place_path(
     return (x0, y0), (x1, y1)
 
 
+def _pick_source(
+    rng: np.random.Generator,
+    order: list[str],
+    people_sources: Mapping[str, Sequence[FaceSource]],
+    distractor_sources: Sequence[FaceSource],
+    distractor_probability: float,
+) -> tuple[FaceSource, bool] | None:
+    """The photo of a shot's next face and whether it is a target: a distractor with
+    ``distractor_probability``, else a photo of the first person of ``order`` with
+    photos, who is taken out of ``order`` (a shot never shows one person twice). None
+    when no target person is left."""
+    is_target = not (distractor_sources and rng.random() < distractor_probability)
+    if is_target:
+        candidates = [p for p in order if people_sources[p]]
+        if not candidates:
+            return None
+        person = candidates[0]
+        order.remove(person)
+        photos = people_sources[person]
+        return photos[int(rng.integers(len(photos)))], True
+    return distractor_sources[int(rng.integers(len(distractor_sources)))], False
+
+
 def _draw_sizes(
     rng: np.random.Generator,
     cap: float,
@@ -361,17 +384,12 @@ def make_scenes(
         order = [identities[int(i)] for i in rng.permutation(len(identities))]
         placed: list[PlacedFace] = []
         for _slot in range(n_faces):
-            is_target = not (distractor_sources and rng.random() < distractor_probability)
-            if is_target:
-                candidates = [p for p in order if people_sources[p]]
-                if not candidates:
-                    continue
-                person = candidates[0]
-                order.remove(person)
-                photos = people_sources[person]
-                source = photos[int(rng.integers(len(photos)))]
-            else:
-                source = distractor_sources[int(rng.integers(len(distractor_sources)))]
+            picked = _pick_source(
+                rng, order, people_sources, distractor_sources, distractor_probability
+            )
+            if picked is None:
+                continue
+            source, is_target = picked
             size0, size1 = _draw_sizes(
                 rng,
                 source.size * max_upscale,
