@@ -104,7 +104,7 @@ class ReferenceCheck:
         nearest_distance: its distance; NaN when there is none.
         faces: faces found in the photo (more than 1: the largest was used).
         found_by: the fallback search that found the face (a tight crop, see
-            :data:`faceripper.references.FALLBACK_STEPS`); ``""``: the detector's own.
+            :data:`faceripper.refcache.FALLBACK_STEPS`); ``""``: the detector's own.
     """
 
     source: Path

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -153,6 +153,23 @@ def str_array(values: Sequence[str]) -> npt.NDArray[np.str_]:
     return np.array(list(values), dtype=np.str_) if values else np.zeros(0, dtype="<U1")
 
 
+def reference_arrays(
+    results: Sequence[FileResult], labels: dict[str, tuple[str, str]]
+) -> dict[str, npt.NDArray[Any]]:
+    """One row per usable result: ``encodings`` ``(n, 128)`` float64; ``person``,
+    ``label``, ``group`` (from ``labels``: person -> ``(label, group)``) and ``source``
+    ``(n,)`` str; ``box_trbl`` ``(n, 4)`` int64."""
+    usable = [r for r in results if r.usable]
+    return {
+        "encodings": np.array([r.encoding for r in usable], dtype=np.float64).reshape(-1, 128),
+        "person": str_array([r.person for r in usable]),
+        "label": str_array([labels[r.person][0] for r in usable]),
+        "group": str_array([labels[r.person][1] for r in usable]),
+        "source": str_array([str(r.path) for r in usable]),
+        "box_trbl": np.array([r.box_trbl for r in usable], dtype=np.int64).reshape(-1, 4),
+    }
+
+
 def save_cache(
     path: Path,
     results: Sequence[FileResult],
@@ -163,15 +180,9 @@ def save_cache(
 
     ``labels`` maps each person to ``(label, group)`` for the row columns.
     """
-    usable = [r for r in results if r.usable]
     arrays = _settings_arrays(settings)
+    arrays.update(reference_arrays(results, labels))
     arrays.update(
-        encodings=np.array([r.encoding for r in usable], dtype=np.float64).reshape(-1, 128),
-        person=str_array([r.person for r in usable]),
-        label=str_array([labels[r.person][0] for r in usable]),
-        group=str_array([labels[r.person][1] for r in usable]),
-        source=str_array([str(r.path) for r in usable]),
-        box_trbl=np.array([r.box_trbl for r in usable], dtype=np.int64).reshape(-1, 4),
         file_path=str_array([str(r.path) for r in results]),
         file_person=str_array([r.person for r in results]),
         file_status=str_array([r.status for r in results]),

@@ -58,8 +58,8 @@ from faceripper.refcache import (
     default_cache_path,
     file_state,
     load_cache,
+    reference_arrays,
     save_cache,
-    str_array,
 )
 
 __all__ = [
@@ -492,13 +492,4 @@ def _empty_set() -> ReferenceSet:
 def _reference_set(
     results: Sequence[FileResult], labels: dict[str, tuple[str, str]]
 ) -> ReferenceSet:
-    usable = [r for r in results if r.usable]
-    return ReferenceSet(
-        encodings=np.array([r.encoding for r in usable], dtype=np.float64).reshape(-1, 128),
-        person=str_array([r.person for r in usable]),
-        label=str_array([labels[r.person][0] for r in usable]),
-        group=str_array([labels[r.person][1] for r in usable]),
-        source=str_array([str(r.path) for r in usable]),
-        box_trbl=np.array([r.box_trbl for r in usable], dtype=np.int64).reshape(-1, 4),
-        files=list(results),
-    )
+    return ReferenceSet(**reference_arrays(results, labels), files=list(results))
