@@ -31,11 +31,7 @@ from faceripper.errors import ImageReadError, UsageError
 from faceripper.fileio import atomic_write_bytes
 from faceripper.images import load_rgb
 from faceripper.journal import JOURNAL_NAME
-from faceripper.manifest import (
-    dataset_manifest,
-    folder_of,
-    saved_rows,
-)
+from faceripper.manifest import dataset_manifest, folder_of, saved_rows
 from faceripper.sheets import BLACK, GREY, RED, SheetTile, draw_sheet, fit_square, save_sheet
 from faceripper.writer import inside
 

@@ -53,12 +53,7 @@ import numpy as np
 from faceripper.errors import UsageError
 from faceripper.fileio import atomic_write_bytes
 from faceripper.geometry import iou
-from faceripper.manifest import (
-    MANIFEST_COLUMNS,
-    dataset_manifest,
-    folder_of,
-    saved_rows,
-)
+from faceripper.manifest import MANIFEST_COLUMNS, dataset_manifest, folder_of, saved_rows
 from faceripper.writer import inside
 
 GroupBy = Literal["track", "video"]

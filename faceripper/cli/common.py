@@ -25,10 +25,7 @@ from rich.progress import (
 )
 
 from faceripper._version import __version__
-from faceripper.config import (
-    DEFAULT_CONFIG,
-    Config,
-)
+from faceripper.config import DEFAULT_CONFIG, Config
 from faceripper.errors import ConfigError, FaceripperError
 
 app = typer.Typer(

@@ -8,12 +8,7 @@ from typing import Annotated
 
 import typer
 
-from faceripper.cli.common import (
-    app,
-    err,
-    out,
-    user_errors,
-)
+from faceripper.cli.common import app, err, out, user_errors
 
 
 @app.command("review")

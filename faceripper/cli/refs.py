@@ -31,11 +31,7 @@ from faceripper.cli.common import (
     user_errors,
     warn,
 )
-from faceripper.config import (
-    DEFAULT_CONFIG,
-    Config,
-    init_config,
-)
+from faceripper.config import DEFAULT_CONFIG, Config, init_config
 
 
 @app.command("init-config")

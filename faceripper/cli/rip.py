@@ -9,13 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from faceripper.cli.common import (
     ConfigOption,
@@ -67,10 +61,7 @@ from faceripper.cli.rip_options import (
     VideoDirOption,
     VideosOption,
 )
-from faceripper.config import (
-    DEFAULT_CONFIG,
-    DEFAULT_LABEL_FORMAT,
-)
+from faceripper.config import DEFAULT_CONFIG, DEFAULT_LABEL_FORMAT
 
 
 @app.command("rip")

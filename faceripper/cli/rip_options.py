@@ -7,9 +7,7 @@ from typing import Annotated
 
 import typer
 
-from faceripper.cli.common import (
-    Detector,
-)
+from faceripper.cli.common import Detector
 
 
 def _default_blur() -> str:

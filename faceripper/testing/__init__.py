@@ -36,10 +36,7 @@ from faceripper.testing.render import (
     render_frames,
     render_video,
 )
-from faceripper.testing.scenario import (
-    Scenario,
-    build_scenario,
-)
+from faceripper.testing.scenario import Scenario, build_scenario
 from faceripper.testing.scenes import (
     CROP_MARGIN,
     FEATHER_INNER,
