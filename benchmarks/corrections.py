@@ -1,7 +1,7 @@
 """Do corrections by hand teach ``rip``? Wrong faces saved on new video, with and without.
 
 Two ground-truth videos of the same target people and distractors (Labeled Faces in the
-Wild, :mod:`faceripper.synthetic`), references never shown. At a loose tolerance:
+Wild, :mod:`faceripper.testing`), references never shown. At a loose tolerance:
 
 1. ``rip`` video A into ``T``; delete every wrong crop (by the truth) with the file
    system, as a user would after ``faceripper review``;
@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from faceripper.images import is_image_name
-from faceripper.synthetic import (
+from faceripper.testing import (
     build_scenario,
     evaluate,
     load_face_sources,

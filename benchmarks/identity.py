@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from faceripper.footage import Footage, build_footage
-from faceripper.synthetic import evaluate
+from faceripper.testing import evaluate
 
 
 def main() -> int:

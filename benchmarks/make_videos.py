@@ -1,13 +1,13 @@
 """Ground-truth H.264 videos for the performance benchmark (``benchmarks/perf.py``).
 
 Each video is composited from real face photos of the shared test data, with the truth
-of every face in every frame (``faceripper.synthetic``):
+of every face in every frame (``faceripper.testing``):
 
 * **LFW faces** (``lfw_dev``): ``--lfw-targets`` people with 10 photos are targets; the
   last ``--refs`` photos of each (sorted by name) are their references and never
-  appear in the video, exactly as :func:`faceripper.synthetic.build_scenario` splits
+  appear in the video, exactly as :func:`faceripper.testing.build_scenario` splits
   them. Every other LFW person (the remaining 10-photo people and the 40 one-photo
-  people) is a distractor. They are drawn by :func:`faceripper.synthetic.make_scenes`:
+  people) is a distractor. They are drawn by :func:`faceripper.testing.make_scenes`:
   2 to 4 per shot, moving (up to 1/3 of the frame height per second) and zooming
   (up to 1.2x), at 85 to 110 px, never above the photo's native size
   (``max_upscale=1.0``: an LFW face is only about 110 px, enlarged it turns soft);
@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from faceripper.images import is_image_name
-from faceripper.synthetic import (
+from faceripper.testing import (
     FaceSource,
     PlacedFace,
     Shot,

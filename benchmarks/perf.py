@@ -65,7 +65,7 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from make_videos import RESOLUTIONS, BenchVideo, VideoSpec, default_testdata, make_video  # noqa: E402
 
-from faceripper.synthetic import Metrics, Truth, evaluate  # noqa: E402
+from faceripper.testing import Metrics, Truth, evaluate  # noqa: E402
 
 MARK_BEGIN = "<!-- perf.py: begin generated results -->"
 MARK_END = "<!-- perf.py: end generated results -->"
@@ -970,7 +970,7 @@ def build_report(results: Mapping[str, Any], command: str) -> str:
         "eligible person-shots with at least one correct crop), and the counts of saved "
         "crops that are wrong (another person or no face), on blurred faces, on faces "
         "under the minimum size, duplicates of a face already saved in the same frame and "
-        "on distractors, are `faceripper.synthetic.evaluate`'s; v1 is scored on the frames "
+        "on distractors, are `faceripper.testing.evaluate`'s; v1 is scored on the frames "
         "it processed.",
         "",
     ]

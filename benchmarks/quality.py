@@ -2,7 +2,7 @@
 
 Builds a scenario from ``lfw_dev`` (targets whose reference photos never appear in the
 video, distractors, blurred and small faces, moving and zooming; see
-:func:`faceripper.synthetic.build_scenario`), runs ``faceripper rip`` once per option
+:func:`faceripper.testing.build_scenario`), runs ``faceripper rip`` once per option
 set given after ``--``-separated groups, and prints one Markdown row per run.
 
     python benchmarks/quality.py --seconds 20 -- "" "--no-tracks" "--tolerance 0.4"
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from faceripper.synthetic import build_scenario, evaluate
+from faceripper.testing import build_scenario, evaluate
 
 
 def main() -> int:

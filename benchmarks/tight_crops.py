@@ -2,7 +2,7 @@
 
 For every test photo in which HOG (upsample 1) finds a face, two tight crops are made:
 the face box itself, and the box shrunk by 10%. For each crop HOG at upsample 1 misses,
-every fallback search of :data:`faceripper.references.FALLBACK_STEPS` (and plain edge
+every fallback search of :data:`faceripper.refcache.FALLBACK_STEPS` (and plain edge
 padding, for comparison) is tried; a face found is checked by its landmarks
 (:func:`faceripper.detector.plausible_face`) and its encoding compared with the whole
 photo's. Prints one line per missed crop, then the chain's totals.

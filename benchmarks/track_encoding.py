@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from faceripper.synthetic import build_scenario, evaluate, load_truth
+from faceripper.testing import build_scenario, evaluate, load_truth
 
 #: The rip process: set the tracks' constants, then run the CLI (workers fork from it).
 DRIVER = (

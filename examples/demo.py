@@ -25,7 +25,7 @@ def build_inputs(folder: Path) -> tuple[Path, Path]:
     from PIL import Image
     from skimage import data
 
-    from faceripper.synthetic import PlacedFace, Shot, load_face_sources, render_video
+    from faceripper.testing import PlacedFace, Shot, load_face_sources, render_video
 
     portrait = data.astronaut()  # RGB uint8 (512, 512, 3)
     refs = folder / "refs" / "eileen_collins"

@@ -27,12 +27,12 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from faceripper.config import Config
-    from faceripper.pipeline import Cluster, ProgressCallback, RipSummary
-    from faceripper.references import EncodeReport, EncodeSettings
+    from faceripper.pipeline import Cluster, ProgressCallback, RipSummary, VideoCollection
+    from faceripper.references import EncodeReport, EncodeSettings, ReferenceSet
     from faceripper.worker import RipSettings
 
 log = logging.getLogger(__name__)
@@ -171,33 +171,27 @@ def rip(
 ) -> RipSummary:
     """Extract the faces of the configured people from videos into a training dataset.
 
-    The library call behind ``faceripper rip``, with the same defaults (they live in
-    :class:`~faceripper.worker.RipSettings` and here, once). Rerunning the same call
-    continues where the last one stopped.
+    The library call behind ``faceripper rip``, with its defaults (in
+    :class:`~faceripper.worker.RipSettings` and here); rerun, it continues where it stopped.
 
     Args:
         target_dir: the dataset folder: one class folder per label, and ``manifest.csv``.
-        config: the config file (default ``config.json``) or a loaded
-            :class:`~faceripper.config.Config`; ignored when ``refs`` is given.
+        config: a config file (default ``config.json``) or a loaded ``Config``; not with ``refs``.
         refs: a folder with one folder of reference photos per person, instead of a config.
         video_dir: a folder searched recursively for videos.
         videos: video files, after those of ``video_dir``.
-        settings: what decides which faces are written (default: ``RipSettings()``,
-            the command line's defaults).
-        threads: worker processes (default: one per CPU); with ``cluster``, the work
-            units run at once (default: the cluster's).
+        settings: what decides which faces are written (default ``RipSettings()``: the CLI's).
+        threads: worker processes (default: one per CPU); with ``cluster``, work units at once.
         jitters: re-samples of each reference face when encoding the references.
         cache: the reference encodings cache (default: beside the config, or in ``refs``).
-        blurry_dir: where blurry crops go with ``settings.save_blurry`` (default
-            ``<target>-blurry``); outside the target.
+        blurry_dir: blurry crops' folder, outside the target (default ``<target>-blurry``).
         restart: forget earlier runs on the target (deleting their crops) and start over.
         max_per_video: keep at most this many crops per person and video (0: no limit).
         negatives: photos of people never to save, one folder per person or one folder.
         segment_frames: frames per unit of work (default 300).
         label_format: the class folder names (default ``"{label}"``).
         cluster: run the work on it (:class:`faceripper.distributed.DaskCluster`).
-        start_method: the multiprocessing start method (default: the platform's; spawn
-            with ``settings.device == "cuda"``).
+        start_method: multiprocessing start method (default: the platform's; cuda: spawn).
         progress: called with a :class:`~faceripper.pipeline.RipProgress` as work completes.
         encode_progress: called as ``(done, total)`` while reference photos are encoded.
         warn: called with each warning (one line, no "warning:" prefix); default: logged.
@@ -206,9 +200,8 @@ def rip(
         The :class:`~faceripper.pipeline.RipSummary` of the whole dataset.
 
     Raises:
-        ConfigError, UsageError, TargetLockedError, SettingsChangedError, and the
-        engine's errors: each with a one-line message, before any work when the input
-        is wrong.
+        ConfigError, UsageError, TargetLockedError, SettingsChangedError, the engine's
+        errors: each with a one-line message, before any work when the input is wrong.
 
     Example:
         >>> import faceripper
@@ -217,86 +210,31 @@ def rip(
         ...
         faceripper.errors.UsageError: no-such-folder: references folder does not exist
     """
-    from faceripper.config import DEFAULT_LABEL_FORMAT, class_folders, negatives_config
-    from faceripper.engines import prepare_engine
-    from faceripper.errors import UsageError
-    from faceripper.pipeline import collect_videos
     from faceripper.pipeline import rip as run_pipeline
-    from faceripper.references import EncodeSettings
     from faceripper.video import DEFAULT_SEGMENT_FRAMES
     from faceripper.worker import RipSettings
-    from faceripper.writer import blurry_dir_for, ensure_writable
 
     warn = warn or log.warning
     settings = settings or RipSettings()
     target = Path(target_dir)
-    label_format = DEFAULT_LABEL_FORMAT if label_format is None else label_format
-    people = load_people(
-        config if config is None or not isinstance(config, str) else Path(config),
-        Path(refs) if refs is not None else None,
-        warn,
-    )
-    class_folders(people, label_format)
-    check_settings(settings)
-    if segment_frames is not None and segment_frames < 10:
-        raise UsageError(f"--segment-frames must be 10 or more, got {segment_frames}")
-    if max_per_video < 0:
-        raise UsageError(f"--max-per-video must be 0 or more, got {max_per_video}")
-    folder = Path(video_dir) if video_dir is not None else None
-    collection = collect_videos(folder, [Path(v) for v in videos])
-    for problem in collection.problems:
-        warn(problem)
-    check_folders(target, folder)
-    ensure_writable(target)
-    prepare_engine(settings.engine, settings.device)  # fails here, in one line
-    if settings.model == "cnn":
-        from faceripper.models import dlib_has_cuda
-
-        if not dlib_has_cuda():
-            warn(
-                "dlib was built without CUDA: --model cnn runs on the CPU "
-                "(about 1.4 s for one 640x360 frame); see INSTALLING_DLIB.md"
-            )
+    people = load_people(_as_path(config), _as_path(refs), warn)
+    label_format = _check_options(people, settings, label_format, segment_frames, max_per_video)
+    collection = _check_videos(target, video_dir, videos, settings, warn)
     workers = threads or cpu_count()
-    if cluster is None and workers > cpu_count():
-        warn(
-            f"--threads {workers} is more than the {cpu_count()} CPUs this process may use: "
-            "the workers share them, each with its own models in memory"
-        )
-    # Reference photos are located with HOG whatever settings.model says: they are large
-    # and frontal, and the CNN detector costs seconds a photo on a CPU.
-    encode_settings = EncodeSettings(
-        detector="hog",
-        jitters=jitters,
-        landmarks=settings.landmarks,
-        engine=settings.engine,
-        device=settings.device,
+    _warn_resources(settings, workers, cluster is not None, warn)
+    references, negative_refs = _encode_job(
+        people, settings, jitters, cache, negatives, workers, warn, encode_progress
     )
-    cache_path = Path(cache) if cache is not None else None
-    report = encode_people(people, encode_settings, cache_path, workers, warn, encode_progress)
-    missing = [p.name for p in people if p.name not in set(report.references.person)]
-    for name in missing:
-        warn(f"{name}: no usable reference photo; never matched")
-    if len(missing) == len(people):
-        raise UsageError("no person has a usable reference photo")
-    negative_refs = None
-    if negatives is not None:
-        negative_refs = encode_people(
-            negatives_config(Path(negatives)), encode_settings, None, workers, warn
-        ).references
     if collection.ignored_files:
         warn(f"{collection.ignored_files} non-video file(s) ignored")
-    blurry = None
-    if settings.save_blurry:
-        blurry = Path(blurry_dir) if blurry_dir is not None else blurry_dir_for(target)
     return run_pipeline(
         people,
-        report.references,
+        references,
         collection.videos,
         target,
         settings,
         threads=workers,
-        blurry_dir=blurry,
+        blurry_dir=_blurry_dir(settings, target, blurry_dir),
         restart=restart,
         progress=progress,
         # A CUDA context does not survive fork: GPU workers start fresh.
@@ -307,3 +245,132 @@ def rip(
         label_format=label_format,
         max_per_video=max_per_video,
     )
+
+
+def _as_path(value: Path | str | Config | None) -> Any:
+    """A ``str`` as a :class:`~pathlib.Path`; anything else as it is."""
+    return Path(value) if isinstance(value, str) else value
+
+
+def _check_options(
+    people: Config,
+    settings: RipSettings,
+    label_format: str | None,
+    segment_frames: int | None,
+    max_per_video: int,
+) -> str:
+    """Check the class folder names, the settings and the counts; the label format.
+
+    Raises:
+        UsageError: one line naming the option and the problem.
+    """
+    from faceripper.config import DEFAULT_LABEL_FORMAT, class_folders
+    from faceripper.errors import UsageError
+
+    label_format = DEFAULT_LABEL_FORMAT if label_format is None else label_format
+    class_folders(people, label_format)
+    check_settings(settings)
+    if segment_frames is not None and segment_frames < 10:
+        raise UsageError(f"--segment-frames must be 10 or more, got {segment_frames}")
+    if max_per_video < 0:
+        raise UsageError(f"--max-per-video must be 0 or more, got {max_per_video}")
+    return label_format
+
+
+def _check_videos(
+    target: Path,
+    video_dir: Path | str | None,
+    videos: Sequence[Path | str],
+    settings: RipSettings,
+    warn: Warn,
+) -> VideoCollection:
+    """The videos (their problems warned), after checking the target and video folders
+    and the engine.
+
+    Raises:
+        UsageError: a folder is inside the other, or the target is not writable.
+        EngineUnavailableError: the engine or device cannot be used.
+    """
+    from faceripper.engines import prepare_engine
+    from faceripper.pipeline import collect_videos
+    from faceripper.writer import ensure_writable
+
+    folder = Path(video_dir) if video_dir is not None else None
+    collection = collect_videos(folder, [Path(v) for v in videos])
+    for problem in collection.problems:
+        warn(problem)
+    check_folders(target, folder)
+    ensure_writable(target)
+    prepare_engine(settings.engine, settings.device)  # fails here, in one line
+    return collection
+
+
+def _blurry_dir(settings: RipSettings, target: Path, blurry_dir: Path | str | None) -> Path | None:
+    """Where blurry crops go: None unless ``settings.save_blurry``; by default beside the
+    target."""
+    from faceripper.writer import blurry_dir_for
+
+    if not settings.save_blurry:
+        return None
+    return Path(blurry_dir) if blurry_dir is not None else blurry_dir_for(target)
+
+
+def _warn_resources(settings: RipSettings, workers: int, on_cluster: bool, warn: Warn) -> None:
+    """Warn of a CNN detector that will run on the CPU, and of more local workers than
+    CPUs."""
+    if settings.model == "cnn":
+        from faceripper.models import dlib_has_cuda
+
+        if not dlib_has_cuda():
+            warn(
+                "dlib was built without CUDA: --model cnn runs on the CPU "
+                "(about 1.4 s for one 640x360 frame); see INSTALLING_DLIB.md"
+            )
+    if not on_cluster and workers > cpu_count():
+        warn(
+            f"--threads {workers} is more than the {cpu_count()} CPUs this process may use: "
+            "the workers share them, each with its own models in memory"
+        )
+
+
+def _encode_job(
+    people: Config,
+    settings: RipSettings,
+    jitters: int,
+    cache: Path | str | None,
+    negatives: Path | str | None,
+    workers: int,
+    warn: Warn,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[ReferenceSet, ReferenceSet | None]:
+    """Encode the people's references (cached) and the negatives, if any.
+
+    Raises:
+        UsageError: no person has a usable reference photo (each one without is warned).
+    """
+    from faceripper.config import negatives_config
+    from faceripper.errors import UsageError
+    from faceripper.references import EncodeSettings
+
+    # Reference photos are located with HOG whatever settings.model says: they are large
+    # and frontal, and the CNN detector costs seconds a photo on a CPU.
+    encode_settings = EncodeSettings(
+        detector="hog",
+        jitters=jitters,
+        landmarks=settings.landmarks,
+        engine=settings.engine,
+        device=settings.device,
+    )
+    cache_path = Path(cache) if cache is not None else None
+    report = encode_people(people, encode_settings, cache_path, workers, warn, progress)
+    missing = [p.name for p in people if p.name not in set(report.references.person)]
+    for name in missing:
+        warn(f"{name}: no usable reference photo; never matched")
+    if len(missing) == len(people):
+        raise UsageError("no person has a usable reference photo")
+    negative_refs = None
+    if negatives is not None:
+        negative_refs = encode_people(
+            negatives_config(Path(negatives)), encode_settings, None, workers, warn
+        ).references
+    return report.references, negative_refs

@@ -4,8 +4,8 @@ The library side of ``faceripper check-refs``. :func:`check_references` turns a
 :class:`~faceripper.references.ReferenceSet` into a :class:`RefCheck`: per person, what
 became of each photo and how well each usable photo agrees with the person's others;
 across people, the pairs of references close enough to be confused.
-:func:`summary_tables` presents it as rich tables, :func:`write_contact_sheets` as one
-PNG per person to look through (drawn by :mod:`faceripper.sheets`).
+:mod:`faceripper.refreport` presents it as rich tables and as one contact sheet per
+person to look through.
 
 Distances are euclidean distances between 128-d dlib encodings; face_recognition's usual
 same-person threshold is 0.6.
@@ -51,29 +51,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from faceripper.config import label_problem
-from faceripper.errors import ImageReadError, UsageError
-from faceripper.geometry import expand_boxes
-from faceripper.images import ImageRGB, load_rgb
 from faceripper.references import FileResult, ReferenceSet
-from faceripper.sheets import (
-    BLACK,
-    GREY,
-    ORANGE,
-    RED,
-    SheetTile,
-    draw_sheet,
-    fit_square,
-    save_sheet,
-)
 
 if TYPE_CHECKING:
-    from rich.table import Table
+    pass
 
 SAME_PERSON_DISTANCE = 0.6
 """face_recognition's threshold: encodings closer than this are taken for one person."""
@@ -118,7 +104,7 @@ class ReferenceCheck:
         nearest_distance: its distance; NaN when there is none.
         faces: faces found in the photo (more than 1: the largest was used).
         found_by: the fallback search that found the face (a tight crop, see
-            :data:`faceripper.references.FALLBACK_STEPS`); ``""``: the detector's own.
+            :data:`faceripper.refcache.FALLBACK_STEPS`); ``""``: the detector's own.
     """
 
     source: Path
@@ -218,7 +204,7 @@ class RefCheck:
             who = person.name
             if person.usable == 0:
                 lines.append(
-                    f"{who}: no usable reference photo ({_count(person.photos, 'file')} found)"
+                    f"{who}: no usable reference photo ({count_text(person.photos, 'file')} found)"
                 )
             for result in person.files:
                 if result.status == "no_face":
@@ -243,7 +229,7 @@ class RefCheck:
         return lines
 
 
-def _count(n: int, word: str) -> str:
+def count_text(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
@@ -366,18 +352,7 @@ def check_references(
     known_labels.update(labels or {})
     checks = {n: PersonCheck(name=n, label=known_labels.get(n, n)) for n in names}
 
-    for result in refs.files:
-        person = checks[result.person]
-        person.files.append(result)
-        person.photos += 1
-        if result.usable:
-            person.usable += 1
-        if result.status == "no_face":
-            person.no_face += 1
-        elif result.status == "several_faces":
-            person.several_faces += 1
-        elif result.status in ("unreadable", "not_image"):
-            person.unreadable += 1
+    _tally_files(checks, refs.files)
     faces_by_file = {(str(f.path), f.person): f.faces for f in refs.files}
     found_by_file = {(str(f.path), f.person): f.found_by for f in refs.files}
 
@@ -426,6 +401,39 @@ def check_references(
                 )
             )
 
+    closest, confusable = _cross_pairs(refs, distances, different, tolerance)
+    return RefCheck(
+        people=[checks[n] for n in names],
+        tolerance=tolerance,
+        closest_pair=closest,
+        confusable=confusable,
+    )
+
+
+def _tally_files(checks: Mapping[str, PersonCheck], files: Sequence[FileResult]) -> None:
+    """Add every file's outcome to its person's counts."""
+    for result in files:
+        person = checks[result.person]
+        person.files.append(result)
+        person.photos += 1
+        if result.usable:
+            person.usable += 1
+        if result.status == "no_face":
+            person.no_face += 1
+        elif result.status == "several_faces":
+            person.several_faces += 1
+        elif result.status in ("unreadable", "not_image"):
+            person.unreadable += 1
+
+
+def _cross_pairs(
+    refs: ReferenceSet,
+    distances: npt.NDArray[np.float64],
+    different: npt.NDArray[np.bool_],
+    tolerance: float,
+) -> tuple[CrossPair | None, list[CrossPair]]:
+    """The closest pair of references of different people (``different``: ``(n, n)``
+    bool), and every such pair closer than ``tolerance``, nearest first."""
     upper = np.triu(different, k=1)
     pair_rows, pair_cols = np.nonzero(upper)
     pair_distances = distances[pair_rows, pair_cols]
@@ -444,254 +452,9 @@ def check_references(
 
     closest = pair(int(np.argmin(pair_distances))) if len(pair_distances) else None
     confusable = [pair(int(i)) for i in under]
-    return RefCheck(
-        people=[checks[n] for n in names],
-        tolerance=tolerance,
-        closest_pair=closest,
-        confusable=confusable,
-    )
+    return closest, confusable
 
 
-# ---------------------------------------------------------------------------- tables
-
-
-def _distance_text(value: float) -> str:
+def distance_text(value: float) -> str:
+    """A distance as shown in tables and sheets: 3 decimals, ``-`` for NaN."""
     return "-" if math.isnan(value) else f"{value:.3f}"
-
-
-def summary_tables(check: RefCheck, max_pairs: int = 20) -> list[Table]:
-    """The check as rich tables (data to print, nothing is printed).
-
-    Args:
-        check: from :func:`check_references`.
-        max_pairs: at most this many cross-person pairs are listed; a caption counts the rest.
-
-    Returns:
-        Three ``rich.table.Table``: one row per person (the label column only when some
-        label differs from its person's name); the flagged references; the confusable
-        pairs of different people (or the closest pair when none is). A fourth lists
-        the photos whose face only a fallback search found, and which, when there are any.
-    """
-    from rich.table import Table
-    from rich.text import Text
-
-    with_labels = any(p.label != p.name for p in check.people)
-    people = Table(title="Reference photos per person", title_justify="left")
-    people.add_column("person", no_wrap=True)
-    if with_labels:
-        people.add_column("label", no_wrap=True)
-    for header in ("photos", "usable", "no face", "several faces", "unreadable"):
-        people.add_column(header, justify="right")
-    people.add_column("median distance", justify="right")
-    people.add_column("outliers", justify="right")
-
-    def number(value: int, bad: str = "yellow") -> Text:
-        return Text(str(value), style=bad if value else "dim")
-
-    for person in check.people:
-        label = [Text(person.label)] if with_labels else []
-        people.add_row(
-            Text(person.name),
-            *label,
-            Text(str(person.photos)),
-            Text(str(person.usable), style="bold red" if person.usable == 0 else ""),
-            number(person.no_face),
-            number(person.several_faces),
-            number(person.unreadable),
-            Text(_distance_text(person.median_distance)),
-            number(len(person.outliers), bad="bold red"),
-        )
-    total_refs = sum(p.usable for p in check.people)
-    people.caption = (
-        f"{len(check.people)} people, {total_refs} usable photos; "
-        "median distance: of each photo to the person's others (same person: under "
-        f"{SAME_PERSON_DISTANCE})"
-    )
-
-    flagged = Table(
-        title="Outliers: photos unlike the person's others (wrong person or poor photo)",
-        title_justify="left",
-    )
-    flagged.add_column("person", no_wrap=True)
-    flagged.add_column("photo")
-    flagged.add_column("distance", justify="right")
-    flagged.add_column("nearest other person")
-    flagged.add_column("why")
-    for person, ref in check.outliers:
-        nearest = (
-            Text(f"{ref.nearest_person} {ref.nearest_distance:.3f}")
-            if ref.nearest_person is not None
-            else Text("-")
-        )
-        flagged.add_row(
-            Text(person.name),
-            Text(ref.source.name),
-            Text(f"{ref.distance:.3f}", style="bold red"),
-            nearest,
-            Text(ref.reason),
-        )
-    if not check.outliers:
-        flagged.caption = "no outliers"
-
-    shown = check.confusable[:max_pairs]
-    if shown:
-        title = f"Confusable: photos of different people closer than {check.tolerance:g}"
-    else:
-        title = "Closest photos of two different people"
-    pairs = Table(title=title, title_justify="left")
-    for header in ("person", "photo", "person", "photo"):
-        pairs.add_column(header)
-    pairs.add_column("distance", justify="right")
-    for item in shown or ([check.closest_pair] if check.closest_pair else []):
-        pairs.add_row(
-            Text(item.person_a),
-            Text(item.source_a.name),
-            Text(item.person_b),
-            Text(item.source_b.name),
-            Text(
-                f"{item.distance:.3f}", style="bold red" if item.distance < check.tolerance else ""
-            ),
-        )
-    if len(check.confusable) > len(shown):
-        pairs.caption = f"and {len(check.confusable) - len(shown)} more pairs"
-    elif not shown:
-        pairs.caption = (
-            f"no pair under {check.tolerance:g}"
-            if check.closest_pair
-            else "fewer than two people have usable photos"
-        )
-    tables = [people, flagged, pairs]
-    found = [(p, r) for p in check.people for r in p.references if r.found_by]
-    if found:
-        fallback = Table(
-            title="Faces found only by a fallback search (tight crops: no margin around the face)",
-            title_justify="left",
-        )
-        for header in ("person", "photo", "found by"):
-            fallback.add_column(header, no_wrap=header != "photo")
-        for person, ref in found:
-            fallback.add_row(Text(person.name), Text(ref.source.name), Text(ref.found_by))
-        tables.append(fallback)
-    return tables
-
-
-# ---------------------------------------------------------------------------- contact sheets
-
-
-def _face_thumb(ref: ReferenceCheck, size: int) -> ImageRGB | None:
-    """The face of a reference with a margin around it, as a ``size`` square."""
-    try:
-        image = load_rgb(ref.source)
-    except ImageReadError:
-        return None
-    box = np.array([ref.box_trbl], dtype=np.int64)
-    top, right, bottom, left = expand_boxes(box, 0.3, image.shape)[0]
-    crop = image[top:bottom, left:right]
-    if crop.size == 0:
-        return None
-    return fit_square(crop, size)
-
-
-def _photo_thumb(path: Path, size: int) -> ImageRGB | None:
-    try:
-        return fit_square(load_rgb(path), size)
-    except ImageReadError:
-        return None
-
-
-_STATUS_TEXT = {
-    "no_face": "NO FACE",
-    "unreadable": "UNREADABLE",
-    "not_image": "NOT AN IMAGE",
-}
-
-
-def _tiles(person: PersonCheck, check: RefCheck, thumb_px: int) -> list[SheetTile]:
-    tiles: list[SheetTile] = []
-    for ref in person.references:
-        lines = [(ref.source.name, BLACK)]
-        if ref.outlier:
-            lines.append((f"OUTLIER {_distance_text(ref.distance)}", RED))
-        elif math.isnan(ref.distance):
-            lines.append(("only photo", GREY))
-        else:
-            high = ref.distance > SAME_PERSON_DISTANCE
-            lines.append((f"distance {ref.distance:.3f}", ORANGE if high else BLACK))
-        if ref.nearest_person is not None and ref.nearest_distance < check.tolerance:
-            lines.append((f"like {ref.nearest_person} {ref.nearest_distance:.3f}", ORANGE))
-        elif ref.faces > 1:
-            lines.append((f"{ref.faces} faces, largest used", ORANGE))
-        elif ref.found_by:
-            lines.append((f"found {ref.found_by}", GREY))
-        tiles.append(
-            SheetTile(
-                _face_thumb(ref, thumb_px),
-                lines,
-                RED if ref.outlier else GREY,
-                4 if ref.outlier else 1,
-                "OUTLIER" if ref.outlier else "",
-            )
-        )
-    for result in person.unusable:
-        status = _STATUS_TEXT.get(result.status, result.status.upper())
-        image = _photo_thumb(result.path, thumb_px) if result.status == "no_face" else None
-        lines = [(result.path.name, BLACK), (status, GREY)]
-        tiles.append(SheetTile(image, lines, GREY, 1, status))
-    return tiles
-
-
-def _sheet(person: PersonCheck, check: RefCheck, thumb_px: int) -> Any:
-    """Draw one person's contact sheet as a PIL image."""
-    title = person.label if person.label == person.name else f"{person.label}  ({person.name})"
-    summary = (
-        f"{_count(person.photos, 'photo')}, {person.usable} usable, "
-        f"median distance {_distance_text(person.median_distance)}, "
-        f"{_count(len(person.outliers), 'outlier')}"
-    )
-    if person.usable == 0:
-        summary += " - NO USABLE PHOTO"
-    summary_colour = RED if person.outliers or person.usable == 0 else GREY
-    return draw_sheet(title, summary, summary_colour, _tiles(person, check, thumb_px), thumb_px)
-
-
-def _sheet_name(person: PersonCheck) -> str:
-    """The sheet's file name: the label, made safe if it is not a valid folder name."""
-    stem = person.label
-    if label_problem(stem):
-        stem = "".join(c if c.isalnum() or c in " -_." else "_" for c in person.name).strip(" .")
-        stem = stem or "person"
-    return f"{stem}.png"
-
-
-def write_contact_sheets(check: RefCheck, out_dir: Path, thumb_px: int = 160) -> list[Path]:
-    """Write one contact-sheet PNG per person, ``<out_dir>/<label>.png``.
-
-    Each sheet shows the face of every usable reference photo (cropped with a margin),
-    with its file name and its median distance to the person's other photos; outliers are
-    framed in red and marked OUTLIER; a reference closer than the tolerance to another
-    person says who. Photos without a face are shown whole with NO FACE, unreadable files
-    as grey placeholders. Sheets are written atomically.
-
-    Args:
-        check: from :func:`check_references`.
-        out_dir: created if needed; existing sheets of the same names are replaced.
-        thumb_px: the side of each face thumbnail in pixels (32 or more).
-
-    Returns:
-        The sheets written, in the order of ``check.people``.
-
-    Raises:
-        UsageError: ``thumb_px`` is under 32, or ``out_dir`` cannot be created or written.
-    """
-    if thumb_px < 32:
-        raise UsageError(f"contact sheet thumbnails must be 32 px or more, got {thumb_px}")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{out_dir}: cannot create the contact sheet folder: {exc}") from exc
-    written: list[Path] = []
-    for person in check.people:
-        path = out_dir / _sheet_name(person)
-        save_sheet(_sheet(person, check, thumb_px), path)
-        written.append(path)
-    return written

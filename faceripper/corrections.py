@@ -49,17 +49,17 @@ import numpy.typing as npt
 from faceripper.errors import UsageError
 from faceripper.fileio import atomic_write_bytes
 from faceripper.geometry import iou
-from faceripper.matching import EXCLUDED
-from faceripper.writer import (
-    JOURNAL_NAME,
-    LOCK_NAME,
+from faceripper.journal import JOURNAL_NAME, read_jsonl
+from faceripper.lock import LOCK_NAME, TargetLock
+from faceripper.manifest import (
     MANIFEST_COLUMNS,
     MANIFEST_NAME,
-    _Lock,
-    _read_jsonl,
     check_manifest_header,
+    dataset_manifest,
+    folder_of,
     read_manifest,
 )
+from faceripper.matching import EXCLUDED
 
 if TYPE_CHECKING:
     from faceripper.worker import FaceHit, References, SegmentResult
@@ -157,7 +157,7 @@ def corrections_path(target: Path) -> Path:
 
 def read_corrections(target: Path) -> list[Correction]:
     """The corrections recorded for ``target`` (a torn last line is ignored)."""
-    return [Correction.from_json(d) for d in _read_jsonl(corrections_path(target)) if "kind" in d]
+    return [Correction.from_json(d) for d in read_jsonl(corrections_path(target)) if "kind" in d]
 
 
 def _write_corrections(target: Path, corrections: Iterable[Correction]) -> None:
@@ -165,17 +165,10 @@ def _write_corrections(target: Path, corrections: Iterable[Correction]) -> None:
     atomic_write_bytes(corrections_path(target), text.encode("utf-8"))
 
 
-def _folder_of(path: str) -> str | None:
-    parts = path.split("/")
-    if len(parts) != 2 or not all(parts) or parts[0] in (".", ".."):
-        return None
-    return parts[0]
-
-
 def _people_of(target: Path, rows: Sequence[dict[str, str]]) -> dict[str, tuple[str, str, str]]:
     """Class folder -> (person, label, group), from the journal's settings and the rows."""
     people: dict[str, tuple[str, str, str]] = {}
-    records = _read_jsonl(target / JOURNAL_NAME)
+    records = read_jsonl(target / JOURNAL_NAME)
     settings = records[0].get("settings", {}) if records else {}
     label_format = str(settings.get("label_format") or "{label}")
     for entry in settings.get("people", []):
@@ -187,7 +180,7 @@ def _people_of(target: Path, rows: Sequence[dict[str, str]]) -> dict[str, tuple[
                 group,
             )
     for row in rows:
-        folder = _folder_of(row["path"])
+        folder = folder_of(row["path"])
         if folder is not None and row["status"] == "saved":
             people.setdefault(folder, (row["person"], row["label"], row["group"]))
     return people
@@ -214,7 +207,7 @@ def reconcile(target: Path, lock: bool = True, dry_run: bool = False) -> Reconci
     if not manifest.is_file():
         report.total = len(read_corrections(target))
         return report
-    held = _Lock(target / LOCK_NAME) if lock else None
+    held = TargetLock(target / LOCK_NAME) if lock else None
     if held is not None:
         held.acquire()
     try:
@@ -232,14 +225,7 @@ def reconcile_dataset(target: Path, dry_run: bool = False) -> ReconcileReport:
         UsageError: ``target`` or its manifest is missing.
         TargetLockedError: a ``rip`` is writing to ``target``.
     """
-    if not target.is_dir():
-        what = "does not exist" if not target.exists() else "is not a folder"
-        raise UsageError(f"{target}: dataset folder {what}")
-    if not (target / MANIFEST_NAME).is_file():
-        raise UsageError(
-            f"{target / MANIFEST_NAME}: no manifest: {target} is not a dataset written "
-            "by faceripper rip"
-        )
+    dataset_manifest(target)
     return reconcile(target, dry_run=dry_run)
 
 
@@ -262,7 +248,7 @@ def _reconcile(target: Path, report: ReconcileReport, dry_run: bool = False) -> 
     new: list[Correction] = []
     keep: list[dict[str, str]] = []
     for row in rows:
-        class_folder = _folder_of(row["path"])
+        class_folder = folder_of(row["path"])
         if (
             row["status"] != "saved"
             or class_folder is None
@@ -333,7 +319,7 @@ def _unfinished_prunes(target: Path) -> set[str]:
     """Videos whose ``--max-per-video`` pruning may be half done: a kill between its
     deletions and its manifest rewrite leaves rows without files that are not the user's
     deletions. Their rows are left to ``rip``'s recovery."""
-    records = _read_jsonl(target / JOURNAL_NAME)
+    records = read_jsonl(target / JOURNAL_NAME)
     if not records or not records[0].get("settings", {}).get("max_per_video"):
         return set()
     pruned = {str(r["pruned"]) for r in records[1:] if "pruned" in r}

@@ -34,6 +34,10 @@ class ImageReadError(FaceripperError):
     """An image file cannot be read or decoded."""
 
 
+class NotAnImageError(ImageReadError):
+    """A file read as an image is not one (no image format recognises it)."""
+
+
 class UsageError(FaceripperError):
     """Options that cannot work together, or a path that cannot be used."""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from faceripper.errors import ImageReadError
+from faceripper.errors import ImageReadError, NotAnImageError
 
 ImageRGB = npt.NDArray[np.uint8]
 
@@ -37,7 +37,8 @@ def load_rgb(path: Path) -> ImageRGB:
     converted (alpha is dropped, as face_recognition does).
 
     Raises:
-        ImageReadError: the file is missing, not an image, truncated or corrupt.
+        ImageReadError: the file is missing, truncated or corrupt.
+        NotAnImageError: (an ``ImageReadError``) the file is not an image.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -58,7 +59,7 @@ def load_rgb(path: Path) -> ImageRGB:
     except FileNotFoundError as exc:
         raise ImageReadError(f"{path}: file not found") from exc
     except UnidentifiedImageError as exc:
-        raise ImageReadError(f"{path}: not an image file") from exc
+        raise NotAnImageError(f"{path}: not an image file") from exc
     except Image.DecompressionBombError as exc:
         raise ImageReadError(f"{path}: image too large ({exc})") from exc
     except (OSError, SyntaxError, ValueError) as exc:

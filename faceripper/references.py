@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import logging
 import time
 from collections import deque
@@ -34,123 +33,65 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from faceripper._version import __version__
 from faceripper.config import Config, list_reference_files
 from faceripper.engines import prepare_engine, resolve_engine
-from faceripper.errors import FaceripperError, ImageReadError, UsageError
-from faceripper.fileio import atomic_writer
+from faceripper.errors import FaceripperError, ImageReadError, NotAnImageError
 from faceripper.geometry import BoxArray, box_areas, clip_boxes, scale_boxes
 from faceripper.images import ImageRGB, load_rgb
-from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
 from faceripper.processes import init_worker_process, terminate_executor
+from faceripper.refcache import (
+    CACHE_FORMAT,
+    CACHE_FORMAT_VERSION,
+    FALLBACK_SIDE_PX,
+    FALLBACK_STEPS,
+    USABLE,
+    EncodeSettings,
+    FileResult,
+    FileState,
+    FileStatus,
+    FindStep,
+    StaleCacheError,
+    default_cache_path,
+    file_state,
+    load_cache,
+    reference_arrays,
+    save_cache,
+)
+
+__all__ = [
+    "CACHE_FORMAT",
+    "CACHE_FORMAT_VERSION",
+    "FALLBACK_SIDE_PX",
+    "FALLBACK_STEPS",
+    "USABLE",
+    "EncodeReport",
+    "EncodeSettings",
+    "FileResult",
+    "FileState",
+    "FileStatus",
+    "FindStep",
+    "ReferenceSet",
+    "StaleCacheError",
+    "default_cache_path",
+    "detect_reference_faces",
+    "encode_reference_file",
+    "encode_references",
+    "file_state",
+    "find_reference_face",
+    "load_cache",
+    "save_cache",
+]
 
 log = logging.getLogger(__name__)
-
-CACHE_FORMAT = "faceripper-reference-encodings"
-CACHE_FORMAT_VERSION = 1
-
-FileStatus = Literal["ok", "several_faces", "no_face", "unreadable", "not_image"]
-
-
-@dataclass(frozen=True)
-class FindStep:
-    """One more search for the face of a reference photo in which none was found.
-
-    Attributes:
-        name: how ``encode`` and ``check-refs`` report it.
-        pad: the photo is padded by this fraction of its longer side on every side first
-            (:func:`faceripper.detector.pad_for_detection`); 0: not padded.
-        upsample: times the (padded) photo is doubled for the detector.
-    """
-
-    name: str
-    pad: float
-    upsample: int
-
-
-#: Fallback searches look at a copy of the photo at most this many pixels long (a face
-#: that fills the photo is then still about 250 px, far over HOG's smallest face).
-FALLBACK_SIDE_PX = 500
-#: The searches tried, in order, after the detector's own (upsample 1) found no face in
-#: a reference photo. Measured on tight crops of the 298 test photos with a face (LFW,
-#: openface, face_recognition; docs/encode.md): cut to the face box, HOG at upsample 1
-#: finds no face in 22, these steps leave 3; cut 10% inside the box, 28 and 7.
-FALLBACK_STEPS: tuple[FindStep, ...] = (
-    FindStep("upsample 0", 0.0, 0),
-    FindStep("padded 50%, upsample 1", 0.5, 1),
-    FindStep("padded 50%, upsample 0", 0.5, 0),
-    FindStep("padded 25%, upsample 1", 0.25, 1),
-    FindStep("padded 25%, upsample 0", 0.25, 0),
-)
-USABLE: frozenset[str] = frozenset({"ok", "several_faces"})
 
 ProgressCallback = Callable[[int, int], None]
 
 #: While photos are encoded, the cache is saved at most this often (seconds).
 SAVE_EVERY_S = 2.0
-
-
-@dataclass(frozen=True)
-class EncodeSettings:
-    """Everything besides a photo's bytes that decides its encoding."""
-
-    detector: DetectorModel = "hog"
-    jitters: int = 1
-    landmarks: LandmarkModel = "5"
-    upsample: int = 1
-    #: Where the network runs (:mod:`faceripper.engines`); not part of the cache key
-    #: (see :func:`load_cache`).
-    engine: EncoderEngine = "auto"
-    device: Device = "cpu"
-
-    def __post_init__(self) -> None:
-        if self.detector not in ("hog", "cnn"):
-            raise UsageError(f"unknown detector model {self.detector!r}: use hog or cnn")
-        if self.landmarks not in ("5", "68"):
-            raise UsageError(f"unknown landmark model {self.landmarks!r}: use 5 or 68")
-        if self.jitters < 0:
-            raise UsageError(f"--jitters must be 0 or more, got {self.jitters}")
-        # dlib treats 0 and 1 alike (one pass, no jitter): store one value for both so
-        # that `rip` (v1 default 0) and `encode` (default 1) share the cache.
-        object.__setattr__(self, "jitters", max(1, self.jitters))
-
-
-@dataclass(frozen=True)
-class FileState:
-    """What identifies a file's content: size, modification time and SHA-256."""
-
-    size: int
-    mtime_ns: int
-    sha256: str
-
-
-@dataclass
-class FileResult:
-    """The outcome of encoding one reference photo."""
-
-    path: Path
-    person: str
-    status: FileStatus
-    faces: int = 0
-    message: str = ""
-    encoding: npt.NDArray[np.float64] | None = None
-    box_trbl: tuple[int, int, int, int] | None = None
-    state: FileState | None = None
-    #: The engine that computed ``encoding`` (``dlib``, ``onnxruntime``, ``opencv``).
-    engine: str = "dlib"
-    #: The search that found the face: ``""`` the detector's own, else the
-    #: :attr:`FindStep.name` of a fallback (:data:`FALLBACK_STEPS`).
-    found_by: str = ""
-
-    @property
-    def usable(self) -> bool:
-        """Whether the photo gave an encoding."""
-        return self.status in USABLE
 
 
 @dataclass
@@ -187,16 +128,6 @@ class EncodeReport:
     reused: int = 0
     dropped: int = 0
     rebuilt_reason: str = ""
-
-
-def file_state(path: Path) -> FileState:
-    """Size, mtime and SHA-256 of a file."""
-    stat = path.stat()
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return FileState(stat.st_size, stat.st_mtime_ns, digest.hexdigest())
 
 
 #: Reference photos are searched for faces on a copy at most this many pixels on its
@@ -279,7 +210,7 @@ def encode_reference_file(
     try:
         image = load_rgb(path)
     except ImageReadError as exc:
-        status: FileStatus = "not_image" if "not an image" in str(exc) else "unreadable"
+        status: FileStatus = "not_image" if isinstance(exc, NotAnImageError) else "unreadable"
         return FileResult(path, person, status, message=str(exc), state=state)
     searched, boxes, pad, scale, found_by = find_reference_face(image, settings)
     if len(boxes) == 0:
@@ -388,163 +319,7 @@ def _encode_in_processes(
             suspects.extend(lost)
 
 
-# ---------------------------------------------------------------------------- cache file
-
-
-def _settings_arrays(settings: EncodeSettings) -> dict[str, npt.NDArray]:
-    return {
-        "format": np.array(CACHE_FORMAT),
-        "format_version": np.array(CACHE_FORMAT_VERSION),
-        "faceripper_version": np.array(__version__),
-        "detector": np.array(settings.detector),
-        "jitters": np.array(settings.jitters),
-        "landmarks": np.array(settings.landmarks),
-        "upsample": np.array(settings.upsample),
-        "fallback": np.array(_fallback_text()),
-    }
-
-
-def _fallback_text() -> str:
-    """The fallback searches as the cache records them (a change re-encodes all)."""
-    return "; ".join(f"pad {s.pad:g} upsample {s.upsample}" for s in FALLBACK_STEPS)
-
-
-def _str_array(values: Sequence[str]) -> npt.NDArray[np.str_]:
-    return np.array(list(values), dtype=np.str_) if values else np.zeros(0, dtype="<U1")
-
-
-def save_cache(
-    path: Path,
-    results: Sequence[FileResult],
-    settings: EncodeSettings,
-    labels: dict[str, tuple[str, str]],
-) -> None:
-    """Write the cache atomically (temporary file in the same folder, then rename).
-
-    ``labels`` maps each person to ``(label, group)`` for the row columns.
-    """
-    usable = [r for r in results if r.usable]
-    arrays = _settings_arrays(settings)
-    arrays.update(
-        encodings=np.array([r.encoding for r in usable], dtype=np.float64).reshape(-1, 128),
-        person=_str_array([r.person for r in usable]),
-        label=_str_array([labels[r.person][0] for r in usable]),
-        group=_str_array([labels[r.person][1] for r in usable]),
-        source=_str_array([str(r.path) for r in usable]),
-        box_trbl=np.array([r.box_trbl for r in usable], dtype=np.int64).reshape(-1, 4),
-        file_path=_str_array([str(r.path) for r in results]),
-        file_person=_str_array([r.person for r in results]),
-        file_status=_str_array([r.status for r in results]),
-        file_faces=np.array([r.faces for r in results], dtype=np.int64),
-        file_message=_str_array([r.message for r in results]),
-        file_size=np.array([r.state.size if r.state else -1 for r in results], dtype=np.int64),
-        file_mtime_ns=np.array(
-            [r.state.mtime_ns if r.state else -1 for r in results], dtype=np.int64
-        ),
-        file_sha256=_str_array([r.state.sha256 if r.state else "" for r in results]),
-        file_engine=_str_array([r.engine for r in results]),
-        file_found_by=_str_array([r.found_by for r in results]),
-    )
-    with atomic_writer(path) as stream:
-        np.savez(stream, **arrays)  # type: ignore[arg-type]
-
-
-class StaleCacheError(Exception):
-    """The cache cannot be used as it is; the message says why."""
-
-
-def load_cache(path: Path, settings: EncodeSettings) -> dict[tuple[str, str], FileResult]:
-    """Read a cache written with the same settings: results keyed by ``(path, person)``.
-
-    Raises:
-        StaleCacheError: the file is missing, corrupt, foreign, or made with other settings.
-    """
-    if not path.exists():
-        raise StaleCacheError("no cache yet")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except Exception as exc:  # numpy raises many types for a damaged zip
-        # numpy's messages advise allow_pickle=True, which would let the file run code.
-        if "Object arrays" in str(exc):
-            raise StaleCacheError(f"{path}: holds pickled arrays, never loaded") from exc
-        if "allow_pickle" in str(exc):
-            raise StaleCacheError(f"{path}: not a .npz file") from exc
-        raise StaleCacheError(f"{path}: unreadable cache ({type(exc).__name__}: {exc})") from exc
-    try:
-        if str(arrays["format"]) != CACHE_FORMAT:
-            raise StaleCacheError(f"{path}: not a faceripper encodings cache")
-        # A cache from before a setting was recorded was made without it ("none").
-        stored = {k: str(arrays[k]) if k in arrays else "none" for k in _settings_arrays(settings)}
-        wanted = {k: str(v) for k, v in _settings_arrays(settings).items()}
-        changed = [k for k in wanted if stored[k] != wanted[k]]
-        if changed:
-            what = ", ".join(f"{k} {stored[k]} -> {wanted[k]}" for k in changed)
-            raise StaleCacheError(f"settings changed ({what})")
-        encodings = arrays["encodings"]
-        if encodings.ndim != 2 or encodings.shape[1] != 128 or encodings.dtype != np.float64:
-            raise StaleCacheError(f"{path}: encodings have shape {encodings.shape}")
-        if not np.all(np.isfinite(encodings)):
-            raise StaleCacheError(f"{path}: encodings hold non-finite values")
-        rows = {
-            (str(s), str(p)): (e, tuple(int(v) for v in b))
-            for s, p, e, b in zip(
-                arrays["source"], arrays["person"], encodings, arrays["box_trbl"], strict=True
-            )
-        }
-        results: dict[tuple[str, str], FileResult] = {}
-        columns = zip(
-            arrays["file_path"],
-            arrays["file_person"],
-            arrays["file_status"],
-            arrays["file_faces"],
-            arrays["file_message"],
-            arrays["file_size"],
-            arrays["file_mtime_ns"],
-            arrays["file_sha256"],
-            # Caches written before engines were recorded hold dlib's encodings.
-            arrays["file_engine"]
-            if "file_engine" in arrays
-            else ["dlib"] * len(arrays["file_path"]),
-            arrays["file_found_by"],
-            strict=True,
-        )
-        for fpath, person, status, faces, message, size, mtime, sha, engine, found in columns:
-            key = (str(fpath), str(person))
-            result = FileResult(
-                Path(str(fpath)),
-                str(person),
-                str(status),  # type: ignore[arg-type]
-                int(faces),
-                str(message),
-                state=FileState(int(size), int(mtime), str(sha)),
-                engine=str(engine),
-                found_by=str(found),
-            )
-            if result.usable:
-                if key not in rows:
-                    raise StaleCacheError(f"{path}: file {fpath} has no encoding row")
-                result.encoding, result.box_trbl = rows[key]  # type: ignore[assignment]
-            results[key] = result
-        return results
-    except StaleCacheError:
-        raise
-    except (KeyError, ValueError, TypeError) as exc:
-        raise StaleCacheError(f"{path}: not a valid faceripper encodings cache ({exc})") from exc
-
-
 # ---------------------------------------------------------------------------- encoding
-
-
-def default_cache_path(config: Config) -> Path:
-    """Where the cache of a config lives unless ``-o`` says otherwise.
-
-    ``config.json`` -> ``config.encodings.npz`` beside it; for ``--refs DIR``,
-    ``DIR/.faceripper-encodings.npz`` (hidden, so never taken for a person folder).
-    """
-    if config.source.is_dir():
-        return config.source / ".faceripper-encodings.npz"
-    return config.source.with_name(config.source.stem + ".encodings.npz")
 
 
 def _executor(threads: int) -> Executor:
@@ -591,38 +366,7 @@ def encode_references(
     for entry in config:
         images, others = list_reference_files(entry.faces_dir)
         wanted += [(p.resolve(), entry.name) for p in images + others]
-
-    results: dict[tuple[str, str], FileResult] = {}
-    todo: list[tuple[Path, str, EncodeSettings, FileState]] = []
-    refreshed = 0  # unchanged content under a new mtime: store it so it is hashed once
-    for path, person in wanted:
-        key = (str(path), person)
-        try:
-            stat = path.stat()
-        except OSError as exc:
-            results[key] = FileResult(path, person, "unreadable", message=f"{path}: {exc.strerror}")
-            continue
-        old = cached.get(key)
-        if old and settings.engine == "dlib" and old.usable and old.engine != "dlib":
-            old = None  # --engine dlib: only dlib's own numbers, bit for bit
-        if (
-            old
-            and old.state
-            and (old.state.size, old.state.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
-        ):
-            results[key] = old
-            continue
-        try:
-            state = file_state(path)
-        except OSError as exc:
-            results[key] = FileResult(path, person, "unreadable", message=f"{path}: {exc.strerror}")
-            continue
-        if old and old.state and old.state.sha256 == state.sha256:
-            old.state = state
-            results[key] = old
-            refreshed += 1
-            continue
-        todo.append((path, person, settings, state))
+    results, todo, refreshed = _reuse_cached(wanted, cached, settings)
 
     report.reused = len(results)
     report.dropped = len(set(cached) - {(str(p), n) for p, n in wanted})
@@ -633,15 +377,7 @@ def encode_references(
 
     def save() -> None:
         done = [results[(str(p), n)] for p, n in wanted if (str(p), n) in results]
-        try:
-            save_cache(cache_path, done, settings, labels)
-        except OSError as exc:
-            hint = ""
-            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                hint = "; put it elsewhere with --cache (rip) or --output (encode, check-refs)"
-            raise FaceripperError(
-                f"{cache_path}: cannot write the encodings cache ({exc.strerror or exc}){hint}"
-            ) from None
+        _save(cache_path, done, settings, labels)
 
     # The cache is saved as photos complete (at most every SAVE_EVERY_S), so that a
     # killed or interrupted run keeps the encodings done so far.
@@ -685,6 +421,70 @@ def encode_references(
     return report
 
 
+def _reuse_cached(
+    wanted: Sequence[tuple[Path, str]],
+    cached: dict[tuple[str, str], FileResult],
+    settings: EncodeSettings,
+) -> tuple[dict[tuple[str, str], FileResult], list[EncodeTask], int]:
+    """Split the ``(photo, person)`` pairs into results the cache (or a failed ``stat``)
+    already gives, keyed by ``(path, person)``, and the photos to encode.
+
+    A cached result is reused when the photo's size and modification time are unchanged,
+    or its content (SHA-256) is: the third value counts those (refreshed), whose new
+    state must be saved so that they are hashed only once.
+    """
+    results: dict[tuple[str, str], FileResult] = {}
+    todo: list[EncodeTask] = []
+    refreshed = 0  # unchanged content under a new mtime: store it so it is hashed once
+    for path, person in wanted:
+        key = (str(path), person)
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            results[key] = FileResult(path, person, "unreadable", message=f"{path}: {exc.strerror}")
+            continue
+        old = cached.get(key)
+        if old and settings.engine == "dlib" and old.usable and old.engine != "dlib":
+            old = None  # --engine dlib: only dlib's own numbers, bit for bit
+        if (
+            old
+            and old.state
+            and (old.state.size, old.state.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+        ):
+            results[key] = old
+            continue
+        try:
+            state = file_state(path)
+        except OSError as exc:
+            results[key] = FileResult(path, person, "unreadable", message=f"{path}: {exc.strerror}")
+            continue
+        if old and old.state and old.state.sha256 == state.sha256:
+            old.state = state
+            results[key] = old
+            refreshed += 1
+            continue
+        todo.append((path, person, settings, state))
+    return results, todo, refreshed
+
+
+def _save(
+    cache_path: Path,
+    results: Sequence[FileResult],
+    settings: EncodeSettings,
+    labels: dict[str, tuple[str, str]],
+) -> None:
+    """:func:`save_cache`, its failure turned into a one-line error with a way out."""
+    try:
+        save_cache(cache_path, results, settings, labels)
+    except OSError as exc:
+        hint = ""
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            hint = "; put it elsewhere with --cache (rip) or --output (encode, check-refs)"
+        raise FaceripperError(
+            f"{cache_path}: cannot write the encodings cache ({exc.strerror or exc}){hint}"
+        ) from None
+
+
 def _empty_set() -> ReferenceSet:
     return _reference_set([], {})
 
@@ -692,13 +492,4 @@ def _empty_set() -> ReferenceSet:
 def _reference_set(
     results: Sequence[FileResult], labels: dict[str, tuple[str, str]]
 ) -> ReferenceSet:
-    usable = [r for r in results if r.usable]
-    return ReferenceSet(
-        encodings=np.array([r.encoding for r in usable], dtype=np.float64).reshape(-1, 128),
-        person=_str_array([r.person for r in usable]),
-        label=_str_array([labels[r.person][0] for r in usable]),
-        group=_str_array([labels[r.person][1] for r in usable]),
-        source=_str_array([str(r.path) for r in usable]),
-        box_trbl=np.array([r.box_trbl for r in usable], dtype=np.int64).reshape(-1, 4),
-        files=list(results),
-    )
+    return ReferenceSet(**reference_arrays(results, labels), files=list(results))

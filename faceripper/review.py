@@ -22,6 +22,7 @@ import io
 import json
 import math
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,8 +30,10 @@ from faceripper.config import label_problem
 from faceripper.errors import ImageReadError, UsageError
 from faceripper.fileio import atomic_write_bytes
 from faceripper.images import load_rgb
+from faceripper.journal import JOURNAL_NAME
+from faceripper.manifest import dataset_manifest, folder_of, saved_rows
 from faceripper.sheets import BLACK, GREY, RED, SheetTile, draw_sheet, fit_square, save_sheet
-from faceripper.writer import JOURNAL_NAME, MANIFEST_NAME, inside, read_manifest
+from faceripper.writer import inside
 
 DEFAULT_PER_LABEL = 48
 """Crops shown per sheet unless told otherwise."""
@@ -176,7 +179,7 @@ def track_margins(rows: list[dict[str, str]], tolerance: float) -> list[TrackMar
             distance = math.inf  # a face a correction excluded: the track needs a look
         margins.append(
             TrackMargin(
-                folder=_folder_of(members[0]["path"]) or "",
+                folder=folder_of(members[0]["path"]) or "",
                 video=video,
                 track=track,
                 rows=tuple(members),
@@ -186,14 +189,6 @@ def track_margins(rows: list[dict[str, str]], tolerance: float) -> list[TrackMar
         )
     margins.sort(key=lambda m: (math.isnan(m.margin), m.margin, m.video, m.track))
     return margins
-
-
-def _folder_of(path: str) -> str | None:
-    """The class folder of a crop's manifest path, or None if it is not ``folder/file``."""
-    parts = path.split("/")
-    if len(parts) != 2 or not all(parts) or parts[0] in (".", ".."):
-        return None
-    return parts[0]
 
 
 def _sheet_file(folder: str) -> str:
@@ -253,34 +248,18 @@ def review_dataset(
         raise UsageError(f"crops per sheet must be 1 or more, got {per_label}")
     if thumb_px < 32:
         raise UsageError(f"review thumbnails must be 32 px or more, got {thumb_px}")
-    if not target.is_dir():
-        what = "does not exist" if not target.exists() else "is not a folder"
-        raise UsageError(f"{target}: dataset folder {what}")
-    manifest = target / MANIFEST_NAME
-    if not manifest.is_file():
-        raise UsageError(
-            f"{manifest}: no manifest: {target} is not a dataset written by faceripper rip"
-        )
+    manifest = dataset_manifest(target)
     out_dir = review_dir_for(target) if out_dir is None else out_dir
     if inside(target, out_dir):
         raise UsageError(
             f"{out_dir}: the review sheets must go outside the dataset {target}: "
             "dataset loaders would take the folder as a class or walk into it"
         )
-    try:
-        rows = read_manifest(manifest)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{manifest}: cannot read the manifest: {exc}") from exc
+    present, lost = saved_rows(target, manifest)
     by_folder: dict[str, list[dict[str, str]]] = {}
-    missing: dict[str, int] = {}
-    for row in rows:
-        folder = _folder_of(row["path"])
-        if row["status"] != "saved" or folder is None:
-            continue
-        if (target / row["path"]).is_file():
-            by_folder.setdefault(folder, []).append(row)
-        else:
-            missing[folder] = missing.get(folder, 0) + 1
+    for row in present:
+        by_folder.setdefault(folder_of(row["path"]) or "", []).append(row)
+    missing = Counter(folder_of(row["path"]) or "" for row in lost)
     if by_folder:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)

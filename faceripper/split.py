@@ -53,7 +53,8 @@ import numpy as np
 from faceripper.errors import UsageError
 from faceripper.fileio import atomic_write_bytes
 from faceripper.geometry import iou
-from faceripper.writer import MANIFEST_COLUMNS, MANIFEST_NAME, inside, read_manifest
+from faceripper.manifest import MANIFEST_COLUMNS, dataset_manifest, folder_of, saved_rows
+from faceripper.writer import inside
 
 GroupBy = Literal["track", "video"]
 LinkMode = Literal["hardlink", "symlink", "copy"]
@@ -155,14 +156,6 @@ def parse_fractions(text: str) -> tuple[float, ...]:
     if abs(sum(values) - 1.0) > 1e-6:
         raise UsageError(f"--fractions {text!r}: the fractions add up to {sum(values):g}, not 1")
     return values
-
-
-def folder_of(path: str) -> str | None:
-    """The class folder of a manifest ``path`` (``folder/file.jpg``), or None."""
-    parts = path.split("/")
-    if len(parts) != 2 or not all(parts) or parts[0] in (".", ".."):
-        return None
-    return parts[0]
 
 
 class _Groups:
@@ -427,14 +420,7 @@ def split_dataset(
             ``target`` (or holds it, or holds other files), bad fractions, or a link
             cannot be made.
     """
-    if not target.is_dir():
-        what = "does not exist" if not target.exists() else "is not a folder"
-        raise UsageError(f"{target}: dataset folder {what}")
-    manifest = target / MANIFEST_NAME
-    if not manifest.is_file():
-        raise UsageError(
-            f"{manifest}: no manifest: {target} is not a dataset written by faceripper rip"
-        )
+    manifest = dataset_manifest(target)
     fractions = tuple(fractions)
     parse_fractions(",".join(repr(f) for f in fractions))
     if max_per_label < 0:
@@ -442,22 +428,33 @@ def split_dataset(
     if group_by not in ("track", "video"):
         raise UsageError(f"--group-by {group_by!r}: use track or video")
     _check_out_dir(target, out_dir)
-    try:
-        all_rows = read_manifest(manifest)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{manifest}: cannot read the manifest: {exc}") from exc
-    rows: list[dict[str, str]] = []
-    missing = 0
-    for row in all_rows:
-        if row["status"] != "saved" or folder_of(row["path"]) is None:
-            continue
-        if (target / row["path"]).is_file():
-            rows.append(row)
-        else:
-            missing += 1
+    rows, lost = saved_rows(target, manifest)
+    missing = len(lost)
     names = group_rows(rows, group_by)
     for row, name in zip(rows, names, strict=True):
         row["split_group"] = name
+    by_folder, kept = _keep(rows, names, max_per_label, balance)
+    sizes: dict[str, Counter[str]] = defaultdict(Counter)
+    for i in kept:
+        sizes[names[i]][folder_of(rows[i]["path"]) or ""] += 1
+    where = assign_groups(sizes, fractions, seed)
+    splits = SPLIT_NAMES[: len(fractions)]
+    out_rows = []
+    for i in kept:
+        rows[i]["split"] = splits[where[names[i]]]
+        out_rows.append(rows[i])
+    report = SplitReport(out_dir, splits, fractions, [], missing, out_rows)
+    report.shared_groups = sum(1 for counts in sizes.values() if len(counts) > 1)
+    report.labels = _label_splits(rows, names, by_folder, splits)
+    _write(target, out_dir, report, link)
+    return report
+
+
+def _keep(
+    rows: list[dict[str, str]], names: list[str], max_per_label: int, balance: bool
+) -> tuple[dict[str, list[int]], list[int]]:
+    """The row indices per class folder, and the indices kept (in order) after
+    ``max_per_label`` and ``balance`` (:func:`choose_varied` per folder)."""
     # Balance: choose the crops kept per class folder.
     by_folder: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
@@ -470,17 +467,17 @@ def split_dataset(
         chosen = choose_varied([rows[i] for i in members], [names[i] for i in members], limit)
         kept += [members[c] for c in chosen]
     kept.sort()
-    sizes: dict[str, Counter[str]] = defaultdict(Counter)
-    for i in kept:
-        sizes[names[i]][folder_of(rows[i]["path"]) or ""] += 1
-    where = assign_groups(sizes, fractions, seed)
-    splits = SPLIT_NAMES[: len(fractions)]
-    out_rows = []
-    for i in kept:
-        rows[i]["split"] = splits[where[names[i]]]
-        out_rows.append(rows[i])
-    report = SplitReport(out_dir, splits, fractions, [], missing, out_rows)
-    report.shared_groups = sum(1 for counts in sizes.values() if len(counts) > 1)
+    return by_folder, kept
+
+
+def _label_splits(
+    rows: list[dict[str, str]],
+    names: list[str],
+    by_folder: dict[str, list[int]],
+    splits: Sequence[str],
+) -> list[LabelSplit]:
+    """Per class folder (sorted): crops, groups, and the kept ones per split."""
+    labels = []
     for folder in sorted(by_folder):
         members = by_folder[folder]
         mine = [rows[i] for i in members if "split" in rows[i]]
@@ -488,7 +485,7 @@ def split_dataset(
         group_sets: dict[str, set[str]] = defaultdict(set)
         for r in mine:
             group_sets[r["split"]].add(r["split_group"])
-        report.labels.append(
+        labels.append(
             LabelSplit(
                 folder=folder,
                 label=rows[members[0]]["label"],
@@ -499,8 +496,7 @@ def split_dataset(
                 group_counts={s: len(group_sets.get(s, ())) for s in splits},
             )
         )
-    _write(target, out_dir, report, link)
-    return report
+    return labels
 
 
 def _write(target: Path, out_dir: Path, report: SplitReport, link: LinkMode) -> None:

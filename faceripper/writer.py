@@ -34,63 +34,68 @@ again, deterministically, to the same result.
 from __future__ import annotations
 
 import contextlib
-import csv
 import errno
-import io
 import json
 import os
 import re
-import sys
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from faceripper.errors import FaceripperError, UsageError
 from faceripper.fileio import atomic_write_bytes
+from faceripper.journal import (
+    JOURNAL_NAME,
+    SegmentRecord,
+    SettingsChangedError,
+    append_line,
+    check_header,
+    read_jsonl,
+    start_journal,
+    summarize,
+)
+from faceripper.lock import LOCK_NAME, TargetLock, TargetLockedError
+from faceripper.manifest import (
+    MANIFEST_COLUMNS,
+    MANIFEST_NAME,
+    MANIFEST_REQUIRED,
+    ManifestFile,
+    check_manifest_header,
+    choose_spread,
+    ends_with_newline,
+    read_manifest,
+)
 from faceripper.video import video_id
 
-MANIFEST_NAME = "manifest.csv"
-JOURNAL_NAME = ".faceripper-journal.jsonl"
-LOCK_NAME = ".faceripper.lock"
-JOURNAL_FORMAT = "faceripper-journal"
-JOURNAL_VERSION = 1
+__all__ = [
+    "ADAPT_PREFIX",
+    "JOURNAL_NAME",
+    "LOCK_NAME",
+    "MANIFEST_COLUMNS",
+    "MANIFEST_NAME",
+    "MANIFEST_REQUIRED",
+    "Dataset",
+    "DatasetWriteError",
+    "SegmentRecord",
+    "SettingsChangedError",
+    "TargetLockedError",
+    "blurry_dir_for",
+    "check_manifest_header",
+    "choose_spread",
+    "crop_name",
+    "ensure_writable",
+    "inside",
+    "read_manifest",
+    "safe_stem",
+    "summarize",
+    "write_error",
+]
+
 #: Spool files of the video-adaptive step: ``<prefix><video id>-<start>-<end>.npz``.
 ADAPT_PREFIX = ".faceripper-adapt-"
-
-#: The manifest's first columns, in this order (what every consumer may rely on).
-MANIFEST_REQUIRED = (
-    "path",
-    "label",
-    "person",
-    "group",
-    "video",
-    "frame",
-    "time_s",
-    "top",
-    "right",
-    "bottom",
-    "left",
-    "distance",
-    "sharpness",
-    "status",
-)
-#: All the manifest's columns: the required ones, then ``track`` (the face track the
-#: crop belongs to), ``encoded`` (1 if this crop's own encoding was computed, 0 if its
-#: identity and distance come from its track), ``face`` (the face's index in the
-#: frame, left to right) and ``corrected`` (``moved``: a crop the user moved into
-#: another person's folder, :mod:`faceripper.corrections`).
-MANIFEST_COLUMNS = (*MANIFEST_REQUIRED, "track", "encoded", "face", "corrected")
-
-
-class TargetLockedError(FaceripperError):
-    """Another ``rip`` is writing to the same target folder."""
-
-
-class SettingsChangedError(FaceripperError):
-    """The target was made with other settings; resuming would mix two datasets."""
 
 
 class DatasetWriteError(FaceripperError):
@@ -177,140 +182,6 @@ def ensure_writable(folder: Path) -> None:
         ) from None
 
 
-#: Lock files held by this process, closed in every child it forks (see :class:`_Lock`).
-_held_locks: set[IO[bytes]] = set()
-
-
-def _close_held_locks() -> None:
-    for handle in list(_held_locks):
-        with contextlib.suppress(OSError):
-            handle.close()
-    _held_locks.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_close_held_locks)
-
-
-class _Lock:
-    """An exclusive, non-blocking lock on a file, released by the OS if the process dies.
-
-    Only this process holds it: ``flock`` belongs to the open file, which a forked child
-    would share (a worker process outliving a killed ``rip`` would keep the target
-    locked), so every forked child closes it first thing; other children never get the
-    descriptor (Python opens files non-inheritable, ``O_CLOEXEC``).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.handle: IO[bytes] | None = None
-
-    def acquire(self) -> None:
-        handle = self.path.open("a+b")
-        try:
-            if sys.platform == "win32":
-                import msvcrt
-
-                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise TargetLockedError(
-                f"{self.path.parent}: another faceripper rip is writing to this folder"
-            ) from None
-        self.handle = handle
-        _held_locks.add(handle)
-
-    def release(self) -> None:
-        if self.handle is not None:
-            _held_locks.discard(self.handle)
-            self.handle.close()
-            self.handle = None
-
-
-@dataclass
-class SegmentRecord:
-    """A finished segment, as the journal keeps it.
-
-    ``start``/``end`` are the segment as planned; ``owned`` the frames ``[first, stop)``
-    whose faces it wrote, which may begin after ``start`` and go past ``end``
-    (:func:`faceripper.worker.owned_frames`); None: ``(start, end)``.
-    """
-
-    video: str
-    start: int
-    end: int
-    frames: int
-    saved: Counter[str] = field(default_factory=Counter)
-    blurry: Counter[str] = field(default_factory=Counter)
-    ambiguous: Counter[str] = field(default_factory=Counter)
-    counts: Counter[str] = field(default_factory=Counter)
-    error: str = ""
-    owned: tuple[int, int] | None = None
-
-    @property
-    def rows_range(self) -> tuple[int, int]:
-        """The frames ``[first, stop)`` of the manifest rows this segment wrote."""
-        return self.owned if self.owned is not None else (self.start, self.end)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "video": self.video,
-                "start": self.start,
-                "end": self.end,
-                "frames": self.frames,
-                "saved": dict(self.saved),
-                "blurry": dict(self.blurry),
-                "ambiguous": dict(self.ambiguous),
-                "counts": dict(self.counts),
-                "error": self.error,
-                **({"owned": list(self.owned)} if self.owned is not None else {}),
-            },
-            ensure_ascii=False,
-        )
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SegmentRecord:
-        return cls(
-            str(data["video"]),
-            int(data["start"]),
-            int(data["end"]),
-            int(data["frames"]),
-            Counter(data.get("saved", {})),
-            Counter(data.get("blurry", {})),
-            Counter(data.get("ambiguous", {})),
-            Counter(data.get("counts", {})),
-            str(data.get("error", "")),
-            (int(data["owned"][0]), int(data["owned"][1])) if data.get("owned") else None,
-        )
-
-
-def _open_text(path: Path) -> IO[str]:
-    """Open a UTF-8 text file of the target for appending.
-
-    A string that is not valid Unicode (a message naming a file whose name is not
-    UTF-8) is written with backslash escapes rather than stopping the run.
-    """
-    return path.open("a", encoding="utf-8", errors="backslashreplace", newline="")
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Lines of a JSON-lines file; a torn last line (from a kill) is ignored."""
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
-
-
 @dataclass
 class Dataset:
     """A target folder opened for writing by one run.
@@ -335,9 +206,8 @@ class Dataset:
     #: Videos whose video-adaptive step is done, and that step's tallies.
     adapted: set[str] = field(default_factory=set)
     adapt_counts: Counter[str] = field(default_factory=Counter)
-    _lock: _Lock | None = None
-    _manifest: IO[str] | None = None
-    _writer: Any = None
+    _lock: TargetLock | None = None
+    _manifest: ManifestFile | None = None
 
     def __enter__(self) -> Dataset:
         self.open()
@@ -353,7 +223,7 @@ class Dataset:
         ensure_writable(self.target)
         if self.blurry_dir is not None:
             ensure_writable(self.blurry_dir)
-        self._lock = _Lock(self.target / LOCK_NAME)
+        self._lock = TargetLock(self.target / LOCK_NAME)
         self._lock.acquire()
         try:
             self._check_manifest_header()
@@ -409,25 +279,10 @@ class Dataset:
 
     def _recover(self) -> None:
         self._remove_temporaries()
-        records = _read_jsonl(self._journal_path())
+        records = read_jsonl(self._journal_path())
         manifest = self._manifest_path()
         if records:
-            header = records[0]
-            if header.get("format") != JOURNAL_FORMAT:
-                raise UsageError(f"{self._journal_path()}: not a faceripper journal")
-            old = header.get("settings", {})
-            changed = sorted(
-                k for k in set(old) | set(self.settings) if old.get(k) != self.settings.get(k)
-            )
-            if changed:
-                what = ", ".join(
-                    f"{k}: {old.get(k)!r} -> {self.settings.get(k)!r}" for k in changed
-                )
-                raise SettingsChangedError(
-                    f"{self.target}: made by a run with other settings ({what}); "
-                    "rerun with the same options, use --restart to start over, "
-                    "or choose another --target-dir"
-                )
+            check_header(self._journal_path(), records[0], self.settings, self.target)
             for data in records[1:]:
                 if "pruned" in data:
                     self.pruned.add(str(data["pruned"]))
@@ -444,20 +299,10 @@ class Dataset:
                 "use --restart to start over or choose another --target-dir"
             )
         else:
-            header = {
-                "format": JOURNAL_FORMAT,
-                "version": JOURNAL_VERSION,
-                "settings": self.settings,
-            }
-            atomic_write_bytes(
-                self._journal_path(), (json.dumps(header, ensure_ascii=False) + "\n").encode()
-            )
+            start_journal(self._journal_path(), self.settings)
+        self._manifest = ManifestFile(self._manifest_path())
         self._rewrite_manifest_for_done()
-        self._manifest = _open_text(self._manifest_path())
-        self._writer = csv.writer(self._manifest, lineterminator="\n")
-        if self._manifest.tell() == 0:
-            self._writer.writerow(MANIFEST_COLUMNS)
-            self._manifest.flush()
+        self._manifest.open()
 
     def _rewrite_manifest_for_done(self) -> None:
         """Keep manifest rows of finished segments whose file still exists; drop the rest."""
@@ -480,38 +325,20 @@ class Dataset:
                 keep.append(row)
         self.rows_written = len(keep)
         self.row_counts = Counter((r["label"], r["status"]) for r in keep)
-        if len(keep) == len(rows) and _ends_with_newline(path):
+        if len(keep) == len(rows) and ends_with_newline(path):
             return
         self._replace_manifest(keep)
 
     def _replace_manifest(self, rows: list[dict[str, str]]) -> None:
         """Rewrite the manifest atomically with ``rows`` (reopening it if it was open)."""
-        buffer = io.StringIO()
-        writer = csv.DictWriter(
-            buffer,
-            fieldnames=MANIFEST_COLUMNS,
-            lineterminator="\n",
-            restval="",
-            extrasaction="ignore",
-        )
-        writer.writeheader()
-        writer.writerows(rows)
-        reopen = self._manifest is not None
-        if self._manifest is not None:
-            self._manifest.close()
-        atomic_write_bytes(self._manifest_path(), buffer.getvalue().encode("utf-8"))
-        if reopen:
-            self._manifest = _open_text(self._manifest_path())
-            self._writer = csv.writer(self._manifest, lineterminator="\n")
+        assert self._manifest is not None
+        self._manifest.replace(rows)
         self.rows_written = len(rows)
         self.row_counts = Counter((r["label"], r["status"]) for r in rows)
 
     def _append_journal(self, line: str) -> None:
         """Append one line to the journal, durably."""
-        with _open_text(self._journal_path()) as journal:
-            journal.write(line + "\n")
-            journal.flush()
-            os.fsync(journal.fileno())
+        append_line(self._journal_path(), line)
 
     # ------------------------------------------------------------------ writing
 
@@ -532,7 +359,7 @@ class Dataset:
         self, label: str, name: str, status: str, jpeg: bytes, row: dict[str, Any]
     ) -> None:
         """Write one crop atomically, then its manifest row (flushed)."""
-        assert self._writer is not None and self._manifest is not None
+        assert self._manifest is not None
         folder = self.class_dir(label, status)
         path = folder / name
         with _writing(path):
@@ -540,8 +367,7 @@ class Dataset:
             atomic_write_bytes(path, jpeg)  # fsynced: a power cut cannot leave a torn crop
         relative = Path(os.path.relpath(path, self.target)).as_posix()
         with _writing(self._manifest_path()):
-            self._writer.writerow([relative, *(row.get(c, "") for c in MANIFEST_COLUMNS[1:])])
-            self._manifest.flush()
+            self._manifest.append([relative, *(row.get(c, "") for c in MANIFEST_COLUMNS[1:])])
         self.rows_written += 1
         self.row_counts[(label, status)] += 1
 
@@ -549,8 +375,7 @@ class Dataset:
         """Make the segment's rows durable, then record it as finished."""
         assert self._manifest is not None
         with _writing(self._manifest_path()):
-            self._manifest.flush()
-            os.fsync(self._manifest.fileno())
+            self._manifest.flush(durable=True)
         with _writing(self._journal_path()):
             self._append_journal(record.to_json())
         self.done[(record.video, record.start, record.end)] = record
@@ -576,8 +401,7 @@ class Dataset:
         assert self._manifest is not None
         spools = self.spools(video)
         if spools:
-            self._manifest.flush()
-            os.fsync(self._manifest.fileno())
+            self._manifest.flush(durable=True)
             line = {"adapted": video, "counts": dict(counts)}
             self._append_journal(json.dumps(line, ensure_ascii=False))
             for spool in spools:
@@ -637,95 +461,8 @@ class Dataset:
     def close(self) -> None:
         """Close the manifest and release the lock."""
         if self._manifest is not None:
-            with contextlib.suppress(OSError):  # a full disk: the rows were reported lost
-                self._manifest.close()
+            self._manifest.close()
             self._manifest = None
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-
-
-def check_manifest_header(path: Path) -> None:
-    """Refuse a ``manifest.csv`` that faceripper did not write: nothing may append to it,
-    rewrite it or delete it.
-
-    Raises:
-        UsageError: its first line is not a faceripper manifest header.
-    """
-    try:
-        with path.open("rb") as handle:
-            first = handle.readline(4096)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read the manifest ({exc.strerror or exc})") from None
-    if not first:
-        return
-    header = next(csv.reader([first.decode("utf-8", "replace").rstrip("\r\n")]), [])
-    if tuple(header[: len(MANIFEST_REQUIRED)]) != MANIFEST_REQUIRED:
-        shown = first.decode("utf-8", "replace").strip()[:60]
-        raise UsageError(
-            f"{path}: not a faceripper manifest (its first line is {shown!r}); "
-            "move it away or choose another --target-dir"
-        )
-
-
-def _ends_with_newline(path: Path) -> bool:
-    with path.open("rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        if handle.tell() == 0:
-            return True
-        handle.seek(-1, os.SEEK_END)
-        return handle.read(1) == b"\n"
-
-
-def choose_spread(rows: list[dict[str, str]], frame_count: int, limit: int) -> set[str]:
-    """The paths of ``limit`` rows spread over a video, the sharpest of each stretch.
-
-    >>> rows = [{"path": str(f), "frame": str(f), "sharpness": str(s)}
-    ...         for f, s in [(0, 10), (1, 90), (50, 20), (51, 30), (99, 5)]]
-    >>> sorted(choose_spread(rows, 100, 2), key=int)
-    ['1', '51']
-    """
-
-    def sharpest(group: list[dict[str, str]]) -> dict[str, str]:
-        return max(group, key=lambda r: (float(r["sharpness"]), -int(r["frame"]), r["path"]))
-
-    stretches: dict[int, list[dict[str, str]]] = {}
-    for row in rows:
-        stretch = min(limit - 1, int(row["frame"]) * limit // max(1, frame_count))
-        stretches.setdefault(stretch, []).append(row)
-    keep = {sharpest(group)["path"] for group in stretches.values()}
-    rest = sorted(
-        (r for r in rows if r["path"] not in keep),
-        key=lambda r: (-float(r["sharpness"]), int(r["frame"]), r["path"]),
-    )
-    keep.update(r["path"] for r in rest[: max(0, limit - len(keep))])
-    return keep
-
-
-def read_manifest(path: Path) -> list[dict[str, str]]:
-    """Rows of a manifest as dicts; a torn last row (from a kill) is left out."""
-    if not path.exists():
-        return []
-    text = path.read_text(encoding="utf-8")
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    rows = list(csv.DictReader(io.StringIO(text)))
-    return [
-        r for r in rows if None not in r and all(r.get(c) is not None for c in MANIFEST_REQUIRED)
-    ]
-
-
-def summarize(records: Iterable[SegmentRecord]) -> dict[str, Counter[str]]:
-    """Totals per label over segment records, keyed "saved", "blurry" and "ambiguous"."""
-    total: dict[str, Counter[str]] = {
-        "saved": Counter(),
-        "blurry": Counter(),
-        "ambiguous": Counter(),
-    }
-    for record in records:
-        total["saved"].update(record.saved)
-        total["blurry"].update(record.blurry)
-        total["ambiguous"].update(record.ambiguous)
-    return total

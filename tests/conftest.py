@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from faceripper.synthetic import PlacedFace, Shot, load_face_sources, render_video, truth_path
+from faceripper.testing import PlacedFace, Shot, load_face_sources, render_video, truth_path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from faceripper.synthetic import (
+from faceripper.testing import (
     PlacedFace,
     Shot,
     evaluate,

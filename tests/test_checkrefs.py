@@ -26,13 +26,12 @@ from faceripper.checkrefs import (
     RefCheck,
     check_references,
     outlier_flags,
-    summary_tables,
-    write_contact_sheets,
 )
 from faceripper.config import Config, Person, config_from_refs
 from faceripper.encoder import face_distances
 from faceripper.errors import UsageError
 from faceripper.references import FileResult, ReferenceSet, encode_references
+from faceripper.refreport import summary_tables, write_contact_sheets
 from faceripper.sheets import open_file
 
 # ---------------------------------------------------------------------------- helpers

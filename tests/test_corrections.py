@@ -174,7 +174,7 @@ def test_deleting_wrong_faces_saves_fewer_wrong_faces_on_new_video(testdata, tmp
     """Ground truth: at a loose tolerance a stranger alone in a shot is saved as the
     target; after the user deletes those crops, a new video of the same people saves
     fewer wrong faces."""
-    from faceripper.synthetic import (
+    from faceripper.testing import (
         PlacedFace,
         Shot,
         evaluate,

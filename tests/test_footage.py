@@ -10,7 +10,7 @@ import pytest
 from faceripper.footage import Footage, build_footage
 from faceripper.geometry import as_boxes, iou
 from faceripper.images import load_rgb
-from faceripper.synthetic import render_frames
+from faceripper.testing import render_frames
 from faceripper.tracks import LINK_IOU, frame_thumbnail, is_cut
 from faceripper.video import iter_frames, scan_video
 
@@ -72,7 +72,7 @@ def test_an_invisible_cut_escapes_the_frame_difference(footage):
 
 
 def test_camera_settings_change_the_pixels_deterministically(footage):
-    from faceripper.synthetic import PlacedFace, Shot, load_face_sources
+    from faceripper.testing import PlacedFace, Shot, load_face_sources
 
     source = load_face_sources(sorted((footage.refs / "Hu_Jintao").iterdir()))[0]
     plain = PlacedFace(source, (200, 180), (200, 180), 100, 100)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from faceripper.synthetic import Metrics, build_scenario, evaluate
+from faceripper.testing import Metrics, build_scenario, evaluate
 
 from conftest import run_cli
 

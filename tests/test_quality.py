@@ -16,7 +16,7 @@ from faceripper.crops import aligned_crop, roll_degrees
 from faceripper.detector import detect_faces
 from faceripper.encoder import encode_faces
 from faceripper.images import load_rgb
-from faceripper.synthetic import PlacedFace, Shot, load_face_sources, render_video
+from faceripper.testing import PlacedFace, Shot, load_face_sources, render_video
 
 from conftest import rip_args, run_cli
 

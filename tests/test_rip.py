@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from faceripper.synthetic import (
+from faceripper.testing import (
     evaluate,
     load_truth,
 )
@@ -493,7 +493,7 @@ def long_shots(lfw_clip, testdata, tmp_path_factory) -> dict[str, object]:
     people and their references (encoded once)."""
     from faceripper.config import config_from_refs
     from faceripper.references import EncodeSettings, encode_references
-    from faceripper.synthetic import PlacedFace, Shot, load_face_sources, render_video
+    from faceripper.testing import PlacedFace, Shot, load_face_sources, render_video
 
     from conftest import DISTRACTOR
 

@@ -21,7 +21,7 @@ from faceripper.split import (
     parse_fractions,
     read_splits,
 )
-from faceripper.synthetic import PlacedFace, Shot, load_face_sources, render_video, truth_path
+from faceripper.testing import PlacedFace, Shot, load_face_sources, render_video, truth_path
 from faceripper.writer import read_manifest
 
 from conftest import TARGETS, run_cli, tree_digest

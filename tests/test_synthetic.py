@@ -12,7 +12,7 @@ from faceripper.blur import sharpness
 from faceripper.detector import detect_faces
 from faceripper.geometry import as_boxes, iou
 from faceripper.images import bgr_to_rgb
-from faceripper.synthetic import (
+from faceripper.testing import (
     TRUTH_COLUMNS,
     FaceSource,
     PlacedFace,

@@ -1,0 +1,292 @@
+"""The ``rip`` command: its options into :func:`faceripper.rip`, its summary out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from faceripper.cli.common import (
+    ConfigOption,
+    Detector,
+    DeviceChoice,
+    DeviceOption,
+    EngineChoice,
+    EngineOption,
+    Landmarks,
+    LandmarksOption,
+    RefsOption,
+    ThreadsOption,
+    app,
+    err,
+    out,
+    progress_bar,
+    user_errors,
+    warn,
+)
+from faceripper.cli.rip_options import (
+    AdaptOption,
+    AlignOption,
+    BlurOption,
+    BlurryDirOption,
+    DedupeOption,
+    DetectEveryOption,
+    EveryOption,
+    FpsOption,
+    LabelFormatOption,
+    MarginOption,
+    MaxPerVideoOption,
+    MinSizeOption,
+    NegativesOption,
+    RestartOption,
+    RipCacheOption,
+    RipJittersOption,
+    RipModelOption,
+    RipToleranceOption,
+    SaveBlurryOption,
+    SchedulerOption,
+    SchedulerTimeoutOption,
+    SegmentFramesOption,
+    SizeOption,
+    TargetDirOption,
+    TlsCaFileOption,
+    TlsCertOption,
+    TlsKeyOption,
+    TracksOption,
+    VideoDirOption,
+    VideosOption,
+)
+from faceripper.config import DEFAULT_CONFIG, DEFAULT_LABEL_FORMAT
+
+
+@app.command("rip")
+def rip_command(
+    target_dir: TargetDirOption,
+    config: ConfigOption = DEFAULT_CONFIG,
+    refs: RefsOption = None,
+    video_dir: VideoDirOption = None,
+    video: VideosOption = None,
+    tolerance: RipToleranceOption = 0.4,
+    threads: ThreadsOption = None,
+    jitters: RipJittersOption = 0,
+    model: RipModelOption = Detector.hog,
+    blur: BlurOption = None,
+    save_blurry: SaveBlurryOption = False,
+    blurry_dir: BlurryDirOption = None,
+    min_size: MinSizeOption = 100,
+    margin: MarginOption = 0.3,
+    align: AlignOption = True,
+    size: SizeOption = 256,
+    tracks: TracksOption = True,
+    dedupe: DedupeOption = True,
+    adapt: AdaptOption = True,
+    every: EveryOption = 1,
+    fps: FpsOption = 0.0,
+    detect_every: DetectEveryOption = 5,
+    label_format: LabelFormatOption = DEFAULT_LABEL_FORMAT,
+    landmarks: LandmarksOption = Landmarks.five,
+    engine: EngineOption = EngineChoice.auto,
+    device: DeviceOption = DeviceChoice.cpu,
+    cache: RipCacheOption = None,
+    restart: RestartOption = False,
+    max_per_video: MaxPerVideoOption = 0,
+    negatives: NegativesOption = None,
+    segment_frames: SegmentFramesOption = 300,
+    scheduler: SchedulerOption = None,
+    scheduler_timeout: SchedulerTimeoutOption = 30.0,
+    tls_ca_file: TlsCaFileOption = None,
+    tls_cert: TlsCertOption = None,
+    tls_key: TlsKeyOption = None,
+) -> None:
+    """Extract the faces of the configured people from videos into a training dataset.
+
+    Rerunning the same command continues where the last run stopped. 'faceripper
+    review TARGET' then draws contact sheets of the crops to check them.
+    """
+    from faceripper.api import rip
+    from faceripper.blur import DEFAULT_BLUR_THRESHOLD
+    from faceripper.worker import RipSettings
+
+    settings = RipSettings(
+        tolerance=tolerance,
+        min_size_px=min_size,
+        blur_threshold=DEFAULT_BLUR_THRESHOLD if blur is None else blur,
+        save_blurry=save_blurry,
+        model=model.value,
+        landmarks=landmarks.value,
+        margin=margin,
+        align=align,
+        size_px=size,
+        tracks=tracks,
+        dedupe=dedupe,
+        adapt=adapt,
+        every=every,
+        fps=fps,
+        detect_every=detect_every,
+        engine=engine.value,
+        device=device.value,
+    )
+    with user_errors(), ExitStack() as stack:
+        # Connecting comes first: a wrong address fails at once and writes nothing.
+        cluster = connect_cluster(
+            stack, scheduler, scheduler_timeout, tls_ca_file, tls_cert, tls_key, threads
+        )
+        encoding = stack.enter_context(progress_bar("encoding references"))
+        ripping = stack.enter_context(rip_progress())
+        summary = rip(
+            target_dir,
+            config=None if config == DEFAULT_CONFIG else config,
+            refs=refs,
+            video_dir=video_dir,
+            videos=video or [],
+            settings=settings,
+            threads=threads,
+            jitters=jitters,
+            cache=cache,
+            blurry_dir=blurry_dir,
+            restart=restart,
+            max_per_video=max_per_video,
+            negatives=negatives,
+            segment_frames=segment_frames,
+            label_format=label_format,
+            cluster=cluster,
+            start_method=os.environ.get("FACERIPPER_START_METHOD"),
+            progress=ripping,
+            encode_progress=encoding,
+            warn=warn,
+        )
+    _print_summary(summary)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+def connect_cluster(
+    stack: ExitStack,
+    scheduler: str | None,
+    timeout_s: float,
+    tls_ca_file: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    threads: int | None,
+) -> Any:
+    """The Dask cluster of ``--scheduler`` (closed with ``stack``), or None for local work.
+
+    Connecting comes first, before the references are encoded, so that a wrong address
+    fails at once and writes nothing.
+    """
+    from faceripper.errors import UsageError
+
+    if scheduler is None:
+        if tls_ca_file or tls_cert or tls_key:
+            raise UsageError("the --tls-* options need --scheduler")
+        return None
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            '--scheduler needs the package "distributed": pip install "faceripper[distributed]"'
+        ) from None
+    from faceripper.distributed import DaskCluster, security
+
+    tls = security(tls_ca_file, tls_cert, tls_key)
+    return stack.enter_context(DaskCluster(scheduler, tls, timeout_s=timeout_s, threads=threads))
+
+
+@contextmanager
+def rip_progress() -> Iterator[Callable[[Any], None]]:
+    """The rip progress bar on stderr: frames, faces saved, frames/s, ETA."""
+    progress = Progress(
+        TextColumn("ripping"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TextColumn("{task.fields[faces]} faces"),
+        TextColumn("{task.fields[videos]} videos"),
+        TextColumn("{task.fields[fps]:.1f} frames/s"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,  # piped: no bar, and no blank line left behind
+    )
+    task = progress.add_task("rip", total=None, faces=0, fps=0.0, videos="0/?")
+
+    def update(state: Any) -> None:
+        progress.update(
+            task,
+            completed=state.frames_done,
+            total=state.frames_total or None,
+            faces=state.faces_saved,
+            fps=state.frames_per_s,
+            videos=f"{state.videos_scanned}/{state.videos_total}",
+        )
+
+    with progress:
+        yield update
+
+
+def _print_summary(summary: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title="faces in the dataset")
+    for column in ("label", "saved", "blurry", "ambiguous"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for label in summary.labels:
+        table.add_row(
+            label,
+            str(summary.saved[label]),
+            str(summary.blurry[label]),
+            str(summary.ambiguous[label]),
+        )
+    out.print(table)
+    counts = summary.counts
+    out.print(
+        f"{summary.frames} frames ({summary.frames_this_run} this run, "
+        f"{summary.seconds:.1f} s); faces detected {counts['detected']}, "
+        f"too small {counts['too_small']}, blurry skipped {counts['blurry_skipped']}, "
+        f"unknown {counts['unknown']}, negatives {counts['negative']}; "
+        f"{counts['tracks']} tracks, {counts['encoded']} faces encoded, "
+        f"{counts['whole_frame_searches']} frames searched whole, "
+        f"{counts['deduplicated']} near duplicates skipped, "
+        f"{counts['adapt_adopted']} of {counts['tracks_pending']} borderline tracks adopted "
+        f"from their video; {summary.rows} manifest rows",
+        markup=False,
+    )
+    _print_corrections(summary)
+    for key, message in summary.video_errors.items():
+        err.print(f"error: {_naming(key, message)}", markup=False)
+
+
+def _naming(key: str, message: str) -> str:
+    """``message`` led by the video's name, once: most messages start with its path.
+
+    >>> _naming("a/x.mp4", "videos/a/x.mp4: empty file (0 bytes)")
+    'videos/a/x.mp4: empty file (0 bytes)'
+    >>> _naming("x.mp4", "the worker process crashed")
+    'x.mp4: the worker process crashed'
+    """
+    named = message.split(": ", 1)[0].replace("\\", "/")
+    return message if named == key or named.endswith("/" + key) else f"{key}: {message}"
+
+
+def _print_corrections(summary: Any) -> None:
+    """What rip found corrected by hand, and learnt (nothing when there is nothing)."""
+    from faceripper.corrections import describe
+
+    report, learned = summary.corrections, summary.learned
+    if report is not None and report.changed:
+        out.print(describe(report)[-1], markup=False)  # the counts; reconcile lists them
+    if learned is not None and (len(learned) or learned.pending):
+        text = (
+            f"learnt from your corrections: {len(learned.exclusions)} faces excluded, "
+            f"{len(learned.references)} added as references"
+        )
+        if summary.counts["corrected_skipped"]:
+            text += f", {summary.counts['corrected_skipped']} corrected crops not rewritten"
+        if learned.pending:
+            text += f"; {learned.pending} waiting for their video to be encoded"
+        out.print(text, markup=False)
