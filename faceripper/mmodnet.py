@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +48,7 @@ from faceripper.dlibnet import (
     read_layers,
     read_versions,
 )
+from faceripper.engines import Converter
 from faceripper.errors import ModelFormatError
 from faceripper.onnxgraph import Graph
 
@@ -373,3 +375,157 @@ def non_max_suppression(boxes: npt.NDArray[np.int64], options: MmodOptions) -> l
                 continue
         kept.append(i)
     return kept
+
+
+# ---------------------------------------------------------------------------- upsampling
+
+
+def pyramid_up(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """The image doubled as dlib's ``pyramid_up`` (``pyramid_down<2>``) doubles it.
+
+    ``(h, w)`` becomes ``(2 h + 1, 2 w + 2)`` by dlib's bilinear ``resize_image`` of RGB
+    images, bit for bit: four output columns at a time in float32 (positions summed in
+    float32, truncated to integers), the last few columns in float64; values truncated.
+
+    Args:
+        image: ``(h, w, 3)`` uint8 RGB.
+
+    Returns:
+        ``(2 h + 1, 2 w + 2, 3)`` uint8 RGB.
+    """
+    in_rows, in_cols = image.shape[:2]
+    rows, cols = 2 * in_rows + 1, 2 * in_cols + 2
+    x_scale, y_scale = (in_cols - 1) / (cols - 1), (in_rows - 1) / (rows - 1)
+    y = np.add.accumulate(np.full(rows, y_scale))  # dlib adds the step row by row
+    y = np.concatenate([[0.0], y[:-1]]) if rows else y
+    top = np.floor(y).astype(np.int64)
+    bottom, tb = np.minimum(top + 1, in_rows - 1), y - top
+    # four lanes of float32 positions, each advanced by 4 steps per block of columns
+    start = np.array([(k - 4) * x_scale for k in range(4)]).astype(np.float32)
+    steps = np.full((cols // 4 + 1, 4), np.float32(4 * x_scale), dtype=np.float32)
+    x = np.add.accumulate(np.concatenate([start[None], steps]), axis=0, dtype=np.float32)[1:]
+    left = np.trunc(x).astype(np.int64)
+    over = np.nonzero(left[:, 3] + 1 >= in_cols)[0]
+    blocks = min(int(over[0]) if len(over) else len(x), cols // 4)
+    x, left = x[:blocks].reshape(-1), left[:blocks].reshape(-1)
+    lr = x - left.astype(np.float32)
+    out = np.empty((rows, cols, 3), dtype=np.uint8)
+    pixels = image.astype(np.float32)
+    tbf, itbf = tb.astype(np.float32)[:, None, None], (1 - tb).astype(np.float32)[:, None, None]
+    lrf, ilr = lr[None, :, None], (np.float32(1) - lr)[None, :, None]
+    value = (itbf * ilr) * pixels[top][:, left] + (itbf * lrf) * pixels[top][:, left + 1]
+    value = (
+        value + (tbf * ilr) * pixels[bottom][:, left] + (tbf * lrf) * pixels[bottom][:, left + 1]
+    )
+    out[:, : len(left)] = np.trunc(value).astype(np.int32).astype(np.uint8)
+    tail = np.arange(len(left), cols)
+    if len(tail):
+        xt = -x_scale + len(left) * x_scale + np.add.accumulate(np.full(len(tail), x_scale))
+        lt = np.floor(xt).astype(np.int64)
+        rt, ft = np.minimum(lt + 1, in_cols - 1), (xt - lt)[None, :, None]
+        double = image.astype(np.float64)
+        tbd = tb[:, None, None]
+        value = (1 - tbd) * ((1 - ft) * double[top][:, lt] + ft * double[top][:, rt]) + tbd * (
+            (1 - ft) * double[bottom][:, lt] + ft * double[bottom][:, rt]
+        )
+        out[:, tail] = value.astype(np.int32).astype(np.uint8)
+    return out
+
+
+def rect_down(boxes: npt.NDArray[np.int64], levels: int) -> npt.NDArray[np.int64]:
+    """``(left, top, right, bottom)`` boxes of a ``levels`` times doubled image in the original.
+
+    dlib's ``pyramid_down<2>::rect_down``: ``x / 2 - 1.25``, ``y / 2 - 0.75`` a level,
+    rounded once at the end.
+    """
+    if levels == 0:
+        return boxes
+    values = boxes.astype(np.float64)
+    for _ in range(levels):
+        values = values / 2.0 - np.array([1.25, 0.75, 1.25, 0.75])
+    return _round(values)
+
+
+# ---------------------------------------------------------------------------- the detector
+
+
+class ScoreNetwork(Protocol):
+    """The converted network on an engine (:mod:`faceripper.engines`)."""
+
+    def run(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Score maps ``(n, 1, h', w')`` of tiled pyramids ``(n, 3, h, w)``."""
+        ...
+
+
+@dataclass
+class MmodDetector:
+    """dlib's CNN face detector, its network on an engine.
+
+    Attributes:
+        net: the network read from the ``.dat`` (its window, NMS, means, paddings).
+        network: the converted network (:func:`faceripper.engines.open_network` with
+            :data:`MMOD_CONVERTER`).
+    """
+
+    net: MmodNet
+    network: ScoreNetwork
+
+    def detect_batch(
+        self, images: list[npt.NDArray[np.uint8]], upsample: int = 0, threshold: float = 0.0
+    ) -> list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]]:
+        """Faces of same-sized images, as ``dlib.cnn_face_detection_model_v1`` finds them.
+
+        Args:
+            images: RGB uint8 ``(h, w, 3)`` images, all the same size.
+            upsample: how many times each image is doubled first (finds smaller faces).
+            threshold: scores must exceed this (dlib's ``adjust_threshold``).
+
+        Returns:
+            One ``(boxes, scores)`` an image: ``(n, 4)`` int64 ``(top, right, bottom,
+            left)`` boxes in the image's pixels, not clipped (dlib's rectangles can reach
+            a little outside), and ``(n,)`` float32 confidences, best first.
+        """
+        if not images:
+            return []
+        for _ in range(upsample):
+            images = [pyramid_up(image) for image in images]
+        tensor, rects = tiled_pyramid(np.stack(images), self.net)
+        scores = self.network.run(tensor)
+        found = []
+        for score_map in scores[:, 0]:
+            boxes, confidences = score_windows(score_map, rects, self.net.options, threshold)
+            kept = non_max_suppression(boxes, self.net.options)
+            boxes = rect_down(boxes[kept], upsample)
+            found.append((boxes[:, [1, 2, 3, 0]], confidences[kept]))
+        return found
+
+    def detect(
+        self, image: npt.NDArray[np.uint8], upsample: int = 0, threshold: float = 0.0
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Faces of one RGB image: ``(boxes, scores)`` as :meth:`detect_batch` gives them."""
+        return self.detect_batch([image], upsample, threshold)[0]
+
+
+#: How :mod:`faceripper.engines` converts and caches the MMOD network.
+MMOD_CONVERTER = Converter(mmod_onnx, MMOD_CONVERTER_VERSION)
+
+
+def open_mmod_detector(
+    dat: Path, engine: str, device: str = "cpu", threads: int = 1
+) -> MmodDetector:
+    """dlib's CNN face detector of ``dat`` with its network on ``engine``.
+
+    Args:
+        dat: ``mmod_human_face_detector.dat``.
+        engine: ``onnxruntime`` or ``opencv``.
+        device: ``cpu``, or ``cuda`` (onnxruntime-gpu).
+        threads: the engine's threads.
+
+    Raises:
+        ModelFormatError: ``dat`` is not that network.
+        EngineUnavailableError: the engine or device cannot run here.
+    """
+    from faceripper.engines import open_network
+
+    network = open_network(dat, engine, device, threads, MMOD_CONVERTER)
+    return MmodDetector(read_mmod(dat), network)
