@@ -248,14 +248,15 @@ def rip(
         warn(problem)
     check_folders(target, folder)
     ensure_writable(target)
-    prepare_engine(settings.engine, settings.device)  # fails here, in one line
-    if settings.model == "cnn":
+    # fails here, in one line (also a --model cnn file that is not dlib's CNN)
+    engine = prepare_engine(settings.engine, settings.device, cnn=settings.model == "cnn")
+    if settings.model == "cnn" and engine == "dlib":
         from faceripper.models import dlib_has_cuda
 
         if not dlib_has_cuda():
             warn(
-                "dlib was built without CUDA: --model cnn runs on the CPU "
-                "(about 1.4 s for one 640x360 frame); see INSTALLING_DLIB.md"
+                "dlib was built without CUDA: --model cnn --engine dlib runs dlib's CNN on "
+                "the CPU (about 1.4 s for one 640x360 frame); see INSTALLING_DLIB.md"
             )
     workers = threads or cpu_count()
     if cluster is None and workers > cpu_count():

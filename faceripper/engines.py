@@ -316,23 +316,27 @@ def open_face_network(dat: Path, engine: str, device: str = "cpu", threads: int 
     return open_network(dat, engine, device, threads)
 
 
-def prepare_engine(engine: str, device: str = "cpu") -> EncoderEngine:
-    """Resolve ``engine`` and check the model file before any work starts.
+def prepare_engine(engine: str, device: str = "cpu", cnn: bool = False) -> EncoderEngine:
+    """Resolve ``engine`` and check the model files before any work starts.
 
-    For a converted engine the ``.dat`` is read and converted once here (then cached),
-    so that a wrong model file fails at once with one clear error rather than in every
-    worker.
+    For a converted engine the ``.dat`` files are read and converted once here (then
+    cached), so that a wrong model file fails at once with one clear error rather than
+    in every worker: the face encoder's, and with ``cnn`` the CNN detector's.
 
     Returns:
         The concrete engine: ``"onnxruntime"``, ``"opencv"`` or ``"dlib"``.
 
     Raises:
         UsageError, EngineUnavailableError: as :func:`resolve_engine`.
-        ModelFormatError: the model file is not dlib's face recognition network.
+        ModelFormatError: a model file is not the network it should be.
     """
     resolved = resolve_engine(engine, device)
     if resolved != "dlib":
         from faceripper.models import model_path
 
         ensure_converted(model_path("encoder"))
+        if cnn:
+            from faceripper.mmodnet import MMOD_CONVERTER
+
+            ensure_converted(model_path("cnn_detector"), MMOD_CONVERTER)
     return resolved

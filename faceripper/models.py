@@ -81,6 +81,13 @@ class Models:
     """
 
     _cache: dict[str, Any]
+    #: Where the CNN detector's network runs (:meth:`configure_cnn`).
+    cnn_engine: str = "auto"
+    cnn_device: str = "cpu"
+
+    def configure_cnn(self, engine: str, device: str = "cpu") -> None:
+        """Run the CNN detector of this process on ``engine`` / ``device`` from now on."""
+        self.cnn_engine, self.cnn_device = engine, device
 
     def _get(self, key: str, build: Any) -> Any:
         if key not in self._cache:
@@ -100,6 +107,24 @@ class Models:
         return self._get(
             "cnn", lambda: dlib.cnn_face_detection_model_v1(str(model_path("cnn_detector")))
         )
+
+    @property
+    def cnn_network(self) -> Any:
+        """The CNN detector on the configured engine (:mod:`faceripper.mmodnet`); None
+        for dlib's own (``--engine dlib``). Built once per process and engine, one thread.
+        """
+        engine, device = self.cnn_engine, self.cnn_device
+
+        def build() -> Any:
+            from faceripper.engines import resolve_engine
+            from faceripper.mmodnet import open_mmod_detector
+
+            resolved = resolve_engine(engine, device)
+            if resolved == "dlib":
+                return None
+            return open_mmod_detector(model_path("cnn_detector"), resolved, device, threads=1)
+
+        return self._get(f"cnn_network_{engine}_{device}", build)
 
     def landmarks(self, model: LandmarkModel) -> Any:
         import dlib
