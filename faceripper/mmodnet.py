@@ -236,29 +236,26 @@ def pyramid_rects(rows: int, cols: int, padding: int, outer: int) -> tuple[list[
 
 
 def _resize_plane(source: FloatImage, rows: int, cols: int) -> FloatImage:
-    """dlib's bilinear ``resize_image`` of a float plane (``tt::resize_bilinear`` on the CPU).
+    """dlib's bilinear ``resize_image`` of float planes (``tt::resize_bilinear`` on the CPU).
 
-    Computed in float64 as dlib does (``interpolate_bilinear`` through
-    ``transform_image``): output pixel ``(r, c)`` samples the source at
-    ``(c * x_scale, r * y_scale)``, and where the sample's right or lower neighbour
-    falls outside the source the pixel is 0 (``black_background``).
+    Output pixel ``(r, c)`` samples the source at ``(c * x_scale, r * y_scale)`` with
+    ``x_scale = (w - 1) / (cols - 1)``; the right and lower neighbours are clamped to
+    the source's last column and row. Computed in float64, as across then down.
 
     Args:
         source: ``(channels, h, w)`` float32 planes.
+
+    Returns:
+        ``(channels, rows, cols)`` float32.
     """
     in_rows, in_cols = source.shape[1:]
     x = np.arange(cols, dtype=np.float64) * ((in_cols - 1) / max(cols - 1, 1))
     y = np.arange(rows, dtype=np.float64) * ((in_rows - 1) / max(rows - 1, 1))
     left, top = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
-    x_ok, y_ok = left + 1 < in_cols, top + 1 < in_rows
-    left, top = np.where(x_ok, left, 0), np.where(y_ok, top, 0)
-    lr, tb = x - left, y - top
+    lr, tb = x - left, (y - top)[:, None]
     plane = source.astype(np.float64)
     across = (1 - lr) * plane[:, :, left] + lr * plane[:, :, np.minimum(left + 1, in_cols - 1)]
-    tb = tb[:, None]
     out = (1 - tb) * across[:, top] + tb * across[:, np.minimum(top + 1, in_rows - 1)]
-    out[:, ~y_ok] = 0
-    out[:, :, ~x_ok] = 0
     return out.astype(np.float32)
 
 
