@@ -68,6 +68,27 @@ class DatReader:
         self.what = what
         self.pos = 0
 
+    @classmethod
+    def open(cls, path: Path, what: builtins.str, loss: builtins.str) -> DatReader:
+        """A reader of the file ``path``, past its loss layer's name (``loss``).
+
+        Raises:
+            ModelFormatError: the file cannot be read, or its loss layer is another.
+        """
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelFormatError(f"{path}: cannot read the model file: {exc.strerror}") from exc
+        reader = cls(data, path, what)
+        reader.version("loss layer", 1)
+        reader.expect("loss", reader.str(), loss)
+        return reader
+
+    def finish(self) -> None:
+        """Check that the whole file was read."""
+        if self.pos != len(self.data):
+            self.fail(f"{len(self.data) - self.pos} unexpected bytes after the network")
+
     def fail(self, problem: str) -> NoReturn:
         raise ModelFormatError(f"{self.path}: not {self.what}: {problem} (at byte {self.pos})")
 
@@ -348,13 +369,7 @@ def read_face_resnet(path: Path) -> FaceResNet:
     Raises:
         ModelFormatError: the file cannot be read or is not that network.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelFormatError(f"{path}: cannot read the model file: {exc.strerror}") from exc
-    reader = DatReader(data, path, FACE_RESNET_WHAT)
-    reader.version("loss layer", 1)
-    reader.expect("loss", reader.str(), "loss_metric_2")
+    reader = DatReader.open(path, FACE_RESNET_WHAT, "loss_metric_2")
     reader.float(), reader.float()  # margin and distance threshold (training only)
     specs = face_resnet_layers()
     computational = read_versions(reader, specs)
@@ -362,8 +377,7 @@ def read_face_resnet(path: Path) -> FaceResNet:
     mean = np.array([reader.float() for _ in range(3)], dtype=np.float32)
     reader.expect("input size", (reader.int(), reader.int()), (FACE_CHIP_PX, FACE_CHIP_PX))
     layers = read_layers(reader, computational)
-    if reader.pos != len(reader.data):
-        reader.fail(f"{len(reader.data) - reader.pos} unexpected bytes after the network")
+    reader.finish()
     return FaceResNet(mean, layers, specs)
 
 

@@ -49,7 +49,6 @@ from faceripper.dlibnet import (
     read_versions,
 )
 from faceripper.engines import Converter
-from faceripper.errors import ModelFormatError
 from faceripper.onnxgraph import Graph
 
 #: What the expected file is, for error messages.
@@ -137,13 +136,7 @@ def read_mmod(path: Path) -> MmodNet:
     Raises:
         ModelFormatError: the file cannot be read or is not that network.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelFormatError(f"{path}: cannot read the model file: {exc.strerror}") from exc
-    reader = DatReader(data, path, MMOD_WHAT)
-    reader.version("loss layer", 1)
-    reader.expect("loss", reader.str(), "loss_mmod_")
+    reader = DatReader.open(path, MMOD_WHAT, "loss_mmod_")
     options = _read_options(reader)
     specs = mmod_layers()
     computational = read_versions(reader, specs)
@@ -152,8 +145,7 @@ def read_mmod(path: Path) -> MmodNet:
     mean = np.array([reader.float() for _ in range(3)], dtype=np.float32)
     padding, outer = (reader.int(), reader.int()) if kind.endswith("2") else (10, 11)
     layers = read_layers(reader, computational)
-    if reader.pos != len(reader.data):
-        reader.fail(f"{len(reader.data) - reader.pos} unexpected bytes after the network")
+    reader.finish()
     return MmodNet(options, mean, padding, outer, layers, specs)
 
 
