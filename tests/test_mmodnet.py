@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from faceripper.detector import detect_cnn_scored, detect_faces
-from faceripper.errors import ModelFormatError
+from faceripper.errors import EngineUnavailableError, ModelFormatError
 from faceripper.images import load_rgb
 from faceripper.mmodnet import (
     MMOD_WHAT,
@@ -178,3 +178,17 @@ def test_a_truncated_file_is_refused(tmp_path, keep):
 
 def test_a_missing_file_is_refused(tmp_path):
     assert "cannot read the model file" in _refused(tmp_path / "nothing.dat")
+
+
+def test_device_cuda_without_onnxruntime_gpu_stops_with_one_line():
+    onnxruntime = pytest.importorskip("onnxruntime")
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("onnxruntime-gpu is installed here")
+    models = get_models()
+    models.configure_cnn("auto", "cuda")
+    try:
+        with pytest.raises(EngineUnavailableError) as caught:
+            detect_cnn_scored(np.zeros((100, 100, 3), np.uint8))
+    finally:
+        models.configure_cnn("auto")
+    assert "\n" not in str(caught.value) and "onnxruntime-gpu" in str(caught.value)
