@@ -3,6 +3,7 @@
 Run on demand (not part of the test suite)::
 
     python benchmarks/detector.py [--testdata DIR] [--rounds 3] [--frames 60,150,240]
+    python benchmarks/detector.py --parity-only --sizes 720p --frames 0,30,60 --upsample 0,1
 
 The frames are frames of the Hamilton clip (``face_recognition/short_hamilton_clip.mp4``,
 640x360) scaled up to 1280x720 and 1920x1080 (bilinear), and a 200x200 region of the
@@ -17,8 +18,9 @@ Measured, each on one thread:
 
 Costs are the process's CPU time per call, median over ``--rounds`` rounds and the
 frames (the machine is shared: CPU time is the steadier measure; wall time is also
-given). The engine CNN's boxes are compared with dlib's on every frame measured: the
-report says whether they are equal and the largest score difference.
+given). The engine CNN's boxes are compared with dlib's on every frame (``--upsample``
+values, 0 by default): the report counts the frames whose boxes are all equal and gives
+the largest score difference among them. ``--parity-only`` skips the timings.
 
 The Markdown report goes to stdout.
 """
@@ -31,6 +33,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,18 +97,19 @@ def main() -> None:
     parser.add_argument("--testdata", type=Path, default=Path("../shared/testdata"))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--frames", default="60,150,240", help="frame numbers of the clip")
+    parser.add_argument("--upsample", default="0", help="upsample values compared with dlib")
+    parser.add_argument("--parity-only", action="store_true", help="compare, do not time")
+    parser.add_argument("--sizes", default="1080p,720p,200x200 region", help="which images")
     args = parser.parse_args()
 
     import dlib
 
-    from faceripper.detector import detect_faces_scaled
     from faceripper.mmodnet import open_mmod_detector
-    from faceripper.models import get_models, model_path
+    from faceripper.models import model_path
 
     dat = model_path("cnn_detector")
     engines = {e: open_mmod_detector(dat, e, threads=1) for e in ("onnxruntime", "opencv")}
     reference = dlib.cnn_face_detection_model_v1(str(dat))
-    hog = get_models().hog_detector
     clip = _frames(args.testdata, [int(i) for i in args.frames.split(",")])
 
     images: dict[str, list[np.ndarray]] = {
@@ -116,46 +120,77 @@ def main() -> None:
     ]
     rows: list[tuple[str, str, float, float]] = []
     parity = []
-    for name, frames in images.items():
-        scale = 1.0 if name.endswith("region") else RIP_SCALE
-        runs: dict[str, Callable[[np.ndarray], object]] = {
-            f"HOG at {scale}": lambda f, s=scale: detect_faces_scaled(f, s),
-            "HOG at 1.0": lambda f: hog(f, 0),
-        }
-        for engine, detector in engines.items():
-            runs[f"CNN {engine} at 1.0"] = detector.detect
-            if scale != 1.0:
-                runs[f"CNN {engine} at {scale}"] = lambda f, d=detector, s=scale: d.detect(
-                    _scaled(f, *_size(f, s))
-                )
-        for label, run in runs.items():
-            rows.append((name, label, *_median_cost(frames, run, args.rounds)))
-            print(f"{name} {label}: {rows[-1][2]:.3f} s", file=sys.stderr)
-        found: list[object] = []
-        keep = found.append
-        dlib_cost = _median_cost(frames, lambda f, keep=keep: keep(reference(f, 0)), 1)
-        rows.append((name, "CNN dlib at 1.0", *dlib_cost))
-        print(f"{name} dlib: {rows[-1][2]:.3f} s", file=sys.stderr)
-        for frame, dlib_found in zip(frames, found, strict=True):
-            expected = [
-                (d.rect.top(), d.rect.right(), d.rect.bottom(), d.rect.left()) for d in dlib_found
-            ]
-            confidences = [d.confidence for d in dlib_found]
+    for name in args.sizes.split(","):
+        frames = images[name]
+        if not args.parity_only:
+            rows += _timings(name, frames, engines, args.rounds)
+        for upsample in (int(u) for u in args.upsample.split(",")):
+            started = time.process_time()
+            found = [reference(f, upsample) for f in frames]
+            if upsample == 0 and not args.parity_only:
+                dlib_cpu = (time.process_time() - started) / len(frames)
+                rows.append((name, "CNN dlib at 1.0", dlib_cpu, float("nan")))
             for engine, detector in engines.items():
-                boxes, scores = detector.detect(frame)
-                same = [tuple(b) for b in boxes.tolist()] == expected
-                diff = float(np.abs(scores - confidences).max(initial=0)) if same else float("nan")
-                parity.append((name, engine, len(expected), same, diff))
+                parity.append((name, upsample, engine, *_parity(frames, found, detector, upsample)))
+            print(f"{name} upsample {upsample}: {parity[-1]}", file=sys.stderr)
 
     print(f"Frames {args.frames} of the Hamilton clip, {args.rounds} rounds, one thread.\n")
-    print("| image | detector | CPU s a call | wall s a call |")
-    print("|---|---|---:|---:|")
-    for name, label, cpu, wall in rows:
-        print(f"| {name} | {label} | {cpu:.3f} | {wall:.3f} |")
-    print("\n| image | engine | faces (dlib) | boxes equal | largest score difference |")
-    print("|---|---|---:|---|---:|")
-    for name, engine, count, same, diff in parity:
-        print(f"| {name} | {engine} | {count} | {'yes' if same else 'NO'} | {diff:.1e} |")
+    if rows:
+        print("| image | detector | CPU s a call | wall s a call |")
+        print("|---|---|---:|---:|")
+        for name, label, cpu, wall in rows:
+            print(f"| {name} | {label} | {cpu:.3f} | {wall:.3f} |")
+    print(
+        "\n| image | upsample | engine | frames | faces (dlib) | frames with equal boxes "
+        "| largest score difference |"
+    )
+    print("|---|--:|---|--:|--:|--:|--:|")
+    for name, upsample, engine, count, faces, equal, diff in parity:
+        print(f"| {name} | {upsample} | {engine} | {count} | {faces} | {equal} | {diff:.1e} |")
+
+
+def _timings(
+    name: str, frames: list[np.ndarray], engines: dict[str, Any], rounds: int
+) -> list[tuple[str, str, float, float]]:
+    """CPU and wall seconds a call of each detector but dlib's CNN, on ``frames``."""
+    from faceripper.detector import detect_faces_scaled
+    from faceripper.models import get_models
+
+    hog = get_models().hog_detector
+    scale = 1.0 if name.endswith("region") else RIP_SCALE
+    runs: dict[str, Callable[[np.ndarray], object]] = {
+        f"HOG at {scale}": lambda f, s=scale: detect_faces_scaled(f, s),
+        "HOG at 1.0": lambda f: hog(f, 0),
+    }
+    for engine, detector in engines.items():
+        runs[f"CNN {engine} at 1.0"] = detector.detect
+        if scale != 1.0:
+            runs[f"CNN {engine} at {scale}"] = lambda f, d=detector, s=scale: d.detect(
+                _scaled(f, *_size(f, s))
+            )
+    rows = []
+    for label, run in runs.items():
+        rows.append((name, label, *_median_cost(frames, run, rounds)))
+        print(f"{name} {label}: {rows[-1][2]:.3f} s", file=sys.stderr)
+    return rows
+
+
+def _parity(
+    frames: list[np.ndarray], found: list[Any], detector: Any, upsample: int
+) -> tuple[int, int, int, float]:
+    """``(frames, dlib's faces, frames whose boxes are equal, largest score difference)``."""
+    equal, faces, largest = 0, 0, 0.0
+    for frame, dlib_found in zip(frames, found, strict=True):
+        expected = [
+            (d.rect.top(), d.rect.right(), d.rect.bottom(), d.rect.left()) for d in dlib_found
+        ]
+        boxes, scores = detector.detect(frame, upsample)
+        faces += len(expected)
+        if [tuple(b) for b in boxes.tolist()] == expected:
+            equal += 1
+            confidences = [d.confidence for d in dlib_found]
+            largest = max(largest, float(np.abs(scores - confidences).max(initial=0)))
+    return len(frames), faces, equal, largest
 
 
 def _size(image: np.ndarray, scale: float) -> tuple[int, int]:
