@@ -28,7 +28,7 @@ from faceripper.mmodnet import (
 from faceripper.models import get_models, model_path
 
 #: Float rounding: the engines sum the convolutions in another order than dlib.
-SCORE_TOLERANCE = 2e-5
+SCORE_TOLERANCE = 1e-5
 
 
 def _photo(testdata: Path, name: str, crop: tuple[slice, slice] | None = None) -> np.ndarray:
