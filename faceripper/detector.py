@@ -77,7 +77,8 @@ def detect_cnn_scored(image: ImageRGB, upsample: int = 0) -> tuple[BoxArray, Sco
     Args:
         image: RGB uint8 ``(h, w, 3)``.
         upsample: how many times the image is doubled first; each doubling finds faces
-            half as large (the smallest found without doubling are about 80 px).
+            half as large (without doubling, faces from about 70 px; boxes of at least
+            80 px, the detection window).
 
     Returns:
         ``(boxes, scores)``: ``(n, 4)`` int64 ``(top, right, bottom, left)`` boxes in
