@@ -219,9 +219,9 @@ def rip(
     target = Path(target_dir)
     people = load_people(_as_path(config), _as_path(refs), warn)
     label_format = _check_options(people, settings, label_format, segment_frames, max_per_video)
-    collection = _check_videos(target, video_dir, videos, settings, warn)
+    collection, engine = _check_videos(target, video_dir, videos, settings, warn)
     workers = threads or cpu_count()
-    _warn_resources(settings, workers, cluster is not None, warn)
+    _warn_resources(settings, engine, workers, cluster is not None, warn)
     references, negative_refs = _encode_job(
         people, settings, jitters, cache, negatives, workers, warn, encode_progress
     )
@@ -283,9 +283,9 @@ def _check_videos(
     videos: Sequence[Path | str],
     settings: RipSettings,
     warn: Warn,
-) -> VideoCollection:
-    """The videos (their problems warned), after checking the target and video folders
-    and the engine.
+) -> tuple[VideoCollection, str]:
+    """The videos (their problems warned) and the engine, after checking the target and
+    video folders and the engine.
 
     Raises:
         UsageError: a folder is inside the other, or the target is not writable.
@@ -301,8 +301,9 @@ def _check_videos(
         warn(problem)
     check_folders(target, folder)
     ensure_writable(target)
-    prepare_engine(settings.engine, settings.device)  # fails here, in one line
-    return collection
+    # fails here, in one line (also a --model cnn file that is not dlib's CNN)
+    engine = prepare_engine(settings.engine, settings.device, cnn=settings.model == "cnn")
+    return collection, engine
 
 
 def _blurry_dir(settings: RipSettings, target: Path, blurry_dir: Path | str | None) -> Path | None:
@@ -315,16 +316,18 @@ def _blurry_dir(settings: RipSettings, target: Path, blurry_dir: Path | str | No
     return Path(blurry_dir) if blurry_dir is not None else blurry_dir_for(target)
 
 
-def _warn_resources(settings: RipSettings, workers: int, on_cluster: bool, warn: Warn) -> None:
-    """Warn of a CNN detector that will run on the CPU, and of more local workers than
+def _warn_resources(
+    settings: RipSettings, engine: str, workers: int, on_cluster: bool, warn: Warn
+) -> None:
+    """Warn of dlib's own CNN detector running on the CPU, and of more local workers than
     CPUs."""
-    if settings.model == "cnn":
+    if settings.model == "cnn" and engine == "dlib":
         from faceripper.models import dlib_has_cuda
 
         if not dlib_has_cuda():
             warn(
-                "dlib was built without CUDA: --model cnn runs on the CPU "
-                "(about 1.4 s for one 640x360 frame); see INSTALLING_DLIB.md"
+                "dlib was built without CUDA: --model cnn --engine dlib runs dlib's CNN on "
+                "the CPU (about 1.4 s for one 640x360 frame); see INSTALLING_DLIB.md"
             )
     if not on_cluster and workers > cpu_count():
         warn(

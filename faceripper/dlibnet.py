@@ -56,10 +56,10 @@ FACE_CHIP_PX = 150
 #: The ResNet's descriptor length.
 DESCRIPTOR_DIM = 128
 #: Bumped whenever the ONNX graph built from a ``.dat`` changes (it keys the disk cache).
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 
 
-class _Reader:
+class DatReader:
     """Sequential reader of dlib's serialization; any problem raises ModelFormatError."""
 
     def __init__(self, data: bytes, path: Path, what: str) -> None:
@@ -67,6 +67,27 @@ class _Reader:
         self.path = path
         self.what = what
         self.pos = 0
+
+    @classmethod
+    def open(cls, path: Path, what: builtins.str, loss: builtins.str) -> DatReader:
+        """A reader of the file ``path``, past its loss layer's name (``loss``).
+
+        Raises:
+            ModelFormatError: the file cannot be read, or its loss layer is another.
+        """
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ModelFormatError(f"{path}: cannot read the model file: {exc.strerror}") from exc
+        reader = cls(data, path, what)
+        reader.version("loss layer", 1)
+        reader.expect("loss", reader.str(), loss)
+        return reader
+
+    def finish(self) -> None:
+        """Check that the whole file was read."""
+        if self.pos != len(self.data):
+            self.fail(f"{len(self.data) - self.pos} unexpected bytes after the network")
 
     def fail(self, problem: str) -> NoReturn:
         raise ModelFormatError(f"{self.path}: not {self.what}: {problem} (at byte {self.pos})")
@@ -157,7 +178,7 @@ class Layer:
     weights: dict[str, npt.NDArray[np.float32]] = field(default_factory=dict)
 
 
-def _read_details(reader: _Reader, spec: LayerSpec) -> Layer:
+def _read_details(reader: DatReader, spec: LayerSpec) -> Layer:
     """Read one computational layer's own part (name, parameters, settings)."""
     names = {
         "con": "con_4",
@@ -168,7 +189,10 @@ def _read_details(reader: _Reader, spec: LayerSpec) -> Layer:
         "fc": "fc_2",
         "add_prev": "add_prev_",
     }
-    reader.expect("layer", reader.str(), names[spec.kind])
+    name = reader.str()
+    if spec.kind == "affine" and name == "bn_con2":
+        return _read_batch_norm(reader, spec)
+    reader.expect("layer", name, names[spec.kind])
     layer = Layer(spec)
     if spec.kind == "con":
         params = reader.tensor()
@@ -210,7 +234,32 @@ def _read_details(reader: _Reader, spec: LayerSpec) -> Layer:
     return layer
 
 
-def _read_layer_state(reader: _Reader, innermost: bool) -> None:
+def _read_batch_norm(reader: DatReader, spec: LayerSpec) -> Layer:
+    """A batch norm layer (``bn_con2``) as the ``affine_`` dlib turns it into at test time.
+
+    ``gamma / sqrt(running_variance + eps)`` and ``beta - gamma' * running_mean``, in
+    float32 as dlib's ``affine_(const bn_&)`` computes them.
+    """
+    params = reader.tensor().reshape(-1)
+    gamma, beta = reader.alias(), reader.alias()
+    reader.expect("bn_con2 beta shape", beta, gamma)
+    channels = int(np.prod(gamma))
+    reader.expect("bn_con2 parameter count", params.size, 2 * channels)
+    reader.tensor(), reader.tensor()  # means, invstds (training only)
+    running_means, running_variances = reader.tensor().reshape(-1), reader.tensor().reshape(-1)
+    reader.expect("bn_con2 running statistics", running_variances.size, channels)
+    reader.int(), reader.int()  # num_updates, running_stats_window_size
+    for _ in range(4):  # learning-rate and weight-decay multipliers
+        reader.float()
+    eps = np.float32(reader.float())
+    scale = params[:channels] / np.sqrt(running_variances + eps)
+    layer = Layer(spec)
+    layer.weights["gamma"] = scale
+    layer.weights["beta"] = params[channels:] - scale * running_means
+    return layer
+
+
+def _read_layer_state(reader: DatReader, innermost: bool) -> None:
     """Skip the training state a layer writes after its parameters."""
     for _ in range(3):  # this_layer_setup_called, gradient_input_is_stale, ...disabled
         reader.bool()
@@ -220,7 +269,7 @@ def _read_layer_state(reader: _Reader, innermost: bool) -> None:
         reader.int()  # _sample_expansion_factor
 
 
-def read_versions(reader: _Reader, layers: list[LayerSpec]) -> list[LayerSpec]:
+def read_versions(reader: DatReader, layers: list[LayerSpec]) -> list[LayerSpec]:
     """Check the layers' version numbers, written outermost first.
 
     Args:
@@ -239,7 +288,7 @@ def read_versions(reader: _Reader, layers: list[LayerSpec]) -> list[LayerSpec]:
     return [s for s in layers if s.kind not in ("tag", "skip")]
 
 
-def read_layers(reader: _Reader, computational: list[LayerSpec]) -> list[Layer]:
+def read_layers(reader: DatReader, computational: list[LayerSpec]) -> list[Layer]:
     """Read every computational layer's parameters, innermost first."""
     out = []
     for i, spec in enumerate(computational):
@@ -320,13 +369,7 @@ def read_face_resnet(path: Path) -> FaceResNet:
     Raises:
         ModelFormatError: the file cannot be read or is not that network.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelFormatError(f"{path}: cannot read the model file: {exc.strerror}") from exc
-    reader = _Reader(data, path, FACE_RESNET_WHAT)
-    reader.version("loss layer", 1)
-    reader.expect("loss", reader.str(), "loss_metric_2")
+    reader = DatReader.open(path, FACE_RESNET_WHAT, "loss_metric_2")
     reader.float(), reader.float()  # margin and distance threshold (training only)
     specs = face_resnet_layers()
     computational = read_versions(reader, specs)
@@ -334,18 +377,8 @@ def read_face_resnet(path: Path) -> FaceResNet:
     mean = np.array([reader.float() for _ in range(3)], dtype=np.float32)
     reader.expect("input size", (reader.int(), reader.int()), (FACE_CHIP_PX, FACE_CHIP_PX))
     layers = read_layers(reader, computational)
-    if reader.pos != len(reader.data):
-        reader.fail(f"{len(reader.data) - reader.pos} unexpected bytes after the network")
+    reader.finish()
     return FaceResNet(mean, layers, specs)
-
-
-def _conv_input_channels(reader_path: Path, layer: Layer, channels: int) -> None:
-    got = layer.weights["w"].shape[1]
-    if got != channels:
-        raise ModelFormatError(
-            f"{reader_path}: not {FACE_RESNET_WHAT}: a conv takes {got} channels, "
-            f"its input has {channels}"
-        )
 
 
 def face_resnet_onnx(path: Path) -> bytes:
@@ -364,107 +397,164 @@ def face_resnet_onnx(path: Path) -> bytes:
     graph.input("chips", ("batch", 3, FACE_CHIP_PX, FACE_CHIP_PX))
     mean = graph.initializer("mean", net.mean_rgb.reshape(1, 3, 1, 1))
     scale = graph.initializer("scale", np.array(1 / 256, dtype=np.float32))
-    current = graph.node("Mul", [graph.node("Sub", ["chips", mean]), scale])
-    shape = (3, FACE_CHIP_PX, FACE_CHIP_PX)  # (channels, rows, cols) of `current`
-    tags: dict[int, tuple[str, tuple[int, int, int]]] = {}
-    weights = iter(net.layers)
-    pending: Layer | None = None  # a conv waiting for the affine that follows it
+    normalized = graph.node("Mul", [graph.node("Sub", ["chips", mean]), scale])
+    failure = f"{path}: not {FACE_RESNET_WHAT}"
+    emit_layers(
+        graph,
+        normalized,
+        (3, FACE_CHIP_PX, FACE_CHIP_PX),
+        net.specs,
+        net.layers,
+        failure,
+        "descriptors",
+    )
+    graph.output("descriptors", ("batch", DESCRIPTOR_DIM))
+    return graph.to_bytes()
 
-    def emit_conv(conv: Layer, gamma: npt.NDArray | None, beta: npt.NDArray | None) -> None:
-        nonlocal current
+
+# ---------------------------------------------------------------------------- to ONNX
+
+Shape = tuple[int, int, int]
+
+
+@dataclass
+class _Emitter:
+    """Appends a network's layers to an ONNX graph, tracking the current value's shape.
+
+    ``shape`` is ``(channels, rows, cols)`` (0 where a size is not fixed); ``failure``
+    starts every error message (``"<file>: not <network>"``).
+    """
+
+    graph: Graph
+    current: str
+    shape: Shape
+    failure: str
+    pending: Layer | None = None  # a conv waiting for the affine that follows it
+    tags: dict[int, tuple[str, Shape]] = field(default_factory=dict)
+
+    def fail(self, problem: str) -> NoReturn:
+        raise ModelFormatError(f"{self.failure}: {problem}")
+
+    def flush(self, gamma: npt.NDArray | None = None, beta: npt.NDArray | None = None) -> None:
+        """Emit the pending conv, with the affine ``gamma``/``beta`` folded into it."""
+        if self.pending is None:
+            return
+        conv, self.pending = self.pending, None
         w = conv.weights["w"].astype(np.float64)
         b = conv.weights["b"].astype(np.float64)
         if gamma is not None and beta is not None:
             w = w * gamma.astype(np.float64)[:, None, None, None]
             b = b * gamma + beta
         spec = conv.spec
-        current = graph.node(
+        inputs = [self.graph.initializer(n, a.astype(np.float32)) for n, a in (("w", w), ("b", b))]
+        self.current = self.graph.node(
             "Conv",
-            [
-                current,
-                graph.initializer("w", w.astype(np.float32)),
-                graph.initializer("b", b.astype(np.float32)),
-            ],
+            [self.current, *inputs],
             kernel_shape=[spec.kernel, spec.kernel],
             strides=[spec.stride, spec.stride],
             pads=[spec.pad] * 4,
         )
 
-    for spec in net.specs:
-        if spec.kind == "tag":
-            tags[spec.tag] = (current, shape)
-            continue
-        if spec.kind == "skip":
-            current, shape = tags[spec.tag]
-            continue
-        layer = next(weights)
-        if pending is not None and spec.kind != "affine":
-            emit_conv(pending, None, None)
-            pending = None
+    def window(self, spec: LayerSpec, channels: int) -> None:
+        """The shape after a conv or pool window of ``spec``."""
+        rows, cols = (
+            (n + 2 * spec.pad - spec.kernel) // spec.stride + 1 if n else 0 for n in self.shape[1:]
+        )
+        self.shape = (channels, rows, cols)
+
+    def layer(self, spec: LayerSpec, layer: Layer) -> None:
+        """Append one computational layer."""
+        if spec.kind != "affine":
+            self.flush()
         if spec.kind == "con":
-            _conv_input_channels(path, layer, shape[0])
-            pending = layer
-            rows = (shape[1] + 2 * spec.pad - spec.kernel) // spec.stride + 1
-            cols = (shape[2] + 2 * spec.pad - spec.kernel) // spec.stride + 1
-            shape = (spec.size, rows, cols)
-        elif spec.kind == "affine":
-            if pending is None or len(layer.weights["gamma"]) != shape[0]:
-                raise ModelFormatError(
-                    f"{path}: not {FACE_RESNET_WHAT}: an affine_ layer not after a conv"
+            if layer.weights["w"].shape[1] != self.shape[0]:
+                self.fail(
+                    f"a conv takes {layer.weights['w'].shape[1]} channels, its input has "
+                    f"{self.shape[0]}"
                 )
-            emit_conv(pending, layer.weights["gamma"], layer.weights["beta"])
-            pending = None
+            self.pending = layer
+            self.window(spec, spec.size)
+        elif spec.kind == "affine":
+            if self.pending is None or len(layer.weights["gamma"]) != self.shape[0]:
+                self.fail("an affine_ layer not after a conv")
+            self.flush(layer.weights["gamma"], layer.weights["beta"])
         elif spec.kind == "relu":
-            current = graph.node("Relu", [current])
+            self.current = self.graph.node("Relu", [self.current])
         elif spec.kind in ("max_pool", "avg_pool") and spec.kernel == 0:
-            current = graph.node("GlobalAveragePool", [current])
-            shape = (shape[0], 1, 1)
+            self.current = self.graph.node("GlobalAveragePool", [self.current])
+            self.shape = (self.shape[0], 1, 1)
         elif spec.kind in ("max_pool", "avg_pool"):
-            op = "MaxPool" if spec.kind == "max_pool" else "AveragePool"
-            current = graph.node(
-                op,
-                [current],
+            self.current = self.graph.node(
+                "MaxPool" if spec.kind == "max_pool" else "AveragePool",
+                [self.current],
                 kernel_shape=[spec.kernel, spec.kernel],
                 strides=[spec.stride, spec.stride],
                 pads=[spec.pad] * 4,
             )
-            rows = (shape[1] + 2 * spec.pad - spec.kernel) // spec.stride + 1
-            cols = (shape[2] + 2 * spec.pad - spec.kernel) // spec.stride + 1
-            shape = (shape[0], rows, cols)
+            self.window(spec, self.shape[0])
         elif spec.kind == "add_prev":
-            other, other_shape = tags[spec.tag]
-            target = (
-                max(shape[0], other_shape[0]),
-                max(shape[1], other_shape[1]),
-                max(shape[2], other_shape[2]),
-            )
-            current = graph.node(
-                "Add",
-                [
-                    _zero_extend(graph, current, shape, target),
-                    _zero_extend(graph, other, other_shape, target),
-                ],
-            )
-            shape = target
+            other, other_shape = self.tags[spec.tag]
+            target = tuple(max(a, b) for a, b in zip(self.shape, other_shape, strict=True))
+            extended = [
+                _zero_extend(self.graph, name, shape, target)  # type: ignore[arg-type]
+                for name, shape in ((self.current, self.shape), (other, other_shape))
+            ]
+            self.current = self.graph.node("Add", extended)
+            self.shape = target  # type: ignore[assignment]
         elif spec.kind == "fc":
             w = layer.weights["w"]
-            if w.shape[0] != shape[0] * shape[1] * shape[2]:
-                raise ModelFormatError(
-                    f"{path}: not {FACE_RESNET_WHAT}: the fc layer takes {w.shape[0]} "
-                    f"values, its input has {shape[0] * shape[1] * shape[2]}"
-                )
-            flat = graph.node("Flatten", [current], axis=1)
-            current = graph.node(
-                "MatMul", [flat, graph.initializer("fc", np.ascontiguousarray(w))], ["descriptors"]
-            )
-            shape = (spec.size, 1, 1)
-    graph.output("descriptors", ("batch", DESCRIPTOR_DIM))
-    return graph.to_bytes()
+            size = self.shape[0] * self.shape[1] * self.shape[2]
+            if w.shape[0] != size:
+                self.fail(f"the fc layer takes {w.shape[0]} values, its input has {size}")
+            flat = self.graph.node("Flatten", [self.current], axis=1)
+            fc = self.graph.initializer("fc", np.ascontiguousarray(w))
+            self.current = self.graph.node("MatMul", [flat, fc])
+            self.shape = (spec.size, 1, 1)
 
 
-def _zero_extend(
-    graph: Graph, name: str, shape: tuple[int, int, int], target: tuple[int, int, int]
-) -> str:
+def emit_layers(
+    graph: Graph,
+    current: str,
+    shape: Shape,
+    specs: list[LayerSpec],
+    layers: list[Layer],
+    failure: str,
+    output: str,
+) -> Shape:
+    """Append a network read from a ``.dat`` to ``graph``; its result is named ``output``.
+
+    Args:
+        graph: the graph being built.
+        current: the name of the network's input value (already normalised).
+        shape: its ``(channels, rows, cols)``; 0 for a size not fixed.
+        specs: every layer, tags and skips included, innermost first.
+        layers: the computational layers with their weights, innermost first.
+        failure: the start of error messages, ``"<file>: not <network>"``.
+        output: the name given to the last value.
+
+    Returns:
+        The output's ``(channels, rows, cols)``.
+
+    Raises:
+        ModelFormatError: a layer's weights do not fit its input.
+    """
+    emitter = _Emitter(graph, current, shape, failure)
+    weights = iter(layers)
+    for spec in specs:
+        if spec.kind == "tag":
+            emitter.flush()
+            emitter.tags[spec.tag] = (emitter.current, emitter.shape)
+        elif spec.kind == "skip":
+            emitter.flush()
+            emitter.current, emitter.shape = emitter.tags[spec.tag]
+        else:
+            emitter.layer(spec, next(weights))
+    emitter.flush()
+    graph.node("Identity", [emitter.current], [output])
+    return emitter.shape
+
+
+def _zero_extend(graph: Graph, name: str, shape: Shape, target: Shape) -> str:
     """``name`` padded with zeros after its channels, rows and columns up to ``target``."""
     if shape == target:
         return name

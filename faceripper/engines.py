@@ -32,6 +32,8 @@ import importlib.util
 import logging
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -133,10 +135,22 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "faceripper"
 
 
-def cached_onnx_path(dat: Path) -> Path:
+@dataclass(frozen=True)
+class Converter:
+    """How a dlib ``.dat`` becomes ONNX: the function, and its version (keys the cache)."""
+
+    convert: Callable[[Path], bytes]
+    version: int
+
+
+#: dlib's face recognition ResNet (:func:`faceripper.dlibnet.face_resnet_onnx`).
+FACE_RESNET = Converter(face_resnet_onnx, CONVERTER_VERSION)
+
+
+def cached_onnx_path(dat: Path, converter: Converter = FACE_RESNET) -> Path:
     """The cache file of ``dat``'s converted network (it may not exist yet)."""
     stat = dat.stat()
-    key = f"{CONVERTER_VERSION}|{dat.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    key = f"{converter.version}|{dat.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:20]
     return cache_dir() / f"{dat.stem}-{digest}.onnx"
 
@@ -148,30 +162,30 @@ def _write_cache(path: Path, data: bytes) -> None:
         log.info("%s: cannot cache the converted network (%s); converting in memory", path, exc)
 
 
-def convert_cached(dat: Path) -> bytes:
-    """The ONNX bytes of the face network in ``dat``, from the cache or converted now.
+def convert_cached(dat: Path, converter: Converter = FACE_RESNET) -> bytes:
+    """The ONNX bytes of the network in ``dat``, from the cache or converted now.
 
     Raises:
-        ModelFormatError: ``dat`` is not dlib's face recognition network.
+        ModelFormatError: ``dat`` is not the network ``converter`` expects.
     """
-    path = cached_onnx_path(dat)
+    path = cached_onnx_path(dat, converter)
     try:
         return path.read_bytes()
     except OSError:
         pass
-    data = face_resnet_onnx(dat)
+    data = converter.convert(dat)
     _write_cache(path, data)
     return data
 
 
-def ensure_converted(dat: Path) -> None:
+def ensure_converted(dat: Path, converter: Converter = FACE_RESNET) -> None:
     """Check ``dat`` and fill the cache, so that worker processes only read it.
 
     Raises:
-        ModelFormatError: ``dat`` is not dlib's face recognition network.
+        ModelFormatError: ``dat`` is not the network ``converter`` expects.
     """
-    if not cached_onnx_path(dat).is_file():
-        _write_cache(cached_onnx_path(dat), face_resnet_onnx(dat))
+    if not cached_onnx_path(dat, converter).is_file():
+        _write_cache(cached_onnx_path(dat, converter), converter.convert(dat))
 
 
 # ---------------------------------------------------------------------------- networks
@@ -221,13 +235,17 @@ class OnnxRuntimeNetwork:
                 "cuDNN libraries missing?); it would run on the CPU"
             )
         self.device = device
+        self.input_name = self.session.get_inputs()[0].name
+
+    def run(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """The graph's (first) output for its one input, both float32."""
+        return np.asarray(self.session.run(None, {self.input_name: inputs})[0])
 
     def descriptors(self, chips: ChipBatch) -> npt.NDArray[np.float64]:
         """Descriptors ``(n, 128)`` float64 of chips ``(n, 150, 150, 3)`` uint8 RGB."""
         if len(chips) == 0:
             return np.zeros((0, DESCRIPTOR_DIM))
-        out = self.session.run(["descriptors"], {"chips": _as_input(chips)})[0]
-        return np.asarray(out, dtype=np.float64)
+        return np.asarray(self.run(_as_input(chips)), dtype=np.float64)
 
 
 class OpenCVNetwork:
@@ -244,22 +262,32 @@ class OpenCVNetwork:
         self.net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
         self.net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
 
+    def run(self, inputs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """The graph's output for its one input, both float32."""
+        self.net.setInput(inputs)
+        return np.asarray(self.net.forward())
+
     def descriptors(self, chips: ChipBatch) -> npt.NDArray[np.float64]:
         """Descriptors ``(n, 128)`` float64 of chips ``(n, 150, 150, 3)`` uint8 RGB."""
         if len(chips) == 0:
             return np.zeros((0, DESCRIPTOR_DIM))
-        self.net.setInput(_as_input(chips))
-        return np.asarray(self.net.forward(), dtype=np.float64).reshape(len(chips), -1)
+        return np.asarray(self.run(_as_input(chips)), dtype=np.float64).reshape(len(chips), -1)
 
 
-def open_face_network(dat: Path, engine: str, device: str = "cpu", threads: int = 1) -> FaceNetwork:
-    """Load the face network of ``dat`` on ``engine`` (``onnxruntime`` or ``opencv``).
+def open_network(
+    dat: Path,
+    engine: str,
+    device: str = "cpu",
+    threads: int = 1,
+    converter: Converter = FACE_RESNET,
+) -> OnnxRuntimeNetwork | OpenCVNetwork:
+    """Load the network of ``dat`` on ``engine`` (``onnxruntime`` or ``opencv``).
 
     Raises:
-        ModelFormatError: ``dat`` is not dlib's face recognition network.
+        ModelFormatError: ``dat`` is not the network ``converter`` expects.
         EngineUnavailableError: the engine or device cannot run here.
     """
-    model = convert_cached(dat)
+    model = convert_cached(dat, converter)
     for attempt in (0, 1):
         try:
             if engine == "onnxruntime":
@@ -273,28 +301,42 @@ def open_face_network(dat: Path, engine: str, device: str = "cpu", threads: int 
             if attempt:
                 raise
             log.info("%s: cached network unusable (%s); converting again", dat, exc)
-            model = face_resnet_onnx(dat)
-            _write_cache(cached_onnx_path(dat), model)
+            model = converter.convert(dat)
+            _write_cache(cached_onnx_path(dat, converter), model)
     raise AssertionError("unreachable")
 
 
-def prepare_engine(engine: str, device: str = "cpu") -> EncoderEngine:
-    """Resolve ``engine`` and check the model file before any work starts.
+def open_face_network(dat: Path, engine: str, device: str = "cpu", threads: int = 1) -> FaceNetwork:
+    """Load the face network of ``dat`` on ``engine`` (``onnxruntime`` or ``opencv``).
 
-    For a converted engine the ``.dat`` is read and converted once here (then cached),
-    so that a wrong model file fails at once with one clear error rather than in every
-    worker.
+    Raises:
+        ModelFormatError: ``dat`` is not dlib's face recognition network.
+        EngineUnavailableError: the engine or device cannot run here.
+    """
+    return open_network(dat, engine, device, threads)
+
+
+def prepare_engine(engine: str, device: str = "cpu", cnn: bool = False) -> EncoderEngine:
+    """Resolve ``engine`` and check the model files before any work starts.
+
+    For a converted engine the ``.dat`` files are read and converted once here (then
+    cached), so that a wrong model file fails at once with one clear error rather than
+    in every worker: the face encoder's, and with ``cnn`` the CNN detector's.
 
     Returns:
         The concrete engine: ``"onnxruntime"``, ``"opencv"`` or ``"dlib"``.
 
     Raises:
         UsageError, EngineUnavailableError: as :func:`resolve_engine`.
-        ModelFormatError: the model file is not dlib's face recognition network.
+        ModelFormatError: a model file is not the network it should be.
     """
     resolved = resolve_engine(engine, device)
     if resolved != "dlib":
         from faceripper.models import model_path
 
         ensure_converted(model_path("encoder"))
+        if cnn:
+            from faceripper.mmodnet import MMOD_CONVERTER
+
+            ensure_converted(model_path("cnn_detector"), MMOD_CONVERTER)
     return resolved

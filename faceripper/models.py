@@ -81,6 +81,13 @@ class Models:
     """
 
     _cache: dict[str, Any]
+    #: Where the CNN detector's network runs (:meth:`configure_cnn`).
+    cnn_engine: str = "auto"
+    cnn_device: str = "cpu"
+
+    def configure_cnn(self, engine: str, device: str = "cpu") -> None:
+        """Run the CNN detector of this process on ``engine`` / ``device`` from now on."""
+        self.cnn_engine, self.cnn_device = engine, device
 
     def _get(self, key: str, build: Any) -> Any:
         if key not in self._cache:
@@ -100,6 +107,15 @@ class Models:
         return self._get(
             "cnn", lambda: dlib.cnn_face_detection_model_v1(str(model_path("cnn_detector")))
         )
+
+    @property
+    def cnn_network(self) -> Any:
+        """The CNN detector on the configured engine (:mod:`faceripper.mmodnet`); None
+        for dlib's own (``--engine dlib``). Built once per process and engine, one thread.
+        """
+        from faceripper.mmodnet import open_mmod_detector
+
+        return self._converted("cnn_detector", open_mmod_detector, self.cnn_engine, self.cnn_device)
 
     def landmarks(self, model: LandmarkModel) -> Any:
         import dlib
@@ -122,16 +138,23 @@ class Models:
 
         Built once per process and ``(engine, device)``, with one thread.
         """
+        from faceripper.engines import open_face_network
+
+        return self._converted("encoder", open_face_network, engine, device)
+
+    def _converted(self, name: str, open_network: Any, engine: str, device: str) -> Any:
+        """The network of the weight file ``name`` opened on ``engine``, once per process;
+        None where the engine is dlib's own."""
 
         def build() -> Any:
-            from faceripper.engines import open_face_network, resolve_engine
+            from faceripper.engines import resolve_engine
 
             resolved = resolve_engine(engine, device)
             if resolved == "dlib":
                 return None
-            return open_face_network(model_path("encoder"), resolved, device, threads=1)
+            return open_network(model_path(name), resolved, device, threads=1)
 
-        return self._get(f"face_network_{engine}_{device}", build)
+        return self._get(f"{name}_network_{engine}_{device}", build)
 
 
 @functools.cache

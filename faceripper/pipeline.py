@@ -347,7 +347,10 @@ def rip(
             "dataset loaders would take it as a class or walk into it"
         )
     # A wrong model file or a missing engine fails here, once, not in every worker.
-    settings = replace(settings, engine=prepare_engine(settings.engine, settings.device))
+    settings = replace(
+        settings,
+        engine=prepare_engine(settings.engine, settings.device, cnn=settings.model == "cnn"),
+    )
     run_refs = references_for_run(config, references, negatives)
     fingerprint = {
         **run_fingerprint(config, run_refs, settings, label_format),

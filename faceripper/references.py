@@ -144,7 +144,9 @@ def detect_reference_faces(image: ImageRGB, settings: EncodeSettings) -> BoxArra
     the boxes mapped back, so time and memory stay bounded whatever its size.
     """
     from faceripper.detector import detect_faces, detect_faces_scaled
+    from faceripper.models import get_models
 
+    get_models().configure_cnn(settings.engine, settings.device)  # --model cnn's engine
     side = max(image.shape[:2])
     if side <= MAX_DETECTION_SIDE_PX:
         return detect_faces(image, model=settings.detector, upsample=settings.upsample)
@@ -351,7 +353,10 @@ def encode_references(
         config order, then file order.
     """
     settings = settings or EncodeSettings()
-    settings = replace(settings, engine=prepare_engine(settings.engine, settings.device))
+    settings = replace(
+        settings,
+        engine=prepare_engine(settings.engine, settings.device, cnn=settings.detector == "cnn"),
+    )
     cache_path = cache_path or default_cache_path(config)
     report = EncodeReport(references=_empty_set(), cache_path=cache_path)
     try:

@@ -39,7 +39,7 @@ from faceripper.encoder import encode_faces, face_distances
 from faceripper.geometry import BoxArray, box_sizes
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
-from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
+from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel, get_models
 from faceripper.tracks import (
     APPEARANCE_JUMP,
     MEDIAN_SLACK,
@@ -206,9 +206,11 @@ _worker: dict[str, object] = {}
 
 
 def init_worker(settings: RipSettings, references: References) -> None:
-    """Executor initializer: keep the run's settings and references in this process."""
+    """Executor initializer: keep the run's settings and references in this process,
+    and run its CNN detector on the run's engine."""
     _worker["settings"] = settings
     _worker["references"] = references
+    get_models().configure_cnn(settings.engine, settings.device)
 
 
 @dataclass

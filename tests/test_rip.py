@@ -295,7 +295,7 @@ def test_dataset_loads_with_torchvision_imagefolder(hamilton_run):
     assert image.size[0] >= 60 and dataset.classes[label] in {r["label"] for r in rows}
 
 
-def test_cnn_model_batches_frames_and_warns_without_cuda(testdata, tmp_path):
+def test_cnn_model_on_the_engine_finds_what_dlibs_cnn_finds(testdata, tmp_path):
     import av
     import cv2
     import numpy as np
@@ -320,32 +320,74 @@ def test_cnn_model_batches_frames_and_warns_without_cuda(testdata, tmp_path):
     refs = tmp_path / "refs" / "obama"
     refs.mkdir(parents=True)
     shutil.copy(testdata / "face_recognition" / "obama3.jpg", refs)
-    target = tmp_path / "faces"
+    runs = {}
+    for engine in ("auto", "dlib"):
+        target = tmp_path / f"faces-{engine}"
+        result = run_cli(
+            [
+                "rip",
+                "--refs",
+                str(refs.parent),
+                "--video",
+                str(video),
+                "--target-dir",
+                str(target),
+                "--model",
+                "cnn",
+                "--engine",
+                engine,
+                "--min-size",
+                "50",
+                "--tolerance",
+                "0.6",
+                "--threads",
+                "1",
+            ]
+        )
+        assert result.exit_code == 0, result.stderr
+        # only dlib's own CNN is slow without CUDA
+        assert ("runs dlib's CNN on the CPU" in result.stderr) == (
+            engine == "dlib" and not dlib_has_cuda()
+        )
+        assert "3 frames searched whole" in result.stdout  # no region searches with cnn
+        runs[engine] = manifest(target)
+    rows = runs["auto"]
+    assert [int(r["frame"]) for r in rows] == [0, 1, 2]
+    assert all(r["label"] == "obama" for r in rows)
+    boxes = ["top", "right", "bottom", "left"]
+    assert [[r[k] for k in boxes] for r in rows] == [[r[k] for k in boxes] for r in runs["dlib"]]
+
+
+def test_cnn_model_with_a_wrong_model_file_stops_in_one_line(testdata, tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    models.mkdir()
+    from faceripper.models import MODEL_FILES, model_path
+
+    for key, name in MODEL_FILES.items():
+        if key != "cnn_detector":
+            (models / name).symlink_to(model_path(key))
+    (models / MODEL_FILES["cnn_detector"]).write_bytes(model_path("landmarks_5").read_bytes())
+    refs = tmp_path / "refs" / "alex"
+    refs.mkdir(parents=True)
+    shutil.copy(testdata / "face_recognition" / "alex-lacamoire.png", refs)
+    monkeypatch.setenv("FACERIPPER_MODELS_DIR", str(models))
     result = run_cli(
         [
             "rip",
             "--refs",
             str(refs.parent),
             "--video",
-            str(video),
+            str(testdata / "face_recognition" / "short_hamilton_clip.mp4"),
             "--target-dir",
-            str(target),
+            str(tmp_path / "faces"),
             "--model",
             "cnn",
-            "--min-size",
-            "50",
-            "--tolerance",
-            "0.6",
-            "--threads",
-            "1",
         ]
     )
-    assert result.exit_code == 0, result.stderr
-    assert ("runs on the CPU" in result.stderr) != dlib_has_cuda()
-    rows = manifest(target)
-    assert [int(r["frame"]) for r in rows] == [0, 1, 2]
-    assert all(r["label"] == "obama" for r in rows)
-    assert "3 frames searched whole" in result.stdout  # no region searches with cnn
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {models / MODEL_FILES['cnn_detector']}: not dlib's MMOD")
+    assert not (tmp_path / "faces" / "manifest.csv").exists()
 
 
 def _crash_on_b(task):

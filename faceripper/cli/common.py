@@ -57,7 +57,7 @@ class Landmarks(str, Enum):
 
 
 class EngineChoice(str, Enum):
-    """Where the face encoder network runs (faceripper.engines)."""
+    """Where the face encoder and the CNN detector run (faceripper.engines)."""
 
     auto = "auto"
     onnxruntime = "onnxruntime"
@@ -104,8 +104,8 @@ ModelOption = Annotated[
     Detector,
     typer.Option(
         "--model",
-        help="Face detector: hog (fast on CPU) or cnn (more accurate; needs a CUDA build "
-        "of dlib to be fast, see INSTALLING_DLIB.md).",
+        help="Face detector: hog (fast on CPU) or cnn (dlib's CNN: also turned faces; runs "
+        "on --engine, about 5x hog's cost on a CPU).",
     ),
 ]
 LandmarksOption = Annotated[
@@ -120,17 +120,18 @@ EngineOption = Annotated[
     EngineChoice,
     typer.Option(
         "--engine",
-        help="Where the face encoder (dlib's network, same weights) runs: auto (onnxruntime "
-        "if installed, else opencv), onnxruntime or opencv (about 10x faster than dlib, "
-        "within 1e-5 of its numbers), or dlib (dlib's own code, bit for bit).",
+        help="Where the face encoder and the cnn detector (dlib's networks, same weights) "
+        "run: auto (onnxruntime if installed, else opencv), onnxruntime or opencv (about "
+        "10x faster than dlib, within 1e-5 of its numbers), or dlib (dlib's own code, bit "
+        "for bit).",
     ),
 ]
 DeviceOption = Annotated[
     DeviceChoice,
     typer.Option(
         "--device",
-        help="Run the face encoder on the cpu, or on an NVIDIA GPU with cuda (needs "
-        "onnxruntime-gpu; see docs/performance.md).",
+        help="Run the face encoder and the cnn detector on the cpu, or on an NVIDIA GPU "
+        "with cuda (needs onnxruntime-gpu; see docs/performance.md).",
     ),
 ]
 ThreadsOption = Annotated[

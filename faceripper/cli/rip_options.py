@@ -68,8 +68,8 @@ RipModelOption = Annotated[
     Detector,
     typer.Option(
         "--model",
-        help="Face detector for the video frames: hog (fast on CPU) or cnn (more "
-        "accurate; needs a CUDA build of dlib to be fast, see INSTALLING_DLIB.md). "
+        help="Face detector for the video frames: hog (fast on CPU) or cnn (dlib's CNN: "
+        "also turned faces; runs on --engine, about 5x hog's cost on a CPU). "
         "Reference photos are always located with hog.",
     ),
 ]
