@@ -793,6 +793,15 @@ def rip_command(
             "decides from the references alone.",
         ),
     ] = True,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow/--no-follow",
+            help="Where HOG loses the face of a person's track (turned, tilted, looking "
+            "down), search around it with the CNN detector and save the faces found as "
+            "followed (manifest column detector); --no-follow saves HOG's faces only.",
+        ),
+    ] = True,
     every: Annotated[
         int,
         typer.Option("--every", min=1, help="Look at every Nth frame only."),
@@ -938,6 +947,7 @@ def rip_command(
         tracks=tracks,
         dedupe=dedupe,
         adapt=adapt,
+        follow=follow,
         every=every,
         fps=fps,
         detect_every=detect_every,

@@ -654,6 +654,7 @@ def _write_hit(
         "encoded": int(hit.encoded),
         "face": hit.face_index,
         "corrected": corrected,
+        "detector": hit.detector,
     }
     dataset.write_crop(person.label, name, hit.status, hit.jpeg, row)
     return person.label
