@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import functools
+import multiprocessing
 import shutil
 import subprocess
 import sys
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -109,15 +111,32 @@ def _tilted_patch(photo: Path, face_px: int, size: tuple[int, int], angle: float
     )
 
 
-def test_cnn_finds_a_tilted_face_hog_misses(testdata):
-    """The case following is for: a real face tilted 60 degrees."""
-    patch = _tilted_patch(testdata / "face_recognition" / "obama3.jpg", 110, (240, 240), 60)
-    patch = np.ascontiguousarray(patch)
-    assert len(detect_faces(patch, upsample=0)) == 0
+@pytest.fixture(scope="module")
+def fresh():
+    """A process of its own for dlib's CNN: a process that ran it forks workers whose
+    first CNN call hangs (dlib's thread pool), and later tests fork rip's workers."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool
+
+
+def _tilted_detections(testdata: Path, angle: float) -> tuple:
+    patch = np.ascontiguousarray(
+        _tilted_patch(testdata / "face_recognition" / "obama3.jpg", 110, (240, 240), angle)
+    )
     boxes, scores = detect_cnn_scored(patch)
+    around = detect_cnn_around(patch, np.array([65, 175, 175, 65]))
+    points = encode_faces(patch, boxes[:1], encode=np.zeros(1, dtype=bool)).landmarks_xy
+    return detect_faces(patch, upsample=0), boxes, scores, around, points
+
+
+def test_cnn_finds_a_tilted_face_hog_misses(testdata, fresh):
+    """The case following is for: a real face tilted 60 degrees."""
+    hog, boxes, scores, (around, around_scores), _ = fresh.submit(
+        _tilted_detections, testdata, 60
+    ).result()
+    assert len(hog) == 0
     assert boxes.dtype == np.int64 and scores.dtype == np.float32
     assert len(boxes) == 1 and scores[0] > 0.5
-    around, around_scores = detect_cnn_around(patch, np.array([65, 175, 175, 65]))
     assert len(around) == 1 and iou(around, boxes)[0, 0] > 0.5 and around_scores[0] > 0.5
 
 
@@ -148,11 +167,9 @@ def test_a_profile_is_not_spun(testdata):
 
 
 @pytest.mark.parametrize("angle", [30, 45])
-def test_a_tilted_frontal_face_is_levelled(testdata, angle):
-    patch = _tilted_patch(testdata / "face_recognition" / "obama3.jpg", 110, (240, 240), angle)
-    boxes, _ = detect_cnn_scored(np.ascontiguousarray(patch))
-    points = encode_faces(patch, boxes[:1], encode=np.zeros(1, dtype=bool)).landmarks_xy[0]
-    assert abs(alignment_roll(points)) > angle - 10
+def test_a_tilted_frontal_face_is_levelled(testdata, fresh, angle):
+    *_, points = fresh.submit(_tilted_detections, testdata, angle).result()
+    assert abs(alignment_roll(points[0])) > angle - 10
 
 
 # ----------------------------------------------------------- a rip on a real video
