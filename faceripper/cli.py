@@ -1079,6 +1079,7 @@ def _print_summary(summary: Any) -> None:
         f"unknown {counts['unknown']}, negatives {counts['negative']}; "
         f"{counts['tracks']} tracks, {counts['encoded']} faces encoded, "
         f"{counts['whole_frame_searches']} frames searched whole, "
+        f"{counts['followed']} faces followed, "
         f"{counts['deduplicated']} near duplicates skipped, "
         f"{counts['adapt_adopted']} of {counts['tracks_pending']} borderline tracks adopted "
         f"from their video; {summary.rows} manifest rows",

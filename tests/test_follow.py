@@ -213,7 +213,7 @@ def tilt_clip(testdata, tmp_path_factory):
     return base
 
 
-def _rip(base: Path, name: str, *extra: str) -> list[dict[str, str]]:
+def _rip(base: Path, name: str, *extra: str) -> tuple[list[dict[str, str]], str]:
     """``faceripper rip`` in its own process, as a user runs it. (Not in this one: a
     worker forked from a process that ran dlib's CNN hangs in its first CNN call.)"""
     target = base / name
@@ -226,11 +226,11 @@ def _rip(base: Path, name: str, *extra: str) -> list[dict[str, str]]:
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     with (target / "manifest.csv").open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+        return list(csv.DictReader(handle)), done.stdout
 
 
 def test_rip_follows_a_tilting_head_and_never_the_neighbour(tilt_clip):
-    rows = _rip(tilt_clip, "followed")
+    rows, summary = _rip(tilt_clip, "followed")
     assert {r["person"] for r in rows} == {"barack_obama"}
     for row in rows:  # every crop is his face, never hers
         centre_x = (int(row["left"]) + int(row["right"])) / 2
@@ -240,6 +240,7 @@ def test_rip_follows_a_tilting_head_and_never_the_neighbour(tilt_clip):
     hog = sorted(int(r["frame"]) for r in rows if r["detector"] == "hog")
     assert detectors["hog"] >= 6 and detectors["followed"] >= 8, detectors
     assert all(r["encoded"] == "0" for r in rows if r["detector"] == "followed")
+    assert f"{len(followed)} faces followed" in summary
     # The head tilted beyond what HOG sees is saved, in frames HOG had no face of his.
     assert not set(followed) & set(hog)
     assert max(TILTS[f] for f in followed) == 70
@@ -256,6 +257,7 @@ def test_rip_follows_a_tilting_head_and_never_the_neighbour(tilt_clip):
         points = encode_faces(crop, boxes, encode=np.zeros(1, dtype=bool)).landmarks_xy[0]
         assert abs(roll_degrees(points)) < 10, row["path"]
     # Without following, only HOG's faces: the same ones.
-    plain = _rip(tilt_clip, "plain", "--no-follow")
+    plain, summary = _rip(tilt_clip, "plain", "--no-follow")
+    assert "0 faces followed" in summary
     assert {r["detector"] for r in plain} == {"hog"}
     assert sorted(int(r["frame"]) for r in plain) == hog
