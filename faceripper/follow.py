@@ -21,8 +21,9 @@ only when
   tracked face's last box and no other followed face by :data:`FOLLOW_CLEAR_IOU` or
   more, and the lost track's own last box overlaps no HOG face of the frame that much
   (the face may have been taken over by another track);
-- its encoding is not within the tolerance of anybody else: a face that matches
-  another person (or a negative identity) ends the following;
+- its encoding is not within the tolerance of anybody else (another person, a
+  negative identity), and within :data:`FOLLOW_SAME_FACE` of one of the track's
+  encodings that voted for the person (a stranger who took the face's place is not);
 - the track has not been followed for :data:`FOLLOW_MAX_FRAMES` looked-at frames in a
   row already.
 
@@ -47,7 +48,7 @@ from faceripper.geometry import BoxArray, box_sizes, iou
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
 from faceripper.models import Device, EncoderEngine, LandmarkModel
-from faceripper.tracks import LINK_IOU, LINK_SIZE_RATIO, Track
+from faceripper.tracks import LINK_IOU, LINK_SIZE_RATIO, Track, vote
 
 #: A track is followed once this many of its encoded faces voted for one person (and
 #: none for anyone else).
@@ -58,6 +59,12 @@ FOLLOW_MIN_VOTES = 2
 FOLLOW_MIN_SCORE = 0.3
 #: A CNN face overlapping another face (IoU) this much or more could be that face.
 FOLLOW_CLEAR_IOU = 0.1
+#: A followed face's encoding lies at most this far from the nearest encoding of its
+#: track's HOG faces. Measured on the Hamilton clip: Lin-Manuel Miranda's profile (shot
+#: 1) lies 0.58-0.62 from the nearest of his frontal encodings (shot 2); the four other
+#: people of shot 3 lie 0.60-0.77 from them (median 0.68). A head tilted in the image's
+#: plane stays much closer: its encoding is computed on a levelled chip.
+FOLLOW_SAME_FACE = 0.65
 #: A track is followed through at most this many looked-at frames in a row without a
 #: HOG face (a second at 30 frames/s); then it ends, as it would without following.
 FOLLOW_MAX_FRAMES = 30
@@ -187,7 +194,7 @@ def follow_lost(
         row = choose(last, candidates, scores, others, settings.min_size_px)
         if row < 0:
             continue
-        if _someone_else(image, candidates[row], person, settings):
+        if _someone_else(image, candidates[row], person, track, settings):
             counts["follow_vetoed"] += 1
             continue
         found.append(candidates[row])
@@ -196,10 +203,15 @@ def follow_lost(
 
 
 def _someone_else(
-    image: ImageRGB, box: npt.NDArray[np.int64], person: int, settings: FollowSettings
+    image: ImageRGB,
+    box: npt.NDArray[np.int64],
+    person: int,
+    track: Track,
+    settings: FollowSettings,
 ) -> bool:
     """Whether the face in ``box`` is within the tolerance of an identity other than
-    ``person`` (its encoding is used for nothing else)."""
+    ``person``, or farther than :data:`FOLLOW_SAME_FACE` from every encoding of
+    ``track`` that voted for ``person`` (its encoding is used for nothing else)."""
     faces = encode_faces(
         image,
         box[None, :],
@@ -213,4 +225,15 @@ def _someone_else(
         settings.n_identities,
     )[0]
     others = np.delete(distances, person)
-    return bool(len(others)) and float(others.min()) <= settings.tolerance
+    if len(others) and float(others.min()) <= settings.tolerance:
+        return True
+    own = [
+        o.encoding
+        for o in track.observations
+        if o.encoding is not None
+        and o.distances is not None
+        and vote(o.distances, settings.tolerance, settings.ambiguity_gap) == person
+    ]
+    if not own:
+        return True
+    return float(face_distances(faces.encodings, np.stack(own)).min()) > FOLLOW_SAME_FACE

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
 import multiprocessing
 import shutil
 import subprocess
@@ -174,8 +175,11 @@ def test_a_tilted_frontal_face_is_levelled(testdata, fresh, angle):
 
 # ----------------------------------------------------------- a rip on a real video
 
-#: The clip's frames: the known person's head tilt (degrees) in each frame.
-TILTS = [0] * 6 + list(range(5, 75, 5)) + [70] * 8
+#: The clip's frames: the head tilt (degrees) at the known person's place in each frame
+#: ...
+TILTS = [0] * 6 + list(range(5, 70, 5)) + [60] * 3 + [70] * 4
+#: ... where in the last 4 frames a stranger's tilted face has taken his place.
+SWAPPED = range(len(TILTS) - 4, len(TILTS))
 KNOWN_X, NEIGHBOUR_X, FACE_Y = 225, 395, 180
 PATCH = (170, 220)
 
@@ -183,9 +187,10 @@ PATCH = (170, 220)
 @pytest.fixture(scope="module")
 def tilt_clip(testdata, tmp_path_factory):
     """Barack Obama (obama3.jpg), frontal for 6 frames, then tilting his head 5 degrees
-    a frame to 70 (HOG loses him from about 45), next to Amy Adams (a stranger,
-    frontal, her face 170 px from his), in a real MJPG video; his references are two
-    other photos, and Joe Biden is referenced too."""
+    a frame to 65 and holding 60 (HOG loses him from about 45), next to Amy Adams (a
+    stranger, frontal, her face 170 px from his), in a real MJPG video; then, for the
+    last 4 frames, Amy Adams tilted 70 degrees in his place (HOG cannot see her). His
+    references are two other photos, and Joe Biden is referenced too."""
     base = tmp_path_factory.mktemp("follow")
     train = testdata / "face_recognition" / "knn_examples" / "train"
     for person, photos in {
@@ -202,9 +207,10 @@ def tilt_clip(testdata, tmp_path_factory):
         str(videos / "tilt.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 360)
     )
     neighbour = _tilted_patch(testdata / "openface" / "adams.jpg", 110, PATCH, 0)
-    for angle in TILTS:
+    for index, angle in enumerate(TILTS):
         frame = np.full((360, 640, 3), (120, 130, 110), np.uint8)
-        known = _tilted_patch(testdata / "face_recognition" / "obama3.jpg", 110, PATCH, angle)
+        photo = "openface/adams.jpg" if index in SWAPPED else "face_recognition/obama3.jpg"
+        known = _tilted_patch(testdata / photo, 110, PATCH, angle)
         for patch, x in ((known, KNOWN_X), (neighbour, NEIGHBOUR_X)):
             top, left = FACE_Y - PATCH[1] // 2, x - PATCH[0] // 2
             frame[top : top + PATCH[1], left : left + PATCH[0]] = patch
@@ -238,16 +244,22 @@ def test_rip_follows_a_tilting_head_and_never_the_neighbour(tilt_clip):
     detectors = Counter(r["detector"] for r in rows)
     followed = sorted(int(r["frame"]) for r in rows if r["detector"] == "followed")
     hog = sorted(int(r["frame"]) for r in rows if r["detector"] == "hog")
-    assert detectors["hog"] >= 6 and detectors["followed"] >= 8, detectors
+    assert detectors["hog"] >= 6 and detectors["followed"] >= 5, detectors
     assert all(r["encoded"] == "0" for r in rows if r["detector"] == "followed")
     assert f"{len(followed)} faces followed" in summary
     # The head tilted beyond what HOG sees is saved, in frames HOG had no face of his.
     assert not set(followed) & set(hog)
-    assert max(TILTS[f] for f in followed) == 70
+    assert max(TILTS[f] for f in followed) >= 60
     assert min(TILTS[f] for f in followed) >= 30
+    # The stranger who took his place is not followed as him: her encoding is unlike his.
+    assert not {int(r["frame"]) for r in rows} & set(SWAPPED)
+    journal = (tilt_clip / "followed" / ".faceripper-journal.jsonl").read_text()
+    vetoed = sum(json.loads(line).get("counts", {}).get("follow_vetoed", 0)
+                 for line in journal.splitlines())  # fmt: skip
+    assert vetoed >= 1
     # A followed crop of a head tilted up to 60 degrees is levelled: HOG finds its face,
-    # eyes level. (At 70 degrees dlib's landmarks are unsure of the eye line; some of
-    # those crops stay tilted: docs/quality.md.)
+    # its eyes within 15 degrees of level (dlib's landmarks underestimate a 60 degree
+    # tilt by 10 to 15).
     levelled = [r for r in rows if r["detector"] == "followed" and TILTS[int(r["frame"])] <= 60]
     assert len(levelled) >= 3
     for row in levelled:
@@ -255,7 +267,7 @@ def test_rip_follows_a_tilting_head_and_never_the_neighbour(tilt_clip):
         boxes = detect_faces(crop, upsample=0)
         assert len(boxes) == 1, row["path"]
         points = encode_faces(crop, boxes, encode=np.zeros(1, dtype=bool)).landmarks_xy[0]
-        assert abs(roll_degrees(points)) < 10, row["path"]
+        assert abs(roll_degrees(points)) < 15, row["path"]
     # Without following, only HOG's faces: the same ones.
     plain, summary = _rip(tilt_clip, "plain", "--no-follow")
     assert "0 faces followed" in summary
