@@ -312,6 +312,7 @@ def pack(exemplars: Exemplars, pending: Sequence[PendingTrack]) -> bytes:
                     "status": hit.status,
                     "track": hit.track,
                     "encoded": hit.encoded,
+                    "detector": hit.detector,
                     "own": None if own is None else [float(v) for v in own],
                     "jpeg": len(hit.jpeg),
                 }
@@ -385,6 +386,7 @@ def unpack(data: bytes, exemplars_only: bool = False) -> tuple[Exemplars, list[P
                     jpeg=jpeg[offset : offset + size],
                     track=str(hit["track"]),
                     encoded=bool(hit["encoded"]),
+                    detector=str(hit.get("detector", "hog")),
                 )
             )
             own = hit["own"]

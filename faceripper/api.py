@@ -302,7 +302,7 @@ def _check_videos(
     check_folders(target, folder)
     ensure_writable(target)
     # fails here, in one line (also a --model cnn file that is not dlib's CNN)
-    engine = prepare_engine(settings.engine, settings.device, cnn=settings.model == "cnn")
+    engine = prepare_engine(settings.engine, settings.device, cnn=settings.uses_cnn)
     return collection, engine
 
 

@@ -40,9 +40,10 @@ MANIFEST_REQUIRED = (
 #: All the manifest's columns: the required ones, then ``track`` (the face track the
 #: crop belongs to), ``encoded`` (1 if this crop's own encoding was computed, 0 if its
 #: identity and distance come from its track), ``face`` (the face's index in the
-#: frame, left to right) and ``corrected`` (``moved``: a crop the user moved into
-#: another person's folder, :mod:`faceripper.corrections`).
-MANIFEST_COLUMNS = (*MANIFEST_REQUIRED, "track", "encoded", "face", "corrected")
+#: frame, left to right), ``corrected`` (``moved``: a crop the user moved into
+#: another person's folder, :mod:`faceripper.corrections`) and ``detector`` (what found
+#: the face: ``hog``, ``cnn``, or ``followed``: :mod:`faceripper.follow`).
+MANIFEST_COLUMNS = (*MANIFEST_REQUIRED, "track", "encoded", "face", "corrected", "detector")
 
 
 class ManifestFile:

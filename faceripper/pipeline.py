@@ -349,7 +349,7 @@ def rip(
     # A wrong model file or a missing engine fails here, once, not in every worker.
     settings = replace(
         settings,
-        engine=prepare_engine(settings.engine, settings.device, cnn=settings.model == "cnn"),
+        engine=prepare_engine(settings.engine, settings.device, cnn=settings.uses_cnn),
     )
     run_refs = references_for_run(config, references, negatives)
     fingerprint = {
@@ -657,6 +657,7 @@ def _write_hit(
         "encoded": int(hit.encoded),
         "face": hit.face_index,
         "corrected": corrected,
+        "detector": hit.detector,
     }
     dataset.write_crop(person.label, name, hit.status, hit.jpeg, row)
     return person.label

@@ -151,6 +151,8 @@ class Observation:
     signature: npt.NDArray[np.float32] | None = None
     encoding: npt.NDArray[np.float64] | None = None
     appearance: npt.NDArray[np.float32] | None = None
+    #: Found by the CNN where HOG lost the track (:mod:`faceripper.follow`).
+    followed: bool = False
 
 
 @dataclass
@@ -207,6 +209,22 @@ class Tracker:
 
         Greedy: the pairs of highest overlap are linked first, each track and box once.
         """
+        chosen = self._link(boxes)
+        for b in range(len(boxes)):
+            if chosen[b] is None:
+                chosen[b] = Track(f"{self.prefix}{frame}.{int(face_index[b])}")
+        still = {id(t) for t in chosen}
+        self.finished += [t for t in self.active if id(t) not in still]
+        self.active = [t for t in chosen if t is not None]
+        return self.active
+
+    def lost(self, boxes: BoxArray) -> list[Track]:
+        """The active tracks that none of ``boxes`` would continue (:meth:`assign`)."""
+        linked = {id(t) for t in self._link(boxes) if t is not None}
+        return [t for t in self.active if id(t) not in linked]
+
+    def _link(self, boxes: BoxArray) -> list[Track | None]:
+        """The active track each box continues (None: a new face)."""
         chosen: list[Track | None] = [None] * len(boxes)
         if self.enabled and self.active and len(boxes):
             last = np.array([t.last.box_trbl for t in self.active], dtype=np.int64)
@@ -221,13 +239,7 @@ class Tracker:
                 if chosen[b] is None and t not in used_tracks:
                     chosen[b] = self.active[t]
                     used_tracks.add(t)
-        for b in range(len(boxes)):
-            if chosen[b] is None:
-                chosen[b] = Track(f"{self.prefix}{frame}.{int(face_index[b])}")
-        still = {id(t) for t in chosen}
-        self.finished += [t for t in self.active if id(t) not in still]
-        self.active = [t for t in chosen if t is not None]
-        return self.active
+        return chosen
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from faceripper.detector import (
     detection_scale,
 )
 from faceripper.encoder import encode_faces, face_distances
+from faceripper.follow import FollowSettings, follow_lost
 from faceripper.geometry import BoxArray, box_sizes
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
@@ -110,6 +111,8 @@ class RipSettings:
     reset_frames: int = RESET_FRAMES
     #: Decide borderline tracks from the video's confident faces (:mod:`faceripper.adaptive`).
     adapt: bool = True
+    #: Follow a person's track with the CNN where HOG loses its face (:mod:`faceripper.follow`).
+    follow: bool = True
 
     def frame_step(self, video_fps: float) -> int:
         """Process every this many frames (``--every``, or ``--fps`` for this video)."""
@@ -124,6 +127,16 @@ class RipSettings:
     def detection_scale(self) -> float:
         """Factor frames are resized by before detection (see :func:`detection_scale`)."""
         return detection_scale(self.min_size_px)
+
+    @property
+    def follows(self) -> bool:
+        """Whether lost tracks are followed with the CNN (only HOG runs with tracks)."""
+        return self.follow and self.tracks and self.model == "hog"
+
+    @property
+    def uses_cnn(self) -> bool:
+        """Whether the CNN detector runs: ``--model cnn``, or following."""
+        return self.model == "cnn" or self.follows
 
 
 @dataclass(frozen=True)
@@ -177,6 +190,9 @@ class FaceHit:
     jpeg: bytes
     track: str = ""
     encoded: bool = True
+    #: What found the face: ``"hog"`` or ``"cnn"`` (``--model``), or ``"followed"`` (the
+    #: CNN, around a person's track that HOG lost: :mod:`faceripper.follow`).
+    detector: str = "hog"
 
 
 @dataclass
@@ -251,6 +267,21 @@ def process_frame(
     large = box_sizes(boxes) >= settings.min_size_px
     result.counts["too_small"] += int((~large).sum())
     boxes, face_index = boxes[large], face_index[large]
+    followed = np.zeros(len(boxes), dtype=bool)
+    if settings.follows:
+        lost = state.tracker.lost(boxes)
+        if lost:
+            extra = follow_lost(
+                image,
+                boxes,
+                state.tracker.active,
+                lost,
+                _follow_settings(settings, references),
+                result.counts,
+            )
+            boxes = np.concatenate([boxes, extra])
+            face_index = np.concatenate([face_index, len(large) + np.arange(len(extra))])
+            followed = np.concatenate([followed, np.ones(len(extra), dtype=bool)])
     tracks = state.tracker.assign(frame, boxes, face_index)
     if len(boxes) == 0:
         return
@@ -272,6 +303,7 @@ def process_frame(
         due &= ~blurry | np.array([not t.votes and t.last_encoded < 0 for t in tracks])
     else:
         due = np.ones(len(boxes), dtype=bool)
+    due &= ~followed  # a followed face never votes (:mod:`faceripper.follow`)
     encode = keep & due
     needs_landmarks = keep & (encode | settings.align)
     landmarks = np.zeros((len(boxes), 0, 2))
@@ -312,6 +344,7 @@ def process_frame(
             distances=distances.get(i),
             encoding=encoded_faces.get(i),
             appearance=appearance[i],
+            followed=bool(followed[i]),
         )
         if observation.distances is not None:
             track.last_encoded = frame
@@ -331,6 +364,22 @@ def process_frame(
         track.observations.append(observation)
     if not settings.tracks:
         state.tracker.cut()
+
+
+def _follow_settings(settings: RipSettings, references: References) -> FollowSettings:
+    """What :func:`faceripper.follow.follow_lost` needs of the run."""
+    return FollowSettings(
+        min_size_px=settings.min_size_px,
+        tolerance=settings.tolerance,
+        ambiguity_gap=settings.ambiguity_gap,
+        landmarks=settings.landmarks,
+        engine=settings.engine,
+        device=settings.device,
+        encodings=references.encodings,
+        person=references.person,
+        n_identities=references.n_identities,
+        n_people=references.n_people,
+    )
 
 
 def _appearance(image: ImageRGB, box: npt.NDArray[np.int64]) -> npt.NDArray[np.float32] | None:
@@ -543,6 +592,7 @@ def _track_hits(
                 jpeg=observation.jpeg,
                 track=track.name,
                 encoded=own is not None,
+                detector="followed" if observation.followed else settings.model,
             )
         )
     return hits

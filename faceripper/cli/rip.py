@@ -37,6 +37,7 @@ from faceripper.cli.rip_options import (
     DedupeOption,
     DetectEveryOption,
     EveryOption,
+    FollowOption,
     FpsOption,
     LabelFormatOption,
     MarginOption,
@@ -85,6 +86,7 @@ def rip_command(
     tracks: TracksOption = True,
     dedupe: DedupeOption = True,
     adapt: AdaptOption = True,
+    follow: FollowOption = True,
     every: EveryOption = 1,
     fps: FpsOption = 0.0,
     detect_every: DetectEveryOption = 5,
@@ -125,6 +127,7 @@ def rip_command(
         tracks=tracks,
         dedupe=dedupe,
         adapt=adapt,
+        follow=follow,
         every=every,
         fps=fps,
         detect_every=detect_every,
@@ -251,6 +254,7 @@ def _print_summary(summary: Any) -> None:
         f"unknown {counts['unknown']}, negatives {counts['negative']}; "
         f"{counts['tracks']} tracks, {counts['encoded']} faces encoded, "
         f"{counts['whole_frame_searches']} frames searched whole, "
+        f"{counts['followed']} faces followed, "
         f"{counts['deduplicated']} near duplicates skipped, "
         f"{counts['adapt_adopted']} of {counts['tracks_pending']} borderline tracks adopted "
         f"from their video; {summary.rows} manifest rows",

@@ -164,6 +164,16 @@ AdaptOption = Annotated[
     ),
 ]
 
+FollowOption = Annotated[
+    bool,
+    typer.Option(
+        "--follow/--no-follow",
+        help="Where HOG loses the face of a person's track (turned, tilted, looking "
+        "down), search around it with the CNN detector and save the faces found as "
+        "followed (manifest column detector); --no-follow saves HOG's faces only.",
+    ),
+]
+
 EveryOption = Annotated[
     int,
     typer.Option("--every", min=1, help="Look at every Nth frame only."),

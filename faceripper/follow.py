@@ -1,0 +1,239 @@
+"""Following a known face where HOG loses it: turned, tilted, looking down.
+
+dlib's HOG detector finds near-frontal faces only: a face that turns to talk to a
+neighbour, looks down at a plate or tilts its head is lost, and its track ends. When
+the track is already a known person's, such a face is worth keeping: a dataset of
+frontal faces only trains a weak model. So where a track of a person has no HOG face
+in a frame, the region around its last box is searched with dlib's CNN (MMOD)
+detector, which finds those poses (:func:`faceripper.detector.detect_cnn_around`), and
+a face found there continues the track, marked as *followed*.
+
+What is followed must still be that face. A CNN face is taken (:func:`follow_lost`)
+only when
+
+- the track is a person's so far: at least :data:`FOLLOW_MIN_VOTES` of its encoded
+  faces voted for one person and none for anyone else (a negative identity included);
+- it was found with a score of at least :data:`FOLLOW_MIN_SCORE`;
+- it continues the track as a HOG face would (an overlap of at least
+  :data:`faceripper.tracks.LINK_IOU` with the track's last box, a size within
+  :data:`faceripper.tracks.LINK_SIZE_RATIO` of it) and is at least ``min_size``;
+- it is clear of every other face: it overlaps no HOG face of the frame, no other
+  tracked face's last box and no other followed face by :data:`FOLLOW_CLEAR_IOU` or
+  more, and the lost track's own last box overlaps no HOG face of the frame that much
+  (the face may have been taken over by another track);
+- its encoding is not within the tolerance of anybody else (another person, a
+  negative identity), and within :data:`FOLLOW_SAME_FACE` of one of the track's
+  encodings that voted for the person (a stranger who took the face's place is not);
+- the track has not been followed for :data:`FOLLOW_MAX_FRAMES` looked-at frames in a
+  row already.
+
+A followed face is an observation of its track, but never an encoded one: the track's
+identity is still decided from its HOG faces alone (:func:`faceripper.tracks.decide`),
+and a followed face is saved only when its track is decided as a person. A track
+always starts at a HOG face, so no track is made of followed faces only. Shot cuts and
+reset points end the following with the track.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from faceripper.detector import detect_cnn_around
+from faceripper.encoder import encode_faces, face_distances
+from faceripper.geometry import BoxArray, box_sizes, iou
+from faceripper.images import ImageRGB
+from faceripper.matching import person_distances
+from faceripper.models import Device, EncoderEngine, LandmarkModel
+from faceripper.tracks import LINK_IOU, LINK_SIZE_RATIO, Track, vote
+
+#: A track is followed once this many of its encoded faces voted for one person (and
+#: none for anyone else).
+FOLLOW_MIN_VOTES = 2
+#: Least MMOD score of a followed face. Measured on the Hamilton clip: the faces of
+#: people (frontal, three-quarter, profile) score 0.5 to 1.1 in regions around them,
+#: one turned-away profile 0.12.
+FOLLOW_MIN_SCORE = 0.3
+#: A CNN face overlapping another face (IoU) this much or more could be that face.
+FOLLOW_CLEAR_IOU = 0.1
+#: A followed face's encoding lies at most this far from the nearest encoding of its
+#: track's HOG faces. Measured on the Hamilton clip: Lin-Manuel Miranda's profile (shot
+#: 1) lies 0.58-0.62 from the nearest of his frontal encodings (shot 2); the four other
+#: people of shot 3 lie 0.60-0.77 from them (median 0.68). A head tilted in the image's
+#: plane stays much closer: its encoding is computed on a levelled chip.
+FOLLOW_SAME_FACE = 0.65
+#: A track is followed through at most this many looked-at frames in a row without a
+#: HOG face (a second at 30 frames/s); then it ends, as it would without following.
+FOLLOW_MAX_FRAMES = 30
+
+
+@dataclass(frozen=True)
+class FollowSettings:
+    """What :func:`follow_lost` needs of the run's settings and references."""
+
+    min_size_px: int
+    tolerance: float
+    ambiguity_gap: float
+    landmarks: LandmarkModel
+    engine: EncoderEngine
+    device: Device
+    #: ``(m, 128)`` float64 reference encodings, their identities ``(m,)`` int64, how
+    #: many identities (people, then negatives) and how many are people.
+    encodings: npt.NDArray[np.float64]
+    person: npt.NDArray[np.int64]
+    n_identities: int
+    n_people: int
+
+
+def followed_person(track: Track, n_people: int) -> int:
+    """The person a lost track is followed as; -1: it is not followed.
+
+    The track's votes are for one person only, at least :data:`FOLLOW_MIN_VOTES`, and
+    it has not been followed for :data:`FOLLOW_MAX_FRAMES` frames in a row.
+    """
+    if len(track.votes) != 1 or not track.observations:
+        return -1
+    ((person, count),) = track.votes.items()
+    if person >= n_people or count < FOLLOW_MIN_VOTES:
+        return -1
+    run = 0
+    for observation in reversed(track.observations):
+        if not observation.followed:
+            break
+        run += 1
+    return person if run < FOLLOW_MAX_FRAMES else -1
+
+
+def choose(
+    last: npt.NDArray[np.int64],
+    boxes: BoxArray,
+    scores: npt.NDArray[np.float32],
+    others: BoxArray,
+    min_size_px: int,
+) -> int:
+    """Which CNN face (row of ``boxes``) continues a track whose last box is ``last``.
+
+    Args:
+        last: ``(4,)`` the track's last box.
+        boxes: ``(n, 4)`` CNN faces found around it; ``scores`` their ``(n,)`` scores.
+        others: ``(k, 4)`` every other face of the frame (HOG faces, other tracks' last
+            boxes, faces followed already).
+        min_size_px: the run's ``--min-size``.
+
+    Returns:
+        The row of the face that overlaps ``last`` most among those that qualify (see
+        the module's docstring); -1 for none.
+
+    Example:
+        >>> last = np.array([100, 200, 200, 100])
+        >>> found = np.array([[105, 205, 205, 105], [100, 330, 200, 230]])
+        >>> choose(last, found, np.array([0.9, 1.0], np.float32), np.zeros((0, 4)), 80)
+        0
+        >>> choose(last, found, np.array([0.2, 1.0], np.float32), np.zeros((0, 4)), 80)
+        -1
+    """
+    if len(boxes) == 0:
+        return -1
+    overlap = iou(boxes, last[None, :])[:, 0]
+    ratio = box_sizes(boxes) / max(int(box_sizes(last[None, :])[0]), 1)
+    ok = (
+        (scores >= FOLLOW_MIN_SCORE)
+        & (overlap >= LINK_IOU)
+        & (ratio <= LINK_SIZE_RATIO)
+        & (ratio >= 1 / LINK_SIZE_RATIO)
+        & (box_sizes(boxes) >= min_size_px)
+    )
+    if len(others):
+        ok &= iou(boxes, np.asarray(others, dtype=np.int64)).max(axis=1) < FOLLOW_CLEAR_IOU
+    if not ok.any():
+        return -1
+    return int(np.argmax(np.where(ok, overlap, -1.0)))
+
+
+def follow_lost(
+    image: ImageRGB,
+    boxes: BoxArray,
+    active: list[Track],
+    lost: list[Track],
+    settings: FollowSettings,
+    counts: Counter[str],
+) -> BoxArray:
+    """Faces that continue the lost tracks of people in this frame (see the module).
+
+    Args:
+        image: the frame, RGB uint8 ``(h, w, 3)``.
+        boxes: ``(n, 4)`` the frame's HOG faces (those at least ``min_size``).
+        active: the tracks of the previous looked-at frame.
+        lost: those of them no HOG face continues.
+        settings: the run's settings and references.
+        counts: tallies, updated: ``follow_searches`` (CNN searches),
+            ``followed`` (faces taken), ``follow_vetoed`` (faces whose encoding
+            matched someone else).
+
+    Returns:
+        ``(k, 4)`` int64 boxes, each continuing one lost track as the tracker links it
+        (overlap with its last box, clear of every other face); ``k <= len(lost)``.
+    """
+    taken: list[npt.NDArray[np.int64]] = [np.asarray(b, dtype=np.int64) for b in boxes]
+    lost_ids = {id(t) for t in lost}
+    taken += [np.array(t.last.box_trbl, dtype=np.int64) for t in active if id(t) not in lost_ids]
+    found: list[npt.NDArray[np.int64]] = []
+    for track in lost:
+        person = followed_person(track, settings.n_people)
+        if person < 0:
+            continue
+        last = np.array(track.last.box_trbl, dtype=np.int64)
+        if len(boxes) and iou(last[None, :], boxes).max() >= FOLLOW_CLEAR_IOU:
+            continue  # another face is where this one was
+        counts["follow_searches"] += 1
+        candidates, scores = detect_cnn_around(image, last)
+        others = np.stack(taken + found) if taken or found else np.zeros((0, 4), np.int64)
+        row = choose(last, candidates, scores, others, settings.min_size_px)
+        if row < 0:
+            continue
+        if _someone_else(image, candidates[row], person, track, settings):
+            counts["follow_vetoed"] += 1
+            continue
+        found.append(candidates[row])
+        counts["followed"] += 1
+    return np.stack(found) if found else np.zeros((0, 4), dtype=np.int64)
+
+
+def _someone_else(
+    image: ImageRGB,
+    box: npt.NDArray[np.int64],
+    person: int,
+    track: Track,
+    settings: FollowSettings,
+) -> bool:
+    """Whether the face in ``box`` is within the tolerance of an identity other than
+    ``person``, or farther than :data:`FOLLOW_SAME_FACE` from every encoding of
+    ``track`` that voted for ``person`` (its encoding is used for nothing else)."""
+    faces = encode_faces(
+        image,
+        box[None, :],
+        landmark_model=settings.landmarks,
+        engine=settings.engine,
+        device=settings.device,
+    )
+    distances = person_distances(
+        face_distances(faces.encodings, settings.encodings),
+        settings.person,
+        settings.n_identities,
+    )[0]
+    others = np.delete(distances, person)
+    if len(others) and float(others.min()) <= settings.tolerance:
+        return True
+    own = [
+        o.encoding
+        for o in track.observations
+        if o.encoding is not None
+        and o.distances is not None
+        and vote(o.distances, settings.tolerance, settings.ambiguity_gap) == person
+    ]
+    if not own:
+        return True
+    return float(face_distances(faces.encodings, np.stack(own)).min()) > FOLLOW_SAME_FACE
