@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import traceback
 from collections import Counter, deque
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +50,7 @@ from faceripper.tracks import (
     decide,
     frame_thumbnail,
     is_cut,
+    join,
     one_per_frame,
     split,
     vote,
@@ -373,14 +374,20 @@ def _detect(
 
 
 def finish_tracks(
-    tracker: Tracker, settings: RipSettings, result: SegmentResult, n_people: int
+    tracker: Tracker,
+    settings: RipSettings,
+    result: SegmentResult,
+    n_people: int,
+    resets: Sequence[int] | None = None,
 ) -> None:
     """Decide every track's identity and turn its crops into hits (near duplicates out).
 
     Tracks are first split where their face changes person (:func:`faceripper.tracks.split`);
-    each part is decided on its own, then at most one part per person is kept in any
-    frame (:func:`faceripper.tracks.one_per_frame`). Identities from ``n_people`` on are
-    negatives: their tracks are dropped and counted.
+    with ``resets`` (the frames where every track ended: shot cuts and block starts),
+    the parts of one face that the detector lost for a moment are joined again
+    (:func:`faceripper.tracks.join`); each is decided on its own, then at most one per
+    person is kept in any frame (:func:`faceripper.tracks.one_per_frame`). Identities
+    from ``n_people`` on are negatives: their tracks are dropped and counted.
     """
     tracker.cut()
     hits: list[FaceHit] = []
@@ -390,9 +397,17 @@ def finish_tracks(
         for part in split(track, settings.tolerance, settings.ambiguity_gap)
     ]
     result.counts["track_splits"] += len(parts) - len(tracker.finished)
-    decisions = one_per_frame(
-        parts, [decide(p, settings.tolerance, settings.ambiguity_gap, n_people) for p in parts]
-    )
+
+    def decide_all(tracks: list[Track]) -> list[Decision]:
+        return [decide(t, settings.tolerance, settings.ambiguity_gap, n_people) for t in tracks]
+
+    first = decide_all(parts)
+    if settings.tracks and resets is not None:
+        parts, joins = join(parts, first, resets)
+        result.counts["track_joins"] += joins
+        if joins:
+            first = decide_all(parts)
+    decisions = one_per_frame(parts, first)
     for track, decision in zip(parts, decisions, strict=True):
         written = [o for o in track.observations if o.jpeg is not None]
         result.counts["tracks"] += 1
@@ -612,6 +627,7 @@ def process_segment(task: SegmentTask) -> SegmentResult:
     batch: list[tuple[int, float, ImageRGB]] = []
     step = settings.frame_step(task.scan.fps)
     walk = SegmentWalk()
+    resets: list[int] = []  # the frames where every track ended (shot cuts, blocks)
     damage: VideoError | None = None
     try:
         frames = owned_frames(task, settings, walk)
@@ -619,6 +635,7 @@ def process_segment(task: SegmentTask) -> SegmentResult:
             try:
                 for decoded, image, reset in frames:
                     if reset or state is None:
+                        resets.append(decoded.index)
                         _process_batch(batch, settings, references, state, result)
                         batch = []
                         state = _new_state(settings, state, finished)
@@ -633,7 +650,7 @@ def process_segment(task: SegmentTask) -> SegmentResult:
             _new_state(settings, state, finished)  # ends the last tracks
         tracker = Tracker(enabled=settings.tracks)
         tracker.finished = finished
-        finish_tracks(tracker, settings, result, references.n_people)
+        finish_tracks(tracker, settings, result, references.n_people, resets)
         result.frames = walk.planned
         result.owned = (walk.first, walk.last + 1) if walk.first >= 0 else (task.end, task.end)
         expected = task.end - task.start
