@@ -400,7 +400,7 @@ def join(
     decisions: list[Decision],
     resets: Sequence[int] = (),
     tolerance: float = JOIN_DISTANCE,
-) -> tuple[list[Track], int]:
+) -> tuple[list[Track], list[list[int]]]:
     """Join the tracks of one face that the detector lost for a moment.
 
     A track ``b`` may continue a track ``a`` (their observations become one track, named
@@ -420,7 +420,9 @@ def join(
 
     Pairs are joined nearest means first (one pass over the candidates after each
     join); each track continues at most one and is continued by at most one. The
-    caller decides the joined tracks again.
+    caller decides the joined tracks again, and should undo a join that leaves
+    undecided a track whose part was decided (:func:`faceripper.worker.finish_tracks`
+    does): joining must never cost a face.
 
     Args:
         tracks: the tracks of one segment, split already (:func:`split`).
@@ -429,8 +431,8 @@ def join(
         tolerance: :data:`JOIN_DISTANCE`.
 
     Returns:
-        The tracks (joined ones once, in the order of their first frames) and the number
-        of joins.
+        The tracks (joined ones once, in the order of their first frames) and, for
+        each, the indices in ``tracks`` of its parts.
     """
     cuts = np.asarray(list(resets), dtype=np.int64)
     order = sorted(range(len(tracks)), key=lambda i: (tracks[i].observations[0].frame, i))
@@ -478,12 +480,14 @@ def join(
         del means[b]
         joins += 1
     out: list[Track] = []
+    groups: list[list[int]] = []
     for i in order:
         chain = chains.get(i)
         if chain is None and any(i in c for c in chains.values()):
             continue  # joined to an earlier track
         if chain is None or len(chain) == 1:
             out.append(tracks[i])
+            groups.append([i])
             continue
         joined = Track(tracks[i].name)
         for part in chain:
@@ -491,7 +495,8 @@ def join(
             joined.votes.update(tracks[part].votes)
             joined.last_encoded = max(joined.last_encoded, tracks[part].last_encoded)
         out.append(joined)
-    return out, joins
+        groups.append(list(chain))
+    return out, groups
 
 
 def one_per_frame(tracks: list[Track], decisions: list[Decision]) -> list[Decision]:

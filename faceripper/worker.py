@@ -403,10 +403,25 @@ def finish_tracks(
 
     first = decide_all(parts)
     if settings.tracks and resets is not None:
-        parts, joins = join(parts, first, resets)
-        result.counts["track_joins"] += joins
-        if joins:
-            first = decide_all(parts)
+        joined, groups = join(parts, first, resets)
+        kept_parts: list[Track] = []
+        kept: list[Decision] = []
+        for track, group in zip(joined, groups, strict=True):
+            if len(group) == 1:
+                kept_parts.append(track)
+                kept.append(first[group[0]])
+                continue
+            decision = decide(track, settings.tolerance, settings.ambiguity_gap, n_people)
+            if decision.person < 0 and any(first[i].person >= 0 for i in group):
+                # A join must never cost a face: a decided part stays on its own.
+                kept_parts += [parts[i] for i in group]
+                kept += [first[i] for i in group]
+                result.counts["track_joins_undone"] += 1
+                continue
+            kept_parts.append(track)
+            kept.append(decision)
+            result.counts["track_joins"] += len(group) - 1
+        parts, first = kept_parts, kept
     decisions = one_per_frame(parts, first)
     for track, decision in zip(parts, decisions, strict=True):
         written = [o for o in track.observations if o.jpeg is not None]

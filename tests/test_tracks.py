@@ -267,7 +267,9 @@ def part(name: str, frames: range, person: int, distance: float, box=(10, 110, 1
 
 def joined(tracks: list[Track], resets=(), decisions=None) -> tuple[list[Track], int]:
     decisions = decisions or [decide(t, TOLERANCE, GAP) for t in tracks]
-    return join(tracks, decisions, resets)
+    out, groups = join(tracks, decisions, resets)
+    assert sorted(i for g in groups for i in g) == list(range(len(tracks)))
+    return out, sum(len(g) - 1 for g in groups)
 
 
 def test_a_face_lost_for_a_moment_is_one_track_again():
