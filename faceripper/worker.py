@@ -438,6 +438,8 @@ def finish_tracks(
             else:
                 result.counts["unknown"] += len(written)
             continue
+        if settings.adapt and not _confirmed(track, decision.person, n_people):
+            continue  # held back for the video's word (collect_adaptive)
         hits += _track_hits(track, decision.person, decision.distance, settings, result)
     if settings.adapt:
         collect_adaptive(parts, decisions, settings, result, n_people)
@@ -576,6 +578,16 @@ def _track_hits(
     return hits
 
 
+def _confirmed(track: Track, person: int, n_people: int) -> bool:
+    """Whether a track decided for ``person`` has a face matched with confidence
+    (:func:`faceripper.adaptive.confident_faces`); one without waits for its video."""
+    encoded = [o.distances for o in track.observations if o.distances is not None]
+    if not encoded:
+        return True  # nothing to compare (not decided from encodings)
+    distances = np.stack(encoded)  # (n, n_identities)
+    return bool(adaptive.confident_faces(distances, person, n_people).any())
+
+
 def collect_adaptive(
     tracks: list[Track],
     decisions: list[Decision],
@@ -583,8 +595,9 @@ def collect_adaptive(
     result: SegmentResult,
     n_people: int,
 ) -> None:
-    """Keep a segment's confident faces and its borderline tracks for the video's second
-    step (:mod:`faceripper.adaptive`)."""
+    """Keep a segment's confident faces, its borderline tracks and its tracks decided
+    without a face matched with confidence for the video's second step
+    (:mod:`faceripper.adaptive`)."""
     spans = [(t.observations[0].frame, t.observations[-1].frame) for t in tracks]
     for track, decision, (first, last) in zip(tracks, decisions, spans, strict=True):
         encoded = [
@@ -594,21 +607,26 @@ def collect_adaptive(
             continue
         distances = np.stack([o.distances for o in encoded])  # type: ignore[misc]
         encodings = np.stack([o.encoding for o in encoded])  # type: ignore[misc]
+        median = np.median(distances, axis=0)
         if decision.person >= 0:
             sure = np.flatnonzero(adaptive.confident_faces(distances, decision.person, n_people))
-            chosen = sure[adaptive.spread(len(sure), adaptive.EXEMPLARS_PER_TRACK)]
-            result.exemplars.add(decision.person, encodings[chosen])
+            if len(sure):
+                chosen = sure[adaptive.spread(len(sure), adaptive.EXEMPLARS_PER_TRACK)]
+                result.exemplars.add(decision.person, encodings[chosen])
+                continue
+            excluded: list[int] = []
+            result.counts["tracks_unconfirmed"] += 1
+        elif adaptive.is_borderline(median, decision.reason, n_people, settings.tolerance):
+            excluded = sorted(
+                {
+                    d.person
+                    for d, (f, la) in zip(decisions, spans, strict=True)
+                    if d.person >= 0 and f <= last and first <= la
+                }
+            )
+            result.counts["tracks_pending"] += 1
+        else:
             continue
-        median = np.median(distances, axis=0)
-        if not adaptive.is_borderline(median, decision.reason, n_people, settings.tolerance):
-            continue
-        excluded = sorted(
-            {
-                d.person
-                for d, (f, la) in zip(decisions, spans, strict=True)
-                if d.person >= 0 and f <= last and first <= la
-            }
-        )
         hits = _track_hits(track, -1, float("nan"), settings, result)
         by_frame = {o.frame: o.distances for o in encoded}
         pending = adaptive.PendingTrack(
@@ -620,9 +638,9 @@ def collect_adaptive(
             excluded=tuple(excluded),
             hits=hits,
             own_distances=[by_frame.get(h.frame) if h.encoded else None for h in hits],
+            decided=decision.person,
         )
         result.pending.append(pending)
-        result.counts["tracks_pending"] += 1
 
 
 def process_segment(task: SegmentTask) -> SegmentResult:
