@@ -15,8 +15,10 @@ A track can hold two people: a cut the frame difference missed (one close-up rep
 another at the same place), or a face passing in front of another. Before its identity
 is decided, a track is split where its encodings jump (:func:`split`): each part is then
 decided on its own instead of the whole track being dropped, or, worse, saved under one
-name. Finally, two faces of one frame are two people: :func:`one_per_frame` keeps at
-most one track per person in any frame.
+name. A face the detector loses for a moment (a turn, a hand) ends its track; the
+tracks of one face in one shot are joined again (:func:`join`) before they are decided.
+Finally, two faces of one frame are two people: :func:`one_per_frame` keeps at most one
+track per person in any frame.
 """
 
 from __future__ import annotations
