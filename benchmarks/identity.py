@@ -9,6 +9,13 @@ once per option set, with the ordinary references and with tight-crop ones, and 
 one Markdown row per run.
 
     python benchmarks/identity.py -- "" "--no-dedupe" "--no-adapt --no-dedupe"
+
+A harder stranger: Kim Hong-up's photo lies 0.42 from Hu Jintao's most typical one (the
+nearest pair of different people in ``lfw_dev``)::
+
+    python benchmarks/identity.py --work /tmp/hard --stranger Kim_Hong-up --targets \
+        Abdullah_Gul,Andy_Roddick,Britney_Spears,Hu_Jintao,John_Allen_Muhammad,\
+Julie_Gerberding,Lance_Armstrong -- "" "--no-dedupe"
 """
 
 from __future__ import annotations
@@ -40,6 +47,10 @@ def main() -> int:
     parser.add_argument(
         "--refs", choices=("plain", "tight", "both"), default="both", help="reference set"
     )
+    parser.add_argument(
+        "--targets", default="", help="comma-separated LFW people (default: drawn by the seed)"
+    )
+    parser.add_argument("--stranger", default=None, help="the LFW person shown without references")
     parser.add_argument("runs", nargs="*", default=[""], help="extra rip options per run")
     args = parser.parse_args()
     work = args.work / f"seed{args.seed}"
@@ -47,7 +58,13 @@ def main() -> int:
     if cached.is_file():
         footage: Footage = pickle.loads(cached.read_bytes())
     else:
-        footage = build_footage(args.testdata / "lfw_dev", work, seed=args.seed)
+        footage = build_footage(
+            args.testdata / "lfw_dev",
+            work,
+            seed=args.seed,
+            targets=[t for t in args.targets.split(",") if t],
+            stranger=args.stranger,
+        )
         cached.write_bytes(pickle.dumps(footage))
     frames = 1 + max(r.frame for r in footage.truth)
     print(

@@ -29,6 +29,15 @@ The rule (a second step per video, after all its segments):
      decided for ``p`` in its segment, and of two borderline tracks sharing frames, only
      the nearer goes to ``p``.
 
+4. **Unconfirmed tracks.** A track the references decided for ``p`` without a single
+   face matched with confidence (all its faces farther than :data:`CONFIDENT_DISTANCE`,
+   or without the margin) is held back too (:attr:`PendingTrack.decided`). It keeps
+   ``p`` when the video shows no other face of ``p`` matched with confidence (the
+   references alone decide, as before), or when its video distance to ``p`` is at most
+   :data:`VIDEO_TOLERANCE`; it is refused when ``p``'s confident faces in the video look
+   unlike it: a look-alike (a relative) whose frames happen to fall within the
+   tolerance is not ``p``, the person the video shows with confidence is.
+
 Adopted tracks do not become exemplars (no drift from one adoption to the next).
 
 Every function here is pure; :func:`pack` and :func:`unpack` turn a segment's
@@ -169,6 +178,8 @@ class PendingTrack:
         hits: its crops, near duplicates already out, ``person`` -1 until decided.
         own_distances: per hit, its own ``(n_identities,)`` distances, or None when the
             face was not encoded.
+        decided: the person the references decided it for when it is held back only
+            for want of a face matched with confidence (-1: a borderline track).
     """
 
     name: str
@@ -179,6 +190,7 @@ class PendingTrack:
     excluded: tuple[int, ...] = ()
     hits: list[FaceHit] = field(default_factory=list)
     own_distances: list[npt.NDArray[np.float64] | None] = field(default_factory=list)
+    decided: int = -1
 
     def overlaps(self, first: int, last: int) -> bool:
         """Whether the track shares a frame with the span ``[first, last]``."""
@@ -202,7 +214,9 @@ class Adoption:
     """The video's decision on one borderline track.
 
     ``person`` -1 when it stays undecided; ``reason``: adopted, no exemplars, far,
-    ambiguous, shares a frame.
+    ambiguous, shares a frame; for an unconfirmed track (:attr:`PendingTrack.decided`):
+    confirmed, references (no confident face of its person in the video), unlike the
+    video.
     """
 
     person: int
@@ -241,6 +255,9 @@ def decide_pending(
     first: list[Adoption] = []
     for track in pending:
         dv = video_distances(track.encodings, exemplars, n_people)
+        if track.decided >= 0:
+            first.append(_confirm(track.decided, float(dv[track.decided])))
+            continue
         if not np.isfinite(dv).any():
             first.append(Adoption(-1, float("inf"), "no exemplars"))
             continue
@@ -278,6 +295,17 @@ def decide_pending(
                 final[i] = Adoption(-1, adoption.video_distance, "shares a frame")
                 break
     return final
+
+
+def _confirm(person: int, video_distance: float) -> Adoption:
+    """The video's word on a track the references decided for ``person`` without a face
+    matched with confidence (``video_distance``: inf when the video shows no confident
+    face of ``person``)."""
+    if not np.isfinite(video_distance):
+        return Adoption(person, video_distance, "references")
+    if video_distance <= VIDEO_TOLERANCE:
+        return Adoption(person, video_distance, "confirmed")
+    return Adoption(-1, video_distance, "unlike the video")
 
 
 def adopted_hits(track: PendingTrack, adoption: Adoption) -> list[FaceHit]:
@@ -324,6 +352,7 @@ def pack(exemplars: Exemplars, pending: Sequence[PendingTrack]) -> bytes:
                 "first": track.first_frame,
                 "last": track.last_frame,
                 "excluded": list(track.excluded),
+                "decided": track.decided,
                 "encodings": len(track.encodings),
                 "hits": hits,
             }
@@ -369,6 +398,7 @@ def unpack(data: bytes, exemplars_only: bool = False) -> tuple[Exemplars, list[P
             ref_distance[index].astype(np.float64),
             encodings[row : row + item["encodings"]].astype(np.float64),
             tuple(int(p) for p in item["excluded"]),
+            decided=int(item.get("decided", -1)),
         )
         row += item["encodings"]
         for hit in item["hits"]:

@@ -693,6 +693,6 @@ def adapt_video(
             adopted = SegmentResult(-1, hits=list(adaptive.adopted_hits(track, decision)))
             for hit, corrected in judge(learned, video_key, adopted):
                 _write_hit(dataset, video_key, hit, config, corrected)
-                counts["adapted_crops"] += 1
+                counts["adapted_crops" if track.decided < 0 else "confirmed_crops"] += 1
             counts.update(adopted.counts)
     dataset.finish_adapt(video_key, counts)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import traceback
 from collections import Counter, deque
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +51,7 @@ from faceripper.tracks import (
     decide,
     frame_thumbnail,
     is_cut,
+    join,
     one_per_frame,
     split,
     vote,
@@ -424,14 +425,20 @@ def _detect(
 
 
 def finish_tracks(
-    tracker: Tracker, settings: RipSettings, result: SegmentResult, n_people: int
+    tracker: Tracker,
+    settings: RipSettings,
+    result: SegmentResult,
+    n_people: int,
+    resets: Sequence[int] | None = None,
 ) -> None:
     """Decide every track's identity and turn its crops into hits (near duplicates out).
 
     Tracks are first split where their face changes person (:func:`faceripper.tracks.split`);
-    each part is decided on its own, then at most one part per person is kept in any
-    frame (:func:`faceripper.tracks.one_per_frame`). Identities from ``n_people`` on are
-    negatives: their tracks are dropped and counted.
+    with ``resets`` (the frames where every track ended: shot cuts and block starts),
+    the parts of one face that the detector lost for a moment are joined again
+    (:func:`faceripper.tracks.join`); each is decided on its own, then at most one per
+    person is kept in any frame (:func:`faceripper.tracks.one_per_frame`). Identities
+    from ``n_people`` on are negatives: their tracks are dropped and counted.
     """
     tracker.cut()
     hits: list[FaceHit] = []
@@ -441,9 +448,32 @@ def finish_tracks(
         for part in split(track, settings.tolerance, settings.ambiguity_gap)
     ]
     result.counts["track_splits"] += len(parts) - len(tracker.finished)
-    decisions = one_per_frame(
-        parts, [decide(p, settings.tolerance, settings.ambiguity_gap, n_people) for p in parts]
-    )
+
+    def decide_all(tracks: list[Track]) -> list[Decision]:
+        return [decide(t, settings.tolerance, settings.ambiguity_gap, n_people) for t in tracks]
+
+    first = decide_all(parts)
+    if settings.tracks and resets is not None:
+        joined, groups = join(parts, first, resets)
+        kept_parts: list[Track] = []
+        kept: list[Decision] = []
+        for track, group in zip(joined, groups, strict=True):
+            if len(group) == 1:
+                kept_parts.append(track)
+                kept.append(first[group[0]])
+                continue
+            decision = decide(track, settings.tolerance, settings.ambiguity_gap, n_people)
+            if decision.person < 0 and any(first[i].person >= 0 for i in group):
+                # A join must never cost a face: a decided part stays on its own.
+                kept_parts += [parts[i] for i in group]
+                kept += [first[i] for i in group]
+                result.counts["track_joins_undone"] += 1
+                continue
+            kept_parts.append(track)
+            kept.append(decision)
+            result.counts["track_joins"] += len(group) - 1
+        parts, first = kept_parts, kept
+    decisions = one_per_frame(parts, first)
     for track, decision in zip(parts, decisions, strict=True):
         written = [o for o in track.observations if o.jpeg is not None]
         result.counts["tracks"] += 1
@@ -459,6 +489,8 @@ def finish_tracks(
             else:
                 result.counts["unknown"] += len(written)
             continue
+        if settings.adapt and not _confirmed(track, decision.person, n_people):
+            continue  # held back for the video's word (collect_adaptive)
         hits += _track_hits(track, decision.person, decision.distance, settings, result)
     if settings.adapt:
         collect_adaptive(parts, decisions, settings, result, n_people)
@@ -598,6 +630,16 @@ def _track_hits(
     return hits
 
 
+def _confirmed(track: Track, person: int, n_people: int) -> bool:
+    """Whether a track decided for ``person`` has a face matched with confidence
+    (:func:`faceripper.adaptive.confident_faces`); one without waits for its video."""
+    encoded = [o.distances for o in track.observations if o.distances is not None]
+    if not encoded:
+        return True  # nothing to compare (not decided from encodings)
+    distances = np.stack(encoded)  # (n, n_identities)
+    return bool(adaptive.confident_faces(distances, person, n_people).any())
+
+
 def collect_adaptive(
     tracks: list[Track],
     decisions: list[Decision],
@@ -605,8 +647,9 @@ def collect_adaptive(
     result: SegmentResult,
     n_people: int,
 ) -> None:
-    """Keep a segment's confident faces and its borderline tracks for the video's second
-    step (:mod:`faceripper.adaptive`)."""
+    """Keep a segment's confident faces, its borderline tracks and its tracks decided
+    without a face matched with confidence for the video's second step
+    (:mod:`faceripper.adaptive`)."""
     spans = [(t.observations[0].frame, t.observations[-1].frame) for t in tracks]
     for track, decision, (first, last) in zip(tracks, decisions, spans, strict=True):
         encoded = [
@@ -616,21 +659,26 @@ def collect_adaptive(
             continue
         distances = np.stack([o.distances for o in encoded])  # type: ignore[misc]
         encodings = np.stack([o.encoding for o in encoded])  # type: ignore[misc]
+        median = np.median(distances, axis=0)
         if decision.person >= 0:
             sure = np.flatnonzero(adaptive.confident_faces(distances, decision.person, n_people))
-            chosen = sure[adaptive.spread(len(sure), adaptive.EXEMPLARS_PER_TRACK)]
-            result.exemplars.add(decision.person, encodings[chosen])
+            if len(sure):
+                chosen = sure[adaptive.spread(len(sure), adaptive.EXEMPLARS_PER_TRACK)]
+                result.exemplars.add(decision.person, encodings[chosen])
+                continue
+            excluded: list[int] = []
+            result.counts["tracks_unconfirmed"] += 1
+        elif adaptive.is_borderline(median, decision.reason, n_people, settings.tolerance):
+            excluded = sorted(
+                {
+                    d.person
+                    for d, (f, la) in zip(decisions, spans, strict=True)
+                    if d.person >= 0 and f <= last and first <= la
+                }
+            )
+            result.counts["tracks_pending"] += 1
+        else:
             continue
-        median = np.median(distances, axis=0)
-        if not adaptive.is_borderline(median, decision.reason, n_people, settings.tolerance):
-            continue
-        excluded = sorted(
-            {
-                d.person
-                for d, (f, la) in zip(decisions, spans, strict=True)
-                if d.person >= 0 and f <= last and first <= la
-            }
-        )
         hits = _track_hits(track, -1, float("nan"), settings, result)
         by_frame = {o.frame: o.distances for o in encoded}
         pending = adaptive.PendingTrack(
@@ -642,9 +690,9 @@ def collect_adaptive(
             excluded=tuple(excluded),
             hits=hits,
             own_distances=[by_frame.get(h.frame) if h.encoded else None for h in hits],
+            decided=decision.person,
         )
         result.pending.append(pending)
-        result.counts["tracks_pending"] += 1
 
 
 def process_segment(task: SegmentTask) -> SegmentResult:
@@ -664,6 +712,7 @@ def process_segment(task: SegmentTask) -> SegmentResult:
     batch: list[tuple[int, float, ImageRGB]] = []
     step = settings.frame_step(task.scan.fps)
     walk = SegmentWalk()
+    resets: list[int] = []  # the frames where every track ended (shot cuts, blocks)
     damage: VideoError | None = None
     try:
         frames = owned_frames(task, settings, walk)
@@ -671,6 +720,7 @@ def process_segment(task: SegmentTask) -> SegmentResult:
             try:
                 for decoded, image, reset in frames:
                     if reset or state is None:
+                        resets.append(decoded.index)
                         _process_batch(batch, settings, references, state, result)
                         batch = []
                         state = _new_state(settings, state, finished)
@@ -685,7 +735,7 @@ def process_segment(task: SegmentTask) -> SegmentResult:
             _new_state(settings, state, finished)  # ends the last tracks
         tracker = Tracker(enabled=settings.tracks)
         tracker.finished = finished
-        finish_tracks(tracker, settings, result, references.n_people)
+        finish_tracks(tracker, settings, result, references.n_people, resets)
         result.frames = walk.planned
         result.owned = (walk.first, walk.last + 1) if walk.first >= 0 else (task.end, task.end)
         expected = task.end - task.start

@@ -160,6 +160,27 @@ def test_the_references_keep_their_say():
     assert decide_pending([track], ex, 2, TOLERANCE)[0].person == -1
 
 
+def test_a_track_decided_without_a_confident_face_waits_for_the_video():
+    # The references decided these tracks for Alice (0), but none of their faces was
+    # matched with confidence: the video's confident faces of Alice have the last word.
+    alice = unit(1) * 0.5
+    ex = exemplars_of((0, alice))
+    lookalike = near(alice, 0.5, 98)  # a relative: within the tolerance of her photo
+    like_her = pending(np.stack([near(alice, 0.15, 80 + i) for i in range(3)]), [0.38, 0.9])
+    unlike = pending(np.stack([near(lookalike, 0.1, 90 + i) for i in range(3)]), [0.38, 0.9])
+    like_her.decided = unlike.decided = 0
+    unlike.first_frame = 20
+    unlike.last_frame = 30
+    decisions = decide_pending([like_her, unlike], ex, 2, TOLERANCE)
+    assert [(d.person, d.reason) for d in decisions] == [
+        (0, "confirmed"),
+        (-1, "unlike the video"),
+    ]
+    # A video without a confident face of Alice: the references alone decide, as before.
+    (alone,) = decide_pending([unlike], exemplars_of((1, unit(2) * 0.5)), 2, TOLERANCE)
+    assert (alone.person, alone.reason) == (0, "references")
+
+
 def test_video_distances_are_medians_of_nearest_exemplars():
     alice = unit(1)
     ex = Exemplars()
@@ -172,6 +193,7 @@ def test_video_distances_are_medians_of_nearest_exemplars():
 def test_pack_and_unpack_round_trip():
     ex = exemplars_of((0, unit(1)), (2, unit(2)))
     track = pending(np.stack([unit(5), unit(6)]), [0.45, 0.7, 0.9], 3, 9, (2,), "3.1")
+    track.decided = 1
     track.hits = [hit(3, 1, b"abc"), hit(5, 1, b"defgh")]
     track.own_distances = [np.array([0.44, 0.7, 0.9]), None]
     empty = pending(np.zeros((0, 128)), [0.5, 0.6, 0.9], 11, 11, (), "11.0")
@@ -179,6 +201,7 @@ def test_pack_and_unpack_round_trip():
     assert np.array_equal(ex2.person, ex.person) and np.allclose(ex2.encodings, ex.encodings)
     got = tracks[0]
     assert (got.name, got.first_frame, got.last_frame, got.excluded) == ("3.1", 3, 9, (2,))
+    assert (got.decided, tracks[1].decided) == (1, -1)
     assert np.allclose(got.encodings, track.encodings)
     assert [h.jpeg for h in got.hits] == [b"abc", b"defgh"]
     assert [h.frame for h in got.hits] == [3, 5] and got.hits[1].box_trbl == (10, 60, 60, 10)

@@ -247,3 +247,20 @@ def test_a_lookalike_stranger_is_held_back_and_never_saved(lookalike_clip, tmp_p
     assert pending >= 1  # the look-alike was a borderline track, and was refused
     (adapted,) = [r for r in records if "adapted" in r]
     assert "adapted_crops" not in adapted["counts"]
+
+
+def test_a_lookalike_within_a_raised_tolerance_is_refused_by_the_video(lookalike_clip, tmp_path):
+    """At --tolerance 0.45 the references alone take Kim Hong-up (0.42 from Hu's photo)
+    for Hu where he is alone; none of his faces is matched with confidence, and Hu's
+    confident faces in the same video are 0.44 from him: the video refuses him."""
+    target = tmp_path / "faces"
+    command = args(lookalike_clip, target)
+    command[command.index("--tolerance") + 1] = "0.45"
+    result = run_cli(command)
+    assert result.exit_code == 0, result.stderr
+    metrics = score(lookalike_clip, target)
+    assert metrics.on_distractor == 0 and metrics.precision == 1.0
+    assert metrics.appearances_found == 2  # Hu, in both his shots
+    records = [json.loads(line) for line in (target / JOURNAL_NAME).read_text().splitlines()]
+    (adapted,) = [r for r in records if "adapted" in r]
+    assert adapted["counts"].get("adapt_unlike_the_video", 0) >= 1

@@ -111,6 +111,51 @@ def test_a_track_keeps_its_label_through_a_turn(turn_clip, tmp_path):
     assert 0 < len(encoded) < len(tracked)  # identity settled: not every frame encoded
 
 
+@pytest.fixture(scope="module")
+def gap_clip(testdata, tmp_path_factory):
+    """One shot, one place, no cut: Halle Berry's photo for 20 frames, no face for 6 (the
+    detector lost it), the same face for 20, no face for 6, then a stranger (no
+    references) for 20."""
+    lfw = testdata / "lfw_dev"
+    photos = sorted((lfw / "Halle_Berry").glob("*.jpg"))
+    base = tmp_path_factory.mktemp("gap")
+    refs = base / "refs" / "halle"
+    refs.mkdir(parents=True)
+    for photo in photos[-4:]:
+        shutil.copy(photo, refs)
+    (near,) = load_face_sources([photos[3]], identity="halle")
+    stranger = load_face_sources(lfw / "Chance_Mock")[0]
+    place = dict(start_xy=(320, 180), end_xy=(322, 181), start_size=100, end_size=100)
+    room = ((120, 110, 100), 5)
+    shots = [
+        Shot(20, (PlacedFace(near, **place),), *room),
+        Shot(6, (), *room),
+        Shot(20, (PlacedFace(near, **place, gain=0.9),), *room),
+        Shot(6, (), *room),
+        Shot(20, (PlacedFace(stranger, **place, is_target=False),), *room),
+    ]
+    videos = base / "videos"
+    videos.mkdir()
+    render_video(videos / "gap.avi", shots, (640, 360))
+    (videos / "gap.avi.truth.csv").unlink()
+    return {"refs": base / "refs", "videos": videos}
+
+
+def test_a_face_lost_for_a_moment_keeps_its_label_and_a_stranger_does_not_get_it(
+    gap_clip, tmp_path
+):
+    target = tmp_path / "faces"
+    args = rip_args(gap_clip, target, "--no-dedupe", "--segment-frames", "300")
+    result = run_cli(args)
+    assert result.exit_code == 0, result.stderr
+    rows = manifest(target)
+    frames = {int(r["frame"]) for r in rows}
+    assert set(range(0, 20)) | set(range(26, 46)) <= frames
+    assert not frames & set(range(52, 72))  # the stranger at the same place: never
+    assert {r["label"] for r in rows} == {"halle"}
+    assert {r["track"] for r in rows} == {"0.0"}  # one face: one track again
+
+
 def test_dedupe_keeps_fewer_crops_at_equal_track_coverage(reference_run, lfw_clip, tmp_path):
     target = tmp_path / "faces"
     result = run_cli(rip_args(lfw_clip, target, "--threads", "2", "--no-dedupe"))

@@ -20,6 +20,7 @@ from faceripper.tracks import (
     decide,
     frame_thumbnail,
     is_cut,
+    join,
     one_per_frame,
     split,
 )
@@ -255,6 +256,73 @@ def test_one_per_frame_leaves_undecided_tracks_alone():
     tracks = [frames_track("a", range(3), 2, 0.1), frames_track("b", range(3), 0, 0.3)]
     decisions = [Decision(-1, 0.9, "unknown", 0), decide(tracks[1], TOLERANCE, GAP)]
     assert one_per_frame(tracks, decisions) == decisions
+
+
+# -------------------------------------------------------------------------------- join
+
+
+def part(name: str, frames: range, person: int, distance: float, box=(10, 110, 110, 10)) -> Track:
+    return Track(name, [obs(f, person, distance, box=box) for f in frames])
+
+
+def joined(tracks: list[Track], resets=(), decisions=None) -> tuple[list[Track], int]:
+    decisions = decisions or [decide(t, TOLERANCE, GAP) for t in tracks]
+    out, groups = join(tracks, decisions, resets)
+    assert sorted(i for g in groups for i in g) == list(range(len(tracks)))
+    return out, sum(len(g) - 1 for g in groups)
+
+
+def test_a_face_lost_for_a_moment_is_one_track_again():
+    # Person 0 matched (0.3), lost by the detector for 10 frames (0.4 s at 25 fps), found
+    # again turned (0.47: no frame matches alone): one face, decided as a whole.
+    tracks = [part("0.0", range(0, 10), 0, 0.30), part("20.0", range(20, 31), 0, 0.47)]
+    assert [decide(t, TOLERANCE, GAP).person for t in tracks] == [0, -1]
+    out, joins = joined(tracks)
+    assert joins == 1 and [t.name for t in out] == ["0.0"]
+    assert [o.frame for o in out[0].observations] == [*range(0, 10), *range(20, 31)]
+    assert decide(out[0], TOLERANCE, GAP).person == 0
+
+
+@pytest.mark.parametrize(
+    ("second", "resets", "why"),
+    [
+        (part("20.0", range(20, 31), 0, 0.47), [15], "a cut between them"),
+        (part("36.0", range(36, 46), 0, 0.47), [], "more than a second later"),
+        (part("20.0", range(20, 31), 0, 0.47, box=(10, 400, 110, 300)), [], "elsewhere"),
+        (part("20.0", range(20, 31), 0, 0.47, box=(10, 200, 190, 10)), [], "twice the size"),
+        (part("20.0", range(20, 31), 2, 0.0), [], "a stranger at the same place"),
+        (part("20.0", range(20, 31), 1, 0.30), [], "another person"),
+        (part("5.0", range(5, 15), 0, 0.47), [], "overlapping in time"),
+    ],
+)
+def test_tracks_that_are_not_one_face_stay_apart(second, resets, why):
+    tracks = [part("0.0", range(0, 10), 0, 0.30), second]
+    out, joins = joined(tracks, resets)
+    assert (joins, [t.name for t in out]) == (0, ["0.0", second.name]), why
+
+
+def test_tracks_decided_against_a_join_stay_apart():
+    tracks = [part("0.0", range(0, 10), 0, 0.30), part("20.0", range(20, 31), 0, 0.32)]
+    for decisions in (
+        [Decision(0, 0.3, "matched", 0), Decision(1, 0.3, "matched", 1)],  # two people
+        [Decision(0, 0.3, "matched", 0), Decision(-1, 0.3, "disagree", 0)],
+        [Decision(-1, 0.3, "negative", 2), Decision(-1, 0.47, "unknown", 0)],
+    ):
+        assert joined(tracks, decisions=decisions)[1] == 0, decisions
+
+
+def test_join_takes_the_nearest_face_and_chains():
+    # One face in three parts, and a one-frame stranger at the same place in between:
+    # the parts join over it (nearest means first); the stranger stays alone.
+    tracks = [
+        part("0.0", range(0, 10), 0, 0.30),
+        part("12.0", range(12, 13), 2, 0.0),
+        part("15.0", range(15, 25), 0, 0.45),
+        part("30.0", range(30, 40), 0, 0.47),
+    ]
+    out, joins = joined(tracks)
+    assert joins == 2 and [t.name for t in out] == ["0.0", "12.0"]
+    assert len(out[0].observations) == 30
 
 
 # ------------------------------------------------------------------------------ is_cut
