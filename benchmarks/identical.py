@@ -135,8 +135,9 @@ def rip(src: Path, video: Path, refs: Path, target: Path, options: str) -> list[
         "2",
         *shlex.split(options),
     ]
+    # Run in ``src``: ``python -m`` puts the current folder ahead of PYTHONPATH.
     env = dict(os.environ, PYTHONPATH=str(src))
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, cwd=src, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"rip failed ({done.returncode}): {shlex.join(command)}\n{done.stderr}")
     lines = tree_lines(target)
@@ -155,6 +156,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     src = args.src.resolve()
+    args.work, args.testdata = args.work.resolve(), args.testdata.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
     inputs = {
         "hamilton": hamilton_refs(args.work, args.testdata),

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from faceripper.config import Config
-    from faceripper.pipeline import Cluster, ProgressCallback, RipSummary, VideoCollection
+    from faceripper.pipeline import ProgressCallback, RipSummary, VideoCollection
+    from faceripper.pool import Cluster
     from faceripper.references import EncodeReport, EncodeSettings, ReferenceSet
     from faceripper.worker import RipSettings
 

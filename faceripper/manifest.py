@@ -11,6 +11,7 @@ import csv
 import io
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,13 +38,74 @@ MANIFEST_REQUIRED = (
     "sharpness",
     "status",
 )
-#: All the manifest's columns: the required ones, then ``track`` (the face track the
-#: crop belongs to), ``encoded`` (1 if this crop's own encoding was computed, 0 if its
-#: identity and distance come from its track), ``face`` (the face's index in the
-#: frame, left to right), ``corrected`` (``moved``: a crop the user moved into
-#: another person's folder, :mod:`faceripper.corrections`) and ``detector`` (what found
-#: the face: ``hog``, ``cnn``, or ``followed``: :mod:`faceripper.follow`).
-MANIFEST_COLUMNS = (*MANIFEST_REQUIRED, "track", "encoded", "face", "corrected", "detector")
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One crop's manifest row: its fields are the columns after ``path``, in order.
+
+    ``path`` is the writer's to fill (where :meth:`faceripper.writer.Dataset.write_crop`
+    put the crop); :meth:`values` gives the rest as written, with times, distances and
+    sharpness rounded. Reading code gets the rows back as dicts of strings
+    (:func:`read_manifest`).
+
+    >>> row = ManifestRow("amy", "Amy", "", "v.mp4", 7, 0.2802, 10, 60, 70, 20,
+    ...                   0.31234, 88.06, "saved", "3", True, 0, "", "hog")
+    >>> row.values()[4:]
+    [7, '0.280', 10, 60, 70, 20, '0.3123', '88.1', 'saved', '3', 1, 0, '', 'hog']
+    """
+
+    label: str
+    person: str
+    group: str
+    #: The video's key (its path relative to the video folder).
+    video: str
+    frame: int
+    time_s: float
+    #: The face's box in the frame's pixels.
+    top: int
+    right: int
+    bottom: int
+    left: int
+    #: To the person's references (or their track's, when not ``encoded``).
+    distance: float
+    sharpness: float
+    #: ``saved`` or ``blurry``.
+    status: str
+    #: The face track the crop belongs to.
+    track: str
+    #: Whether this crop's own encoding was computed (``False``: its identity and
+    #: distance come from its track).
+    encoded: bool
+    #: The face's index in the frame, left to right.
+    face: int
+    #: ``moved``: a crop the user moved into another person's folder
+    #: (:mod:`faceripper.corrections`); otherwise empty.
+    corrected: str
+    #: What found the face: ``hog`` or ``cnn`` (``--model``), or ``followed`` (the CNN,
+    #: around a person's track that HOG lost: :mod:`faceripper.follow`).
+    detector: str
+
+    def values(self) -> list[object]:
+        """The row's values as written, in :data:`MANIFEST_COLUMNS` order after ``path``:
+        floats rounded to :data:`DECIMALS` places, booleans as 0 or 1."""
+        values: list[object] = []
+        for column in fields(self):
+            value = getattr(self, column.name)
+            if column.name in DECIMALS:
+                value = f"{value:.{DECIMALS[column.name]}f}"
+            elif column.type == "bool":
+                value = int(value)
+            values.append(value)
+        return values
+
+
+#: The decimal places of the float columns in the manifest.
+DECIMALS = {"time_s": 3, "distance": 4, "sharpness": 1}
+
+#: All the manifest's columns: ``path``, then :class:`ManifestRow`'s fields (the required
+#: ones first).
+MANIFEST_COLUMNS = ("path", *(f.name for f in fields(ManifestRow)))
 
 
 class ManifestFile:

@@ -2,17 +2,19 @@
 
 Work flows as: videos are scanned (in workers) a few ahead of need; each scan is split
 into segments (:func:`faceripper.video.plan_segments`); segments run in worker
-processes (:func:`faceripper.worker.process_segment`); their results are committed to
-the :class:`faceripper.writer.Dataset` strictly in segment order, so the dataset and
-its manifest are the same whatever the number of workers and whatever order they finish
-in. They do not depend on the segment size either: a segment owns the frames between
-reset points, where every face track ends (:func:`faceripper.worker.owned_frames`). At
-most ``2 * threads`` segments are in flight, so memory stays bounded whatever the
-number and length of the videos.
+processes (:func:`faceripper.worker.process_segment`, :mod:`faceripper.pool`); their
+results are committed to the :class:`faceripper.writer.Dataset` strictly in segment
+order (:class:`faceripper.commit.Committer`), so the dataset and its manifest are the
+same whatever the number of workers and whatever order they finish in. They do not
+depend on the segment size either: a segment owns the frames between reset points, where
+every face track ends (:func:`faceripper.worker.owned_frames`). At most ``2 * threads``
+segments are in flight, so memory stays bounded whatever the number and length of the
+videos.
 
 A worker that dies (a decoder crash, the OOM killer) breaks the pool; the pool is
 replaced and the segments that were in flight are run again one at a time, so the one
-that crashes it is found and reported as that video's error, and the others finish.
+that crashes it is found and reported as that video's error, and the others finish
+(:class:`_Schedule`).
 """
 
 from __future__ import annotations
@@ -24,21 +26,21 @@ import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from faceripper import adaptive
 from faceripper._version import __version__
+from faceripper.commit import Committer
 from faceripper.config import DEFAULT_LABEL_FORMAT, Config, class_folders
-from faceripper.corrections import Learned, ReconcileReport, judge, prepare_run, with_learned
+from faceripper.corrections import Learned, ReconcileReport, prepare_run, with_learned
 from faceripper.engines import prepare_engine
 from faceripper.errors import UsageError
-from faceripper.processes import init_worker_process, terminate_executor
+from faceripper.pool import Cluster, WorkerPool
 from faceripper.references import ReferenceSet
 from faceripper.video import (
     DEFAULT_SEGMENT_FRAMES,
@@ -48,21 +50,18 @@ from faceripper.video import (
     find_videos,
     plan_segments,
     reach,
-    video_id,
     video_key,
 )
 from faceripper.worker import (
     RUNTIME_ONLY,
-    FaceHit,
     References,
     RipSettings,
     SegmentResult,
     SegmentTask,
-    init_worker,
     process_segment,
     scan_task,
 )
-from faceripper.writer import Dataset, SegmentRecord, crop_name, inside, summarize
+from faceripper.writer import Dataset, inside, summarize
 
 log = logging.getLogger(__name__)
 
@@ -223,67 +222,6 @@ def run_fingerprint(
     }
 
 
-class Cluster(Protocol):
-    """Somewhere other than local processes to run the work units.
-
-    :class:`faceripper.distributed.DaskCluster` is one. Only the work units
-    (:func:`scan_task`, :func:`process_segment`) run there; their results come back and
-    are committed here, as for local processes.
-    """
-
-    def open(self, settings: RipSettings, references: References) -> tuple[Executor, int]:
-        """An executor whose workers hold ``settings`` and ``references``, and how many
-        units it runs at once. A unit that keeps killing its workers must complete with
-        its crash result: ``BrokenProcessPool`` is a local pool's alone."""
-        ...
-
-
-def _init_pool_worker(settings: RipSettings, references: References) -> None:
-    """Local worker initializer: end with the main process, then keep the run's settings."""
-    init_worker_process()
-    init_worker(settings, references)
-
-
-class _Pool:
-    """Where the work units run: a process pool that can be replaced when a worker dies,
-    or a :class:`Cluster`'s executor."""
-
-    def __init__(
-        self,
-        threads: int,
-        start_method: str | None,
-        initargs: tuple[Any, ...],
-        cluster: Cluster | None = None,
-    ) -> None:
-        self.threads = threads
-        self.context = multiprocessing.get_context(start_method)
-        self.initargs = initargs
-        self.cluster = cluster
-        self.executor = self._new()
-
-    def _new(self) -> Executor:
-        if self.cluster is not None:
-            executor, self.threads = self.cluster.open(*self.initargs)
-            return executor
-        return ProcessPoolExecutor(
-            max_workers=self.threads,
-            mp_context=self.context,
-            initializer=_init_pool_worker,
-            initargs=self.initargs,
-        )
-
-    def replace(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
-        self.executor = self._new()
-
-    def shutdown(self) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
-
-    def terminate(self) -> None:
-        """Stop at once (an interrupted or failed run): running units are abandoned."""
-        terminate_executor(self.executor)
-
-
 def rip(
     config: Config,
     references: ReferenceSet,
@@ -335,17 +273,7 @@ def rip(
         ModelFormatError, EngineUnavailableError: the encoder engine cannot run
             (``settings.engine``, ``settings.device``).
     """
-    folders = class_folders(config, label_format)
-    if not videos:
-        raise UsageError("no videos to process")
-    if start_method and start_method not in multiprocessing.get_all_start_methods():
-        methods = ", ".join(multiprocessing.get_all_start_methods())
-        raise UsageError(f"unknown start method {start_method!r}: use one of {methods}")
-    if blurry_dir is not None and inside(target, blurry_dir):
-        raise UsageError(
-            f"{blurry_dir}: the blurry crops' folder must be outside the dataset {target}: "
-            "dataset loaders would take it as a class or walk into it"
-        )
+    folders = _check_run(config, videos, target, blurry_dir, start_method, label_format)
     # A wrong model file or a missing engine fails here, once, not in every worker.
     settings = replace(
         settings,
@@ -364,47 +292,62 @@ def rip(
         target, [p.name for p in config.people], {v.key: v.path for v in videos}, settings.landmarks
     )
     run_refs = with_learned(run_refs, learned)
-    labels = [p.label for p in config.people]
-    started = time.monotonic()
     state = RipProgress(videos_total=len(videos))
-    errors: dict[str, str] = {}
-    counts: Counter[str] = Counter()
-
     renamed = {p.label: f for p, f in zip(config.people, folders, strict=True) if f != p.label}
     with Dataset(
         target, fingerprint, blurry_dir=blurry_dir, restart=restart, folders=renamed
     ) as dataset:
-        pool = _Pool(threads, start_method, (settings, run_refs), cluster)
+        committer = Committer(dataset, config, settings, max_per_video, learned)
+        pool = WorkerPool(threads, start_method, (settings, run_refs), cluster)
         try:
-            _schedule(
-                pool,
-                dataset,
-                videos,
-                settings,
-                labels,
-                config,
-                state,
-                errors,
-                counts,
-                progress,
-                segment_frames,
-                max_per_video,
-                learned,
-            )
+            _Schedule(pool, committer, videos, settings, segment_frames, state, progress).run()
         except BaseException:
             # Ctrl-C, SIGTERM, a full disk: the workers' running units are abandoned
             # (the next run redoes them) rather than waited for.
             pool.terminate()
             raise
         pool.shutdown()
-        totals = summarize(dataset.done.values())
-        counts.update(dataset.adapt_counts)
-        for record in dataset.done.values():
-            counts.update(record.counts)
-            if record.error:
-                errors.setdefault(record.video, record.error)
-        rows = dataset.rows_written
-        held = dataset.row_counts
+        summary = _summary(dataset, committer, config, state)
+    return replace(summary, corrections=corrected, learned=learned)
+
+
+def _check_run(
+    config: Config,
+    videos: Sequence[VideoInput],
+    target: Path,
+    blurry_dir: Path | None,
+    start_method: str | None,
+    label_format: str,
+) -> tuple[str, ...]:
+    """What :func:`rip` refuses before any work (see its Raises); the people's class
+    folders, in config order."""
+    folders = class_folders(config, label_format)
+    if not videos:
+        raise UsageError("no videos to process")
+    if start_method and start_method not in multiprocessing.get_all_start_methods():
+        methods = ", ".join(multiprocessing.get_all_start_methods())
+        raise UsageError(f"unknown start method {start_method!r}: use one of {methods}")
+    if blurry_dir is not None and inside(target, blurry_dir):
+        raise UsageError(
+            f"{blurry_dir}: the blurry crops' folder must be outside the dataset {target}: "
+            "dataset loaders would take it as a class or walk into it"
+        )
+    return folders
+
+
+def _summary(
+    dataset: Dataset, committer: Committer, config: Config, state: RipProgress
+) -> RipSummary:
+    """The :class:`RipSummary` of the dataset as it stands (earlier runs included)."""
+    totals = summarize(dataset.done.values())
+    counts = Counter(committer.counts)
+    errors = dict(committer.errors)
+    counts.update(dataset.adapt_counts)
+    for record in dataset.done.values():
+        counts.update(record.counts)
+        if record.error:
+            errors.setdefault(record.video, record.error)
+    held = dataset.row_counts
     return RipSummary(
         saved=Counter({label: n for (label, status), n in held.items() if status == "saved"}),
         blurry=Counter({label: n for (label, status), n in held.items() if status == "blurry"}),
@@ -413,163 +356,183 @@ def rip(
         video_errors=errors,
         frames=state.frames_done,
         frames_this_run=state.frames_this_run,
-        seconds=time.monotonic() - started,
-        rows=rows,
+        seconds=time.monotonic() - state.started,
+        rows=dataset.rows_written,
         labels=tuple(person.label for person in config.people),
-        corrections=corrected,
-        learned=learned,
     )
 
 
-def _schedule(
-    pool: _Pool,
-    dataset: Dataset,
-    videos: Sequence[VideoInput],
-    settings: RipSettings,
-    labels: list[str],
-    config: Config,
-    state: RipProgress,
-    errors: dict[str, str],
-    counts: Counter[str],
-    progress: ProgressCallback | None,
-    segment_frames: int,
-    max_per_video: int = 0,
-    learned: Learned | None = None,
-) -> None:
-    window = 2 * pool.threads
-    lookahead = max(2, pool.threads)
-    next_scan = 0  # next video to submit a scan for
-    next_plan = 0  # next video whose segments are to be planned
-    scans: dict[int, VideoScan | str] = {}
-    ready: deque[SegmentTask] = deque()  # created lazily, a window's worth at a time
-    plans: deque[Iterator[SegmentTask]] = deque()
-    suspects: deque[tuple[str, Any]] = deque()  # work re-run alone after a pool break
-    in_flight: dict[Future[Any], tuple[str, Any]] = {}
-    buffer: dict[int, tuple[SegmentTask, SegmentResult]] = {}
-    sequence = 0
-    next_commit = 0
-    unfinished: dict[str, int] = {}  # segments of a video still to commit
-    incomplete: set[str] = set()  # videos with a segment left for the next run
-    frame_counts: dict[str, int] = {}
+class _Schedule:
+    """Where a run's work units go and when: one run's schedule.
 
-    def video_finished(key: str) -> None:
-        if settings.adapt and key not in dataset.adapted and key not in incomplete:
-            # Every segment is finished (a broken video's too: its decode errors are
-            # final), so a resumed run decides exactly what an uninterrupted one does.
-            adapt_video(dataset, key, config, settings, learned)
-        if key in errors:
-            return
-        if max_per_video and key not in dataset.pruned:
-            counts["over_limit"] += dataset.prune_video(key, frame_counts[key], max_per_video)
+    Videos are scanned a few ahead of need (``lookahead``), their segments planned in
+    video order and made into tasks lazily, and at most ``window`` units are in flight;
+    results go to the :class:`Committer` in whatever order they finish (no segment is
+    submitted while it holds ``4 * window`` of them). When a worker dies, the pool is
+    replaced and the units that were in flight become *suspects*, run again one at a
+    time: the one that crashes a worker alone is recorded as crashed, and the others
+    finish.
+    """
 
-    def report() -> None:
-        if progress:
-            progress(state)
+    def __init__(
+        self,
+        pool: WorkerPool,
+        committer: Committer,
+        videos: Sequence[VideoInput],
+        settings: RipSettings,
+        segment_frames: int,
+        state: RipProgress,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.pool = pool
+        self.committer = committer
+        self.videos = videos
+        self.settings = settings
+        self.segment_frames = segment_frames
+        self.state = state
+        self.progress = progress
+        self.window = 2 * pool.threads
+        self.lookahead = max(2, pool.threads)
+        self.next_scan = 0  # next video to submit a scan for
+        self.next_plan = 0  # next video whose segments are to be planned
+        self.sequence = 0  # the sequence number of the next segment planned
+        self.scans: dict[int, VideoScan | str] = {}
+        self.ready: deque[SegmentTask] = deque()  # created lazily, a window's worth at a time
+        self.plans: deque[Iterator[SegmentTask]] = deque()
+        self.suspects: deque[tuple[str, Any]] = deque()  # work re-run alone after a pool break
+        self.in_flight: dict[Future[Any], tuple[str, Any]] = {}
 
-    def submit(kind: str, item: Any, suspect: bool = False) -> None:
+    def run(self) -> None:
+        """Schedule until every video is planned and every segment committed."""
+        while True:
+            quarantine = bool(self.suspects) or any(
+                kind.startswith("suspect") for kind, _ in self.in_flight.values()
+            )
+            if not quarantine:
+                self._submit_scans()
+            self._plan()
+            self._submit_work(quarantine)
+            self._commit()
+            if not self.in_flight:
+                if self.next_plan >= len(self.videos) and not (
+                    self.ready or self.plans or self.suspects or self.committer.waiting
+                ):
+                    return
+                continue
+            self._collect()
+
+    def _report(self) -> None:
+        if self.progress:
+            self.progress(self.state)
+
+    def _submit(self, kind: str, item: Any, suspect: bool = False) -> None:
+        """Submit a scan (``item``: the video's index) or a segment (its task)."""
         future: Future[Any]
         if kind == "scan":
-            future = pool.executor.submit(scan_task, videos[item].path)
+            future = self.pool.executor.submit(scan_task, self.videos[item].path)
         else:
-            future = pool.executor.submit(process_segment, item)
-        in_flight[future] = ("suspect-" + kind if suspect else kind, item)
+            future = self.pool.executor.submit(process_segment, item)
+        self.in_flight[future] = ("suspect-" + kind if suspect else kind, item)
 
-    def crashed(kind: str, item: Any, detail: str) -> None:
-        if kind == "scan":
-            scans[item] = f"{videos[item].path}: {detail}"
-        else:
-            buffer[item.sequence] = (
-                item,
-                SegmentResult(item.sequence, error=f"{item.path}: {detail}"),
-            )
+    def _submit_scans(self) -> None:
+        """Scan the next videos, up to ``lookahead`` ahead of the planning."""
+        videos = len(self.videos)
+        while self.next_scan < videos and self.next_scan - self.next_plan < self.lookahead:
+            self._submit("scan", self.next_scan)
+            self.next_scan += 1
 
-    while True:
-        quarantine = bool(suspects) or any(k.startswith("suspect") for k, _ in in_flight.values())
-        if not quarantine:
-            while next_scan < len(videos) and next_scan - next_plan < lookahead:
-                submit("scan", next_scan)
-                next_scan += 1
-        # Plan the segments of scanned videos, in video order, while work is short.
-        while len(ready) < window and (plans or next_plan in scans):
-            if plans:
-                task = next(plans[0], None)
+    def _plan(self) -> None:
+        """Plan the segments of scanned videos, in video order, while work is short."""
+        while len(self.ready) < self.window and (self.plans or self.next_plan in self.scans):
+            if self.plans:
+                task = next(self.plans[0], None)
                 if task is None:
-                    plans.popleft()
+                    self.plans.popleft()
                 else:
-                    ready.append(task)
+                    self.ready.append(task)
                 continue
-            scanned = scans.pop(next_plan)
-            video = videos[next_plan]
-            if isinstance(scanned, str):
-                errors[video.key] = scanned
+            self._plan_video(self.videos[self.next_plan], self.scans.pop(self.next_plan))
+            self.state.videos_scanned += 1
+            self.next_plan += 1
+            self._report()
+
+    def _plan_video(self, video: VideoInput, scanned: VideoScan | str) -> None:
+        """A scanned video's segments not finished by an earlier run, made into tasks as
+        they are needed; a video that could not be scanned: its error."""
+        if isinstance(scanned, str):
+            self.committer.fail_video(video.key, scanned)
+            return
+        todo = []
+        block = self.settings.block_frames(scanned.fps)
+        ranges = plan_segments(scanned, self.segment_frames, SHORT_VIDEO_SEGMENTS, block)
+        for start, end in ranges:
+            self.state.frames_total += end - start
+            record = self.committer.dataset.done.get((video.key, start, end))
+            if record is None:
+                todo.append((start, end))
             else:
-                todo = []
-                block = settings.block_frames(scanned.fps)
-                ranges = plan_segments(scanned, segment_frames, SHORT_VIDEO_SEGMENTS, block)
-                for start, end in ranges:
-                    state.frames_total += end - start
-                    record = dataset.done.get((video.key, start, end))
-                    if record is None:
-                        todo.append((start, end))
-                    else:
-                        state.frames_done += record.frames
-                plans.append(_tasks(video, scanned, todo, sequence, block))
-                sequence += len(todo)
-                frame_counts[video.key] = scanned.frame_count
-                unfinished[video.key] = len(todo)
-                if not todo:
-                    video_finished(video.key)
-            state.videos_scanned += 1
-            next_plan += 1
-            report()
-        # Submit work: suspects alone, one at a time; otherwise up to the window.
-        if suspects:
-            if not in_flight:
-                kind, item = suspects.popleft()
-                submit(kind, item, suspect=True)
+                self.state.frames_done += record.frames
+        self.plans.append(_tasks(video, scanned, todo, self.sequence, block))
+        self.sequence += len(todo)
+        self.committer.add_video(video.key, len(todo), scanned.frame_count)
+
+    def _submit_work(self, quarantine: bool) -> None:
+        """Suspects alone, one at a time; otherwise segments up to the window."""
+        if self.suspects:
+            if not self.in_flight:
+                kind, item = self.suspects.popleft()
+                self._submit(kind, item, suspect=True)
         elif not quarantine:
-            while ready and len(in_flight) < window and len(buffer) < 4 * window:
-                submit("segment", ready.popleft())
-        # Commit finished segments in order.
-        while next_commit in buffer:
-            task, result = buffer.pop(next_commit)
-            _commit(dataset, task, result, labels, config, state, errors, counts, learned)
-            if not dataset.is_done(task.video_key, task.start, task.end):
-                incomplete.add(task.video_key)  # retried by the next run
-            unfinished[task.video_key] -= 1
-            if unfinished[task.video_key] == 0:
-                video_finished(task.video_key)
-            next_commit += 1
-            report()
-        if not in_flight:
-            if next_plan >= len(videos) and not (ready or plans or suspects or buffer):
-                return
-            continue
-        done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            while (
+                self.ready
+                and len(self.in_flight) < self.window
+                and self.committer.waiting < 4 * self.window
+            ):
+                self._submit("segment", self.ready.popleft())
+
+    def _commit(self) -> None:
+        """Commit the finished segments that are next in order."""
+        while (record := self.committer.commit_next()) is not None:
+            self.state.faces_saved += sum(record.saved.values())
+            self.state.frames_done += record.frames
+            self.state.frames_this_run += record.frames
+            self._report()
+
+    def _collect(self) -> None:
+        """Wait for units to finish and hand on their results; a broken pool is replaced."""
+        done, _ = wait(list(self.in_flight), return_when=FIRST_COMPLETED)
         broken: list[tuple[str, Any]] = []
         for future in done:
-            kind, item = in_flight.pop(future)
+            kind, item = self.in_flight.pop(future)
             try:
                 value = future.result()
             except BrokenProcessPool:
                 broken.append((kind, item))
                 continue
             if kind.endswith("scan"):
-                scans[item] = value
+                self.scans[item] = value
             else:
-                buffer[item.sequence] = (item, value)
+                self.committer.add(item, value)
         if broken:
-            # Every future still in flight died with the pool too.
-            broken += list(in_flight.values())
-            in_flight.clear()
-            log.warning("a worker process died; restarting the pool and retrying its work")
-            pool.replace()
-            for kind, item in broken:
-                if kind.startswith("suspect"):
-                    crashed(kind.removeprefix("suspect-"), item, "the worker process crashed")
-                else:
-                    suspects.append((kind, item))
-            suspects = deque(sorted(suspects, key=_order_key))
+            self._recover(broken)
+
+    def _recover(self, broken: list[tuple[str, Any]]) -> None:
+        """After a worker died: a new pool, and the units that were in flight as suspects
+        (a suspect that broke the pool again is recorded as crashed)."""
+        # Every future still in flight died with the pool too.
+        broken += list(self.in_flight.values())
+        self.in_flight.clear()
+        log.warning("a worker process died; restarting the pool and retrying its work")
+        self.pool.replace()
+        for kind, item in broken:
+            if kind == "suspect-scan":
+                self.scans[item] = f"{self.videos[item].path}: the worker process crashed"
+            elif kind == "suspect-segment":
+                error = f"{item.path}: the worker process crashed"
+                self.committer.add(item, SegmentResult(item.sequence, error=error))
+            else:
+                self.suspects.append((kind, item))
+        self.suspects = deque(sorted(self.suspects, key=_order_key))
 
 
 def _tasks(
@@ -592,107 +555,3 @@ def _tasks(
 def _order_key(entry: tuple[str, Any]) -> tuple[int, int]:
     kind, item = entry
     return (0, item) if kind == "scan" else (1, item.sequence)
-
-
-def _commit(
-    dataset: Dataset,
-    task: SegmentTask,
-    result: SegmentResult,
-    labels: list[str],
-    config: Config,
-    state: RipProgress,
-    errors: dict[str, str],
-    counts: Counter[str],
-    learned: Learned | None = None,
-) -> None:
-    record = SegmentRecord(task.video_key, task.start, task.end, result.frames, owned=result.owned)
-    for hit, corrected in judge(learned, task.video_key, result):
-        label = _write_hit(dataset, task.video_key, hit, config, corrected)
-        (record.blurry if hit.status == "blurry" else record.saved)[label] += 1
-        if hit.status == "saved":
-            state.faces_saved += 1
-    for person_index, n in result.ambiguous.items():
-        record.ambiguous[labels[person_index]] += n
-    record.counts.update(result.counts)
-    state.frames_done += result.frames
-    state.frames_this_run += result.frames
-    if result.error:
-        if result.traceback:
-            log.info("%s: an unexpected failure in a worker:\n%s", task.path, result.traceback)
-        errors.setdefault(task.video_key, result.error)
-        record.error = result.error
-        if not result.decode_error:
-            # A crash or an unexpected failure may not happen again: leave the segment
-            # unfinished so that the next run retries it.
-            counts.update(result.counts)
-            return
-    if result.pending or len(result.exemplars):
-        data = adaptive.pack(result.exemplars, result.pending)
-        dataset.spool_segment(task.video_key, task.start, task.end, data)
-    dataset.finish_segment(record)
-
-
-def _write_hit(
-    dataset: Dataset, video_key: str, hit: FaceHit, config: Config, corrected: str = ""
-) -> str:
-    """Write one crop and its manifest row; return its person's label."""
-    person = config.people[hit.person]
-    name = crop_name(Path(video_key).stem, video_id(video_key), hit.frame, hit.face_index)
-    top, right, bottom, left = hit.box_trbl
-    row = {
-        "label": person.label,
-        "person": person.name,
-        "group": person.group,
-        "video": video_key,
-        "frame": hit.frame,
-        "time_s": f"{hit.time_s:.3f}",
-        "top": top,
-        "right": right,
-        "bottom": bottom,
-        "left": left,
-        "distance": f"{hit.distance:.4f}",
-        "sharpness": f"{hit.sharpness:.1f}",
-        "status": hit.status,
-        "track": hit.track,
-        "encoded": int(hit.encoded),
-        "face": hit.face_index,
-        "corrected": corrected,
-        "detector": hit.detector,
-    }
-    dataset.write_crop(person.label, name, hit.status, hit.jpeg, row)
-    return person.label
-
-
-def adapt_video(
-    dataset: Dataset,
-    video_key: str,
-    config: Config,
-    settings: RipSettings,
-    learned: Learned | None = None,
-) -> None:
-    """The video-adaptive step of one finished video (:mod:`faceripper.adaptive`).
-
-    Reads the spools of its segments twice, one at a time: first their exemplars
-    (bounded per person), then their borderline tracks, decided and written segment by
-    segment, so memory does not grow with the video's length. Deterministic: a run
-    killed before :meth:`Dataset.finish_adapt` repeats it to the same crops.
-    """
-    spools = dataset.spools(video_key)
-    n_people = len(config.people)
-    exemplars = adaptive.Exemplars.merge(
-        adaptive.unpack(p.read_bytes(), exemplars_only=True)[0] for p in spools
-    )
-    counts: Counter[str] = Counter()
-    for spool in spools:
-        _, pending = adaptive.unpack(spool.read_bytes())
-        decisions = adaptive.decide_pending(pending, exemplars, n_people, settings.tolerance)
-        for track, decision in zip(pending, decisions, strict=True):
-            counts[f"adapt_{decision.reason.replace(' ', '_')}"] += 1
-            if decision.person < 0:
-                continue
-            adopted = SegmentResult(-1, hits=list(adaptive.adopted_hits(track, decision)))
-            for hit, corrected in judge(learned, video_key, adopted):
-                _write_hit(dataset, video_key, hit, config, corrected)
-                counts["adapted_crops" if track.decided < 0 else "confirmed_crops"] += 1
-            counts.update(adopted.counts)
-    dataset.finish_adapt(video_key, counts)

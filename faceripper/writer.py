@@ -63,6 +63,7 @@ from faceripper.manifest import (
     MANIFEST_NAME,
     MANIFEST_REQUIRED,
     ManifestFile,
+    ManifestRow,
     check_manifest_header,
     choose_spread,
     ends_with_newline,
@@ -79,6 +80,7 @@ __all__ = [
     "MANIFEST_REQUIRED",
     "Dataset",
     "DatasetWriteError",
+    "ManifestRow",
     "SegmentRecord",
     "SettingsChangedError",
     "TargetLockedError",
@@ -355,21 +357,20 @@ class Dataset:
             raise UsageError(f"label {label!r} would write outside {base}")
         return folder
 
-    def write_crop(
-        self, label: str, name: str, status: str, jpeg: bytes, row: dict[str, Any]
-    ) -> None:
-        """Write one crop atomically, then its manifest row (flushed)."""
+    def write_crop(self, row: ManifestRow, name: str, jpeg: bytes) -> None:
+        """Write one crop atomically, as ``name`` in its label's and status's folder
+        (:meth:`class_dir`), then its manifest row (flushed)."""
         assert self._manifest is not None
-        folder = self.class_dir(label, status)
+        folder = self.class_dir(row.label, row.status)
         path = folder / name
         with _writing(path):
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(path, jpeg)  # fsynced: a power cut cannot leave a torn crop
         relative = Path(os.path.relpath(path, self.target)).as_posix()
         with _writing(self._manifest_path()):
-            self._manifest.append([relative, *(row.get(c, "") for c in MANIFEST_COLUMNS[1:])])
+            self._manifest.append([relative, *row.values()])
         self.rows_written += 1
-        self.row_counts[(label, status)] += 1
+        self.row_counts[(row.label, row.status)] += 1
 
     def finish_segment(self, record: SegmentRecord) -> None:
         """Make the segment's rows durable, then record it as finished."""

@@ -22,7 +22,9 @@ from faceripper.lock import TargetLock, TargetLockedError
 from faceripper.manifest import (
     MANIFEST_COLUMNS,
     MANIFEST_NAME,
+    MANIFEST_REQUIRED,
     ManifestFile,
+    ManifestRow,
     dataset_manifest,
     ends_with_newline,
     folder_of,
@@ -65,6 +67,40 @@ def test_replace_rewrites_the_whole_file_and_appending_goes_on(tmp_path: Path) -
         "amy/c.jpg",
         "amy/d.jpg",
     ]
+
+
+def test_a_row_is_written_in_the_columns_order_rounded(tmp_path: Path) -> None:
+    assert MANIFEST_COLUMNS[: len(MANIFEST_REQUIRED)] == MANIFEST_REQUIRED
+    row = ManifestRow(
+        "amy", "Amy", "g", "dir/v.mp4", 12, 0.4999, 10, 60, 70, 20, 0.123456, 87.25, "blurry",
+        "3", False, 1, "moved", "followed",
+    )  # fmt: skip
+    manifest = ManifestFile(tmp_path / MANIFEST_NAME)
+    manifest.open()
+    manifest.append(["amy/a.jpg", *row.values()])
+    manifest.close()
+    (written,) = read_manifest(manifest.path)
+    assert written == {
+        "path": "amy/a.jpg",
+        "label": "amy",
+        "person": "Amy",
+        "group": "g",
+        "video": "dir/v.mp4",
+        "frame": "12",
+        "time_s": "0.500",
+        "top": "10",
+        "right": "60",
+        "bottom": "70",
+        "left": "20",
+        "distance": "0.1235",
+        "sharpness": "87.2",
+        "status": "blurry",
+        "track": "3",
+        "encoded": "0",
+        "face": "1",
+        "corrected": "moved",
+        "detector": "followed",
+    }
 
 
 @pytest.mark.parametrize(("text", "expected"), [(b"", True), (b"a,b\n", True), (b"a,b\nc,", False)])

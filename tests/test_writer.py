@@ -11,6 +11,7 @@ from faceripper.writer import (
     MANIFEST_NAME,
     MANIFEST_REQUIRED,
     Dataset,
+    ManifestRow,
     SegmentRecord,
     SettingsChangedError,
     TargetLockedError,
@@ -42,29 +43,17 @@ def test_crop_names_are_deterministic_and_distinct():
     assert crop_name("clip", "0a1b2c3d", 42, 0) != crop_name("clip", "0a1b2c3d", 42, 1)
 
 
-def row(frame: int, video: str = "v.mp4") -> dict[str, object]:
-    return {
-        "label": "amy",
-        "person": "Amy",
-        "group": "",
-        "video": video,
-        "frame": frame,
-        "time_s": "0.000",
-        "top": 1,
-        "right": 2,
-        "bottom": 3,
-        "left": 0,
-        "distance": "0.1",
-        "sharpness": "50.0",
-        "status": "saved",
-    }
+def row(frame: int, video: str = "v.mp4", label: str = "amy", status: str = "saved") -> ManifestRow:
+    return ManifestRow(
+        label, "Amy", "", video, frame, 0.0, 1, 2, 3, 0, 0.1, 50.0, status, "", True, 0, "", "hog"
+    )
 
 
 def test_labels_cannot_leave_the_target(tmp_path):
     with Dataset(tmp_path / "faces", {}) as dataset:
         for label in ("..", ".", "", "../outside", "a/b"):
             with pytest.raises(UsageError):
-                dataset.write_crop(label, "x.jpg", "saved", b"jpeg", row(0))
+                dataset.write_crop(row(0, label=label), "x.jpg", b"jpeg")
     assert not (tmp_path / "outside").exists()
 
 
@@ -73,7 +62,7 @@ def test_blurry_crops_go_outside_the_dataset(tmp_path):
     blurry = blurry_dir_for(target)
     assert blurry == tmp_path / "faces-blurry"
     with Dataset(target, {}, blurry_dir=blurry) as dataset:
-        dataset.write_crop("amy", "a.jpg", "blurry", b"jpeg", {**row(0), "status": "blurry"})
+        dataset.write_crop(row(0, status="blurry"), "a.jpg", b"jpeg")
         dataset.finish_segment(SegmentRecord("v.mp4", 0, 10, 10))
     assert (blurry / "amy" / "a.jpg").read_bytes() == b"jpeg"
     assert [p.name for p in target.iterdir() if p.is_dir()] == []
@@ -84,7 +73,7 @@ def test_blurry_crops_go_outside_the_dataset(tmp_path):
 def test_manifest_columns_and_flushed_rows(tmp_path):
     target = tmp_path / "faces"
     with Dataset(target, {}) as dataset:
-        dataset.write_crop("amy", "a.jpg", "saved", b"jpeg", row(3))
+        dataset.write_crop(row(3), "a.jpg", b"jpeg")
         # flushed before the segment is finished
         assert read_manifest(target / MANIFEST_NAME)[0]["frame"] == "3"
     header = (target / MANIFEST_NAME).read_text(encoding="utf-8").splitlines()[0]
@@ -94,9 +83,9 @@ def test_manifest_columns_and_flushed_rows(tmp_path):
 def test_recovery_drops_rows_of_unfinished_segments_and_torn_lines(tmp_path):
     target = tmp_path / "faces"
     with Dataset(target, {"tolerance": 0.3}) as dataset:
-        dataset.write_crop("amy", "a.jpg", "saved", b"1", row(1))
+        dataset.write_crop(row(1), "a.jpg", b"1")
         dataset.finish_segment(SegmentRecord("v.mp4", 0, 10, 10))
-        dataset.write_crop("amy", "b.jpg", "saved", b"2", row(12))  # segment 10-20 unfinished
+        dataset.write_crop(row(12), "b.jpg", b"2")  # segment 10-20 unfinished
     with (target / MANIFEST_NAME).open("a", encoding="utf-8") as manifest:
         manifest.write("amy/c.jpg,amy,Amy,,v.mp4,13")  # a row torn by kill -9
     with (target / JOURNAL_NAME).open("a", encoding="utf-8") as journal:
@@ -111,8 +100,8 @@ def test_recovery_drops_rows_of_unfinished_segments_and_torn_lines(tmp_path):
 def test_rows_whose_file_was_deleted_are_dropped(tmp_path):
     target = tmp_path / "faces"
     with Dataset(target, {}) as dataset:
-        dataset.write_crop("amy", "a.jpg", "saved", b"1", row(1))
-        dataset.write_crop("amy", "b.jpg", "saved", b"2", row(2))
+        dataset.write_crop(row(1), "a.jpg", b"1")
+        dataset.write_crop(row(2), "b.jpg", b"2")
         dataset.finish_segment(SegmentRecord("v.mp4", 0, 10, 10))
     (target / "amy" / "a.jpg").unlink()  # the user removed a bad crop
     with Dataset(target, {}):
@@ -149,9 +138,9 @@ def test_recovery_keeps_the_rows_a_finished_segment_wrote_past_its_end(tmp_path)
     target = tmp_path / "faces"
     with Dataset(target, {}) as dataset:
         for frame in (5, 25):
-            dataset.write_crop("amy", f"a{frame}.jpg", "saved", b"jpeg", row(frame))
+            dataset.write_crop(row(frame), f"a{frame}.jpg", b"jpeg")
         dataset.finish_segment(SegmentRecord("v.mp4", 0, 20, 20, owned=(0, 30)))
-        dataset.write_crop("amy", "a35.jpg", "saved", b"jpeg", row(35))  # then killed
+        dataset.write_crop(row(35), "a35.jpg", b"jpeg")  # then killed
     with Dataset(target, {}) as dataset:
         assert dataset.done[("v.mp4", 0, 20)].owned == (0, 30)
     assert [int(r["frame"]) for r in read_manifest(target / MANIFEST_NAME)] == [5, 25]

@@ -1,0 +1,205 @@
+"""Segments' results into the dataset, strictly in segment order, and each video's end.
+
+The workers finish in any order; :class:`Committer` holds their results until every
+earlier segment is written, so the dataset and its manifest are the same whatever the
+number of workers (:mod:`faceripper.pipeline` schedules them). One segment is written as:
+its crops and their manifest rows (:func:`write_hit`), its spool of borderline tracks,
+then its journal line (:meth:`faceripper.writer.Dataset.finish_segment`). When a video's
+last segment is written, the video ends: its adaptive second step (:func:`adapt_video`),
+then ``--max-per-video``'s thinning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+from faceripper import adaptive
+from faceripper.config import Config
+from faceripper.corrections import Learned, judge
+from faceripper.video import video_id
+from faceripper.worker import FaceHit, RipSettings, SegmentResult, SegmentTask
+from faceripper.writer import Dataset, ManifestRow, SegmentRecord, crop_name
+
+log = logging.getLogger(__name__)
+
+
+class Committer:
+    """Writes the segments of a run in sequence order, then ends each video.
+
+    Results are :meth:`add`-ed as workers finish; :meth:`commit_next` writes the next
+    one in sequence when it is there. A video's segments are announced first
+    (:meth:`add_video`), so that its end comes right after its last segment's commit.
+
+    Attributes:
+        errors: the first error of each video that had one, by video key.
+        counts: tallies of the run not kept in segment records (``over_limit``, and
+            the counts of segments left for the next run).
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        config: Config,
+        settings: RipSettings,
+        max_per_video: int = 0,
+        learned: Learned | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.config = config
+        self.settings = settings
+        self.max_per_video = max_per_video
+        self.learned = learned
+        self.labels = [p.label for p in config.people]
+        self.errors: dict[str, str] = {}
+        self.counts: Counter[str] = Counter()
+        self.next_sequence = 0
+        self._buffer: dict[int, tuple[SegmentTask, SegmentResult]] = {}
+        self._unfinished: dict[str, int] = {}  # segments of a video still to commit
+        self._incomplete: set[str] = set()  # videos with a segment left for the next run
+        self._frame_counts: dict[str, int] = {}
+
+    @property
+    def waiting(self) -> int:
+        """Results held until an earlier segment is committed."""
+        return len(self._buffer)
+
+    def add_video(self, key: str, segments: int, frame_count: int) -> None:
+        """Announce a video and how many of its segments this run commits; a video with
+        none left ends at once."""
+        self._frame_counts[key] = frame_count
+        self._unfinished[key] = segments
+        if not segments:
+            self._finish_video(key)
+
+    def fail_video(self, key: str, error: str) -> None:
+        """A video that cannot be processed at all (it cannot be read or scanned)."""
+        self.errors[key] = error
+
+    def add(self, task: SegmentTask, result: SegmentResult) -> None:
+        """A segment's result, whatever its place in the sequence."""
+        self._buffer[task.sequence] = (task, result)
+
+    def commit_next(self) -> SegmentRecord | None:
+        """Commit the next segment in sequence if its result is there (and end its
+        video if it was the last); return its record (None: not there yet)."""
+        if self.next_sequence not in self._buffer:
+            return None
+        task, result = self._buffer.pop(self.next_sequence)
+        record = self._commit(task, result)
+        if not self.dataset.is_done(task.video_key, task.start, task.end):
+            self._incomplete.add(task.video_key)  # retried by the next run
+        self._unfinished[task.video_key] -= 1
+        if self._unfinished[task.video_key] == 0:
+            self._finish_video(task.video_key)
+        self.next_sequence += 1
+        return record
+
+    def _commit(self, task: SegmentTask, result: SegmentResult) -> SegmentRecord:
+        """Write one segment's crops, rows, spool and journal line (a segment that
+        failed in a way that may not happen again gets no journal line)."""
+        dataset = self.dataset
+        record = SegmentRecord(
+            task.video_key, task.start, task.end, result.frames, owned=result.owned
+        )
+        for hit, corrected in judge(self.learned, task.video_key, result):
+            label = write_hit(dataset, task.video_key, hit, self.config, corrected)
+            (record.blurry if hit.status == "blurry" else record.saved)[label] += 1
+        for person_index, n in result.ambiguous.items():
+            record.ambiguous[self.labels[person_index]] += n
+        record.counts.update(result.counts)
+        if result.error:
+            if result.traceback:
+                log.info("%s: an unexpected failure in a worker:\n%s", task.path, result.traceback)
+            self.errors.setdefault(task.video_key, result.error)
+            record.error = result.error
+            if not result.decode_error:
+                # A crash or an unexpected failure may not happen again: leave the segment
+                # unfinished so that the next run retries it.
+                self.counts.update(result.counts)
+                return record
+        if result.pending or len(result.exemplars):
+            data = adaptive.pack(result.exemplars, result.pending)
+            dataset.spool_segment(task.video_key, task.start, task.end, data)
+        dataset.finish_segment(record)
+        return record
+
+    def _finish_video(self, key: str) -> None:
+        """A video whose segments are all committed: its adaptive step, then its thinning."""
+        dataset = self.dataset
+        if self.settings.adapt and key not in dataset.adapted and key not in self._incomplete:
+            # Every segment is finished (a broken video's too: its decode errors are
+            # final), so a resumed run decides exactly what an uninterrupted one does.
+            adapt_video(dataset, key, self.config, self.settings, self.learned)
+        if key in self.errors:
+            return
+        if self.max_per_video and key not in dataset.pruned:
+            removed = dataset.prune_video(key, self._frame_counts[key], self.max_per_video)
+            self.counts["over_limit"] += removed
+
+
+def write_hit(
+    dataset: Dataset, video_key: str, hit: FaceHit, config: Config, corrected: str = ""
+) -> str:
+    """Write one crop and its manifest row; return its person's label."""
+    person = config.people[hit.person]
+    name = crop_name(Path(video_key).stem, video_id(video_key), hit.frame, hit.face_index)
+    top, right, bottom, left = hit.box_trbl
+    row = ManifestRow(
+        label=person.label,
+        person=person.name,
+        group=person.group,
+        video=video_key,
+        frame=hit.frame,
+        time_s=hit.time_s,
+        top=top,
+        right=right,
+        bottom=bottom,
+        left=left,
+        distance=hit.distance,
+        sharpness=hit.sharpness,
+        status=hit.status,
+        track=hit.track,
+        encoded=hit.encoded,
+        face=hit.face_index,
+        corrected=corrected,
+        detector=hit.detector,
+    )
+    dataset.write_crop(row, name, hit.jpeg)
+    return person.label
+
+
+def adapt_video(
+    dataset: Dataset,
+    video_key: str,
+    config: Config,
+    settings: RipSettings,
+    learned: Learned | None = None,
+) -> None:
+    """The video-adaptive step of one finished video (:mod:`faceripper.adaptive`).
+
+    Reads the spools of its segments twice, one at a time: first their exemplars
+    (bounded per person), then their borderline tracks, decided and written segment by
+    segment, so memory does not grow with the video's length. Deterministic: a run
+    killed before :meth:`Dataset.finish_adapt` repeats it to the same crops.
+    """
+    spools = dataset.spools(video_key)
+    n_people = len(config.people)
+    exemplars = adaptive.Exemplars.merge(
+        adaptive.unpack(p.read_bytes(), exemplars_only=True)[0] for p in spools
+    )
+    counts: Counter[str] = Counter()
+    for spool in spools:
+        _, pending = adaptive.unpack(spool.read_bytes())
+        decisions = adaptive.decide_pending(pending, exemplars, n_people, settings.tolerance)
+        for track, decision in zip(pending, decisions, strict=True):
+            counts[f"adapt_{decision.reason.replace(' ', '_')}"] += 1
+            if decision.person < 0:
+                continue
+            adopted = SegmentResult(-1, hits=list(adaptive.adopted_hits(track, decision)))
+            for hit, corrected in judge(learned, video_key, adopted):
+                write_hit(dataset, video_key, hit, config, corrected)
+                counts["adapted_crops" if track.decided < 0 else "confirmed_crops"] += 1
+            counts.update(adopted.counts)
+    dataset.finish_adapt(video_key, counts)
