@@ -175,10 +175,33 @@ def user_errors() -> Iterator[None]:
     except FaceripperError as error:
         _fail(error)
     except KeyboardInterrupt as stop:
-        signum = getattr(stop, "signum", signal.SIGINT)
-        what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
-        err.print(f"{what}: rerun the same command to continue", markup=False)
-        raise typer.Exit(128 + signum) from None
+        report_interrupt(getattr(stop, "signum", signal.SIGINT))
+
+
+#: The signals :func:`stop_on_signals`' handler received, and whether one was reported.
+_signals: dict[str, Any] = {"received": [], "reported": False}
+
+
+def say_interrupted(signum: int) -> int:
+    """Say on stderr that the command was stopped by ``signum``; its exit code."""
+    _signals["reported"] = True
+    what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "interrupted"
+    err.print(f"{what}: rerun the same command to continue", markup=False)
+    return 128 + signum
+
+
+def report_interrupt(signum: int) -> NoReturn:
+    """Say that the command was stopped by ``signum`` and exit with 128 + its number."""
+    raise typer.Exit(say_interrupted(signum)) from None
+
+
+def interrupted_outside_commands(code: object) -> int | None:
+    """The signal that stopped the CLI outside :func:`user_errors` (while parsing, or
+    before a command's body), which Typer turns into a silent exit 130; else None."""
+    received: list[int] = _signals["received"]
+    if received and not _signals["reported"] and code == 130:
+        return received[0]
+    return None
 
 
 class Interrupted(KeyboardInterrupt):
@@ -201,7 +224,7 @@ def stop_on_signals() -> None:
     exits at once with the same code: what a run wrote is safe at any moment (the next
     run resumes), and worker processes end with their parent.
     """
-    received: list[int] = []
+    received: list[int] = _signals["received"]
 
     def handler(signum: int, frame: object) -> None:
         if received:
