@@ -29,8 +29,6 @@ ALLOWED_MODULES: dict[str, str] = {
 ALLOWED_FUNCTIONS: dict[str, str] = {
     "pipeline.py:rip": _CHANGED_ELSEWHERE,
     "pipeline.py:_schedule": _CHANGED_ELSEWHERE + " (the schedule becomes a class)",
-    "worker/frame.py:process_frame": _CHANGED_ELSEWHERE + " (one per-frame face record)",
-    "footage.py:build_footage": _CHANGED_ELSEWHERE + " (footage-like ground truth)",
     "tracks.py:join": "changed by the tracking work of the same session (follow2, issue 14)",
 }
 

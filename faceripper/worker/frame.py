@@ -103,6 +103,58 @@ def process_frame(
         due = np.ones(len(boxes), dtype=bool)
     due &= ~followed  # a followed face never votes (:mod:`faceripper.follow`)
     encode = keep & due
+    landmarks, distances, encoded_faces = _encode(
+        image, boxes, keep, encode, settings, references, result
+    )
+    for i, track in enumerate(tracks):
+        observation = Observation(
+            frame=frame,
+            time_s=time_s,
+            face_index=int(face_index[i]),
+            box_trbl=tuple(int(v) for v in boxes[i]),  # type: ignore[arg-type]
+            sharpness=float(sharp[i]),
+            blurry=bool(blurry[i]),
+            distances=distances.get(i),
+            encoding=encoded_faces.get(i),
+            appearance=appearance[i],
+            followed=bool(followed[i]),
+        )
+        if observation.distances is not None:
+            track.last_encoded = frame
+            person = vote(observation.distances, settings.tolerance, settings.ambiguity_gap)
+            if person >= 0:
+                track.votes[person] += 1
+        if keep[i]:
+            observation.jpeg, observation.signature = _crop(image, boxes[i], landmarks[i], settings)
+        track.observations.append(observation)
+    if not settings.tracks:
+        state.tracker.cut()
+
+
+def _encode(
+    image: ImageRGB,
+    boxes: BoxArray,
+    keep: npt.NDArray[np.bool_],
+    encode: npt.NDArray[np.bool_],
+    settings: RipSettings,
+    references: References,
+    result: SegmentResult,
+) -> tuple[
+    npt.NDArray[np.float64], dict[int, npt.NDArray[np.float64]], dict[int, npt.NDArray[np.float64]]
+]:
+    """The landmarks of the kept faces that are encoded or aligned, the encodings of the
+    kept faces in ``encode`` and their distances to every identity.
+
+    Args:
+        boxes: ``(n, 4)`` int64 ``(top, right, bottom, left)``, in ``image``'s pixels.
+        keep, encode: ``(n,)`` bool masks over ``boxes``.
+
+    Returns:
+        ``(landmarks, distances, encodings)``: ``(n, k, 2)`` float64 ``(x, y)`` landmarks
+        (zeros for the faces without; ``k`` 0 when no face has them); by row of
+        ``boxes``, ``(n_identities,)`` float64 distances (:attr:`References.n_identities`)
+        and ``(128,)`` float64 encodings of the encoded faces.
+    """
     needs_landmarks = keep & (encode | settings.align)
     landmarks = np.zeros((len(boxes), 0, 2))
     distances: dict[int, npt.NDArray[np.float64]] = {}
@@ -131,37 +183,23 @@ def process_frame(
             distances = dict(zip(encoded_rows.tolist(), per_person, strict=True))
             encoded_faces = dict(zip(encoded_rows.tolist(), encodings, strict=True))
             result.counts["encoded"] += len(encoded_rows)
-    for i, track in enumerate(tracks):
-        observation = Observation(
-            frame=frame,
-            time_s=time_s,
-            face_index=int(face_index[i]),
-            box_trbl=tuple(int(v) for v in boxes[i]),  # type: ignore[arg-type]
-            sharpness=float(sharp[i]),
-            blurry=bool(blurry[i]),
-            distances=distances.get(i),
-            encoding=encoded_faces.get(i),
-            appearance=appearance[i],
-            followed=bool(followed[i]),
-        )
-        if observation.distances is not None:
-            track.last_encoded = frame
-            person = vote(observation.distances, settings.tolerance, settings.ambiguity_gap)
-            if person >= 0:
-                track.votes[person] += 1
-        if keep[i]:
-            if settings.align:
-                crop = aligned_crop(
-                    image, boxes[i], landmarks[i], settings.margin, settings.size_px
-                )
-            else:
-                crop = box_crop(image, boxes[i], settings.margin, settings.size_px)
-            observation.jpeg = encode_jpeg(crop, settings.jpeg_quality)
-            if settings.dedupe:
-                observation.signature = signature(crop)
-        track.observations.append(observation)
-    if not settings.tracks:
-        state.tracker.cut()
+    return landmarks, distances, encoded_faces
+
+
+def _crop(
+    image: ImageRGB,
+    box: npt.NDArray[np.int64],
+    landmarks: npt.NDArray[np.float64],
+    settings: RipSettings,
+) -> tuple[bytes, npt.NDArray[np.float32] | None]:
+    """A face's crop as JPEG bytes, with its near-duplicate signature (None without
+    ``settings.dedupe``): eye-level aligned with ``landmarks`` (``(k, 2)`` float64) when
+    ``settings.align``, else the box with its margin."""
+    if settings.align:
+        crop = aligned_crop(image, box, landmarks, settings.margin, settings.size_px)
+    else:
+        crop = box_crop(image, box, settings.margin, settings.size_px)
+    return encode_jpeg(crop, settings.jpeg_quality), signature(crop) if settings.dedupe else None
 
 
 def _follow_settings(settings: RipSettings, references: References) -> FollowSettings:
