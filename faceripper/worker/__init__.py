@@ -1,6 +1,6 @@
 """The work units of ``rip``, run in worker processes (local or on a Dask cluster).
 
-A worker scans a video (:func:`scan_task`) or processes one segment of one video
+A worker scans a video (:func:`try_scan`) or processes one segment of one video
 (:func:`process_segment`), and returns its result: it never writes files and never
 prints; one process, the orchestrator (:mod:`faceripper.pipeline`), writes the dataset.
 
@@ -15,7 +15,8 @@ Modules, in the order a segment goes through them:
   and cropped (:func:`process_frame`);
 * :mod:`~faceripper.worker.decisions`: the tracks decided when they end
   (:func:`finish_tracks`), what the video's second step needs (:func:`collect_adaptive`);
-* :mod:`~faceripper.worker.scan`: a video scanned (:func:`scan_task`).
+* :mod:`~faceripper.worker.scan`: a video scanned (:func:`try_scan`: the scan or its
+  :class:`~faceripper.video.VideoError`).
 """
 
 from faceripper.worker.decisions import DEDUPE_RECENT, collect_adaptive, finish_tracks
@@ -29,7 +30,7 @@ from faceripper.worker.records import (
     SegmentResult,
     SegmentTask,
 )
-from faceripper.worker.scan import scan_task
+from faceripper.worker.scan import scan_task, try_scan
 from faceripper.worker.segment import (
     CNN_BATCH_FRAMES,
     CNN_BATCH_PIXELS,
@@ -60,4 +61,5 @@ __all__ = [
     "process_segment",
     "scan_task",
     "starts_shot",
+    "try_scan",
 ]
