@@ -21,7 +21,8 @@ from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkMode
 from faceripper.video import RESET_FRAMES, VideoScan
 
 #: Crops of one track closer than this (see :func:`faceripper.crops.signature_distance`)
-#: to one of the last crops kept are near duplicates (measured in docs/quality.md) ...
+#: to one of the last crops kept (:data:`faceripper.worker.decisions.DEDUPE_RECENT`) are
+#: near duplicates (measured in docs/quality.md).
 DEFAULT_DEDUPE_THRESHOLD = 0.12
 
 #: Settings that say how a run computes, not what it writes: left out of the resume check.
