@@ -1,6 +1,6 @@
 """Identity on footage-like ground truth: precision, frame recall, appearances, strangers.
 
-Builds (once, then reuses) a :func:`faceripper.footage.build_footage` video from
+Builds (once, then reuses) a :func:`faceripper.testing.footage.build_footage` video from
 ``lfw_dev``: six people with one reference photo each, shown in three shots each with
 other photos of them (size, motion, light, noise, softness and prior compression vary
 per shot), a look-alike stranger without references (alone and beside their
@@ -30,8 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-from faceripper.footage import Footage, build_footage
 from faceripper.testing import evaluate
+from faceripper.testing.footage import Footage, build_footage
 
 
 def main() -> int:

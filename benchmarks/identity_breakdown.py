@@ -45,9 +45,9 @@ from faceripper.blur import sharpness
 from faceripper.config import config_from_refs
 from faceripper.detector import detect_faces_scaled, detection_scale
 from faceripper.encoder import encode_faces
-from faceripper.footage import Footage
 from faceripper.geometry import as_boxes, box_sizes, iou
 from faceripper.references import encode_references
+from faceripper.testing.footage import Footage
 from faceripper.video import iter_frames, scan_video
 
 BLUR = 75.0

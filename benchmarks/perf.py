@@ -563,7 +563,7 @@ def decode_cv2(path: Path) -> dict[str, float]:
 PROFILE_FUNCTIONS: tuple[tuple[str, str, str], ...] = (
     ("decoding (PyAV, incl. seeking)", "video.py", "iter_frames"),
     ("conversion to RGB", "video.py", "rgb"),
-    ("detection (resize + HOG)", "worker.py", "_detect"),
+    ("detection (resize + HOG)", "frame.py", "_detect"),
     ("  whole frames", "detector.py", "detect_faces_scaled"),
     ("  around tracked faces", "detector.py", "detect_around"),
     ("  of which HOG", "detector.py", "detect_faces"),
@@ -623,7 +623,7 @@ def profile_segment(video: BenchVideo, frames: int, min_size: int) -> dict[str, 
         raise RuntimeError(result.error)
     stats = pstats.Stats(profiler)
     raw: Mapping[Any, Any] = stats.stats  # type: ignore[attr-defined]
-    total = _find(raw, "worker.py", "process_segment")[2]
+    total = _find(raw, "segment.py", "process_segment")[2]
     rows = []
     for label, filename, function in PROFILE_FUNCTIONS:
         calls, _tt, cum = _find(raw, filename, function)

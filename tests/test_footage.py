@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceripper.footage import Footage, build_footage
 from faceripper.geometry import as_boxes, iou
 from faceripper.images import load_rgb
 from faceripper.testing import render_frames
+from faceripper.testing.footage import Footage, build_footage
 from faceripper.tracks import LINK_IOU, frame_thumbnail, is_cut
 from faceripper.video import iter_frames, scan_video
 

@@ -462,11 +462,11 @@ def _bug_on_frame_5(image, frame, *args, **kwargs):
 def test_a_bug_in_a_worker_is_one_line_and_its_traceback_is_logged_with_v(
     lfw_clip, tmp_path, monkeypatch
 ):
-    import faceripper.worker
+    import faceripper.worker.segment
 
     global _process_frame
-    _process_frame = faceripper.worker.process_frame
-    monkeypatch.setattr(faceripper.worker, "process_frame", _bug_on_frame_5)
+    _process_frame = faceripper.worker.segment.process_frame
+    monkeypatch.setattr(faceripper.worker.segment, "process_frame", _bug_on_frame_5)
     monkeypatch.setenv("FACERIPPER_START_METHOD", "fork")  # workers inherit the patch
     result = run_cli(rip_args(lfw_clip, tmp_path / "faces", "--threads", "1"))
     assert result.exit_code == 1

@@ -213,3 +213,44 @@ def test_the_engine_and_device_are_not_part_of_the_resume_check(tmp_path):
         assert run_fingerprint(config, references, other) == default
     assert "engine" not in default and "device" not in default
     assert run_fingerprint(config, references, RipSettings(margin=0.5)) != default
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda p: p.write_text("not a video"), "cannot open video (Invalid data found"),
+        (lambda p: p.mkdir(), "cannot open video (Is a directory)"),
+        (lambda p: None, "No such file or directory"),
+    ],
+    ids=["not a video", "a folder", "missing"],
+)
+def test_a_video_that_cannot_be_scanned_comes_back_as_its_error(
+    tmp_path: Path, make, problem: str
+) -> None:
+    import pickle
+
+    from faceripper.video import VideoError
+    from faceripper.worker import scan_task, try_scan
+
+    path = tmp_path / "clip.mp4"
+    make(path)
+    error = try_scan(path)
+    assert isinstance(error, VideoError)
+    assert str(error).startswith(f"{path}: {problem}") and "\n" not in str(error)
+    back = pickle.loads(pickle.dumps(error))  # it travels back from the worker
+    assert type(back) is VideoError and str(back) == str(error)
+    assert scan_task(path) == str(error)
+
+
+def test_a_video_scanned_in_a_worker_is_its_scan(tmp_path: Path) -> None:
+    import cv2
+
+    from faceripper.worker import scan_task, try_scan
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+    for i in range(10):
+        writer.write(np.full((48, 64, 3), 20 * i, dtype=np.uint8))
+    writer.release()
+    assert try_scan(path) == scan_video(path) == scan_task(path)
+    assert scan_video(path).frame_count == 10

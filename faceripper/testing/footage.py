@@ -1,6 +1,6 @@
 """A ground-truth video modelled on real footage: one reference photo, many looks.
 
-:mod:`faceripper.synthetic` composites photos into frames; this module arranges them the
+:mod:`faceripper.testing` composites photos into frames; this module arranges them the
 way a TV clip or a home video shows people, which is what makes identity hard there:
 
 - **One reference photo per person**, their most typical one (:func:`medoid`), never
@@ -28,7 +28,7 @@ Typical use::
     # faceripper rip --refs footage.refs --video footage.video ...
     metrics = evaluate(rows, footage.truth, footage.label_to_identity, min_size_px=80)
 
-Pixels are RGB uint8 as in :mod:`faceripper.synthetic`.
+Pixels are RGB uint8 as in :mod:`faceripper.testing`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from faceripper.images import is_image_name, load_rgb
-from faceripper.synthetic import (
+from faceripper.testing import (
     FaceSource,
     PlacedFace,
     Shot,
@@ -372,6 +372,42 @@ def write_h264(
     return truth
 
 
+def _references(
+    photos: dict[str, list[Path]],
+    chosen: Sequence[str],
+    refs: Path,
+    tight: Path,
+    seed: int,
+    max_ref_distance: float,
+) -> tuple[dict[str, FaceSource], dict[str, list[FaceSource]]]:
+    """Each target's reference (its most typical photo, :func:`medoid`), copied to
+    ``refs/<name>/`` and cut tight in ``tight/<name>/``, and the photos to show of it (those
+    within ``max_ref_distance`` of the reference, in :func:`session_order`).
+
+    Raises:
+        ValueError: a target has fewer than 2 photos with a face, or none near its reference.
+    """
+    looks_rng = np.random.default_rng(seed + 1)
+    reference: dict[str, FaceSource] = {}
+    shown: dict[str, list[FaceSource]] = {}
+    for name in chosen:
+        sources = load_face_sources(photos[name], identity=name)
+        if len(sources) < 2:
+            raise ValueError(f"{name}: needs at least 2 photos with a face")
+        encodings = np.stack([_encode_photo(source) for source in sources])
+        typical = medoid(encodings)
+        reference[name] = sources[typical]
+        from_ref = np.linalg.norm(encodings - encodings[typical], axis=1)
+        rest = [i for i in range(len(sources)) if i != typical and from_ref[i] <= max_ref_distance]
+        if not rest:
+            raise ValueError(f"{name}: no photo within {max_ref_distance} of the reference")
+        shown[name] = [sources[rest[i]] for i in session_order(encodings[rest], looks_rng)]
+        (refs / name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(reference[name].path, refs / name / reference[name].path.name)
+        write_tight_crop(reference[name], tight / name / reference[name].path.name)
+    return reference, shown
+
+
 def build_footage(
     people_dir: Path,
     out_dir: Path,
@@ -414,24 +450,7 @@ def build_footage(
         order = np.random.default_rng(seed).permutation(len(candidates))[:n_targets]
         chosen = sorted(candidates[int(i)] for i in order)
     refs, tight = Path(out_dir) / "refs", Path(out_dir) / "refs_tight"
-    looks_rng = np.random.default_rng(seed + 1)
-    reference: dict[str, FaceSource] = {}
-    shown: dict[str, list[FaceSource]] = {}
-    for name in chosen:
-        sources = load_face_sources(photos[name], identity=name)
-        if len(sources) < 2:
-            raise ValueError(f"{name}: needs at least 2 photos with a face")
-        encodings = np.stack([_encode_photo(source) for source in sources])
-        typical = medoid(encodings)
-        reference[name] = sources[typical]
-        from_ref = np.linalg.norm(encodings - encodings[typical], axis=1)
-        rest = [i for i in range(len(sources)) if i != typical and from_ref[i] <= max_ref_distance]
-        if not rest:
-            raise ValueError(f"{name}: no photo within {max_ref_distance} of the reference")
-        shown[name] = [sources[rest[i]] for i in session_order(encodings[rest], looks_rng)]
-        (refs / name).mkdir(parents=True, exist_ok=True)
-        shutil.copy(reference[name].path, refs / name / reference[name].path.name)
-        write_tight_crop(reference[name], tight / name / reference[name].path.name)
+    reference, shown = _references(photos, chosen, refs, tight, seed, max_ref_distance)
     others = {
         name: load_face_sources(files, identity=name)
         for name, files in photos.items()

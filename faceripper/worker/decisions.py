@@ -1,0 +1,205 @@
+"""The track decisions of a segment: when its tracks end, each is split where its face
+changes person, joined again where the detector lost it for a moment, decided, and its
+crops turned into :class:`~faceripper.worker.records.FaceHit` (near duplicates out); with
+``--adapt``, what the video's second step needs is kept (:mod:`faceripper.adaptive`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from faceripper import adaptive
+from faceripper.crops import signature_distance
+from faceripper.tracks import Decision, Track, Tracker, decide, join, one_per_frame, split
+from faceripper.worker.records import FaceHit, RipSettings, SegmentResult
+
+#: Crops of one track near duplicates (:attr:`RipSettings.dedupe_threshold`) of any of the
+#: last this many crops kept are dropped: a still face whose box alternates between two
+#: variants (a whole-frame search's and a region search's) is one face.
+DEDUPE_RECENT = 4
+
+
+def finish_tracks(
+    tracker: Tracker,
+    settings: RipSettings,
+    result: SegmentResult,
+    n_people: int,
+    resets: Sequence[int] | None = None,
+) -> None:
+    """Decide every track's identity and turn its crops into hits (near duplicates out).
+
+    Tracks are first split where their face changes person (:func:`faceripper.tracks.split`);
+    with ``resets`` (the frames where every track ended: shot cuts and block starts),
+    the parts of one face that the detector lost for a moment are joined again
+    (:func:`faceripper.tracks.join`); each is decided on its own, then at most one per
+    person is kept in any frame (:func:`faceripper.tracks.one_per_frame`). Identities
+    from ``n_people`` on are negatives: their tracks are dropped and counted.
+    """
+    tracker.cut()
+    hits: list[FaceHit] = []
+    parts = [
+        part
+        for track in tracker.finished
+        for part in split(track, settings.tolerance, settings.ambiguity_gap)
+    ]
+    result.counts["track_splits"] += len(parts) - len(tracker.finished)
+
+    def decide_all(tracks: list[Track]) -> list[Decision]:
+        return [decide(t, settings.tolerance, settings.ambiguity_gap, n_people) for t in tracks]
+
+    first = decide_all(parts)
+    if settings.tracks and resets is not None:
+        joined, groups = join(parts, first, resets)
+        kept_parts: list[Track] = []
+        kept: list[Decision] = []
+        for track, group in zip(joined, groups, strict=True):
+            if len(group) == 1:
+                kept_parts.append(track)
+                kept.append(first[group[0]])
+                continue
+            decision = decide(track, settings.tolerance, settings.ambiguity_gap, n_people)
+            if decision.person < 0 and any(first[i].person >= 0 for i in group):
+                # A join must never cost a face: a decided part stays on its own.
+                kept_parts += [parts[i] for i in group]
+                kept += [first[i] for i in group]
+                result.counts["track_joins_undone"] += 1
+                continue
+            kept_parts.append(track)
+            kept.append(decision)
+            result.counts["track_joins"] += len(group) - 1
+        parts, first = kept_parts, kept
+    decisions = one_per_frame(parts, first)
+    for track, decision in zip(parts, decisions, strict=True):
+        written = [o for o in track.observations if o.jpeg is not None]
+        result.counts["tracks"] += 1
+        if decision.person < 0:
+            if decision.reason == "negative":
+                result.counts["negative"] += len(written)
+            elif (
+                decision.reason in ("ambiguous", "disagree", "same frame")
+                and decision.nearest < n_people
+            ):
+                result.ambiguous[decision.nearest] += len(written)
+                result.counts[f"tracks_{decision.reason.replace(' ', '_')}"] += 1
+            else:
+                result.counts["unknown"] += len(written)
+            continue
+        if settings.adapt and not _confirmed(track, decision.person, n_people):
+            continue  # held back for the video's word (collect_adaptive)
+        hits += _track_hits(track, decision.person, decision.distance, settings, result)
+    if settings.adapt:
+        collect_adaptive(parts, decisions, settings, result, n_people)
+    tracker.finished = []
+    hits.sort(key=lambda h: (h.frame, h.face_index))
+    result.hits += hits
+
+
+def _track_hits(
+    track: Track, person: int, distance: float, settings: RipSettings, result: SegmentResult
+) -> list[FaceHit]:
+    """The crops of a track given to ``person`` (-1: not decided yet), near duplicates out."""
+    hits: list[FaceHit] = []
+    recent: dict[bool, deque[npt.NDArray[np.float32]]] = {}
+    for observation in track.observations:
+        if observation.jpeg is None:
+            continue
+        kept = recent.setdefault(observation.blurry, deque(maxlen=DEDUPE_RECENT))
+        if (
+            settings.dedupe
+            and observation.signature is not None
+            and any(
+                signature_distance(observation.signature, previous) < settings.dedupe_threshold
+                for previous in kept
+            )
+        ):
+            result.counts["deduplicated"] += person >= 0
+            continue
+        if observation.signature is not None:
+            kept.append(observation.signature)
+        own = observation.distances
+        hits.append(
+            FaceHit(
+                frame=observation.frame,
+                time_s=observation.time_s,
+                face_index=observation.face_index,
+                box_trbl=observation.box_trbl,
+                person=person,
+                distance=float(own[person]) if own is not None and person >= 0 else distance,
+                sharpness=observation.sharpness,
+                status="blurry" if observation.blurry else "saved",
+                jpeg=observation.jpeg,
+                track=track.name,
+                encoded=own is not None,
+                detector="followed" if observation.followed else settings.model,
+            )
+        )
+    return hits
+
+
+def _confirmed(track: Track, person: int, n_people: int) -> bool:
+    """Whether a track decided for ``person`` has a face matched with confidence
+    (:func:`faceripper.adaptive.confident_faces`); one without waits for its video."""
+    encoded = [o.distances for o in track.observations if o.distances is not None]
+    if not encoded:
+        return True  # nothing to compare (not decided from encodings)
+    distances = np.stack(encoded)  # (n, n_identities)
+    return bool(adaptive.confident_faces(distances, person, n_people).any())
+
+
+def collect_adaptive(
+    tracks: list[Track],
+    decisions: list[Decision],
+    settings: RipSettings,
+    result: SegmentResult,
+    n_people: int,
+) -> None:
+    """Keep a segment's confident faces, its borderline tracks and its tracks decided
+    without a face matched with confidence for the video's second step
+    (:mod:`faceripper.adaptive`)."""
+    spans = [(t.observations[0].frame, t.observations[-1].frame) for t in tracks]
+    for track, decision, (first, last) in zip(tracks, decisions, spans, strict=True):
+        encoded = [
+            o for o in track.observations if o.distances is not None and o.encoding is not None
+        ]
+        if not encoded:
+            continue
+        distances = np.stack([o.distances for o in encoded])  # type: ignore[misc]
+        encodings = np.stack([o.encoding for o in encoded])  # type: ignore[misc]
+        median = np.median(distances, axis=0)
+        if decision.person >= 0:
+            sure = np.flatnonzero(adaptive.confident_faces(distances, decision.person, n_people))
+            if len(sure):
+                chosen = sure[adaptive.spread(len(sure), adaptive.EXEMPLARS_PER_TRACK)]
+                result.exemplars.add(decision.person, encodings[chosen])
+                continue
+            excluded: list[int] = []
+            result.counts["tracks_unconfirmed"] += 1
+        elif adaptive.is_borderline(median, decision.reason, n_people, settings.tolerance):
+            excluded = sorted(
+                {
+                    d.person
+                    for d, (f, la) in zip(decisions, spans, strict=True)
+                    if d.person >= 0 and f <= last and first <= la
+                }
+            )
+            result.counts["tracks_pending"] += 1
+        else:
+            continue
+        hits = _track_hits(track, -1, float("nan"), settings, result)
+        by_frame = {o.frame: o.distances for o in encoded}
+        pending = adaptive.PendingTrack(
+            name=track.name,
+            first_frame=first,
+            last_frame=last,
+            ref_distance=median,
+            encodings=encodings[adaptive.spread(len(encodings), adaptive.PENDING_ENCODINGS)],
+            excluded=tuple(excluded),
+            hits=hits,
+            own_distances=[by_frame.get(h.frame) if h.encoded else None for h in hits],
+            decided=decision.person,
+        )
+        result.pending.append(pending)

@@ -1,0 +1,166 @@
+"""The records of ``rip``'s work units: the run's settings and references as a worker
+keeps them, a segment to process, and what it found (the faces to write and the counts).
+
+They travel between processes (pickled to local workers and to a Dask cluster), so they
+hold plain data only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from faceripper import adaptive
+from faceripper.blur import DEFAULT_BLUR_THRESHOLD
+from faceripper.detector import detection_scale
+from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
+from faceripper.video import RESET_FRAMES, VideoScan
+
+#: Crops of one track closer than this (see :func:`faceripper.crops.signature_distance`)
+#: to one of the last crops kept (:data:`faceripper.worker.decisions.DEDUPE_RECENT`) are
+#: near duplicates (measured in docs/quality.md).
+DEFAULT_DEDUPE_THRESHOLD = 0.12
+
+#: Settings that say how a run computes, not what it writes: left out of the resume check.
+RUNTIME_ONLY = frozenset({"engine", "device"})
+
+
+@dataclass(frozen=True)
+class RipSettings:
+    """Everything that decides which crops a run writes (part of the resume check,
+    except :data:`RUNTIME_ONLY`)."""
+
+    tolerance: float = 0.4
+    min_size_px: int = 100
+    blur_threshold: float = DEFAULT_BLUR_THRESHOLD
+    save_blurry: bool = False
+    model: DetectorModel = "hog"
+    landmarks: LandmarkModel = "5"
+    margin: float = 0.3
+    ambiguity_gap: float = 0.04
+    jpeg_quality: int = 95
+    align: bool = True
+    size_px: int = 256
+    tracks: bool = True
+    dedupe: bool = True
+    dedupe_threshold: float = DEFAULT_DEDUPE_THRESHOLD
+    every: int = 1
+    fps: float = 0.0
+    detect_every: int = 5
+    #: Where encodings are computed and on what (:mod:`faceripper.engines`). Not part of
+    #: the resume check (:data:`RUNTIME_ONLY`): the engines agree within 1e-5.
+    engine: EncoderEngine = "auto"
+    device: Device = "cpu"
+    #: Every track ends every this many looked-at frames (:data:`RESET_FRAMES`).
+    reset_frames: int = RESET_FRAMES
+    #: Decide borderline tracks from the video's confident faces (:mod:`faceripper.adaptive`).
+    adapt: bool = True
+    #: Follow a person's track with the CNN where HOG loses its face (:mod:`faceripper.follow`).
+    follow: bool = True
+
+    def frame_step(self, video_fps: float) -> int:
+        """Process every this many frames (``--every``, or ``--fps`` for this video)."""
+        if self.fps > 0 and video_fps > 0:
+            return max(1, round(video_fps / self.fps))
+        return max(1, self.every)
+
+    def block_frames(self, video_fps: float) -> int:
+        """Frames of this video between two frames where every track ends, cuts aside."""
+        return self.reset_frames * self.frame_step(video_fps)
+
+    def detection_scale(self) -> float:
+        """Factor frames are resized by before detection (see :func:`detection_scale`)."""
+        return detection_scale(self.min_size_px)
+
+    @property
+    def follows(self) -> bool:
+        """Whether lost tracks are followed with the CNN (only HOG runs with tracks)."""
+        return self.follow and self.tracks and self.model == "hog"
+
+    @property
+    def uses_cnn(self) -> bool:
+        """Whether the CNN detector runs: ``--model cnn``, or following."""
+        return self.model == "cnn" or self.follows
+
+
+@dataclass(frozen=True)
+class References:
+    """Reference encodings as a worker needs them.
+
+    Attributes:
+        encodings: ``(m, 128)`` float64.
+        person: ``(m,)`` int64 identity of each row: ``0 .. n_people - 1`` are the run's
+            people, ``n_people .. n_people + n_negatives - 1`` are negative identities
+            (``--negatives``: people who must never be saved).
+        n_people: number of people.
+        n_negatives: number of negative identities.
+    """
+
+    encodings: npt.NDArray[np.float64]
+    person: npt.NDArray[np.int64]
+    n_people: int
+    n_negatives: int = 0
+
+    @property
+    def n_identities(self) -> int:
+        """People and negative identities together."""
+        return self.n_people + self.n_negatives
+
+
+@dataclass(frozen=True)
+class SegmentTask:
+    """Frames ``[start, end)`` of one video."""
+
+    sequence: int
+    video_key: str
+    path: Path
+    scan: VideoScan
+    start: int
+    end: int
+
+
+@dataclass
+class FaceHit:
+    """A face to write: where it was, whose it is, and its JPEG crop."""
+
+    frame: int
+    time_s: float
+    face_index: int
+    box_trbl: tuple[int, int, int, int]
+    person: int
+    distance: float
+    sharpness: float
+    status: str
+    jpeg: bytes
+    track: str = ""
+    encoded: bool = True
+    #: What found the face: ``"hog"`` or ``"cnn"`` (``--model``), or ``"followed"`` (the
+    #: CNN, around a person's track that HOG lost: :mod:`faceripper.follow`).
+    detector: str = "hog"
+
+
+@dataclass
+class SegmentResult:
+    """What a worker found in one segment."""
+
+    sequence: int
+    frames: int = 0
+    hits: list[FaceHit] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    ambiguous: Counter[int] = field(default_factory=Counter)
+    error: str = ""
+    #: The frames ``[first, stop)`` whose faces the segment reports (the frames it owns:
+    #: :func:`owned_frames`); the writer tells whose a manifest row is by them.
+    owned: tuple[int, int] = (0, 0)
+    #: The traceback of an unexpected failure (a bug), for the log (``-v``).
+    traceback: str = ""
+    #: The video itself is broken (truncated, corrupt): rerunning will not help.
+    decode_error: bool = False
+    #: With ``settings.adapt``: faces matched with confidence, and the tracks left for
+    #: the video's second step (:mod:`faceripper.adaptive`).
+    exemplars: adaptive.Exemplars = field(default_factory=adaptive.Exemplars)
+    pending: list[adaptive.PendingTrack] = field(default_factory=list)
