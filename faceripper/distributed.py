@@ -4,7 +4,7 @@ Needs the optional package ``distributed`` (``pip install "faceripper[distribute
 nothing else in faceripper imports this module, so ``import faceripper`` never imports
 Dask.
 
-Only the work units move: the scans (:func:`faceripper.worker.scan_task`) and the
+Only the work units move: the scans (:func:`faceripper.worker.try_scan`) and the
 segments (:func:`faceripper.worker.process_segment`) run on the cluster's workers,
 through a :class:`concurrent.futures.Executor` built on the client's executor
 (:meth:`distributed.Client.get_executor`). Everything else stays in the client process,
@@ -48,6 +48,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from faceripper._version import __version__
 from faceripper.errors import FaceripperError, UsageError
+from faceripper.video import VideoError
 from faceripper.worker import References, RipSettings, SegmentResult, SegmentTask, init_worker
 
 log = logging.getLogger(__name__)
@@ -156,8 +157,8 @@ def _crashed(args: tuple[Any, ...], detail: str) -> Any:
     unit = args[0] if args else None
     if isinstance(unit, SegmentTask):
         return SegmentResult(unit.sequence, error=f"{unit.path}: {detail}")
-    if isinstance(unit, (str, Path)):  # a scan: its result is the error message
-        return f"{unit}: {detail}"
+    if isinstance(unit, (str, Path)):  # a scan: its result is the error
+        return VideoError(f"{unit}: {detail}")
     return None
 
 

@@ -46,6 +46,7 @@ from faceripper.video import (
     DEFAULT_SEGMENT_FRAMES,
     SHORT_VIDEO_SEGMENTS,
     VIDEO_EXTENSIONS,
+    VideoError,
     VideoScan,
     find_videos,
     plan_segments,
@@ -59,7 +60,7 @@ from faceripper.worker import (
     SegmentResult,
     SegmentTask,
     process_segment,
-    scan_task,
+    try_scan,
 )
 from faceripper.writer import Dataset, inside, summarize
 
@@ -396,7 +397,7 @@ class _Schedule:
         self.next_scan = 0  # next video to submit a scan for
         self.next_plan = 0  # next video whose segments are to be planned
         self.sequence = 0  # the sequence number of the next segment planned
-        self.scans: dict[int, VideoScan | str] = {}
+        self.scans: dict[int, VideoScan | VideoError] = {}
         self.ready: deque[SegmentTask] = deque()  # created lazily, a window's worth at a time
         self.plans: deque[Iterator[SegmentTask]] = deque()
         self.suspects: deque[tuple[str, Any]] = deque()  # work re-run alone after a pool break
@@ -429,7 +430,7 @@ class _Schedule:
         """Submit a scan (``item``: the video's index) or a segment (its task)."""
         future: Future[Any]
         if kind == "scan":
-            future = self.pool.executor.submit(scan_task, self.videos[item].path)
+            future = self.pool.executor.submit(try_scan, self.videos[item].path)
         else:
             future = self.pool.executor.submit(process_segment, item)
         self.in_flight[future] = ("suspect-" + kind if suspect else kind, item)
@@ -456,11 +457,11 @@ class _Schedule:
             self.next_plan += 1
             self._report()
 
-    def _plan_video(self, video: VideoInput, scanned: VideoScan | str) -> None:
+    def _plan_video(self, video: VideoInput, scanned: VideoScan | VideoError) -> None:
         """A scanned video's segments not finished by an earlier run, made into tasks as
         they are needed; a video that could not be scanned: its error."""
-        if isinstance(scanned, str):
-            self.committer.fail_video(video.key, scanned)
+        if isinstance(scanned, VideoError):
+            self.committer.fail_video(video.key, str(scanned))
             return
         todo = []
         block = self.settings.block_frames(scanned.fps)
@@ -526,7 +527,8 @@ class _Schedule:
         self.pool.replace()
         for kind, item in broken:
             if kind == "suspect-scan":
-                self.scans[item] = f"{self.videos[item].path}: the worker process crashed"
+                path = self.videos[item].path
+                self.scans[item] = VideoError(f"{path}: the worker process crashed")
             elif kind == "suspect-segment":
                 error = f"{item.path}: the worker process crashed"
                 self.committer.add(item, SegmentResult(item.sequence, error=error))

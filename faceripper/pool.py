@@ -20,7 +20,7 @@ class Cluster(Protocol):
     """Somewhere other than local processes to run the work units.
 
     :class:`faceripper.distributed.DaskCluster` is one. Only the work units
-    (:func:`faceripper.worker.scan_task`, :func:`faceripper.worker.process_segment`) run
+    (:func:`faceripper.worker.try_scan`, :func:`faceripper.worker.process_segment`) run
     there; their results come back and are committed by the main process
     (:mod:`faceripper.commit`), as for local processes.
     """

@@ -30,7 +30,7 @@ from faceripper.worker.records import (
     SegmentResult,
     SegmentTask,
 )
-from faceripper.worker.scan import scan_task, try_scan
+from faceripper.worker.scan import try_scan
 from faceripper.worker.segment import (
     CNN_BATCH_FRAMES,
     CNN_BATCH_PIXELS,
@@ -59,7 +59,6 @@ __all__ = [
     "owned_frames",
     "process_frame",
     "process_segment",
-    "scan_task",
     "starts_shot",
     "try_scan",
 ]

@@ -33,10 +33,3 @@ def try_scan(path: Path) -> VideoScan | VideoError:
         return exc
     except OSError as exc:
         return VideoError(f"{path}: {exc.strerror or exc}")
-
-
-def scan_task(path: Path) -> VideoScan | str:
-    """:func:`try_scan` with its error as the message: the form :mod:`faceripper.pipeline`
-    takes until it takes the error itself (it submits this unit; then this goes)."""
-    scanned = try_scan(path)
-    return str(scanned) if isinstance(scanned, VideoError) else scanned
