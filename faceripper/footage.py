@@ -18,6 +18,10 @@ way a TV clip or a home video shows people, which is what makes identity hard th
   look-alike (as a father beside his son at the dinner table), and must never be saved.
 - **Cuts a frame difference misses**: a close-up followed, on the same background, by
   another person's close-up at the same place and size.
+- **Faces that vary within a shot** (:data:`MOVING`, an option; off by default so that
+  old seeds give the same video): the head turns, once or twice a shot, to other photos
+  of the person through a short crossfade, and size, place and light jitter frame to
+  frame, so that a track's encodings spread as a real face's do.
 - **Tight-crop references**: the same reference photos cut to the face box (no margin)
   and enlarged to 200 px, as users' crops from an earlier extraction or a face dataset
   are, in a second reference folder.
