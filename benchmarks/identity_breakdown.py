@@ -117,6 +117,15 @@ def saved_faces(manifest: Path, footage: Footage) -> dict[object, str]:
     return found
 
 
+def median_pairwise(encodings: list[np.ndarray]) -> float:
+    """Median distance between two of ``encodings`` (each ``(128,)``); NaN for fewer than 2."""
+    if len(encodings) < 2:
+        return float("nan")
+    stacked = np.stack(encodings)
+    pairs = np.linalg.norm(stacked[:, None] - stacked[None], axis=2)
+    return float(np.median(pairs[np.triu_indices(len(stacked), 1)]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/faceripper-identity"))
@@ -128,6 +137,7 @@ def main() -> int:
     work = args.work / (f"seed{args.seed}" + ("-moving" if args.moving else ""))
     footage: Footage = pickle.loads((work / "footage.pickle").read_bytes())
     looked = work / f"faces-looked-{args.min_size}.pickle"
+    faces: list[dict[str, object]]
     if looked.is_file():
         faces = pickle.loads(looked.read_bytes())
     else:
@@ -206,18 +216,7 @@ def main() -> int:
             ]
             sharp = [f["sharpness"] for f in group if "sharpness" in f]
             # How much one face varies through its shot: median pairwise distance.
-            mine = np.stack([f["encoding"] for f in encoded]) if len(encoded) > 1 else None  # type: ignore[misc]
-            spread = (
-                float(
-                    np.median(
-                        np.linalg.norm(mine[:, None] - mine[None], axis=2)[
-                            np.triu_indices(len(mine), 1)
-                        ]
-                    )
-                )
-                if mine is not None
-                else float("nan")
-            )
+            spread = median_pairwise([np.asarray(f["encoding"]) for f in encoded])
             n_confident = sum(a == app for a, _ in confident.get(who, []))
             misses = Counter(
                 str(f["cause"]) for f in group if "cause" in f and f["cause"] != "saved"
