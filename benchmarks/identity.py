@@ -10,6 +10,11 @@ one Markdown row per run.
 
     python benchmarks/identity.py -- "" "--no-dedupe" "--no-adapt --no-dedupe"
 
+Faces that vary within a shot (``faceripper.testing.footage.MOVING``: the head turns to other
+photos of the person, per-frame jitter), in ``WORK/seed13-moving``::
+
+    python benchmarks/identity.py --moving -- "--no-dedupe"
+
 A harder stranger: Kim Hong-up's photo lies 0.42 from Hu Jintao's most typical one (the
 nearest pair of different people in ``lfw_dev``)::
 
@@ -31,7 +36,7 @@ import time
 from pathlib import Path
 
 from faceripper.testing import evaluate
-from faceripper.testing.footage import Footage, build_footage
+from faceripper.testing.footage import MOVING, Footage, build_footage
 
 
 def main() -> int:
@@ -51,9 +56,15 @@ def main() -> int:
         "--targets", default="", help="comma-separated LFW people (default: drawn by the seed)"
     )
     parser.add_argument("--stranger", default=None, help="the LFW person shown without references")
+    parser.add_argument(
+        "--moving",
+        action="store_true",
+        help="faces that vary within a shot (faceripper.testing.footage.MOVING): other photos of "
+        "the person crossfaded in as the head turns, per-frame jitter",
+    )
     parser.add_argument("runs", nargs="*", default=[""], help="extra rip options per run")
     args = parser.parse_args()
-    work = args.work / f"seed{args.seed}"
+    work = args.work / (f"seed{args.seed}" + ("-moving" if args.moving else ""))
     cached = work / "footage.pickle"
     if cached.is_file():
         footage: Footage = pickle.loads(cached.read_bytes())
@@ -64,6 +75,7 @@ def main() -> int:
             seed=args.seed,
             targets=[t for t in args.targets.split(",") if t],
             stranger=args.stranger,
+            **(MOVING if args.moving else {}),  # type: ignore[arg-type]
         )
         cached.write_bytes(pickle.dumps(footage))
     frames = 1 + max(r.frame for r in footage.truth)

@@ -24,7 +24,11 @@ save is put down to the first cause that explains it:
 For each appearance (one person through one shot) it also prints the median distance of
 its faces to the reference and to the person's *confident* faces elsewhere in the video
 (within 0.35 of the reference and 0.1 nearer than to anyone else), which is what the
-video-adaptive step (:mod:`faceripper.adaptive`) can use; the same for the stranger.
+video-adaptive step (:mod:`faceripper.adaptive`) can use; the same for the stranger;
+how much its faces vary (median distance between two of its encodings) and how many of
+them are matched with confidence. The faces looked at are kept in
+``WORK/seedN/faces-looked-<min size>.pickle`` for the next runs. ``--moving``: the
+video of ``benchmarks/identity.py --moving``.
 
     python benchmarks/identity_breakdown.py --work /tmp/identity2 faces-plain-0 faces-tight-0
 """
@@ -113,16 +117,32 @@ def saved_faces(manifest: Path, footage: Footage) -> dict[object, str]:
     return found
 
 
+def median_pairwise(encodings: list[np.ndarray]) -> float:
+    """Median distance between two of ``encodings`` (each ``(128,)``); NaN for fewer than 2."""
+    if len(encodings) < 2:
+        return float("nan")
+    stacked = np.stack(encodings)
+    pairs = np.linalg.norm(stacked[:, None] - stacked[None], axis=2)
+    return float(np.median(pairs[np.triu_indices(len(stacked), 1)]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/faceripper-identity"))
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--min-size", type=int, default=80)
+    parser.add_argument("--moving", action="store_true", help="the --moving video")
     parser.add_argument("runs", nargs="+", help="target folders (faces-plain-0 ...)")
     args = parser.parse_args()
-    work = args.work / f"seed{args.seed}"
+    work = args.work / (f"seed{args.seed}" + ("-moving" if args.moving else ""))
     footage: Footage = pickle.loads((work / "footage.pickle").read_bytes())
-    faces = look_at_faces(footage, args.min_size)
+    looked = work / f"faces-looked-{args.min_size}.pickle"
+    faces: list[dict[str, object]]
+    if looked.is_file():
+        faces = pickle.loads(looked.read_bytes())
+    else:
+        faces = look_at_faces(footage, args.min_size)
+        looked.write_bytes(pickle.dumps(faces))
     for run in args.runs:
         refs = footage.refs_tight if "tight" in run else footage.refs
         references = reference_encodings(refs)
@@ -180,9 +200,9 @@ def main() -> int:
             print(f"| {cause} | {n} | {n / total:.3f} |")
         print(
             "\n| appearance | shot | person | target | faces | eligible | saved | causes of misses"
-            " | sharpness p50 | d ref p50 | d ref min | d video p50 |"
+            " | sharpness p50 | d ref p50 | d ref min | d video p50 | spread p50 | confident |"
         )
-        print("|---:|---:|---|---|---:|---:|---:|---|---:|---:|---:|---:|")
+        print("|---:|---:|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
         for app, group in sorted(per_app.items()):
             row = group[0]["row"]
             who = row.identity if row.is_target else footage.lookalike  # type: ignore[attr-defined]
@@ -195,6 +215,9 @@ def main() -> int:
                 if others
             ]
             sharp = [f["sharpness"] for f in group if "sharpness" in f]
+            # How much one face varies through its shot: median pairwise distance.
+            spread = median_pairwise([np.asarray(f["encoding"]) for f in encoded])
+            n_confident = sum(a == app for a, _ in confident.get(who, []))
             misses = Counter(
                 str(f["cause"]) for f in group if "cause" in f and f["cause"] != "saved"
             )
@@ -207,7 +230,8 @@ def main() -> int:
                 f"{np.median(sharp) if sharp else float('nan'):.0f} | "
                 f"{np.median(d_ref) if d_ref else float('nan'):.2f} | "
                 f"{min(d_ref) if d_ref else float('nan'):.2f} | "
-                f"{np.median(d_video) if d_video else float('nan'):.2f} |"
+                f"{np.median(d_video) if d_video else float('nan'):.2f} | {spread:.2f} | "
+                f"{n_confident} |"
             )
     return 0
 

@@ -40,6 +40,10 @@ The rule (a second step per video, after all its segments):
 
 Adopted tracks do not become exemplars (no drift from one adoption to the next).
 
+Before all this, within each track (:func:`own_core`): a track whose faces vary, some
+matched with confidence and the others past the tolerance (a head turning), keeps its
+person, if its face changes only gradually (not a missed cut).
+
 Every function here is pure; :func:`pack` and :func:`unpack` turn a segment's
 exemplars and borderline tracks into bytes for the writer's spool (no pickle).
 """
@@ -54,6 +58,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+
+from faceripper.tracks import Decision
 
 if TYPE_CHECKING:
     from faceripper.worker import FaceHit
@@ -76,6 +82,76 @@ PENDING_ENCODINGS = 8
 VIDEO_TOLERANCE = 0.4
 #: ... and every other person's video distance is at least this much larger.
 VIDEO_GAP = 0.04
+
+
+#: A track whose frames vary (a head turning) keeps its person, although its median
+#: distance to them is past the tolerance plus :data:`faceripper.tracks.MEDIAN_SLACK`,
+#: when at least this many of its faces are matched with confidence ...
+CORE_FACES = 1
+#: ... its median is within the tolerance plus this, and its face changes only
+#: gradually (:func:`own_core`).
+CORE_SLACK = 0.2
+#: Consecutive encoded faces of such a track lie within the tolerance plus this.
+CORE_STEP_SLACK = 0.04
+
+
+def own_core(
+    distances: npt.NDArray[np.float64],
+    encodings: npt.NDArray[np.float64],
+    decision: Decision,
+    n_people: int,
+    tolerance: float,
+) -> Decision:
+    """Within-track voting: a track whose best faces are confidently P is P's, however
+    far its other faces are (up to a point), when its face changes only gradually.
+
+    A real face varies within a shot: the head turns, the expression and the light
+    change, and a single reference photo matches only some views (on the Hamilton clip
+    one face's encodings in one shot lie 0.44 apart, median).
+    :func:`faceripper.tracks.decide` drops a track whose median distance to its voted
+    person is past the tolerance plus :data:`faceripper.tracks.MEDIAN_SLACK` (reason
+    ``"far"``), so that one lucky frame does not carry a stranger's track. Such a track
+    is given to its person P when
+
+    - every vote is P's (``decide`` allows none for anyone else in a ``"far"`` track
+      beyond :data:`faceripper.tracks.DISAGREEMENT`), and P is a person, not a negative;
+    - at least :data:`CORE_FACES` of its faces are matched with confidence
+      (:func:`confident_faces`: within 0.35 of P and 0.1 nearer than to anyone else),
+      which a look-alike stranger's faces are not (Kim Hong-up lies 0.40-0.43 from Hu
+      Jintao's photo; the stranger of issue 13 0.45 and more);
+    - its median distance to P is within ``tolerance`` + :data:`CORE_SLACK`, and P is
+      the nearest identity by median;
+    - each of its encoded faces lies within ``tolerance`` + :data:`CORE_STEP_SLACK` of
+      the one before: a chain of faces, each about the same person as the last, from a
+      face matched with confidence. A head turns gradually (on the footage-like ground
+      truth with faces that turn, steps of at most 0.40 through a turn, across a frame
+      not encoded); a cut the cut detector missed replaces one face by another at once,
+      a step of the whole distance between the two people, and it would also have to
+      escape :func:`faceripper.tracks.split` (a step over 0.6, or votes changing
+      person).
+
+    Args:
+        distances: ``(n, n_identities)`` distances of the track's encoded faces, in order.
+        encodings: ``(n, 128)`` their encodings.
+        decision: the track's decision from the references alone.
+        n_people: identities from here on are negatives.
+        tolerance: the run's tolerance.
+
+    Returns:
+        ``decision``, or a ``"matched"`` one for P.
+    """
+    person = decision.nearest
+    if decision.reason != "far" or not 0 <= person < n_people or len(distances) == 0:
+        return decision
+    median = np.median(distances, axis=0)
+    if int(np.argmin(median)) != person or float(median[person]) > tolerance + CORE_SLACK:
+        return decision
+    if int(confident_faces(distances, person, n_people).sum()) < CORE_FACES:
+        return decision
+    steps = np.linalg.norm(np.diff(encodings, axis=0), axis=1)
+    if steps.size and float(steps.max()) > tolerance + CORE_STEP_SLACK:
+        return decision
+    return Decision(person, float(median[person]), "matched", person)
 
 
 def spread(n: int, k: int) -> npt.NDArray[np.int64]:

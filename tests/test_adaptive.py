@@ -7,6 +7,7 @@ import pytest
 
 from faceripper.adaptive import (
     CONFIDENT_DISTANCE,
+    CORE_SLACK,
     MAX_EXEMPLARS,
     REFERENCE_SLACK,
     VIDEO_TOLERANCE,
@@ -16,11 +17,13 @@ from faceripper.adaptive import (
     confident_faces,
     decide_pending,
     is_borderline,
+    own_core,
     pack,
     spread,
     unpack,
     video_distances,
 )
+from faceripper.tracks import Decision
 from faceripper.worker import FaceHit
 
 TOLERANCE = 0.4
@@ -232,3 +235,54 @@ def test_merge_streams_many_parts_in_bounded_memory():
     assert np.allclose(merged.encodings[0], unit(10_000))  # the first one stays
     again = Exemplars.merge(iter(parts), limit=16)
     assert np.array_equal(merged.encodings, again.encodings)
+
+
+def _far(distances: np.ndarray, person: int = 0) -> Decision:
+    median = float(np.median(distances[:, person]))
+    return Decision(-1, median, "far", person)
+
+
+def _turning_track(confident: int = 2, far: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Distances ``(n, 3)`` of a face that turns: some views confidently person 0, the
+    others past the tolerance (but nearest to person 0); and encodings ``(n, 128)``
+    that move 0.1 from one face to the next."""
+    rows = [[0.30, 0.75, 0.80]] * confident + [[0.44, 0.72, 0.78]] * 2
+    rows += [[0.55, 0.74, 0.81]] * far
+    steps = np.stack([0.1 * unit(i) for i in range(len(rows))])
+    return np.array(rows), np.cumsum(steps, axis=0)
+
+
+def test_a_turning_face_with_confident_views_keeps_its_person():
+    distances, encodings = _turning_track()
+    decision = _far(distances)
+    assert decision.distance > TOLERANCE + 0.1  # decide() drops it as "far"
+    kept = own_core(distances, encodings, decision, 3, TOLERANCE)
+    assert (kept.person, kept.reason) == (0, "matched")
+    assert kept.distance == pytest.approx(0.55)
+
+
+def test_own_core_refuses_without_a_confident_face_or_too_far():
+    distances, encodings = _turning_track(confident=0, far=10)
+    assert own_core(distances, encodings, _far(distances), 3, TOLERANCE).person == -1
+    distances, encodings = _turning_track(confident=1, far=10)
+    distances[1:, 0] += 0.1
+    assert np.median(distances[:, 0]) > TOLERANCE + CORE_SLACK
+    assert own_core(distances, encodings, _far(distances), 3, TOLERANCE).person == -1
+    # Not confident: another identity (a negative here) within 0.1 of its best faces.
+    distances, encodings = _turning_track()
+    distances[:2, 2] = 0.36
+    assert own_core(distances, encodings, _far(distances), 2, TOLERANCE).person == -1
+
+
+def test_own_core_refuses_a_track_with_a_missed_cut_or_a_negative():
+    distances, encodings = _turning_track()
+    assert own_core(distances, encodings, _far(distances), 3, TOLERANCE).person == 0
+    cut = encodings.copy()
+    cut[5:] += 0.5 * unit(99)  # one close-up replaced by a look-alike's at once
+    assert own_core(distances, cut, _far(distances), 3, TOLERANCE).person == -1
+    # Nearest to a negative identity (index >= n_people), or not a "far" decision.
+    assert own_core(distances, encodings, _far(distances), 0, TOLERANCE).person == -1
+    matched = Decision(0, 0.3, "matched", 0)
+    assert own_core(distances, encodings, matched, 3, TOLERANCE) is matched
+    disagree = Decision(-1, 0.5, "disagree", 0)
+    assert own_core(distances, encodings, disagree, 3, TOLERANCE) is disagree

@@ -97,3 +97,66 @@ def test_camera_settings_change_the_pixels_deterministically(footage):
     face = frames[0][130:230, 150:250].astype(float)
     mirrored = frames[1][130:230, 150:250].astype(float)[:, ::-1] / 0.6
     assert np.abs(face - mirrored).mean() < np.abs(face - mirrored[:, ::-1]).mean()
+
+
+def test_a_face_turns_to_its_other_views_through_a_crossfade(testdata):
+    from faceripper.testing import PlacedFace, Shot, load_face_sources
+
+    first, second = load_face_sources(sorted((testdata / "lfw_dev" / "Hu_Jintao").iterdir())[:2])
+    geometry = ((200, 180), (200, 180), 100, 100)
+    turning = PlacedFace(first, *geometry, views=(second,), view_changes=(0.5,), fade=0.2)
+    assert turning.view_weights(0.0) == (0, 0, 0.0)
+    assert turning.view_weights(1.0) == (1, 1, 0.0)
+    assert turning.view_weights(0.5) == (0, 1, pytest.approx(0.5))
+
+    def frames(face: PlacedFace) -> list[np.ndarray]:
+        return [f for f, _ in render_frames([Shot(11, (face,), texture_seed=1)])]
+
+    moving = frames(turning)
+    still_a, still_b = frames(PlacedFace(first, *geometry)), frames(PlacedFace(second, *geometry))
+    assert np.array_equal(moving[0], still_a[0]) and np.array_equal(moving[10], still_b[10])
+    halfway = (still_a[5].astype(float) + still_b[5].astype(float)) / 2
+    assert np.abs(moving[5] - halfway).max() <= 1.0
+    assert np.abs(still_a[5].astype(float) - still_b[5]).mean() > 5  # two different photos
+
+
+def test_a_face_shows_only_its_own_person_and_wobbles_deterministically(testdata):
+    from faceripper.testing import PlacedFace, Shot, load_face_sources
+
+    hu = load_face_sources(sorted((testdata / "lfw_dev" / "Hu_Jintao").iterdir())[:1])[0]
+    other = load_face_sources(sorted((testdata / "lfw_dev" / "Julie_Gerberding").iterdir())[:1])
+    with pytest.raises(ValueError, match="same person"):
+        PlacedFace(hu, (200, 180), (200, 180), 100, 100, views=(other[0],), view_changes=(0.5,))
+    with pytest.raises(ValueError, match="increasing"):
+        PlacedFace(hu, (200, 180), (200, 180), 100, 100, views=(hu,), view_changes=(0.6, 0.4))
+    shot = Shot(4, (PlacedFace(hu, (200, 180), (200, 180), 100, 100, wobble=0.03),))
+    rows = [r for _, frame_rows in render_frames([shot]) for r in frame_rows]
+    again = [r for _, frame_rows in render_frames([shot]) for r in frame_rows]
+    assert rows == again
+    assert len({(r.top, r.left, r.size_px) for r in rows}) > 1  # the head moves frame to frame
+
+
+def test_moving_footage_varies_within_shots_never_showing_a_reference(testdata, tmp_path):
+    from faceripper.testing import load_face_sources
+    from faceripper.testing.footage import MOVING, make_footage_scenes
+
+    people = {
+        name: load_face_sources(sorted((testdata / "lfw_dev" / name).iterdir())[:5])
+        for name in TARGETS
+    }
+    reference = {name: photos[0] for name, photos in people.items()}
+    shown = {name: photos[1:] for name, photos in people.items()}
+    stranger = load_face_sources(testdata / "lfw_dev" / STRANGER)
+    options = {"shots_per_person": 2, "frames_per_shot": (10, 12), "stranger_shots": 2}
+    still, _ = make_footage_scenes(2, shown, stranger, "Hu_Jintao", **options)
+    again, _ = make_footage_scenes(2, shown, stranger, "Hu_Jintao", **options, views_per_shot=1)
+    assert still == again and not any(f.views or f.wobble for s in still for f in s.faces)
+    moving, _ = make_footage_scenes(2, shown, stranger, "Hu_Jintao", **options, **MOVING)
+    faces = [f for s in moving for f in s.faces]
+    assert len(faces) == len([f for s in still for f in s.faces])
+    targets = [f for f in faces if f.is_target]
+    assert all(f.views and f.view_changes and f.wobble > 0 for f in targets)
+    for face in targets:
+        assert {v.identity for v in face.all_views} == {face.source.identity}
+        assert reference[face.source.identity] not in face.all_views
+        assert len(set(face.all_views)) == len(face.all_views) == MOVING["views_per_shot"]

@@ -253,3 +253,27 @@ def test_a_video_scanned_in_a_worker_is_its_scan(tmp_path: Path) -> None:
     writer.release()
     assert try_scan(path) == scan_video(path)
     assert scan_video(path).frame_count == 10
+
+
+@pytest.mark.parametrize("adapt", [True, False])
+def test_a_turning_face_is_kept_by_its_confident_views_with_adapt(adapt):
+    # Two frames matched with confidence, then a turn (steps of 0.1) to eight views
+    # 0.55 from the reference: the median, 0.55, drops it from the references alone.
+    step = np.zeros(128)
+    step[0] = 0.1
+    distances = [[0.30, 0.9]] * 2 + [[0.45, 0.9]] + [[0.55, 0.9]] * 8
+    observations = [face(f, d, f * step) for f, d in enumerate(distances)]
+    tracker = Tracker()
+    tracker.finished = [Track("0.0", observations)]
+    result = SegmentResult(0)
+    finish_tracks(tracker, RipSettings(dedupe=False, adapt=adapt), result, n_people=2)
+    assert len(result.hits) == (11 if adapt else 0)
+    assert all(h.person == 0 for h in result.hits)
+    assert result.counts["tracks_own_core"] == adapt
+    # A jump of 0.5 at once (a missed cut to a look-alike, under the split's 0.6) keeps it
+    # dropped.
+    jumped = [face(f, d, f * step + (f > 5) * 4 * step) for f, d in enumerate(distances)]
+    tracker.finished = [Track("0.0", jumped)]
+    result = SegmentResult(0)
+    finish_tracks(tracker, RipSettings(dedupe=False, adapt=adapt), result, n_people=2)
+    assert result.hits == []

@@ -18,6 +18,10 @@ way a TV clip or a home video shows people, which is what makes identity hard th
   look-alike (as a father beside his son at the dinner table), and must never be saved.
 - **Cuts a frame difference misses**: a close-up followed, on the same background, by
   another person's close-up at the same place and size.
+- **Faces that vary within a shot** (:data:`MOVING`, an option; off by default so that
+  old seeds give the same video): the head turns, once or twice a shot, to other photos
+  of the person through a short crossfade, and size, place and light jitter frame to
+  frame, so that a track's encodings spread as a real face's do.
 - **Tight-crop references**: the same reference photos cut to the face box (no margin)
   and enlarged to 200 px, as users' crops from an earlier extraction or a face dataset
   are, in a second reference folder.
@@ -57,6 +61,11 @@ from faceripper.testing import (
 
 #: Side, in pixels, of a tight-crop reference photo (the face box enlarged to it).
 TIGHT_SIDE_PX = 200
+
+#: ``build_footage`` options for faces that vary within a shot, as real faces do (the
+#: head turns, the expression and the light change): up to three photos of the person
+#: per shot, crossfaded, with per-frame jitter of 2% of the face size.
+MOVING: dict[str, int | float] = {"views_per_shot": 3, "wobble": 0.02}
 
 
 @dataclass(frozen=True)
@@ -207,6 +216,9 @@ def _face(
     size: float | None = None,
     move_px: float = 15.0,
     hard_probability: float = 0.35,
+    views: Sequence[FaceSource] = (),
+    fade_frames: int = 6,
+    wobble: float = 0.0,
 ) -> PlacedFace:
     size0 = size if size is not None else float(rng.uniform(85.0, 112.0))
     size0 = round(min(size0, source.size), 2)
@@ -223,6 +235,20 @@ def _face(
             round(min(max(xy[1], half + 1), height - half - 1), 2),
         )
 
+    camera = _camera(rng, blur_probability, hard_probability)
+    moving: dict[str, object] = {}
+    if views and n_frames > 2:
+        # The head turns once or twice during the shot: the face moves to another
+        # photo of the person, through a short crossfade.
+        n_changes = int(rng.integers(1, 3))
+        changes = sorted(round(float(t), 4) for t in rng.uniform(0.2, 0.8, n_changes))
+        moving = {
+            "views": tuple(views),
+            "view_changes": tuple(changes),
+            "fade": round(min(fade_frames / n_frames, 0.3), 4),
+        }
+    if wobble > 0:
+        moving["wobble"] = wobble
     return PlacedFace(
         source,
         clamp(centre),
@@ -230,7 +256,8 @@ def _face(
         size0,
         size1,
         is_target=is_target,
-        **_camera(rng, blur_probability, hard_probability),  # type: ignore[arg-type]
+        **camera,  # type: ignore[arg-type]
+        **moving,  # type: ignore[arg-type]
     )
 
 
@@ -247,6 +274,8 @@ def make_footage_scenes(
     invisible_cuts: int = 3,
     frames_per_shot: tuple[int, int] = (30, 60),
     blur_probability: float = 0.1,
+    views_per_shot: int = 1,
+    wobble: float = 0.0,
 ) -> tuple[list[Shot], list[int]]:
     """Shots of one or two people, some pairs of close-ups cut at one place.
 
@@ -257,6 +286,13 @@ def make_footage_scenes(
     times, a single close-up is followed by another person's close-up on the same
     background at the same place and size.
 
+    With ``views_per_shot`` > 1, a face is not one still photo through its shot: it
+    turns, once or twice, to the next photos of the person (their order in ``shown``,
+    or the stranger's other photos), up to ``views_per_shot`` photos a shot, through a
+    crossfade of about 6 frames; ``wobble`` adds per-frame jitter of size, place and
+    light (a fraction of the face size, e.g. 0.02). With the defaults (1 and 0) the
+    shots are exactly those of the generator without them, for the same seed.
+
     Returns:
         The shots and the indices of the shots that begin with an invisible cut.
     """
@@ -264,15 +300,31 @@ def make_footage_scenes(
     width, height = frame_size
     # (identity, photo, is_target) appearances, each person's photos without repeats.
     appearances: list[tuple[str, FaceSource, bool]] = []
+    turns: dict[Path, tuple[FaceSource, ...]] = {}
+
+    def other_views(photos: Sequence[FaceSource], first: int) -> tuple[FaceSource, ...]:
+        n = min(views_per_shot, len(photos))
+        return tuple(photos[(first + j) % len(photos)] for j in range(1, n))
+
     for name in sorted(shown):
         looks = shown[name][:looks_per_person]
         for k in range(shots_per_person):
             appearances.append((name, looks[k % len(looks)], True))
+        for m in range(len(looks)):
+            turns[looks[m].path] = other_views(shown[name], m)
     stranger_order = rng.permutation(len(stranger))
     stranger_apps = [
         (stranger[0].identity, stranger[int(stranger_order[k % len(stranger)])], False)
         for k in range(stranger_shots)
     ]
+    for k in range(len(stranger)):
+        turns.setdefault(stranger[k].path, other_views(stranger, k))
+    if views_per_shot <= 1:
+        turns = {}
+
+    def moving(source: FaceSource) -> dict[str, object]:
+        return {"views": turns.get(source.path, ()), "wobble": wobble}
+
     pool = [appearances[int(i)] for i in rng.permutation(len(appearances))]
     pool += stranger_apps[1:]
     pool = [pool[int(i)] for i in rng.permutation(len(pool))]
@@ -293,7 +345,7 @@ def make_footage_scenes(
     frames = n_frames()
     colour, texture = background()
     faces = tuple(
-        _face(rng, src, xy, frames, is_t, blur_probability, frame_size)
+        _face(rng, src, xy, frames, is_t, blur_probability, frame_size, **moving(src))  # type: ignore[arg-type]
         for (_, src, is_t), xy in zip(together, left_right, strict=True)
     )
     shots.append(Shot(frames, faces, colour, texture))
@@ -312,7 +364,16 @@ def make_footage_scenes(
                     invisible.append(len(shots))
                 frames = n_frames()
                 face = _face(
-                    rng, src, centre, frames, is_t, 0.0, frame_size, size=size, move_px=4.0
+                    rng,
+                    src,
+                    centre,
+                    frames,
+                    is_t,
+                    0.0,
+                    frame_size,
+                    size=size,
+                    move_px=4.0,
+                    **moving(src),  # type: ignore[arg-type]
                 )
                 shots.append(Shot(frames, (face,), colour, texture))
             cuts_left -= 1
@@ -325,9 +386,27 @@ def make_footage_scenes(
         placed: list[PlacedFace] = []
         for (_, src, is_t), (x, y) in zip(chosen, spots, strict=True):
             jitter = (x + float(rng.uniform(-30, 30)), y + float(rng.uniform(-25, 25)))
-            face = _face(rng, src, jitter, frames, is_t, blur_probability, frame_size)
+            face = _face(
+                rng,
+                src,
+                jitter,
+                frames,
+                is_t,
+                blur_probability,
+                frame_size,
+                **moving(src),  # type: ignore[arg-type]
+            )
             if any(faces_overlap(face, other, frames) for other in placed):
-                face = _face(rng, src, (x, y), frames, is_t, blur_probability, frame_size)
+                face = _face(
+                    rng,
+                    src,
+                    (x, y),
+                    frames,
+                    is_t,
+                    blur_probability,
+                    frame_size,
+                    **moving(src),  # type: ignore[arg-type]
+                )
             placed.append(face)
         shots.append(Shot(frames, tuple(placed), colour, texture))
     return shots, invisible
@@ -422,6 +501,8 @@ def build_footage(
     invisible_cuts: int = 3,
     frames_per_shot: tuple[int, int] = (25, 45),
     blur_probability: float = 0.1,
+    views_per_shot: int = 1,
+    wobble: float = 0.0,
     max_ref_distance: float = 0.5,
     frame_size: tuple[int, int] = (640, 360),
     fps: float = 30.0,
@@ -440,6 +521,11 @@ def build_footage(
     photo once: about half a minute for ``lfw_dev``). The video goes to
     ``out_dir/videos/<video_name>`` (``.mp4``: H.264; ``.avi``: Motion JPEG), its truth
     to ``out_dir/<video_name>.truth.csv``.
+
+    ``views_per_shot`` and ``wobble``: faces that vary within a shot
+    (:func:`make_footage_scenes`; :data:`MOVING` is the preset measured in
+    ``docs/quality.md``); the defaults give the still-photo shots of earlier versions,
+    the same video for the same seed.
     """
     folders = sorted(p for p in Path(people_dir).iterdir() if p.is_dir())
     photos = {p.name: sorted(q for q in p.iterdir() if is_image_name(q)) for p in folders}
@@ -475,6 +561,8 @@ def build_footage(
         invisible_cuts=invisible_cuts,
         frames_per_shot=frames_per_shot,
         blur_probability=blur_probability,
+        views_per_shot=views_per_shot,
+        wobble=wobble,
     )
     videos = Path(out_dir) / "videos"
     videos.mkdir(parents=True, exist_ok=True)

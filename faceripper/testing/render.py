@@ -4,7 +4,7 @@ CSV beside it. Images are RGB uint8 ``(h, w, 3)``; BGR only for OpenCV's writer.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -166,22 +166,39 @@ def render_frames(
         background = render_background(shot, frame_size).astype(np.float32)
         prepared = []
         for face in shot.faces:
-            path = face.source.path
-            if path not in images:
-                images[path] = load_rgb(path)
-            prepared.append(_prepare(face.source, images[path]))
+            views = []
+            for view in face.all_views:
+                if view.path not in images:
+                    images[view.path] = load_rgb(view.path)
+                views.append(_prepare(view, images[view.path]))
+            prepared.append(views)
         appearances = list(range(appearance, appearance + len(shot.faces)))
         appearance += len(shot.faces)
         for t in shot_times(shot.n_frames):
             frame = background.copy()
             rows = []
             rng = np.random.default_rng(frame_index)  # pixel noise, the same every render
-            for face, prep, app in zip(shot.faces, prepared, appearances, strict=True):
+            for face, views, app in zip(shot.faces, prepared, appearances, strict=True):
                 cx, cy, size = face.at(float(t))
+                drawn = face
+                if face.wobble > 0:
+                    jitter = np.random.default_rng((frame_index, app)).normal(0.0, 0.5, 4)
+                    jitter = np.clip(jitter, -1.0, 1.0) * face.wobble
+                    size *= 1.0 + float(jitter[0])
+                    cx += float(jitter[1]) * size
+                    cy += float(jitter[2]) * size
+                    drawn = replace(face, gain=face.gain * (1.0 + float(jitter[3])))
                 sigma = face.blur * size
-                f_top, f_right, f_bottom, f_left = _paste(
-                    frame, prep, (cx, cy), size, sigma, face, rng
-                )
+                first, second, weight = face.view_weights(float(t))
+                other = frame.copy() if weight > 0 else None
+                box = _paste(frame, views[first], (cx, cy), size, sigma, drawn, rng)
+                if other is not None:
+                    # A crossfade: the frame as each view alone would leave it, mixed.
+                    box_b = _paste(other, views[second], (cx, cy), size, sigma, drawn, rng)
+                    frame += (other - frame) * np.float32(weight)
+                    if weight >= 0.5:
+                        box = box_b
+                f_top, f_right, f_bottom, f_left = box
                 top, left = max(round(f_top), 0), max(round(f_left), 0)
                 bottom, right = min(round(f_bottom), height), min(round(f_right), width)
                 if bottom <= top or right <= left:

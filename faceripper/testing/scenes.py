@@ -138,6 +138,19 @@ class PlacedFace:
         jpeg_quality: when 1-100, the resized face is JPEG-compressed at this quality
             before it is pasted (a face that went through another codec); 0: not.
         mirror: paste the photo mirrored left to right (the face turned the other way).
+        views: other photos of the same person that the face turns to during the shot
+            (a real face's encoding moves as the head turns, the expression and the
+            light change; a still photo's does not). The face shows ``source``, then
+            each of ``views`` in turn, changing at the times ``view_changes``, and
+            cycling back to ``source`` when there are more changes than views. Each
+            view is pasted at the same centre and size (its own box scaled to it).
+        view_changes: increasing times in (0, 1) at which the face moves to its next
+            view; empty: ``source`` throughout.
+        fade: the change of view is a crossfade over this fraction of the shot,
+            centred on each change time (0: a hard switch).
+        wobble: per-frame jitter of the head as a fraction of the face size: size,
+            centre (in face sizes) and gain each move by up to about this much, frame to
+            frame (drawn from the frame index; 0: none, the face glides smoothly).
     """
 
     source: FaceSource
@@ -152,8 +165,23 @@ class PlacedFace:
     soften_px: float = 0.0
     jpeg_quality: int = 0
     mirror: bool = False
+    views: tuple[FaceSource, ...] = ()
+    view_changes: tuple[float, ...] = ()
+    fade: float = 0.0
+    wobble: float = 0.0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "views", tuple(self.views))
+        object.__setattr__(self, "view_changes", tuple(self.view_changes))
+        if any(v.identity != self.source.identity for v in self.views):
+            raise ValueError("every view of a face shows the same person")
+        if self.view_changes and not self.views:
+            raise ValueError("view_changes need views")
+        changes = self.view_changes
+        if any(not 0 < c < 1 for c in changes) or list(changes) != sorted(changes):
+            raise ValueError("view_changes are increasing times in (0, 1)")
+        if self.fade < 0 or self.wobble < 0:
+            raise ValueError("fade and wobble must be >= 0")
         if self.start_size <= 0 or self.end_size <= 0:
             raise ValueError("face sizes must be positive")
         if self.blur < 0 or self.soften_px < 0 or self.noise < 0:
@@ -162,6 +190,30 @@ class PlacedFace:
             raise ValueError("gain must be positive")
         if not 0 <= self.jpeg_quality <= 100:
             raise ValueError("jpeg_quality must be 0 (none) to 100")
+
+    @property
+    def all_views(self) -> tuple[FaceSource, ...]:
+        """``source`` followed by ``views``."""
+        return (self.source, *self.views)
+
+    def view_weights(self, t: float) -> tuple[int, int, float]:
+        """Which views show at ``t``: ``(view, next view, weight of the next)``.
+
+        Indices into :attr:`all_views`; the weight is 0 outside a crossfade, and rises
+        from 0 to 1 across ``fade`` around each change.
+        """
+        n = len(self.all_views)
+        half = self.fade / 2.0
+        index = 0
+        for change in self.view_changes:
+            if t >= change + half:
+                index += 1
+            elif t > change - half:
+                weight = (t - (change - half)) / max(self.fade, 1e-9)
+                return index % n, (index + 1) % n, float(weight)
+            else:
+                break
+        return index % n, index % n, 0.0
 
     def at(self, t: float) -> tuple[float, float, float]:
         """Centre x, centre y and size at ``t`` in [0, 1] through the shot."""

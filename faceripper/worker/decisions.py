@@ -72,6 +72,10 @@ def finish_tracks(
             kept.append(decision)
             result.counts["track_joins"] += len(group) - 1
         parts, first = kept_parts, kept
+    if settings.adapt:
+        first = [
+            _own_core(t, d, settings, result, n_people) for t, d in zip(parts, first, strict=True)
+        ]
     decisions = one_per_frame(parts, first)
     for track, decision in zip(parts, decisions, strict=True):
         written = [o for o in track.observations if o.jpeg is not None]
@@ -138,6 +142,24 @@ def _track_hits(
             )
         )
     return hits
+
+
+def _own_core(
+    track: Track, decision: Decision, settings: RipSettings, result: SegmentResult, n_people: int
+) -> Decision:
+    """The track's decision after within-track voting (:func:`faceripper.adaptive.own_core`)."""
+    encoded = [o for o in track.observations if o.distances is not None and o.encoding is not None]
+    if decision.reason != "far" or not encoded:
+        return decision
+    kept = adaptive.own_core(
+        np.stack([o.distances for o in encoded]),  # type: ignore[misc]
+        np.stack([o.encoding for o in encoded]),  # type: ignore[misc]
+        decision,
+        n_people,
+        settings.tolerance,
+    )
+    result.counts["tracks_own_core"] += kept is not decision
+    return kept
 
 
 def _confirmed(track: Track, person: int, n_people: int) -> bool:
