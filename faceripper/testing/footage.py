@@ -298,7 +298,93 @@ def make_footage_scenes(
     """
     rng = np.random.default_rng(seed)
     width, height = frame_size
-    # (identity, photo, is_target) appearances, each person's photos without repeats.
+    appearances, stranger_apps, turns = _appearances(
+        rng, shown, stranger, shots_per_person, looks_per_person, stranger_shots, views_per_shot
+    )
+
+    def moving(source: FaceSource) -> dict[str, object]:
+        return {"views": turns.get(source.path, ()), "wobble": wobble}
+
+    pool = [appearances[int(i)] for i in rng.permutation(len(appearances))]
+    pool += stranger_apps[1:]
+    pool = [pool[int(i)] for i in rng.permutation(len(pool))]
+
+    def n_frames() -> int:
+        return int(rng.integers(frames_per_shot[0], frames_per_shot[1] + 1))
+
+    shots: list[Shot] = []
+    invisible: list[int] = []
+    # The stranger beside their look-alike, first (a family at the table).
+    pair = next(i for i, a in enumerate(pool) if a[0] == lookalike)
+    together = [pool.pop(pair), stranger_apps[0]]
+    left_right = [(0.28 * width, 0.47 * height), (0.72 * width, 0.5 * height)]
+    frames = n_frames()
+    colour, texture = _background(rng)
+    faces = tuple(
+        _face(rng, src, xy, frames, is_t, blur_probability, frame_size, **moving(src))  # type: ignore[arg-type]
+        for (_, src, is_t), xy in zip(together, left_right, strict=True)
+    )
+    shots.append(Shot(frames, faces, colour, texture))
+    cuts_left = invisible_cuts
+    while pool:
+        first = pool.pop(0)
+        partner = next((i for i, a in enumerate(pool) if a[0] != first[0]), None)
+        colour, texture = _background(rng)
+        if cuts_left and partner is not None:
+            # A close-up, then another person's close-up at the same place.
+            second = pool.pop(partner)
+            centre = (float(rng.uniform(0.4, 0.6)) * width, float(rng.uniform(0.45, 0.55)) * height)
+            size = float(rng.uniform(100.0, 115.0))
+            for k, (_, src, is_t) in enumerate((first, second)):
+                if k == 1:
+                    invisible.append(len(shots))
+                frames = n_frames()
+                face = _face(
+                    rng, src, centre, frames, is_t, 0.0, frame_size, size=size, move_px=4.0,
+                    **moving(src),  # type: ignore[arg-type]
+                )  # fmt: skip
+                shots.append(Shot(frames, (face,), colour, texture))
+            cuts_left -= 1
+            continue
+        frames = n_frames()
+        chosen = [first]
+        if partner is not None and rng.random() < 0.6:
+            chosen.append(pool.pop(partner))
+        spots = left_right if len(chosen) == 2 else [(0.5 * width, 0.5 * height)]
+        placed: list[PlacedFace] = []
+        for (_, src, is_t), (x, y) in zip(chosen, spots, strict=True):
+            jitter = (x + float(rng.uniform(-30, 30)), y + float(rng.uniform(-25, 25)))
+            args = (frames, is_t, blur_probability, frame_size)
+            face = _face(rng, src, jitter, *args, **moving(src))  # type: ignore[arg-type]
+            if any(faces_overlap(face, other, frames) for other in placed):
+                face = _face(rng, src, (x, y), *args, **moving(src))  # type: ignore[arg-type]
+            placed.append(face)
+        shots.append(Shot(frames, tuple(placed), colour, texture))
+    return shots, invisible
+
+
+def _background(rng: np.random.Generator) -> tuple[tuple[int, int, int], int]:
+    """A shot's background: its colour and its texture's seed."""
+    colour = tuple(int(c) for c in rng.integers(40, 216, 3))
+    return colour, int(rng.integers(2**31))  # type: ignore[return-value]
+
+
+def _appearances(
+    rng: np.random.Generator,
+    shown: dict[str, list[FaceSource]],
+    stranger: list[FaceSource],
+    shots_per_person: int,
+    looks_per_person: int,
+    stranger_shots: int,
+    views_per_shot: int,
+) -> tuple[
+    list[tuple[str, FaceSource, bool]],
+    list[tuple[str, FaceSource, bool]],
+    dict[Path, tuple[FaceSource, ...]],
+]:
+    """:func:`make_footage_scenes`' ``(identity, photo, is_target)`` appearances of the
+    targets (each person's photos without repeats) and of the stranger, and the other
+    views each shown photo turns to (none when ``views_per_shot`` <= 1)."""
     appearances: list[tuple[str, FaceSource, bool]] = []
     turns: dict[Path, tuple[FaceSource, ...]] = {}
 
@@ -319,97 +405,7 @@ def make_footage_scenes(
     ]
     for k in range(len(stranger)):
         turns.setdefault(stranger[k].path, other_views(stranger, k))
-    if views_per_shot <= 1:
-        turns = {}
-
-    def moving(source: FaceSource) -> dict[str, object]:
-        return {"views": turns.get(source.path, ()), "wobble": wobble}
-
-    pool = [appearances[int(i)] for i in rng.permutation(len(appearances))]
-    pool += stranger_apps[1:]
-    pool = [pool[int(i)] for i in rng.permutation(len(pool))]
-
-    def n_frames() -> int:
-        return int(rng.integers(frames_per_shot[0], frames_per_shot[1] + 1))
-
-    def background() -> tuple[tuple[int, int, int], int]:
-        colour = tuple(int(c) for c in rng.integers(40, 216, 3))
-        return colour, int(rng.integers(2**31))  # type: ignore[return-value]
-
-    shots: list[Shot] = []
-    invisible: list[int] = []
-    # The stranger beside their look-alike, first (a family at the table).
-    pair = next(i for i, a in enumerate(pool) if a[0] == lookalike)
-    together = [pool.pop(pair), stranger_apps[0]]
-    left_right = [(0.28 * width, 0.47 * height), (0.72 * width, 0.5 * height)]
-    frames = n_frames()
-    colour, texture = background()
-    faces = tuple(
-        _face(rng, src, xy, frames, is_t, blur_probability, frame_size, **moving(src))  # type: ignore[arg-type]
-        for (_, src, is_t), xy in zip(together, left_right, strict=True)
-    )
-    shots.append(Shot(frames, faces, colour, texture))
-    cuts_left = invisible_cuts
-    while pool:
-        first = pool.pop(0)
-        partner = next((i for i, a in enumerate(pool) if a[0] != first[0]), None)
-        colour, texture = background()
-        if cuts_left and partner is not None:
-            # A close-up, then another person's close-up at the same place.
-            second = pool.pop(partner)
-            centre = (float(rng.uniform(0.4, 0.6)) * width, float(rng.uniform(0.45, 0.55)) * height)
-            size = float(rng.uniform(100.0, 115.0))
-            for k, (_, src, is_t) in enumerate((first, second)):
-                if k == 1:
-                    invisible.append(len(shots))
-                frames = n_frames()
-                face = _face(
-                    rng,
-                    src,
-                    centre,
-                    frames,
-                    is_t,
-                    0.0,
-                    frame_size,
-                    size=size,
-                    move_px=4.0,
-                    **moving(src),  # type: ignore[arg-type]
-                )
-                shots.append(Shot(frames, (face,), colour, texture))
-            cuts_left -= 1
-            continue
-        frames = n_frames()
-        chosen = [first]
-        if partner is not None and rng.random() < 0.6:
-            chosen.append(pool.pop(partner))
-        spots = left_right if len(chosen) == 2 else [(0.5 * width, 0.5 * height)]
-        placed: list[PlacedFace] = []
-        for (_, src, is_t), (x, y) in zip(chosen, spots, strict=True):
-            jitter = (x + float(rng.uniform(-30, 30)), y + float(rng.uniform(-25, 25)))
-            face = _face(
-                rng,
-                src,
-                jitter,
-                frames,
-                is_t,
-                blur_probability,
-                frame_size,
-                **moving(src),  # type: ignore[arg-type]
-            )
-            if any(faces_overlap(face, other, frames) for other in placed):
-                face = _face(
-                    rng,
-                    src,
-                    (x, y),
-                    frames,
-                    is_t,
-                    blur_probability,
-                    frame_size,
-                    **moving(src),  # type: ignore[arg-type]
-                )
-            placed.append(face)
-        shots.append(Shot(frames, tuple(placed), colour, texture))
-    return shots, invisible
+    return appearances, stranger_apps, (turns if views_per_shot > 1 else {})
 
 
 def write_h264(
