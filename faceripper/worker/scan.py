@@ -30,6 +30,8 @@ def try_scan(path: Path) -> VideoScan | VideoError:
     try:
         return scan_video(path)
     except VideoError as exc:
-        return exc
+        # Its message alone: the FFmpeg error it was raised from does not unpickle where
+        # tracebacks travel with exceptions (tblib, as Dask installs it).
+        return VideoError(str(exc))
     except OSError as exc:
         return VideoError(f"{path}: {exc.strerror or exc}")
