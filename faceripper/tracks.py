@@ -177,6 +177,8 @@ class Track:
     observations: list[Observation] = field(default_factory=list)
     last_encoded: int = -(10**9)
     votes: Counter[int] = field(default_factory=Counter)
+    #: Whether it was followed backwards already (:func:`faceripper.follow.follow_back`).
+    followed_back: bool = False
 
     @property
     def last(self) -> Observation:

@@ -36,7 +36,7 @@ from faceripper.detector import (
     detection_scale,
 )
 from faceripper.encoder import encode_faces, face_distances
-from faceripper.follow import FollowSettings, follow_lost
+from faceripper.follow import FollowSettings, RecentFrame, follow_back, follow_lost, recent_frames
 from faceripper.geometry import BoxArray, box_sizes
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
@@ -242,6 +242,8 @@ class _FrameState:
     tracker: Tracker
     #: The last frame searched whole for faces.
     last_full: int = -(10**9)
+    #: The last looked-at frames, to follow tracks backwards (:mod:`faceripper.follow`).
+    recent: deque[RecentFrame] = field(default_factory=recent_frames)
 
 
 def process_frame(
@@ -269,6 +271,7 @@ def process_frame(
     result.counts["too_small"] += int((~large).sum())
     boxes, face_index = boxes[large], face_index[large]
     followed = np.zeros(len(boxes), dtype=bool)
+    hog = boxes
     if settings.follows:
         lost = state.tracker.lost(boxes)
         if lost:
@@ -284,6 +287,10 @@ def process_frame(
             face_index = np.concatenate([face_index, len(large) + np.arange(len(extra))])
             followed = np.concatenate([followed, np.ones(len(extra), dtype=bool)])
     tracks = state.tracker.assign(frame, boxes, face_index)
+    if settings.follows:
+        state.recent.append(
+            RecentFrame(frame, time_s, image, hog, list(boxes), len(large) + int(followed.sum()))
+        )
     if len(boxes) == 0:
         return
     sharp = sharpness(image, boxes)
@@ -363,6 +370,8 @@ def process_frame(
             if settings.dedupe:
                 observation.signature = signature(crop)
         track.observations.append(observation)
+    if settings.follows:
+        follow_back(tracks, state.recent, _follow_settings(settings, references), result.counts)
     if not settings.tracks:
         state.tracker.cut()
 
@@ -380,6 +389,13 @@ def _follow_settings(settings: RipSettings, references: References) -> FollowSet
         person=references.person,
         n_identities=references.n_identities,
         n_people=references.n_people,
+        align=settings.align,
+        margin=settings.margin,
+        size_px=settings.size_px,
+        jpeg_quality=settings.jpeg_quality,
+        blur_threshold=settings.blur_threshold,
+        save_blurry=settings.save_blurry,
+        dedupe=settings.dedupe,
     )
 
 
