@@ -54,6 +54,7 @@ from faceripper.tracks import (
     join,
     one_per_frame,
     split,
+    trim_far,
     vote,
 )
 from faceripper.video import (
@@ -489,6 +490,9 @@ def finish_tracks(
             kept.append(decision)
             result.counts["track_joins"] += len(group) - 1
         parts, first = kept_parts, kept
+    trimmed, first = trim_far(parts, first, settings.tolerance, settings.ambiguity_gap, n_people)
+    result.counts["track_trims"] += len(trimmed) - len(parts)
+    parts = trimmed
     decisions = one_per_frame(parts, first)
     for track, decision in zip(parts, decisions, strict=True):
         written = [o for o in track.observations if o.jpeg is not None]
