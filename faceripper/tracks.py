@@ -591,15 +591,18 @@ def _trim_cut(
     track: Track, decision: Decision, tolerance: float, gap: float, n_people: int | None
 ) -> int | None:
     """Where :func:`trim_far` cuts ``track`` (an index of its observations); None: not."""
-    if decision.reason != "far" or len(track.votes) != 1:
+    if decision.reason != "far":
         return None
-    (person,) = track.votes
+    person = decision.nearest
     observations = track.observations
     encoded = [i for i, o in enumerate(observations) if o.distances is not None]
+    votes = [vote(observations[i].distances, tolerance, gap) for i in encoded]  # type: ignore[arg-type]
+    if any(v not in (-1, person) for v in votes):
+        return None  # votes for anyone else
     voted = np.zeros(len(observations) + 1, dtype=np.int64)  # votes before each face
-    for i, o in enumerate(observations):
-        own = o.distances is not None and vote(o.distances, tolerance, gap) == person
-        voted[i + 1] = voted[i] + own
+    for i, v in zip(encoded, votes, strict=True):
+        voted[i + 1] = v == person
+    voted = np.cumsum(voted)
     best, best_kept = None, 0
     for cut in encoded[1:]:
         for start, end in ((0, cut), (cut, len(observations))):
