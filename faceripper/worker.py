@@ -54,9 +54,9 @@ from faceripper.tracks import (
     join,
     one_per_frame,
     split,
-    trim_far,
     vote,
 )
+from faceripper.trim import trim_far
 from faceripper.video import (
     RESET_FRAMES,
     DecodedFrame,
