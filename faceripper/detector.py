@@ -28,6 +28,16 @@ Scores = npt.NDArray[np.float32]
 #: reliably without upsampling. Measured on 40 LFW faces pasted at known sizes: found
 #: 3% of the time at 44 px, 60% at 56 px, 95% at 60 px, 100% from 64 px up.
 HOG_RELIABLE_FACE_PX = 68
+#: Side of the smallest face dlib's CNN (MMOD) detector finds reliably, as it is
+#: searched for. Its boxes come in sizes of whole pyramid levels, the smallest 79 px, and
+#: it finds faces a little smaller than that (boxed at 79): at a detection scale ``s``
+#: its smallest box is ``79 / s`` in the frame, which must not fall under
+#: ``--min-size`` (the face would be dropped as too small), while the face must not be
+#: so small at ``s`` that the CNN misses it. Measured on the Hamilton clip's frontal
+#: close-up (HOG boxes of 105 px): at 0.68 (72 px) the CNN missed it in half the
+#: frames, which broke its tracks into pieces too short to decide; at 0.8 (84 px) it
+#: was found in every frame but boxed at 99 px, under 100; at 0.78, 101 px.
+CNN_RELIABLE_FACE_PX = 78
 #: Frames are never enlarged more than this for detection.
 MAX_DETECTION_UPSCALE = 4.0
 
@@ -142,22 +152,27 @@ def detect_faces_batch_scaled(
     ]
 
 
-def detection_scale(min_size_px: int) -> float:
+def detection_scale(min_size_px: int, model: DetectorModel = "hog") -> float:
     """The factor to resize a frame by so that a face of ``min_size_px`` is still found.
 
-    HOG finds faces reliably from :data:`HOG_RELIABLE_FACE_PX` up (dlib's CNN detector
-    about as small), so a frame whose faces of interest are at least ``min_size_px`` is
-    shrunk to ``HOG_RELIABLE_FACE_PX / min_size_px`` of its size before detection: at
+    HOG finds faces reliably from :data:`HOG_RELIABLE_FACE_PX` up, dlib's CNN detector
+    from :data:`CNN_RELIABLE_FACE_PX`, so a frame whose faces of interest are at least
+    ``min_size_px`` is shrunk to ``HOG_RELIABLE_FACE_PX / min_size_px`` of its size
+    before HOG detection (``CNN_RELIABLE_FACE_PX / min_size_px`` before the CNN's): at
     the default ``--min-size 100`` a 1080p frame is detected at 0.68 of its size, in
-    less than half the time. A smaller ``min_size_px`` enlarges the frame instead (at
-    most :data:`MAX_DETECTION_UPSCALE` times), which is slower but finds those faces.
+    less than half the time (0.78 with ``--model cnn``). A smaller ``min_size_px``
+    enlarges the frame instead (at most :data:`MAX_DETECTION_UPSCALE` times), which is
+    slower but finds those faces.
 
     >>> detection_scale(100), detection_scale(68), detection_scale(34)
     (0.68, 1.0, 2.0)
+    >>> detection_scale(100, "cnn")
+    0.78
     """
     if min_size_px <= 0:
         return MAX_DETECTION_UPSCALE
-    return min(MAX_DETECTION_UPSCALE, HOG_RELIABLE_FACE_PX / float(min_size_px))
+    reliable = CNN_RELIABLE_FACE_PX if model == "cnn" else HOG_RELIABLE_FACE_PX
+    return min(MAX_DETECTION_UPSCALE, reliable / float(min_size_px))
 
 
 def _interpolation(scale: float) -> int:

@@ -17,6 +17,10 @@ is decided, a track is split where its encodings jump (:func:`split`): each part
 decided on its own instead of the whole track being dropped, or, worse, saved under one
 name. A face the detector loses for a moment (a turn, a hand) ends its track; the
 tracks of one face in one shot are joined again (:func:`join`) before they are decided.
+A face the detector keeps through a long stretch where it is hard to recognise (turned,
+in shadow) may be kept out of its person by the median of those faces' distances: such
+a track is cut once (:func:`faceripper.trim.trim_far`) where the longest end of it is
+decided alone.
 Finally, two faces of one frame are two people: :func:`one_per_frame` keeps at most one
 track per person in any frame.
 """
@@ -177,6 +181,8 @@ class Track:
     observations: list[Observation] = field(default_factory=list)
     last_encoded: int = -(10**9)
     votes: Counter[int] = field(default_factory=Counter)
+    #: Whether it was followed backwards already (:func:`faceripper.follow.follow_back`).
+    followed_back: bool = False
 
     @property
     def last(self) -> Observation:

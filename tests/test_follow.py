@@ -273,3 +273,59 @@ def test_rip_follows_a_tilting_head_and_never_the_neighbour(tilt_clip):
     assert "0 faces followed" in summary
     assert {r["detector"] for r in plain} == {"hog"}
     assert sorted(int(r["frame"]) for r in plain) == hog
+
+
+#: The head of a second clip, frame by frame: a first shot of :data:`CUT_AT` frames with
+#: Obama tilted 55 degrees (on another background), then a second where he is still
+#: tilted 55 degrees (HOG cannot see him), then comes upright 5 degrees a frame.
+CUT_AT = 12
+TILTS_BACK = [55] * (CUT_AT + 2) + list(range(50, 0, -5)) + [0] * 4
+
+
+@pytest.fixture(scope="module")
+def upright_clip(testdata, tilt_clip):
+    """The tilt clip's people and references, in a video where his head starts tilted
+    and comes upright (:data:`TILTS_BACK`), next to Amy Adams (frontal)."""
+    base = tilt_clip / "upright"
+    (base / "videos").mkdir(parents=True)
+    shutil.copytree(tilt_clip / "refs", base / "refs")
+    writer = cv2.VideoWriter(
+        str(base / "videos" / "upright.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 360)
+    )
+    neighbour = _tilted_patch(testdata / "openface" / "adams.jpg", 110, PATCH, 0)
+    for index, angle in enumerate(TILTS_BACK):
+        background = (30, 30, 40) if index < CUT_AT else (120, 130, 110)
+        frame = np.full((360, 640, 3), background, np.uint8)
+        known = _tilted_patch(testdata / "face_recognition" / "obama3.jpg", 110, PATCH, angle)
+        for patch, x in ((known, KNOWN_X), (neighbour, NEIGHBOUR_X)):
+            top, left = FACE_Y - PATCH[1] // 2, x - PATCH[0] // 2
+            frame[top : top + PATCH[1], left : left + PATCH[0]] = patch
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return base
+
+
+def test_rip_follows_a_head_backwards_before_hog_sees_it(upright_clip):
+    """A head HOG first sees as it comes upright is followed back to where it was
+    tilted, never across the shot cut; the same faces however the video is cut into
+    segments."""
+    rows, summary = _rip(upright_clip, "back")
+    assert {r["person"] for r in rows} == {"barack_obama"}
+    for row in rows:  # every crop is his face, never hers
+        assert abs((int(row["left"]) + int(row["right"])) / 2 - KNOWN_X) < 40, row
+    followed = sorted(int(r["frame"]) for r in rows if r["detector"] == "followed")
+    hog = sorted(int(r["frame"]) for r in rows if r["detector"] == "hog")
+    assert hog and followed, (hog, followed)
+    # The followed faces come before HOG's first, in a row up to it, back to the
+    # second shot's first frame (tilted 55 degrees), never into the first shot (he is
+    # there too, as tilted, in the same place).
+    assert followed == list(range(CUT_AT, min(hog)))
+    assert f"{len(followed)} faces followed" in summary
+    # Cut into segments of 10 frames and run on 2 processes: the same crops.
+    cut, _ = _rip(upright_clip, "back-cut", "--segment-frames", "10", "--threads", "2")
+    assert sorted((r["frame"], r["detector"], r["path"]) for r in cut) == sorted(
+        (r["frame"], r["detector"], r["path"]) for r in rows
+    )
+    # Without following backwards' buffer (--no-follow), none of them.
+    plain, _ = _rip(upright_clip, "back-plain", "--no-follow")
+    assert sorted(int(r["frame"]) for r in plain) == hog

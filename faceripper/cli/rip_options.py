@@ -169,8 +169,9 @@ FollowOption = Annotated[
     typer.Option(
         "--follow/--no-follow",
         help="Where HOG loses the face of a person's track (turned, tilted, looking "
-        "down), search around it with the CNN detector and save the faces found as "
-        "followed (manifest column detector); --no-follow saves HOG's faces only.",
+        "down), and in the frames before HOG first sees it, search around it with the CNN "
+        "detector and save the faces found as followed (manifest column detector); "
+        "--no-follow saves HOG's faces only.",
     ),
 ]
 

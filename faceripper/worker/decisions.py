@@ -15,6 +15,7 @@ import numpy.typing as npt
 from faceripper import adaptive
 from faceripper.crops import signature_distance
 from faceripper.tracks import Decision, Track, Tracker, decide, join, one_per_frame, split
+from faceripper.trim import trim_far
 from faceripper.worker.records import FaceHit, RipSettings, SegmentResult
 
 #: Crops of one track near duplicates (:attr:`RipSettings.dedupe_threshold`) of any of the
@@ -72,6 +73,9 @@ def finish_tracks(
             kept.append(decision)
             result.counts["track_joins"] += len(group) - 1
         parts, first = kept_parts, kept
+    trimmed, first = trim_far(parts, first, settings.tolerance, settings.ambiguity_gap, n_people)
+    result.counts["track_trims"] += len(trimmed) - len(parts)
+    parts = trimmed
     if settings.adapt:
         first = [
             _own_core(t, d, settings, result, n_people) for t, d in zip(parts, first, strict=True)

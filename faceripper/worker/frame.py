@@ -10,7 +10,8 @@ crop. Identities are decided when the tracks end (:mod:`faceripper.worker.decisi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +20,7 @@ from faceripper.blur import sharpness
 from faceripper.crops import aligned_crop, box_crop, encode_jpeg, signature, signature_distance
 from faceripper.detector import detect_around, detect_faces_scaled
 from faceripper.encoder import encode_faces, face_distances
-from faceripper.follow import FollowSettings, follow_lost
+from faceripper.follow import FollowSettings, RecentFrame, follow_back, follow_lost, recent_frames
 from faceripper.geometry import BoxArray, box_sizes
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
@@ -39,6 +40,8 @@ class _FrameState:
     tracker: Tracker
     #: The last frame searched whole for faces.
     last_full: int = -(10**9)
+    #: The last looked-at frames, to follow tracks backwards (:mod:`faceripper.follow`).
+    recent: deque[RecentFrame] = field(default_factory=recent_frames)
 
 
 def process_frame(
@@ -66,6 +69,7 @@ def process_frame(
     result.counts["too_small"] += int((~large).sum())
     boxes, face_index = boxes[large], face_index[large]
     followed = np.zeros(len(boxes), dtype=bool)
+    hog = boxes
     if settings.follows:
         lost = state.tracker.lost(boxes)
         if lost:
@@ -81,6 +85,10 @@ def process_frame(
             face_index = np.concatenate([face_index, len(large) + np.arange(len(extra))])
             followed = np.concatenate([followed, np.ones(len(extra), dtype=bool)])
     tracks = state.tracker.assign(frame, boxes, face_index)
+    if settings.follows:
+        state.recent.append(
+            RecentFrame(frame, time_s, image, hog, list(boxes), len(large) + int(followed.sum()))
+        )
     if len(boxes) == 0:
         return
     sharp = sharpness(image, boxes)
@@ -127,6 +135,8 @@ def process_frame(
         if keep[i]:
             observation.jpeg, observation.signature = _crop(image, boxes[i], landmarks[i], settings)
         track.observations.append(observation)
+    if settings.follows:
+        follow_back(tracks, state.recent, _follow_settings(settings, references), result.counts)
     if not settings.tracks:
         state.tracker.cut()
 
@@ -215,6 +225,13 @@ def _follow_settings(settings: RipSettings, references: References) -> FollowSet
         person=references.person,
         n_identities=references.n_identities,
         n_people=references.n_people,
+        align=settings.align,
+        margin=settings.margin,
+        size_px=settings.size_px,
+        jpeg_quality=settings.jpeg_quality,
+        blur_threshold=settings.blur_threshold,
+        save_blurry=settings.save_blurry,
+        dedupe=settings.dedupe,
     )
 
 

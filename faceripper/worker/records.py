@@ -74,7 +74,7 @@ class RipSettings:
 
     def detection_scale(self) -> float:
         """Factor frames are resized by before detection (see :func:`detection_scale`)."""
-        return detection_scale(self.min_size_px)
+        return detection_scale(self.min_size_px, self.model)
 
     @property
     def follows(self) -> bool:
