@@ -415,6 +415,22 @@ def _joinable(decision: Decision) -> bool:
     return decision.reason not in ("disagree", "negative")
 
 
+def _continues(last: Observation, first: Observation, cuts: npt.NDArray[np.int64]) -> bool:
+    """Whether a track starting at ``first`` may continue one ending at ``last`` by time
+    and place (:func:`join`): later, within :data:`JOIN_GAP_S`, no reset point in
+    ``cuts`` between them, the boxes linked as a detection joins a track."""
+    if last.frame >= first.frame or first.time_s - last.time_s > JOIN_GAP_S:
+        return False
+    if np.any((cuts > last.frame) & (cuts <= first.frame)):
+        return False
+    boxes = np.array([last.box_trbl, first.box_trbl], dtype=np.int64)
+    sizes = box_sizes(boxes)
+    ratio = float(sizes[1]) / max(float(sizes[0]), 1.0)
+    if ratio > LINK_SIZE_RATIO or ratio < 1 / LINK_SIZE_RATIO:
+        return False
+    return float(iou(boxes[:1], boxes[1:])[0, 0]) >= LINK_IOU
+
+
 def join(
     tracks: list[Track],
     decisions: list[Decision],
@@ -465,25 +481,14 @@ def join(
         return np.mean(np.stack(kept), axis=0) if kept else None
 
     means = {head: mean_encoding(chain) for head, chain in chains.items()}
-    joins = 0
     while True:
         best: tuple[float, int, int] | None = None
         for a, chain_a in chains.items():
             last = tracks[chain_a[-1]].observations[-1]
             for b in chains:
-                first = tracks[b].observations[0]
-                if b == a or last.frame >= first.frame or first.time_s - last.time_s > JOIN_GAP_S:
-                    continue
-                if np.any((cuts > last.frame) & (cuts <= first.frame)):
+                if b == a or not _continues(last, tracks[b].observations[0], cuts):
                     continue
                 if person[a] >= 0 and person[b] >= 0 and person[a] != person[b]:
-                    continue
-                boxes = np.array([last.box_trbl, first.box_trbl], dtype=np.int64)
-                sizes = box_sizes(boxes)
-                ratio = float(sizes[1]) / max(float(sizes[0]), 1.0)
-                if ratio > LINK_SIZE_RATIO or ratio < 1 / LINK_SIZE_RATIO:
-                    continue
-                if float(iou(boxes[:1], boxes[1:])[0, 0]) < LINK_IOU:
                     continue
                 mean_a, mean_b = means[a], means[b]
                 if mean_a is None or mean_b is None:
@@ -498,7 +503,6 @@ def join(
         person[a] = max(person[a], person.pop(b))
         means[a] = mean_encoding(chains[a])
         del means[b]
-        joins += 1
     out: list[Track] = []
     groups: list[list[int]] = []
     for i in order:
