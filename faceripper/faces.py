@@ -78,8 +78,3 @@ class Faces:
     def sizes(self) -> npt.NDArray[np.int64]:
         """Each face's size in pixels: the smaller of its box's width and height."""
         return box_sizes(self.box_trbl)
-
-    @classmethod
-    def empty(cls) -> Faces:
-        """No faces."""
-        return cls(np.zeros((0, 4), dtype=np.int64))

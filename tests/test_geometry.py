@@ -165,13 +165,6 @@ def test_faces_defaults_have_one_row_per_box():
     assert faces.sizes.tolist() == [140, 30]
 
 
-def test_faces_empty():
-    faces = Faces.empty()
-    assert len(faces) == 0
-    assert faces.box_trbl.shape == (0, 4)
-    assert faces.encodings.shape == (0, 0)
-
-
 @pytest.mark.parametrize(
     ("index", "rows"),
     [
