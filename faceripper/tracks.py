@@ -398,15 +398,20 @@ def split(track: Track, tolerance: float, gap: float) -> list[Track]:
         chunk = observations[start:end]
         first = chunk[0]
         name = track.name if k == 0 else f"{track.name}/{first.frame}.{first.face_index}"
-        part = Track(name, list(chunk))
-        for o in chunk:
-            if o.distances is not None:
-                part.last_encoded = o.frame
-                person = vote(o.distances, tolerance, gap)
-                if person >= 0:
-                    part.votes[person] += 1
-        parts.append(part)
+        parts.append(track_part(name, chunk, tolerance, gap))
     return parts
+
+
+def track_part(name: str, observations: list[Observation], tolerance: float, gap: float) -> Track:
+    """A track of ``observations`` (part of a track), its votes counted again."""
+    part = Track(name, list(observations))
+    for o in observations:
+        if o.distances is not None:
+            part.last_encoded = o.frame
+            person = vote(o.distances, tolerance, gap)
+            if person >= 0:
+                part.votes[person] += 1
+    return part
 
 
 def _joinable(decision: Decision) -> bool:

@@ -11,23 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceripper.tracks import SETTLED_VOTES, Decision, Observation, Track, decide, vote
+from faceripper.tracks import SETTLED_VOTES, Decision, Track, decide, track_part, vote
 
 #: A track is cut by :func:`trim_far` only where the part it keeps has at least this many
 #: votes, all for its person.
 TRIM_MIN_VOTES = SETTLED_VOTES
-
-
-def _part(name: str, observations: list[Observation], tolerance: float, gap: float) -> Track:
-    """A track of ``observations`` (part of a track), its votes counted again."""
-    part = Track(name, list(observations))
-    for o in observations:
-        if o.distances is not None:
-            part.last_encoded = o.frame
-            person = vote(o.distances, tolerance, gap)
-            if person >= 0:
-                part.votes[person] += 1
-    return part
 
 
 def trim_far(
@@ -74,8 +62,8 @@ def trim_far(
         first = observations[cut]
         later = f"{track.name}~{first.frame}.{first.face_index}"
         parts = [
-            _part(track.name, observations[:cut], tolerance, gap),
-            _part(later, observations[cut:], tolerance, gap),
+            track_part(track.name, observations[:cut], tolerance, gap),
+            track_part(later, observations[cut:], tolerance, gap),
         ]
         out_tracks += parts
         out_decisions += [decide(p, tolerance, gap, n_people) for p in parts]

@@ -65,6 +65,12 @@ def clip(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
         Shot(12, (PlacedFace(hu["0010"], (320, 170), (326, 174), 100, 100),), (170, 150, 120), 2),
         Shot(12, (PlacedFace(hu["0001"], (300, 190), (290, 186), 100, 100),), (60, 140, 90), 3),
     ]
+    return _render_clip(base, shots)
+
+
+def _render_clip(base: Path, shots: list[Shot]) -> dict[str, Path]:
+    """``shots`` rendered as ``base/videos/clip.avi`` (its truth beside), with the paths
+    the tests use (the references are in ``base/refs``)."""
     (base / "videos").mkdir()
     render_video(base / "videos" / "clip.avi", shots, (640, 360), fps=30.0)
     truth_path(base / "videos" / "clip.avi").rename(base / "clip.truth.csv")
@@ -220,15 +226,7 @@ def lookalike_clip(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             3,
         ),
     ]
-    (base / "videos").mkdir()
-    render_video(base / "videos" / "clip.avi", shots, (640, 360), fps=30.0)
-    truth_path(base / "videos" / "clip.avi").rename(base / "clip.truth.csv")
-    return {
-        "base": base,
-        "refs": base / "refs",
-        "videos": base / "videos",
-        "truth": base / "clip.truth.csv",
-    }
+    return _render_clip(base, shots)
 
 
 def test_a_lookalike_stranger_is_held_back_and_never_saved(lookalike_clip, tmp_path):
