@@ -201,3 +201,28 @@ def encode_jpeg(image: ImageRGB, quality: int) -> bytes:
     if not ok:
         raise ValueError("JPEG encoding failed")
     return data.tobytes()
+
+
+def face_crop(
+    image: ImageRGB,
+    box: npt.NDArray[np.int64],
+    landmarks: npt.NDArray[np.float64],
+    *,
+    align: bool,
+    margin: float,
+    size_px: int,
+    jpeg_quality: int,
+    dedupe: bool,
+) -> tuple[bytes, npt.NDArray[np.float32] | None]:
+    """A face's crop as ``rip`` writes it: JPEG bytes, and its near-duplicate
+    :func:`signature` (None without ``dedupe``).
+
+    Eye-level aligned with ``landmarks`` (``(k, 2)`` float64) when ``align``
+    (:func:`aligned_crop`), else the box with its margin (:func:`box_crop`); ``box`` is
+    ``(4,)`` int64 ``(top, right, bottom, left)``.
+    """
+    if align:
+        crop = aligned_crop(image, box, landmarks, margin, size_px)
+    else:
+        crop = box_crop(image, box, margin, size_px)
+    return encode_jpeg(crop, jpeg_quality), signature(crop) if dedupe else None

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from faceripper.faces import Faces
 from faceripper.geometry import BoxArray, box_sizes, iou
 from faceripper.matching import Matches, match_faces
 
@@ -171,6 +172,23 @@ class Observation:
     appearance: npt.NDArray[np.float32] | None = None
     #: Found by the CNN where HOG lost the track (:mod:`faceripper.follow`).
     followed: bool = False
+
+    @classmethod
+    def from_faces(cls, faces: Faces, i: int, frame: int, time_s: float) -> Observation:
+        """Face ``i`` of a frame's record (:class:`faceripper.faces.Faces`), without its
+        crop (``jpeg``, ``signature``)."""
+        return cls(
+            frame=frame,
+            time_s=time_s,
+            face_index=int(faces.face_index[i]),
+            box_trbl=tuple(int(v) for v in faces.box_trbl[i]),  # type: ignore[arg-type]
+            sharpness=float(faces.sharpness[i]),
+            blurry=bool(faces.blurry[i]),
+            distances=faces.row("distances", i),
+            encoding=faces.row("encodings", i),
+            appearance=faces.row("appearance", i),
+            followed=bool(faces.followed[i]),
+        )
 
 
 @dataclass
