@@ -374,13 +374,6 @@ def _observation(
     if observation.blurry and not settings.save_blurry:
         return observation
     observation.jpeg, observation.signature = face_crop(
-        past.image,
-        face.box_trbl[0],
-        landmarks,
-        align=settings.align,
-        margin=settings.margin,
-        size_px=settings.size_px,
-        jpeg_quality=settings.jpeg_quality,
-        dedupe=settings.dedupe,
+        past.image, face.box_trbl[0], landmarks, settings
     )
     return observation

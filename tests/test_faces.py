@@ -30,6 +30,15 @@ def _faces(n: int) -> Faces:
     )
 
 
+def _without(faces: Faces, **rows: int) -> Faces:
+    """``faces`` with one row of each named column not computed (NaN)."""
+    columns = {}
+    for name, row in rows.items():
+        columns[name] = getattr(faces, name).copy()
+        columns[name][row] = np.nan
+    return faces.with_columns(**columns)
+
+
 def test_every_column_is_filled_by_the_test_helper():
     assert COLUMNS[0] == "box_trbl"
     faces = _faces(3)
@@ -130,13 +139,10 @@ def test_boxes_of_the_wrong_shape_are_refused():
 
 
 def test_rows_computed_for_some_faces_only():
-    faces = _faces(3)
-    encodings = faces.encodings.copy()
-    encodings[1] = np.nan
+    faces = _without(_faces(3), encodings=1, distances=1)
     distances = faces.distances.copy()
-    distances[1] = np.nan
     distances[2, 0] = np.inf  # a person without references: still a distance
-    faces = faces.with_columns(encodings=encodings, distances=distances)
+    faces = faces.with_columns(distances=distances)
     assert faces.encoded.tolist() == [True, False, True]
     assert faces.row("encodings", 1) is None
     assert faces.row("distances", 1) is None
@@ -148,14 +154,7 @@ def test_rows_computed_for_some_faces_only():
 
 
 def test_an_observation_is_one_row_of_the_record():
-    faces = _faces(3)
-    encodings = faces.encodings.copy()
-    encodings[1] = np.nan
-    distances = faces.distances.copy()
-    distances[1] = np.nan
-    appearance = faces.appearance.copy()
-    appearance[2] = np.nan
-    faces = faces.with_columns(encodings=encodings, distances=distances, appearance=appearance)
+    faces = _without(_faces(3), encodings=1, distances=1, appearance=2)
     first, second, third = (Observation.from_faces(faces, i, 7, 0.25) for i in range(3))
     assert (first.frame, first.time_s, first.face_index) == (7, 0.25, 0)
     assert first.box_trbl == (0, 10, 10, 0)

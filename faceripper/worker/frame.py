@@ -92,7 +92,7 @@ def process_frame(
             if person >= 0:
                 track.votes[person] += 1
         if keep[i]:
-            observation.jpeg, observation.signature = _crop(
+            observation.jpeg, observation.signature = face_crop(
                 image, faces.box_trbl[i], faces.landmarks_xy[i], settings
             )
         track.observations.append(observation)
@@ -200,26 +200,6 @@ def _distances(faces: Faces, references: References, result: SegmentResult) -> F
     distances[rows] = per_person
     result.counts["encoded"] += len(rows)
     return faces.with_columns(distances=distances)
-
-
-def _crop(
-    image: ImageRGB,
-    box: npt.NDArray[np.int64],
-    landmarks: npt.NDArray[np.float64],
-    settings: RipSettings,
-) -> tuple[bytes, npt.NDArray[np.float32] | None]:
-    """A face's crop as JPEG bytes, with its near-duplicate signature
-    (:func:`faceripper.crops.face_crop` at the run's settings)."""
-    return face_crop(
-        image,
-        box,
-        landmarks,
-        align=settings.align,
-        margin=settings.margin,
-        size_px=settings.size_px,
-        jpeg_quality=settings.jpeg_quality,
-        dedupe=settings.dedupe,
-    )
 
 
 def _follow_settings(settings: RipSettings, references: References) -> FollowSettings:
