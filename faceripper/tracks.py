@@ -156,7 +156,8 @@ class Observation:
     kept for the video-adaptive step, :mod:`faceripper.adaptive`).
     ``jpeg``/``signature`` are set when the face may be written. ``appearance`` is a
     signature of the face's box (:func:`faceripper.crops.signature`), to see a change of
-    face between two frames of a track.
+    face between two frames of a track. The worker makes one of each row of a frame's
+    :class:`~faceripper.faces.Faces` (:meth:`from_faces`).
     """
 
     frame: int

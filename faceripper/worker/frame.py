@@ -5,7 +5,9 @@ Cheapest test first: detect (on a frame shrunk as far as ``min_size`` allows, wh
 only around the tracked faces), drop faces under ``min_size``, follow the tracks HOG lost
 (:mod:`faceripper.follow`), score sharpness and skip blurry faces (unless blurry crops are
 kept), encode the faces their tracks need, measure their distances to the references,
-crop. Identities are decided when the tracks end (:mod:`faceripper.worker.decisions`).
+crop. The frame's faces are one record (:class:`faceripper.faces.Faces`) that each stage
+filters by a mask or fills a column of; each of its rows becomes an observation of its
+track. Identities are decided when the tracks end (:mod:`faceripper.worker.decisions`).
 """
 
 from __future__ import annotations
