@@ -73,9 +73,10 @@ CONFIDENT_MARGIN = 0.1
 REFERENCE_SLACK = 0.1
 #: Encodings of a borderline track kept for the decision (spread over the track).
 PENDING_ENCODINGS = 8
-#: A borderline track is a person's if its video distance to them is at most this ...
+#: A held-back track is a person's if it is at most this far from one of their anchors
+#: (:func:`track_distances`) ...
 VIDEO_TOLERANCE = 0.4
-#: ... and every other person's video distance is at least this much larger.
+#: ... and every other person's anchors are at least this much farther.
 VIDEO_GAP = 0.04
 
 
@@ -316,28 +317,22 @@ def track_distances(encodings: Sequence[npt.NDArray[np.float64]]) -> npt.NDArray
     """``(n, n)`` symmetric distances between tracks, each given by ``(k_i, 128)``
     encodings: the mean of the two directed distances, each the median over one track's
     encodings of the distance to the other track's nearest one (0 on the diagonal; inf
-    for a track without encodings)."""
+    for a track without encodings). One row of tracks at a time: memory
+    ``O(n * k * K)`` for ``K`` encodings in all, besides the result."""
     n = len(encodings)
     out = np.full((n, n), np.inf)
-    if n == 0:
-        return out
-    sizes = [len(e) for e in encodings]
-    every = np.concatenate([e.reshape(-1, 128) for e in encodings])
-    starts = np.cumsum([0, *sizes[:-1]])
-    directed = np.full((n, n), np.inf)
-    for i, mine in enumerate(encodings):
-        if len(mine) == 0:
-            continue
-        diff = np.sqrt(
-            np.maximum(
-                (mine**2).sum(1)[:, None] + (every**2).sum(1)[None] - 2 * mine @ every.T, 0.0
-            )
-        )  # (k_i, total)
-        for j in range(n):
-            if sizes[j]:
-                block = diff[:, starts[j] : starts[j] + sizes[j]]
-                directed[i, j] = float(np.median(block.min(axis=1)))
-    out = (directed + directed.T) / 2
+    full = [i for i, e in enumerate(encodings) if len(e)]
+    if full:
+        every = np.concatenate([encodings[i].reshape(-1, 128) for i in full])
+        starts = np.cumsum([0, *[len(encodings[i]) for i in full][:-1]])
+        squares = (every**2).sum(axis=1)
+        directed = np.empty((len(full), len(full)))
+        for row, i in enumerate(full):
+            mine = encodings[i].reshape(-1, 128)
+            squared = (mine**2).sum(axis=1)[:, None] + squares[None] - 2 * mine @ every.T
+            nearest = np.minimum.reduceat(np.sqrt(np.maximum(squared, 0.0)), starts, axis=1)
+            directed[row] = np.median(nearest, axis=0)  # (k_i, n_full) -> (n_full,)
+        out[np.ix_(full, full)] = (directed + directed.T) / 2
     np.fill_diagonal(out, 0.0)
     return out
 
@@ -361,6 +356,43 @@ def cluster_tracks(
     Returns:
         ``(n,)`` int64 cluster label per track (the smallest track index in it).
     """
+    n = len(distances)
+    label = np.arange(n, dtype=np.int64)
+    # Two clusters join only if some pair of their tracks is within the limit, so the
+    # components of that graph are clustered on their own (the same result, faster).
+    near = (distances <= limit) & ~cannot
+    component = _components(near)
+    for members in (np.flatnonzero(component == c) for c in np.unique(component)):
+        if len(members) > 1:
+            inner = _average_linkage(
+                distances[np.ix_(members, members)], cannot[np.ix_(members, members)], limit
+            )
+            label[members] = members[inner]
+    return label
+
+
+def _components(adjacent: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """``(n,)`` connected component of each node of an ``(n, n)`` symmetric graph (the
+    smallest node index in it)."""
+    n = len(adjacent)
+    component = np.full(n, -1, dtype=np.int64)
+    for start in range(n):
+        if component[start] >= 0:
+            continue
+        component[start] = start
+        stack = [start]
+        while stack:
+            node = stack.pop()
+            for other in np.flatnonzero(adjacent[node] & (component < 0)):
+                component[other] = start
+                stack.append(int(other))
+    return component
+
+
+def _average_linkage(
+    distances: npt.NDArray[np.float64], cannot: npt.NDArray[np.bool_], limit: float
+) -> npt.NDArray[np.int64]:
+    """:func:`cluster_tracks` on one component: labels are local indices."""
     n = len(distances)
     total = np.where(np.isfinite(distances), distances, 1e9).astype(np.float64)
     size = np.ones(n)
@@ -582,7 +614,7 @@ def unpack(data: bytes, crops: bool = True) -> tuple[list[Anchor], list[PendingT
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
         anchors: list[Anchor] = []
         row = 0
-        # A spool of an earlier version has no anchors (its exemplars are not used).
+        # A spool of an earlier version has no anchors (its per-face exemplars are not read).
         old = "anchor_person" not in arrays.files
         anchor_encodings = np.zeros((0, 128)) if old else arrays["anchor_encodings"]
         for person, (first, last), size in zip(
