@@ -268,9 +268,6 @@ MAX_ANCHORS = 32
 #: Tracks (average linkage, :func:`track_distances`) are joined into one cluster while
 #: they are at most this far apart.
 CLUSTER_DISTANCE = 0.4
-#: For a person without an anchor in the video, the tracks that the references alone
-#: decided for them are their (weak) anchors (:func:`decide_video`).
-WEAK_ANCHORS = True
 
 
 @dataclass
@@ -448,46 +445,9 @@ def decide_video(
     An unconfirmed track (:attr:`PendingTrack.decided` ``p``) is confirmed so, kept on
     the references' word when the video has no anchor of ``p``, and refused otherwise.
 
-    Then, for the people without an anchor in the video, the tracks so kept on the
-    references' word are their anchors (weak ones: :data:`WEAK_ANCHORS`), and the
-    borderline tracks still undecided are clustered again with them, by the same rule
-    (reason ``"adopted from the references"``). They lend a person only what lies within
-    :data:`VIDEO_TOLERANCE` of a track the references alone already saved as them.
-
     Returns:
         One :class:`Adoption` per pending track, in order.
     """
-    first = _decide_once(pending, anchors, n_people, tolerance)
-    weak = [
-        Anchor(track.decided, track.first_frame, track.last_frame, track.encodings)
-        for track, adoption in zip(pending, first, strict=True)
-        if adoption.reason == "references" and len(track.encodings)
-    ]
-    if not WEAK_ANCHORS or not weak:
-        return first
-    weak_people = {a.person for a in weak}
-    again = [
-        k
-        for k, (track, adoption) in enumerate(zip(pending, first, strict=True))
-        if track.decided < 0 and adoption.person < 0
-    ]
-    second = _decide_once([pending[k] for k in again], [*anchors, *weak], n_people, tolerance)
-    final = list(first)
-    for k, adoption in zip(again, second, strict=True):
-        if adoption.person in weak_people:
-            final[k] = Adoption(
-                adoption.person, adoption.video_distance, "adopted from the references"
-            )
-    return final
-
-
-def _decide_once(
-    pending: Sequence[PendingTrack],
-    anchors: Sequence[Anchor],
-    n_people: int,
-    tolerance: float,
-) -> list[Adoption]:
-    """:func:`decide_video`'s clustering and rule, once, with the anchors given."""
     items = [a.encodings for a in anchors] + [t.encodings for t in pending]
     spans = [(a.first_frame, a.last_frame) for a in anchors]
     spans += [(t.first_frame, t.last_frame) for t in pending]

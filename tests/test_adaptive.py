@@ -386,24 +386,3 @@ def test_own_core_refuses_a_track_with_a_missed_cut_or_a_negative():
     assert own_core(distances, encodings, matched, 3, TOLERANCE) is matched
     disagree = Decision(-1, 0.5, "disagree", 0)
     assert own_core(distances, encodings, disagree, 3, TOLERANCE) is disagree
-
-
-def test_without_anchors_tracks_kept_by_the_references_lend_their_person(lfw_encodings):
-    # Hu has no anchor in this video (no face matched with confidence), so his track
-    # decided by the references alone is kept, and lends him a borderline shot of his that
-    # looks like it; not Kim, his look-alike, whose shot is 0.42-0.48 from every Hu photo.
-    hu, kim, julie = lfw_encodings[HU], lfw_encodings[KIM], lfw_encodings[JULIE]
-    kept = pending(hu[0:3], [0.38, 0.9], 0, 30, name="0.0")
-    kept.decided = 0
-    hu_later = pending(hu[7:10], [0.45, 0.9], 200, 230, name="200.0")
-    kim_alone = pending(kim, [0.43, 0.9], 300, 330, name="300.0")
-    anchors = [Anchor(1, 0, 30, julie)]
-    decisions = decide_video([kept, hu_later, kim_alone], anchors, 2, TOLERANCE)
-    assert [(d.person, d.reason) for d in decisions[:2]] == [
-        (0, "references"),
-        (0, "adopted from the references"),
-    ]
-    assert decisions[2].person == -1
-    # With an anchor of Hu in the video, his unconfirmed tracks are judged by it instead.
-    with_anchor = decide_video([kept, hu_later], [*anchors, Anchor(0, 100, 130, hu[3:5])], 2, 0.4)
-    assert [d.reason for d in with_anchor] == ["confirmed", "adopted"]
