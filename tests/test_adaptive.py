@@ -386,3 +386,17 @@ def test_own_core_refuses_a_track_with_a_missed_cut_or_a_negative():
     assert own_core(distances, encodings, matched, 3, TOLERANCE) is matched
     disagree = Decision(-1, 0.5, "disagree", 0)
     assert own_core(distances, encodings, disagree, 3, TOLERANCE) is disagree
+
+
+def test_clustering_by_components_equals_clustering_the_whole():
+    from faceripper.adaptive import _average_linkage
+
+    rng = np.random.default_rng(5)
+    points = np.concatenate([rng.normal(c, 0.1, size=(12, 2)) for c in (0, 1, 3)])
+    distances = np.linalg.norm(points[:, None] - points[None], axis=2)
+    cannot = rng.random((36, 36)) < 0.05
+    cannot = cannot | cannot.T
+    np.fill_diagonal(cannot, False)
+    whole = _average_linkage(distances, cannot, 0.4)
+    assert cluster_tracks(distances, cannot, 0.4).tolist() == whole.tolist()
+    assert len(set(whole.tolist())) >= 3
