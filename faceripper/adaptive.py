@@ -2,50 +2,49 @@
 
 With one reference photo a person's true faces lie anywhere from 0.2 to 0.6 from it,
 so a tolerance of 0.4 leaves many of them undecided, and a larger one saves strangers.
-But a video shows each person many times: some of their faces match the references
-with confidence, and the others look much more like *those* than like the reference.
+But a video shows each person many times, in a few recurring looks: some of their
+tracks match the references with confidence, and the others look much more like
+*those tracks* than like the reference.
 
 The rule (a second step per video, after all its segments):
 
-1. **Exemplars.** A face matched with confidence is an encoded face of a track decided
-   for person ``p`` whose distance to ``p``'s references is at most
-   :data:`CONFIDENT_DISTANCE` and at least :data:`CONFIDENT_MARGIN` nearer than to
-   anyone else. Up to :data:`EXEMPLARS_PER_TRACK` of them per track, and
-   :data:`MAX_EXEMPLARS` per person and video, are kept (:class:`Exemplars`).
-2. **Borderline tracks.** A track that the references alone leave undecided (no
+1. **Anchors.** A track decided for person ``p`` with at least one face matched with
+   confidence (at most :data:`CONFIDENT_DISTANCE` from ``p``'s references and at least
+   :data:`CONFIDENT_MARGIN` nearer than to anyone else) is an anchor of ``p``: up to
+   :data:`ANCHOR_ENCODINGS` of its encodings, spread over *all* its encoded faces (a
+   track is one person: its views that the reference photo misses are ``p``'s too),
+   and its frame span. At most :data:`MAX_ANCHORS` per person and video are kept.
+2. **Held-back tracks.** A track that the references alone leave undecided (no
    person, not a disagreement between two people, not nearest to a negative) whose
    median distance to some person is within the tolerance plus :data:`REFERENCE_SLACK`
-   is held back (:class:`PendingTrack`) with a few of its encodings and its crops.
-3. **Decision** (:func:`decide_pending`). For each person ``q`` with exemplars, the
-   track's *video distance* is the median, over its encodings, of the distance to
-   ``q``'s nearest exemplar. The track goes to the person ``p`` with the smallest video
-   distance if:
+   (borderline), and a track decided for ``p`` without a single face matched with
+   confidence (unconfirmed, :attr:`PendingTrack.decided`), wait (:class:`PendingTrack`)
+   with up to :data:`PENDING_ENCODINGS` of their encodings and their crops.
+3. **Clusters** (:func:`decide_video`). The video's anchors and held-back tracks are
+   clustered (:func:`cluster_tracks`: average linkage of :func:`track_distances` up to
+   :data:`CLUSTER_DISTANCE`) under cannot-link constraints: two tracks sharing a frame
+   are two people, and anchors of two people are two people. A cluster whose anchors
+   are all ``p``'s lends ``p`` to a held-back track in it only if the track itself is
+   within :data:`VIDEO_TOLERANCE` of one of those anchors (no chains through other
+   held-back tracks), every other person's anchors are :data:`VIDEO_GAP` farther,
+   ``p``'s references allow it (within the tolerance + :data:`REFERENCE_SLACK`), no
+   track decided for ``p`` shares a frame with it, and no track of the cluster shares a
+   frame with an anchor of ``p`` (a look-alike stranger seen once beside ``p`` forms his
+   own cluster with his other shots, and that cluster is never ``p``'s). Of two
+   borderline tracks sharing frames, only the nearer is adopted.
+4. **Unconfirmed tracks** keep ``p`` when so lent ``p``, or when the video has no anchor
+   of ``p`` (the references alone decide, as before); they are refused otherwise: a
+   look-alike whose faces happen to fall within the tolerance is not ``p``, the person
+   the video shows with confidence is.
 
-   - ``p`` is a candidate: within the tolerance plus :data:`REFERENCE_SLACK` of ``p``'s
-     references (the references still have their say);
-   - the video distance is at most :data:`VIDEO_TOLERANCE`, and every other person's
-     is at least :data:`VIDEO_GAP` larger;
-   - two faces in one frame are two people: the track never shares a frame with a track
-     decided for ``p`` in its segment, and of two borderline tracks sharing frames, only
-     the nearer goes to ``p``.
-
-4. **Unconfirmed tracks.** A track the references decided for ``p`` without a single
-   face matched with confidence (all its faces farther than :data:`CONFIDENT_DISTANCE`,
-   or without the margin) is held back too (:attr:`PendingTrack.decided`). It keeps
-   ``p`` when the video shows no other face of ``p`` matched with confidence (the
-   references alone decide, as before), or when its video distance to ``p`` is at most
-   :data:`VIDEO_TOLERANCE`; it is refused when ``p``'s confident faces in the video look
-   unlike it: a look-alike (a relative) whose frames happen to fall within the
-   tolerance is not ``p``, the person the video shows with confidence is.
-
-Adopted tracks do not become exemplars (no drift from one adoption to the next).
+Adopted tracks do not become anchors (no drift from one adoption to the next).
 
 Before all this, within each track (:func:`own_core`): a track whose faces vary, some
 matched with confidence and the others past the tolerance (a head turning), keeps its
 person, if its face changes only gradually (not a missed cut).
 
-Every function here is pure; :func:`pack` and :func:`unpack` turn a segment's
-exemplars and borderline tracks into bytes for the writer's spool (no pickle).
+Every function here is pure; :func:`pack` and :func:`unpack` turn a segment's anchors
+and held-back tracks into bytes for the writer's spool (no pickle).
 """
 
 from __future__ import annotations
@@ -67,20 +66,17 @@ if TYPE_CHECKING:
 #: A face at most this far from a person's references ...
 CONFIDENT_DISTANCE = 0.35
 #: ... and at least this much nearer to them than to anyone else is matched with
-#: confidence: an exemplar of that person in its video.
+#: confidence: its track is an anchor of that person in its video (:class:`Anchor`).
 CONFIDENT_MARGIN = 0.1
-#: Encodings kept as exemplars per track (spread over the track).
-EXEMPLARS_PER_TRACK = 4
-#: Exemplars kept per person and video (spread over the video): memory stays bounded.
-MAX_EXEMPLARS = 128
 #: A track whose median distance to a person's references is within the tolerance plus
 #: this may still be that person's, if the video says so.
 REFERENCE_SLACK = 0.1
 #: Encodings of a borderline track kept for the decision (spread over the track).
 PENDING_ENCODINGS = 8
-#: A borderline track is a person's if its video distance to them is at most this ...
+#: A held-back track is a person's if it is at most this far from one of their anchors
+#: (:func:`track_distances`) ...
 VIDEO_TOLERANCE = 0.4
-#: ... and every other person's video distance is at least this much larger.
+#: ... and every other person's anchors are at least this much farther.
 VIDEO_GAP = 0.04
 
 
@@ -165,58 +161,6 @@ def spread(n: int, k: int) -> npt.NDArray[np.int64]:
     return np.unique(np.round(np.linspace(0, n - 1, k)).astype(np.int64))
 
 
-@dataclass
-class Exemplars:
-    """Encodings of faces matched with confidence, each with its person.
-
-    Attributes:
-        person: ``(k,)`` int64 person index.
-        encodings: ``(k, 128)`` float64.
-    """
-
-    person: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    encodings: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 128)))
-
-    def __len__(self) -> int:
-        return len(self.person)
-
-    def add(self, person: int, encodings: npt.NDArray[np.float64]) -> None:
-        """Append encodings ``(k, 128)`` of one person."""
-        self.person = np.concatenate([self.person, np.full(len(encodings), person, np.int64)])
-        self.encodings = np.concatenate([self.encodings, encodings.reshape(-1, 128)])
-
-    @classmethod
-    def merge(cls, parts: Iterable[Exemplars], limit: int = MAX_EXEMPLARS) -> Exemplars:
-        """Join exemplars (in order), keeping at most ``limit`` per person, spread out.
-
-        Streams: while parts come in, a person's exemplars are thinned to ``2 * limit``
-        whenever they pass ``4 * limit``, so memory stays bounded however long the
-        video; the result is deterministic for the same parts.
-        """
-        merged = cls()
-        for part in parts:
-            merged.add_all(part)
-            if len(merged) and np.bincount(merged.person).max() > 4 * limit:
-                merged = merged.thinned(2 * limit)
-        return merged.thinned(limit)
-
-    def add_all(self, other: Exemplars) -> None:
-        """Append another set's exemplars."""
-        self.person = np.concatenate([self.person, other.person.astype(np.int64)])
-        self.encodings = np.concatenate([self.encodings, other.encodings.reshape(-1, 128)])
-
-    def thinned(self, limit: int) -> Exemplars:
-        """At most ``limit`` exemplars per person, spread over their order."""
-        keep = [
-            rows[spread(len(rows), limit)]
-            for rows in (np.flatnonzero(self.person == who) for who in np.unique(self.person))
-        ]
-        rows = np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
-        return Exemplars(
-            self.person[rows].astype(np.int64), self.encodings[rows].astype(np.float64)
-        )
-
-
 def confident_faces(
     distances: npt.NDArray[np.float64], person: int, n_people: int
 ) -> npt.NDArray[np.bool_]:
@@ -289,99 +233,16 @@ def is_borderline(
 class Adoption:
     """The video's decision on one borderline track.
 
-    ``person`` -1 when it stays undecided; ``reason``: adopted, no exemplars, far,
+    ``person`` -1 when it stays undecided; ``reason``: adopted, no anchors (none in the
+    video), no cluster (its cluster holds no anchor, or anchors of nobody),
+    beside its person (its cluster shares a frame with an anchor of the person), far,
     ambiguous, shares a frame; for an unconfirmed track (:attr:`PendingTrack.decided`):
-    confirmed, references (no confident face of its person in the video), unlike the
-    video.
+    confirmed, references (no anchor of its person in the video), unlike the video.
     """
 
     person: int
     video_distance: float
     reason: str
-
-
-def video_distances(
-    encodings: npt.NDArray[np.float64], exemplars: Exemplars, n_people: int
-) -> npt.NDArray[np.float64]:
-    """``(n_people,)`` median over ``encodings`` of the distance to each person's nearest
-    exemplar (inf for a person without exemplars)."""
-    out = np.full(n_people, np.inf)
-    if len(encodings) == 0:
-        return out
-    for who in range(n_people):
-        mine = exemplars.encodings[exemplars.person == who]
-        if len(mine):
-            diff = encodings[:, None, :] - mine[None, :, :]
-            nearest = np.sqrt(np.einsum("nmk,nmk->nm", diff, diff)).min(axis=1)
-            out[who] = float(np.median(nearest))
-    return out
-
-
-def decide_pending(
-    pending: Sequence[PendingTrack], exemplars: Exemplars, n_people: int, tolerance: float
-) -> list[Adoption]:
-    """Decide the borderline tracks of one segment from their video's exemplars.
-
-    See the module docstring for the rule. Tracks of one segment only are compared for
-    shared frames (a track never spans two segments).
-
-    Returns:
-        One :class:`Adoption` per track, in order.
-    """
-    first: list[Adoption] = []
-    for track in pending:
-        dv = video_distances(track.encodings, exemplars, n_people)
-        if track.decided >= 0:
-            first.append(_confirm(track.decided, float(dv[track.decided])))
-            continue
-        if not np.isfinite(dv).any():
-            first.append(Adoption(-1, float("inf"), "no exemplars"))
-            continue
-        allowed = np.array(
-            [
-                p not in track.excluded
-                and float(track.ref_distance[p]) <= tolerance + REFERENCE_SLACK
-                for p in range(n_people)
-            ]
-        )
-        if not (allowed & np.isfinite(dv)).any():
-            first.append(Adoption(-1, float(np.min(dv)), "far"))
-            continue
-        order = np.argsort(np.where(allowed, dv, np.inf), kind="stable")
-        best = int(order[0])
-        others = np.delete(dv, best)
-        if float(dv[best]) > VIDEO_TOLERANCE:
-            first.append(Adoption(-1, float(dv[best]), "far"))
-        elif others.size and float(others.min()) < float(dv[best]) + VIDEO_GAP:
-            first.append(Adoption(-1, float(dv[best]), "ambiguous"))
-        else:
-            first.append(Adoption(best, float(dv[best]), "adopted"))
-    # Two faces in one frame are two people: of overlapping tracks, the nearer keeps p.
-    final = list(first)
-    for i, (track, adoption) in enumerate(zip(pending, first, strict=True)):
-        if adoption.person < 0:
-            continue
-        for j, (other, rival) in enumerate(zip(pending, first, strict=True)):
-            if (
-                j != i
-                and rival.person == adoption.person
-                and other.overlaps(track.first_frame, track.last_frame)
-                and (rival.video_distance, j) < (adoption.video_distance, i)
-            ):
-                final[i] = Adoption(-1, adoption.video_distance, "shares a frame")
-                break
-    return final
-
-
-def _confirm(person: int, video_distance: float) -> Adoption:
-    """The video's word on a track the references decided for ``person`` without a face
-    matched with confidence (``video_distance``: inf when the video shows no confident
-    face of ``person``)."""
-    if not np.isfinite(video_distance):
-        return Adoption(person, video_distance, "references")
-    if video_distance <= VIDEO_TOLERANCE:
-        return Adoption(person, video_distance, "confirmed")
-    return Adoption(-1, video_distance, "unlike the video")
 
 
 def adopted_hits(track: PendingTrack, adoption: Adoption) -> list[FaceHit]:
@@ -396,11 +257,301 @@ def adopted_hits(track: PendingTrack, adoption: Adoption) -> list[FaceHit]:
     return out
 
 
+# ------------------------------------------------------------------ video clusters
+
+#: Encodings kept per anchor track (a track decided with a face matched with confidence),
+#: spread over all its encoded faces, not only the confident ones: a track is one
+#: person, so its every view is that person's (the views a reference photo misses too).
+ANCHOR_ENCODINGS = 8
+#: Anchor tracks kept per person and video (spread over the video): memory stays bounded.
+MAX_ANCHORS = 32
+#: Tracks (average linkage, :func:`track_distances`) are joined into one cluster while
+#: they are at most this far apart.
+CLUSTER_DISTANCE = 0.4
+
+
+@dataclass
+class Anchor:
+    """A track decided for ``person`` with at least one face matched with confidence:
+    what the video shows of that person, for the clustering of its tracks.
+
+    Attributes:
+        person: the track's person.
+        first_frame: its first frame.
+        last_frame: its last frame.
+        encodings: ``(k, 128)`` float64, up to :data:`ANCHOR_ENCODINGS` of its faces.
+    """
+
+    person: int
+    first_frame: int
+    last_frame: int
+    encodings: npt.NDArray[np.float64]
+
+
+def thin_anchors(anchors: Sequence[Anchor], limit: int = MAX_ANCHORS) -> list[Anchor]:
+    """At most ``limit`` anchors per person, spread over their order (deterministic)."""
+    keep: list[int] = []
+    for who in sorted({a.person for a in anchors}):
+        rows = [i for i, a in enumerate(anchors) if a.person == who]
+        keep += [rows[int(i)] for i in spread(len(rows), limit)]
+    return [anchors[i] for i in sorted(keep)]
+
+
+def merge_anchors(parts: Iterable[Sequence[Anchor]], limit: int = MAX_ANCHORS) -> list[Anchor]:
+    """Join the anchors of a video's segments (in order), at most ``limit`` per person.
+
+    Streams: while parts come in, a person's anchors are thinned to ``2 * limit``
+    whenever they pass ``4 * limit``, so memory stays bounded however long the video;
+    the result is deterministic for the same parts.
+    """
+    merged: list[Anchor] = []
+    for part in parts:
+        merged += part
+        counts = np.bincount([a.person for a in merged]) if merged else np.zeros(1, np.int64)
+        if counts.max() > 4 * limit:
+            merged = thin_anchors(merged, 2 * limit)
+    return thin_anchors(merged, limit)
+
+
+def track_distances(encodings: Sequence[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
+    """``(n, n)`` symmetric distances between tracks, each given by ``(k_i, 128)``
+    encodings: the mean of the two directed distances, each the median over one track's
+    encodings of the distance to the other track's nearest one (0 on the diagonal; inf
+    for a track without encodings). One row of tracks at a time: memory
+    ``O(n * k * K)`` for ``K`` encodings in all, besides the result."""
+    n = len(encodings)
+    out = np.full((n, n), np.inf)
+    full = [i for i, e in enumerate(encodings) if len(e)]
+    if full:
+        every = np.concatenate([encodings[i].reshape(-1, 128) for i in full])
+        starts = np.cumsum([0, *[len(encodings[i]) for i in full][:-1]])
+        squares = (every**2).sum(axis=1)
+        directed = np.empty((len(full), len(full)))
+        for row, i in enumerate(full):
+            mine = encodings[i].reshape(-1, 128)
+            squared = (mine**2).sum(axis=1)[:, None] + squares[None] - 2 * mine @ every.T
+            nearest = np.minimum.reduceat(np.sqrt(np.maximum(squared, 0.0)), starts, axis=1)
+            directed[row] = np.median(nearest, axis=0)  # (k_i, n_full) -> (n_full,)
+        out[np.ix_(full, full)] = (directed + directed.T) / 2
+    np.fill_diagonal(out, 0.0)
+    return out
+
+
+def cluster_tracks(
+    distances: npt.NDArray[np.float64],
+    cannot: npt.NDArray[np.bool_],
+    limit: float = CLUSTER_DISTANCE,
+) -> npt.NDArray[np.int64]:
+    """Agglomerative clustering, average linkage, with cannot-link constraints.
+
+    Repeatedly joins the two clusters with the smallest mean distance between their
+    tracks, while it is at most ``limit`` and no track of one may not be with a track of
+    the other (``cannot``: two tracks sharing a frame are two people; two tracks
+    decided for two people are two people). Ties break by index: deterministic.
+
+    Args:
+        distances: ``(n, n)`` symmetric track distances (:func:`track_distances`).
+        cannot: ``(n, n)`` bool, symmetric: pairs that may never share a cluster.
+
+    Returns:
+        ``(n,)`` int64 cluster label per track (the smallest track index in it).
+    """
+    n = len(distances)
+    label = np.arange(n, dtype=np.int64)
+    # Two clusters join only if some pair of their tracks is within the limit, so the
+    # components of that graph are clustered on their own (the same result, faster).
+    near = (distances <= limit) & ~cannot
+    component = _components(near)
+    for members in (np.flatnonzero(component == c) for c in np.unique(component)):
+        if len(members) > 1:
+            inner = _average_linkage(
+                distances[np.ix_(members, members)], cannot[np.ix_(members, members)], limit
+            )
+            label[members] = members[inner]
+    return label
+
+
+def _components(adjacent: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """``(n,)`` connected component of each node of an ``(n, n)`` symmetric graph (the
+    smallest node index in it)."""
+    n = len(adjacent)
+    component = np.full(n, -1, dtype=np.int64)
+    for start in range(n):
+        if component[start] >= 0:
+            continue
+        component[start] = start
+        stack = [start]
+        while stack:
+            node = stack.pop()
+            for other in np.flatnonzero(adjacent[node] & (component < 0)):
+                component[other] = start
+                stack.append(int(other))
+    return component
+
+
+def _average_linkage(
+    distances: npt.NDArray[np.float64], cannot: npt.NDArray[np.bool_], limit: float
+) -> npt.NDArray[np.int64]:
+    """:func:`cluster_tracks` on one component: labels are local indices."""
+    n = len(distances)
+    total = np.where(np.isfinite(distances), distances, 1e9).astype(np.float64)
+    size = np.ones(n)
+    blocked = cannot.copy() | np.eye(n, dtype=bool)
+    alive = np.ones(n, dtype=bool)
+    label = np.arange(n, dtype=np.int64)
+    while True:
+        mean = total / np.outer(size, size)
+        mean[blocked | ~alive[:, None] | ~alive[None, :]] = np.inf
+        if n == 0 or not np.isfinite(mean).any():
+            break
+        flat = int(np.argmin(mean))
+        i, j = divmod(flat, n)
+        if mean[i, j] > limit:
+            break
+        i, j = min(i, j), max(i, j)
+        total[i, :] += total[j, :]
+        total[:, i] += total[:, j]
+        blocked[i, :] |= blocked[j, :]
+        blocked[:, i] |= blocked[:, j]
+        blocked[i, i] = True
+        size[i] += size[j]
+        alive[j] = False
+        label[label == j] = i
+    return label
+
+
+def decide_video(
+    pending: Sequence[PendingTrack],
+    anchors: Sequence[Anchor],
+    n_people: int,
+    tolerance: float,
+) -> list[Adoption]:
+    """Decide a video's held-back tracks by clustering them with its anchor tracks.
+
+    The rule (see the module docstring): every held-back track and every anchor is one
+    item; :func:`cluster_tracks` groups them (tracks that share a frame, and anchors of
+    two people, never in one cluster). A cluster whose anchors are all ``p``'s lends
+    ``p`` to a held-back track in it only if
+
+    - no track of the cluster shares a frame with an anchor of ``p`` (a look-alike
+      standing beside ``p`` once taints every track that looks like him);
+    - the track itself is within :data:`VIDEO_TOLERANCE` of one of ``p``'s anchors in the
+      cluster (not only through a chain of other held-back tracks), and every other
+      person's anchors are at least :data:`VIDEO_GAP` farther;
+    - ``p``'s references allow it (within ``tolerance`` + :data:`REFERENCE_SLACK`), and
+      no track decided for ``p`` shares a frame with it (:attr:`PendingTrack.excluded`).
+
+    A borderline track so lent ``p`` is adopted; of two sharing frames, only the nearer.
+    An unconfirmed track (:attr:`PendingTrack.decided` ``p``) is confirmed so, kept on
+    the references' word when the video has no anchor of ``p``, and refused otherwise.
+
+    Returns:
+        One :class:`Adoption` per pending track, in order.
+    """
+    items = [a.encodings for a in anchors] + [t.encodings for t in pending]
+    spans = [(a.first_frame, a.last_frame) for a in anchors]
+    spans += [(t.first_frame, t.last_frame) for t in pending]
+    owner = np.array([a.person for a in anchors] + [-1] * len(pending), dtype=np.int64)
+    n_anchor = len(anchors)
+    distances = track_distances(items)
+    first = np.array([s[0] for s in spans], dtype=np.int64)
+    last = np.array([s[1] for s in spans], dtype=np.int64)
+    overlap = (first[:, None] <= last[None, :]) & (first[None, :] <= last[:, None])
+    np.fill_diagonal(overlap, False)
+    two_people = (owner[:, None] >= 0) & (owner[None, :] >= 0) & (owner[:, None] != owner[None, :])
+    labels = cluster_tracks(distances, overlap | two_people)
+    decisions: list[Adoption] = []
+    for k, track in enumerate(pending):
+        i = n_anchor + k
+        members = np.flatnonzero(labels == labels[i])
+        people = {int(owner[m]) for m in members if owner[m] >= 0}
+        has_anchor = track.decided >= 0 and bool((owner == track.decided).any())
+        decisions.append(
+            _lend(
+                track,
+                i,
+                members,
+                people,
+                owner,
+                overlap,
+                distances,
+                n_people,
+                tolerance,
+                has_anchor,
+            )
+        )
+    # Two faces in one frame are two people: of overlapping tracks, the nearer keeps p.
+    final = list(decisions)
+    for a, (track, adoption) in enumerate(zip(pending, decisions, strict=True)):
+        if adoption.person < 0 or track.decided >= 0:
+            continue
+        for b, (other, rival) in enumerate(zip(pending, decisions, strict=True)):
+            if (
+                b != a
+                and rival.person == adoption.person
+                and other.overlaps(track.first_frame, track.last_frame)
+                and (rival.video_distance, b) < (adoption.video_distance, a)
+            ):
+                final[a] = Adoption(-1, adoption.video_distance, "shares a frame")
+                break
+    return final
+
+
+def _lend(
+    track: PendingTrack,
+    i: int,
+    members: npt.NDArray[np.int64],
+    people: set[int],
+    owner: npt.NDArray[np.int64],
+    overlap: npt.NDArray[np.bool_],
+    distances: npt.NDArray[np.float64],
+    n_people: int,
+    tolerance: float,
+    has_anchor: bool,
+) -> Adoption:
+    """:func:`decide_video`'s word on one held-back track (item ``i``)."""
+    nearest = np.full(n_people, np.inf)
+    for who in range(n_people):
+        mine = owner == who
+        if mine.any():
+            nearest[who] = float(distances[i, mine].min())
+
+    def refuse(reason: str, distance: float) -> Adoption:
+        if track.decided >= 0:
+            if not has_anchor:
+                return Adoption(track.decided, distance, "references")
+            return Adoption(-1, distance, "unlike the video")
+        return Adoption(-1, distance, reason)
+
+    if not np.isfinite(nearest).any():
+        return refuse("no anchors", float("inf"))
+    if len(people) != 1:
+        return refuse("no cluster", float(nearest.min()))
+    (person,) = people
+    own = members[owner[members] == person]
+    distance = float(distances[i, own].min())
+    if track.decided >= 0 and track.decided != person:
+        return refuse("unlike the video", distance)
+    theirs = np.flatnonzero(owner == person)
+    if overlap[np.ix_(members, theirs)].any():
+        return refuse("beside its person", distance)
+    others = np.delete(nearest, person)
+    if (
+        person in track.excluded
+        or float(track.ref_distance[person]) > tolerance + REFERENCE_SLACK
+        or distance > VIDEO_TOLERANCE
+    ):
+        return refuse("far", distance)
+    if others.size and float(others.min()) < distance + VIDEO_GAP:
+        return refuse("ambiguous", distance)
+    return Adoption(person, distance, "confirmed" if track.decided >= 0 else "adopted")
+
+
 # ----------------------------------------------------------------------- spool format
 
 
-def pack(exemplars: Exemplars, pending: Sequence[PendingTrack]) -> bytes:
-    """A segment's exemplars and borderline tracks as ``.npz`` bytes (no pickle)."""
+def pack(anchors: Sequence[Anchor], pending: Sequence[PendingTrack]) -> bytes:
+    """A segment's anchor tracks and held-back tracks as ``.npz`` bytes (no pickle)."""
     meta: list[dict[str, Any]] = []
     encodings, ref_distance, blobs = [], [], []
     for track in pending:
@@ -439,8 +590,14 @@ def pack(exemplars: Exemplars, pending: Sequence[PendingTrack]) -> bytes:
     buffer = io.BytesIO()
     np.savez(
         buffer,
-        exemplar_person=exemplars.person.astype(np.int64),
-        exemplar_encodings=exemplars.encodings.astype(np.float64).reshape(-1, 128),
+        anchor_person=np.array([a.person for a in anchors], dtype=np.int64),
+        anchor_span=np.array([(a.first_frame, a.last_frame) for a in anchors], np.int64).reshape(
+            -1, 2
+        ),
+        anchor_size=np.array([len(a.encodings) for a in anchors], dtype=np.int64),
+        anchor_encodings=np.concatenate([a.encodings.reshape(-1, 128) for a in anchors])
+        if anchors
+        else np.zeros((0, 128)),
         meta=np.array(json.dumps(meta)),
         encodings=np.concatenate(encodings) if encodings else np.zeros((0, 128)),
         ref_distance=np.stack(ref_distance) if ref_distance else np.zeros((0, width)),
@@ -449,21 +606,32 @@ def pack(exemplars: Exemplars, pending: Sequence[PendingTrack]) -> bytes:
     return buffer.getvalue()
 
 
-def unpack(data: bytes, exemplars_only: bool = False) -> tuple[Exemplars, list[PendingTrack]]:
-    """Read :func:`pack`'s bytes back (``exemplars_only``: skip the tracks and crops)."""
+def unpack(data: bytes, crops: bool = True) -> tuple[list[Anchor], list[PendingTrack]]:
+    """Read :func:`pack`'s bytes back (``crops`` False: the tracks without their hits,
+    for the decision, which needs only their summaries)."""
     from faceripper.worker import FaceHit
 
     with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        exemplars = Exemplars(
-            arrays["exemplar_person"].astype(np.int64),
-            arrays["exemplar_encodings"].astype(np.float64),
-        )
-        if exemplars_only:
-            return exemplars, []
+        anchors: list[Anchor] = []
+        row = 0
+        # A spool of an earlier version has no anchors (its per-face exemplars are not read).
+        old = "anchor_person" not in arrays.files
+        anchor_encodings = np.zeros((0, 128)) if old else arrays["anchor_encodings"]
+        for person, (first, last), size in zip(
+            *(
+                (np.zeros(0, np.int64), np.zeros((0, 2), np.int64), np.zeros(0, np.int64))
+                if old
+                else (arrays["anchor_person"], arrays["anchor_span"], arrays["anchor_size"])
+            ),
+            strict=True,
+        ):
+            encodings = anchor_encodings[row : row + size].astype(np.float64)
+            anchors.append(Anchor(int(person), int(first), int(last), encodings))
+            row += int(size)
         meta = json.loads(str(arrays["meta"]))
         encodings = arrays["encodings"]
         ref_distance = arrays["ref_distance"]
-        jpeg = arrays["jpeg"].tobytes()
+        jpeg = arrays["jpeg"].tobytes() if crops else b""
     pending: list[PendingTrack] = []
     row = offset = 0
     for index, item in enumerate(meta):
@@ -477,7 +645,7 @@ def unpack(data: bytes, exemplars_only: bool = False) -> tuple[Exemplars, list[P
             decided=int(item.get("decided", -1)),
         )
         row += item["encodings"]
-        for hit in item["hits"]:
+        for hit in item["hits"] if crops else ():
             size = int(hit["jpeg"])
             track.hits.append(
                 FaceHit(
@@ -499,4 +667,4 @@ def unpack(data: bytes, exemplars_only: bool = False) -> tuple[Exemplars, list[P
             track.own_distances.append(None if own is None else np.array(own, dtype=np.float64))
             offset += size
         pending.append(track)
-    return exemplars, pending
+    return anchors, pending

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from faceripper import adaptive
@@ -119,8 +120,8 @@ class Committer:
                 # unfinished so that the next run retries it.
                 self.counts.update(result.counts)
                 return record
-        if result.pending or len(result.exemplars):
-            data = adaptive.pack(result.exemplars, result.pending)
+        if result.pending or result.anchors:
+            data = adaptive.pack(result.anchors, result.pending)
             dataset.spool_segment(task.video_key, task.start, task.end, data)
         dataset.finish_segment(record)
         return record
@@ -179,20 +180,33 @@ def adapt_video(
 ) -> None:
     """The video-adaptive step of one finished video (:mod:`faceripper.adaptive`).
 
-    Reads the spools of its segments twice, one at a time: first their exemplars
-    (bounded per person), then their borderline tracks, decided and written segment by
-    segment, so memory does not grow with the video's length. Deterministic: a run
-    killed before :meth:`Dataset.finish_adapt` repeats it to the same crops.
+    Reads the spools of its segments twice, one at a time: first their anchors (bounded
+    per person) and the summaries of their held-back tracks (a few encodings each, no
+    crops), which are decided together (:func:`faceripper.adaptive.decide_video`); then
+    their crops, written segment by segment, so memory holds no crop beyond one
+    segment's. Deterministic: a run killed before :meth:`Dataset.finish_adapt` repeats
+    it to the same crops.
     """
     spools = dataset.spools(video_key)
     n_people = len(config.people)
-    exemplars = adaptive.Exemplars.merge(
-        adaptive.unpack(p.read_bytes(), exemplars_only=True)[0] for p in spools
-    )
+    summaries: list[adaptive.PendingTrack] = []
+    sizes: list[int] = []
+
+    def anchors_of_spools() -> Iterator[list[adaptive.Anchor]]:
+        for path in spools:
+            anchors, pending = adaptive.unpack(path.read_bytes(), crops=False)
+            summaries.extend(pending)
+            sizes.append(len(pending))
+            yield anchors
+
+    anchors = adaptive.merge_anchors(anchors_of_spools())
+    decided = adaptive.decide_video(summaries, anchors, n_people, settings.tolerance)
     counts: Counter[str] = Counter()
-    for spool in spools:
+    start = 0
+    for spool, size in zip(spools, sizes, strict=True):
         _, pending = adaptive.unpack(spool.read_bytes())
-        decisions = adaptive.decide_pending(pending, exemplars, n_people, settings.tolerance)
+        decisions = decided[start : start + size]
+        start += size
         for track, decision in zip(pending, decisions, strict=True):
             counts[f"adapt_{decision.reason.replace(' ', '_')}"] += 1
             if decision.person < 0:

@@ -23,8 +23,8 @@ without a journal line are dropped (their frames are processed again and their c
 whose names are deterministic, rewritten).
 
 The video-adaptive step (:mod:`faceripper.adaptive`) keeps, per finished segment, its
-borderline tracks and confident faces in a spool file written before the segment's
-journal line. When a video's last segment is done, its borderline tracks are decided,
+held-back tracks and anchor tracks in a spool file written before the segment's
+journal line. When a video's last segment is done, its held-back tracks are decided,
 the adopted crops written, and one journal line ``{"adapted": video}`` commits the step;
 only then are the spool files deleted. On resume, manifest rows of a video not yet
 adapted that belong to its spooled tracks are dropped with their files: the step runs

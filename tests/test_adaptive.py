@@ -1,4 +1,4 @@
-"""Video-adaptive identity: the rule on synthetic encodings, and the spool format."""
+"""Video-adaptive identity: the rule on synthetic and real encodings, and the spool format."""
 
 from __future__ import annotations
 
@@ -8,20 +8,22 @@ import pytest
 from faceripper.adaptive import (
     CONFIDENT_DISTANCE,
     CORE_SLACK,
-    MAX_EXEMPLARS,
+    MAX_ANCHORS,
     REFERENCE_SLACK,
     VIDEO_TOLERANCE,
-    Exemplars,
+    Anchor,
     PendingTrack,
     adopted_hits,
+    cluster_tracks,
     confident_faces,
-    decide_pending,
+    decide_video,
     is_borderline,
+    merge_anchors,
     own_core,
     pack,
     spread,
+    track_distances,
     unpack,
-    video_distances,
 )
 from faceripper.tracks import Decision
 from faceripper.worker import FaceHit
@@ -62,15 +64,16 @@ def test_spread(n, k, expected):
     assert spread(n, k).tolist() == expected
 
 
-def test_merge_keeps_at_most_the_limit_per_person_in_order():
-    parts = [Exemplars(), Exemplars()]
-    parts[0].add(0, np.stack([unit(i) for i in range(MAX_EXEMPLARS + 10)]))
-    parts[1].add(1, np.stack([unit(500 + i) for i in range(3)]))
-    merged = Exemplars.merge(parts)
-    assert (merged.person == 0).sum() == MAX_EXEMPLARS
-    assert (merged.person == 1).sum() == 3
-    assert np.allclose(merged.encodings[0], unit(0))
-    assert len(Exemplars.merge([])) == 0
+def test_merge_anchors_keeps_at_most_the_limit_per_person_in_order():
+    parts = [
+        [Anchor(0, 10 * i, 10 * i + 5, unit(i)[None]) for i in range(MAX_ANCHORS + 10)],
+        [Anchor(1, 5000 + i, 5001 + i, unit(500 + i)[None]) for i in range(3)],
+    ]
+    merged = merge_anchors(parts)
+    assert sum(a.person == 0 for a in merged) == MAX_ANCHORS
+    assert sum(a.person == 1 for a in merged) == 3
+    assert np.allclose(merged[0].encodings, unit(0))
+    assert merge_anchors([]) == []
 
 
 def test_confident_faces_need_distance_and_margin():
@@ -102,106 +105,203 @@ def test_is_borderline(ref, reason, expected):
     assert is_borderline(np.array(ref), reason, 2, TOLERANCE) is expected
 
 
-def exemplars_of(*people: tuple[int, np.ndarray]) -> Exemplars:
-    out = Exemplars()
-    for person, centre in people:
-        out.add(person, np.stack([near(centre, 0.2, i) for i in range(4)]))
-    return out
+def anchors_of(*people: tuple[int, np.ndarray, int]) -> list[Anchor]:
+    """One anchor track per ``(person, centre, first frame)``: 4 faces 0.2 from the centre."""
+    return [
+        Anchor(
+            person, first, first + 10, np.stack([near(centre, 0.2, first + i) for i in range(4)])
+        )
+        for person, centre, first in people
+    ]
 
 
-def test_a_track_near_a_persons_video_faces_is_adopted():
+def test_a_track_near_a_persons_anchor_is_adopted():
     alice, bob = unit(1) * 0.5, unit(2) * 0.5
-    ex = exemplars_of((0, alice), (1, bob))
+    anchors = anchors_of((0, alice, 100), (1, bob, 200))
     track = pending(np.stack([near(alice, 0.15, 10 + i) for i in range(5)]), [0.46, 0.7])
-    (decision,) = decide_pending([track], ex, 2, TOLERANCE)
+    (decision,) = decide_video([track], anchors, 2, TOLERANCE)
     assert decision.person == 0 and decision.reason == "adopted"
     assert decision.video_distance <= VIDEO_TOLERANCE
 
 
-def test_a_stranger_far_from_the_video_faces_is_not():
+def test_a_stranger_far_from_the_anchors_is_not():
     alice, bob = unit(1) * 0.5, unit(2) * 0.5
     stranger = near(alice, 0.5, 99)
-    ex = exemplars_of((0, alice), (1, bob))
+    anchors = anchors_of((0, alice, 100), (1, bob, 200))
     track = pending(np.stack([near(stranger, 0.1, 20 + i) for i in range(5)]), [0.46, 0.7])
-    (decision,) = decide_pending([track], ex, 2, TOLERANCE)
-    assert decision.person == -1 and decision.reason == "far"
+    (decision,) = decide_video([track], anchors, 2, TOLERANCE)
+    assert decision.person == -1 and decision.reason == "no cluster"
 
 
-def test_no_exemplars_no_adoption():
+def test_no_anchors_no_adoption():
     track = pending(np.stack([unit(3)]), [0.45, 0.7])
-    assert decide_pending([track], Exemplars(), 2, TOLERANCE)[0].reason == "no exemplars"
+    assert decide_video([track], [], 2, TOLERANCE)[0].reason == "no anchors"
 
 
 def test_two_faces_in_one_frame_are_two_people():
     alice = unit(1) * 0.5
-    ex = exemplars_of((0, alice))
+    anchors = anchors_of((0, alice, 100))
     close = np.stack([near(alice, 0.15, 30 + i) for i in range(3)])
     excluded = pending(close, [0.45, 0.9], excluded=(0,))
-    assert decide_pending([excluded], ex, 2, TOLERANCE)[0].person == -1
+    assert decide_video([excluded], anchors, 2, TOLERANCE)[0].person == -1
     # Two borderline tracks in the same frames: only the nearer one is Alice.
     nearer = pending(np.stack([near(alice, 0.1, 40 + i) for i in range(3)]), [0.45, 0.9])
     farther = pending(close, [0.45, 0.9], first=5, last=20, name="5.1")
-    apart = pending(close, [0.45, 0.9], first=30, last=40, name="30.0")
-    decisions = decide_pending([farther, nearer, apart], ex, 2, TOLERANCE)
+    other_shot = np.stack([near(alice, 0.15, 60 + i) for i in range(3)])
+    apart = pending(other_shot, [0.45, 0.9], first=30, last=40, name="30.0")
+    decisions = decide_video([farther, nearer, apart], anchors, 2, TOLERANCE)
     assert [d.person for d in decisions] == [-1, 0, 0]
-    assert decisions[0].reason == "shares a frame"
 
 
-def test_a_track_between_two_peoples_video_faces_is_ambiguous():
+def test_a_track_between_two_peoples_anchors_is_ambiguous():
     alice = unit(1) * 0.5
     bob = near(alice, 0.3, 7)
-    ex = exemplars_of((0, alice), (1, bob))
+    anchors = anchors_of((0, alice, 100), (1, bob, 200))
     middle = (alice + bob) / 2
     track = pending(np.stack([near(middle, 0.05, 50 + i) for i in range(3)]), [0.45, 0.47])
-    assert decide_pending([track], ex, 2, TOLERANCE)[0].reason == "ambiguous"
+    assert decide_video([track], anchors, 2, TOLERANCE)[0].reason == "ambiguous"
 
 
 def test_the_references_keep_their_say():
     alice = unit(1) * 0.5
-    ex = exemplars_of((0, alice))
+    anchors = anchors_of((0, alice, 100))
     track = pending(np.stack([near(alice, 0.1, 60)]), [TOLERANCE + REFERENCE_SLACK + 0.05, 0.9])
-    assert decide_pending([track], ex, 2, TOLERANCE)[0].person == -1
+    assert decide_video([track], anchors, 2, TOLERANCE)[0].person == -1
+
+
+def test_no_chain_through_other_held_back_tracks():
+    # b1 is near Alice's anchor; b2 is near b1 but not near the anchor: b2 stays undecided
+    # although it may share b1's cluster (a chain drifts from one person to another).
+    alice = unit(1) * 0.5
+    anchors = anchors_of((0, alice, 100))
+    b1_centre = near(alice, 0.25, 3)
+    b2_centre = near(b1_centre, 0.3, 4)
+    b1 = pending(np.stack([near(b1_centre, 0.05, 70 + i) for i in range(4)]), [0.45, 0.9])
+    b2 = pending(np.stack([near(b2_centre, 0.05, 80 + i) for i in range(4)]), [0.45, 0.9], 20, 30)
+    decisions = decide_video([b1, b2], anchors, 2, TOLERANCE)
+    assert decisions[0].person == 0
+    assert decisions[1].person == -1 and decisions[1].video_distance > VIDEO_TOLERANCE
+
+
+def test_a_lookalike_seen_beside_the_person_is_never_lent_them():
+    # A stranger near Alice's anchors (0.3), seen once beside her (his track shares her
+    # anchor's frames) and twice alone: his tracks form their own cluster, never hers.
+    alice = unit(1) * 0.5
+    anchors = anchors_of((0, alice, 0))
+    him = near(alice, 0.3, 5)
+    beside = pending(np.stack([near(him, 0.05, 90 + i) for i in range(4)]), [0.45, 0.9], 0, 10)
+    alone = [
+        pending(
+            np.stack([near(him, 0.05, 100 + 10 * k + i) for i in range(4)]),
+            [0.45, 0.9],
+            50 + 20 * k,
+            60 + 20 * k,
+            name=f"{50 + 20 * k}.0",
+        )
+        for k in range(2)
+    ]
+    decisions = decide_video([beside, *alone], anchors, 2, TOLERANCE)
+    assert [d.person for d in decisions] == [-1, -1, -1]
+    # Without the shot beside her, nothing tells him from her: the rule lends her.
+    assert [d.person for d in decide_video(alone, anchors, 2, TOLERANCE)] == [0, 0]
+
+
+def test_cluster_tracks_respects_cannot_links():
+    distances = np.array([[0, 0.1, 0.2], [0.1, 0, 0.15], [0.2, 0.15, 0]])
+    cannot = np.zeros((3, 3), dtype=bool)
+    assert cluster_tracks(distances, cannot).tolist() == [0, 0, 0]
+    cannot[0, 2] = cannot[2, 0] = True
+    assert cluster_tracks(distances, cannot).tolist() == [0, 0, 2]
+    assert cluster_tracks(distances, cannot, limit=0.05).tolist() == [0, 1, 2]
+    assert cluster_tracks(np.zeros((0, 0)), np.zeros((0, 0), dtype=bool)).tolist() == []
+
+
+def test_track_distances_are_symmetric_medians_of_nearest():
+    a = np.stack([unit(1), unit(2)])
+    b = np.stack([near(unit(1), 0.1, 1), near(unit(1), 0.3, 2), near(unit(2), 0.2, 3)])
+    d = track_distances([a, b, np.zeros((0, 128))])
+    ab = np.median([0.1, 0.2])
+    ba = np.median([0.1, 0.3, 0.2])
+    assert d[0, 1] == pytest.approx((ab + ba) / 2) and d[1, 0] == d[0, 1]
+    assert d[0, 0] == 0 and np.isinf(d[0, 2])
 
 
 def test_a_track_decided_without_a_confident_face_waits_for_the_video():
     # The references decided these tracks for Alice (0), but none of their faces was
-    # matched with confidence: the video's confident faces of Alice have the last word.
+    # matched with confidence: the video's anchors of Alice have the last word.
     alice = unit(1) * 0.5
-    ex = exemplars_of((0, alice))
+    anchors = anchors_of((0, alice, 100))
     lookalike = near(alice, 0.5, 98)  # a relative: within the tolerance of her photo
     like_her = pending(np.stack([near(alice, 0.15, 80 + i) for i in range(3)]), [0.38, 0.9])
     unlike = pending(np.stack([near(lookalike, 0.1, 90 + i) for i in range(3)]), [0.38, 0.9])
     like_her.decided = unlike.decided = 0
     unlike.first_frame = 20
     unlike.last_frame = 30
-    decisions = decide_pending([like_her, unlike], ex, 2, TOLERANCE)
+    decisions = decide_video([like_her, unlike], anchors, 2, TOLERANCE)
     assert [(d.person, d.reason) for d in decisions] == [
         (0, "confirmed"),
         (-1, "unlike the video"),
     ]
-    # A video without a confident face of Alice: the references alone decide, as before.
-    (alone,) = decide_pending([unlike], exemplars_of((1, unit(2) * 0.5)), 2, TOLERANCE)
+    # A video without an anchor of Alice: the references alone decide, as before.
+    (alone,) = decide_video([unlike], anchors_of((1, unit(2) * 0.5, 100)), 2, TOLERANCE)
     assert (alone.person, alone.reason) == (0, "references")
 
 
-def test_video_distances_are_medians_of_nearest_exemplars():
-    alice = unit(1)
-    ex = Exemplars()
-    ex.add(0, np.stack([alice, near(alice, 1.0, 1)]))
-    encodings = np.stack([near(alice, d, 70 + i) for i, d in enumerate((0.1, 0.2, 0.3))])
-    out = video_distances(encodings, ex, 2)
-    assert out[0] == pytest.approx(0.2) and np.isinf(out[1])
+# --------------------------------------------------------------- real encodings (LFW)
+
+HU, KIM, JULIE = "Hu_Jintao", "Kim_Hong-up", "Julie_Gerberding"
+
+
+@pytest.fixture(scope="module")
+def lfw_encodings(testdata) -> dict[str, np.ndarray]:
+    """Encodings of real photos: Hu Jintao (10), his look-alike Kim Hong-up (1, 0.42-0.48
+    from every photo of Hu), Julie Gerberding (3)."""
+    from faceripper.encoder import encode_faces
+    from faceripper.geometry import as_boxes
+    from faceripper.images import load_rgb
+    from faceripper.testing import load_face_sources
+
+    out = {}
+    for name, count in ((HU, 10), (KIM, 1), (JULIE, 3)):
+        photos = sorted((testdata / "lfw_dev" / name).glob("*.jpg"))[:count]
+        sources = load_face_sources(photos, identity=name)
+        out[name] = np.stack(
+            [encode_faces(load_rgb(s.path), as_boxes([s.box])).encodings[0] for s in sources]
+        )
+    return out
+
+
+def test_real_faces_are_lent_their_person_and_the_lookalike_is_not(lfw_encodings):
+    hu, kim, julie = lfw_encodings[HU], lfw_encodings[KIM], lfw_encodings[JULIE]
+    # Two anchor shots of Hu and one of Julie; then held-back shots of Hu's other photos
+    # and of Kim (borderline to Hu's reference, as he is at the default tolerance).
+    anchors = [Anchor(0, 0, 30, hu[0:3]), Anchor(0, 100, 130, hu[3:5]), Anchor(1, 0, 30, julie)]
+    hu_later = pending(hu[7:10], [0.45, 0.9], 200, 230, name="200.0")
+    kim_alone = pending(kim, [0.43, 0.9], 300, 330, name="300.0")
+    decisions = decide_video([hu_later, kim_alone], anchors, 2, TOLERANCE)
+    assert (decisions[0].person, decisions[0].reason) == (0, "adopted")
+    assert decisions[0].video_distance < 0.35
+    assert decisions[1].person == -1 and decisions[1].video_distance > VIDEO_TOLERANCE
+    # At a raised tolerance, the references decide Kim for Hu: the video refuses him.
+    kim_alone.decided = 0
+    (refused,) = decide_video([kim_alone], anchors, 2, 0.45)
+    assert (refused.person, refused.reason) == (-1, "unlike the video")
+    # Kim beside Hu (sharing Hu's anchor's frames) can never be Hu's.
+    kim_beside = pending(kim, [0.43, 0.9], 10, 20, name="10.1")
+    assert decide_video([kim_beside], anchors, 2, TOLERANCE)[0].person == -1
 
 
 def test_pack_and_unpack_round_trip():
-    ex = exemplars_of((0, unit(1)), (2, unit(2)))
+    ex = [Anchor(0, 0, 9, np.stack([unit(1), unit(3)])), Anchor(2, 20, 29, unit(2)[None])]
     track = pending(np.stack([unit(5), unit(6)]), [0.45, 0.7, 0.9], 3, 9, (2,), "3.1")
     track.decided = 1
     track.hits = [hit(3, 1, b"abc"), hit(5, 1, b"defgh")]
     track.own_distances = [np.array([0.44, 0.7, 0.9]), None]
     empty = pending(np.zeros((0, 128)), [0.5, 0.6, 0.9], 11, 11, (), "11.0")
     ex2, tracks = unpack(pack(ex, [track, empty]))
-    assert np.array_equal(ex2.person, ex.person) and np.allclose(ex2.encodings, ex.encodings)
+    assert [(a.person, a.first_frame, a.last_frame) for a in ex2] == [(0, 0, 9), (2, 20, 29)]
+    assert np.allclose(ex2[0].encodings, ex[0].encodings)
+    assert np.allclose(ex2[1].encodings, ex[1].encodings)
     got = tracks[0]
     assert (got.name, got.first_frame, got.last_frame, got.excluded) == ("3.1", 3, 9, (2,))
     assert (got.decided, tracks[1].decided) == (1, -1)
@@ -210,8 +310,9 @@ def test_pack_and_unpack_round_trip():
     assert [h.frame for h in got.hits] == [3, 5] and got.hits[1].box_trbl == (10, 60, 60, 10)
     assert np.allclose(got.own_distances[0], [0.44, 0.7, 0.9]) and got.own_distances[1] is None
     assert tracks[1].hits == [] and tracks[1].encodings.shape == (0, 128)
-    assert len(unpack(pack(ex, [track]), exemplars_only=True)[1]) == 0
-    assert unpack(pack(Exemplars(), []))[1] == []
+    summary = unpack(pack(ex, [track]), crops=False)[1][0]
+    assert summary.hits == [] and np.allclose(summary.encodings, track.encodings)
+    assert unpack(pack([], [])) == ([], [])
 
 
 def test_adopted_hits_take_the_person_and_their_distance():
@@ -224,17 +325,16 @@ def test_adopted_hits_take_the_person_and_their_distance():
     assert [(h.person, round(h.distance, 2)) for h in out] == [(0, 0.43), (0, 0.45)]
 
 
-def test_merge_streams_many_parts_in_bounded_memory():
-    parts = []
-    for k in range(40):
-        part = Exemplars()
-        part.add(0, np.stack([unit(10_000 + 20 * k + i) for i in range(20)]))
-        parts.append(part)
-    merged = Exemplars.merge(iter(parts), limit=16)
-    assert (merged.person == 0).sum() == 16
-    assert np.allclose(merged.encodings[0], unit(10_000))  # the first one stays
-    again = Exemplars.merge(iter(parts), limit=16)
-    assert np.array_equal(merged.encodings, again.encodings)
+def test_merge_anchors_streams_many_parts_in_bounded_memory():
+    parts = [
+        [Anchor(0, 100 * k + i, 100 * k + i, unit(10_000 + 20 * k + i)[None]) for i in range(20)]
+        for k in range(40)
+    ]
+    merged = merge_anchors(iter(parts), limit=16)
+    assert len(merged) == 16
+    assert np.allclose(merged[0].encodings, unit(10_000))  # the first one stays
+    again = merge_anchors(iter(parts), limit=16)
+    assert [a.first_frame for a in merged] == [a.first_frame for a in again]
 
 
 def _far(distances: np.ndarray, person: int = 0) -> Decision:
@@ -286,3 +386,17 @@ def test_own_core_refuses_a_track_with_a_missed_cut_or_a_negative():
     assert own_core(distances, encodings, matched, 3, TOLERANCE) is matched
     disagree = Decision(-1, 0.5, "disagree", 0)
     assert own_core(distances, encodings, disagree, 3, TOLERANCE) is disagree
+
+
+def test_clustering_by_components_equals_clustering_the_whole():
+    from faceripper.adaptive import _average_linkage
+
+    rng = np.random.default_rng(5)
+    points = np.concatenate([rng.normal(c, 0.1, size=(12, 2)) for c in (0, 1, 3)])
+    distances = np.linalg.norm(points[:, None] - points[None], axis=2)
+    cannot = rng.random((36, 36)) < 0.05
+    cannot = cannot | cannot.T
+    np.fill_diagonal(cannot, False)
+    whole = _average_linkage(distances, cannot, 0.4)
+    assert cluster_tracks(distances, cannot, 0.4).tolist() == whole.tolist()
+    assert len(set(whole.tolist())) >= 3

@@ -169,9 +169,9 @@ def collect_adaptive(
     result: SegmentResult,
     n_people: int,
 ) -> None:
-    """Keep a segment's confident faces, its borderline tracks and its tracks decided
-    without a face matched with confidence for the video's second step
-    (:mod:`faceripper.adaptive`)."""
+    """Keep a segment's anchors (tracks decided with a face matched with confidence),
+    its borderline tracks and its tracks decided without a face matched with confidence
+    for the video's second step (:mod:`faceripper.adaptive`)."""
     spans = [(t.observations[0].frame, t.observations[-1].frame) for t in tracks]
     for track, decision, (first, last) in zip(tracks, decisions, spans, strict=True):
         encoded = [
@@ -183,10 +183,9 @@ def collect_adaptive(
         encodings = np.stack([o.encoding for o in encoded])  # type: ignore[misc]
         median = np.median(distances, axis=0)
         if decision.person >= 0:
-            sure = np.flatnonzero(adaptive.confident_faces(distances, decision.person, n_people))
-            if len(sure):
-                chosen = sure[adaptive.spread(len(sure), adaptive.EXEMPLARS_PER_TRACK)]
-                result.exemplars.add(decision.person, encodings[chosen])
+            if adaptive.confident_faces(distances, decision.person, n_people).any():
+                chosen = encodings[adaptive.spread(len(encodings), adaptive.ANCHOR_ENCODINGS)]
+                result.anchors.append(adaptive.Anchor(decision.person, first, last, chosen))
                 continue
             excluded: list[int] = []
             result.counts["tracks_unconfirmed"] += 1

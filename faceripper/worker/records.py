@@ -202,7 +202,8 @@ class SegmentResult:
     traceback: str = ""
     #: The video itself is broken (truncated, corrupt): rerunning will not help.
     decode_error: bool = False
-    #: With ``settings.adapt``: faces matched with confidence, and the tracks left for
-    #: the video's second step (:mod:`faceripper.adaptive`).
-    exemplars: adaptive.Exemplars = field(default_factory=adaptive.Exemplars)
+    #: With ``settings.adapt``: the anchor tracks (decided with a face matched with
+    #: confidence), and the tracks left for the video's second step
+    #: (:mod:`faceripper.adaptive`).
+    anchors: list[adaptive.Anchor] = field(default_factory=list)
     pending: list[adaptive.PendingTrack] = field(default_factory=list)
