@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from faceripper.pose import HeadPose
 from faceripper.tracks import Decision
 
 if TYPE_CHECKING:
@@ -417,6 +418,7 @@ def pack(exemplars: Exemplars, pending: Sequence[PendingTrack]) -> bytes:
                     "track": hit.track,
                     "encoded": hit.encoded,
                     "detector": hit.detector,
+                    "pose": None if hit.pose is None else [hit.pose.yaw, hit.pose.roll],
                     "own": None if own is None else [float(v) for v in own],
                     "jpeg": len(hit.jpeg),
                 }
@@ -493,6 +495,7 @@ def unpack(data: bytes, exemplars_only: bool = False) -> tuple[Exemplars, list[P
                     track=str(hit["track"]),
                     encoded=bool(hit["encoded"]),
                     detector=str(hit.get("detector", "hog")),
+                    pose=None if hit.get("pose") is None else HeadPose(*hit["pose"]),
                 )
             )
             own = hit["own"]

@@ -59,6 +59,7 @@ from faceripper.geometry import BoxArray, box_sizes, iou
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
 from faceripper.models import Device, EncoderEngine, LandmarkModel
+from faceripper.pose import head_pose
 from faceripper.tracks import LINK_IOU, LINK_SIZE_RATIO, Observation, Track, vote
 
 #: A track is followed once this many of its encoded faces voted for one person (and
@@ -373,6 +374,7 @@ def _observation(
         sharpness=sharp,
         blurry=blurry,
         followed=True,
+        pose=head_pose(landmarks),
     )
     if blurry and not settings.save_blurry:
         return observation

@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 from faceripper.geometry import BoxArray, box_sizes, iou
 from faceripper.matching import Matches, match_faces
+from faceripper.pose import HeadPose, is_frontal
 
 #: Least overlap (intersection over union) of a box with a track's last box to join it.
 LINK_IOU = 0.3
@@ -90,6 +91,10 @@ DISAGREEMENT = 0.1
 #: A track keeps its person only if the median distance of its encodings to that person
 #: is at most the tolerance plus this.
 MEDIAN_SLACK = 0.1
+#: A track whose encoded faces include at least this many frontal ones
+#: (:func:`faceripper.pose.is_frontal`) may take its median distance over those alone
+#: (:func:`decide`).
+FRONTAL_MIN_FACES = 3
 #: A track that ends is continued (:func:`join`) by one that starts at most this many
 #: seconds later in the same shot, at the same place: the detector lost the face for a
 #: moment (a turn, a hand, motion blur). Measured on the Hamilton clip: HOG loses Lin's
@@ -171,6 +176,9 @@ class Observation:
     appearance: npt.NDArray[np.float32] | None = None
     #: Found by the CNN where HOG lost the track (:mod:`faceripper.follow`).
     followed: bool = False
+    #: The face's yaw and roll from its landmarks (:mod:`faceripper.pose`); None when
+    #: its landmarks were not computed.
+    pose: HeadPose | None = None
 
 
 @dataclass
@@ -288,8 +296,15 @@ def decide(track: Track, tolerance: float, gap: float, n_people: int | None = No
 
     - votes for other people are at most :data:`DISAGREEMENT` of that person's (else
       the frames disagree: the track is dropped, never saved under two people), and
-    - the median distance to that person over all encoded frames is within
-      ``tolerance + MEDIAN_SLACK`` (one lucky frame does not carry a stranger's track).
+    - the median distance to that person is within ``tolerance + MEDIAN_SLACK`` (one
+      lucky frame does not carry a stranger's track). The median is the smaller of the
+      one over all encoded faces and, when the track has at least
+      :data:`FRONTAL_MIN_FACES` frontal encoded faces (:data:`faceripper.pose.FRONTAL_YAW`),
+      the one over those: a face that turns away for part of a track is recognised by
+      its frontal faces, and its turned faces, far from any reference photo, no longer
+      sink it (nor do they when they lie nearer). Its votes still count from every
+      encoded face (a turned face voting for someone else still makes the frames
+      disagree).
 
     Identities from ``n_people`` on are negatives (``--negatives``): a track whose best
     identity is a negative is dropped (reason ``"negative"``).
@@ -305,7 +320,7 @@ def decide(track: Track, tolerance: float, gap: float, n_people: int | None = No
         reason = "ambiguous" if matches.ambiguous.any() else "unknown"
         return Decision(-1, float(np.median(distances[:, nearest])), reason, nearest)
     (person, count), *_ = votes.most_common(1)
-    median = float(np.median(distances[:, person]))
+    median = _median(track, distances[:, person])
     if n_people is not None and person >= n_people:
         return Decision(-1, median, "negative", person)
     others = sum(votes.values()) - count
@@ -314,6 +329,20 @@ def decide(track: Track, tolerance: float, gap: float, n_people: int | None = No
     if median > tolerance + MEDIAN_SLACK:
         return Decision(-1, median, "far", person)
     return Decision(person, median, "matched", person)
+
+
+def _median(track: Track, distances: npt.NDArray[np.float64]) -> float:
+    """A track's median distance to one person (:func:`decide`), ``distances`` being
+    its encoded faces' ``(n_encoded,)``: over all of them, or over its frontal ones
+    (:func:`faceripper.pose.is_frontal`) when it has at least :data:`FRONTAL_MIN_FACES`
+    and they lie nearer: turned faces never make a track farther than its frontal ones."""
+    median = float(np.median(distances))
+    frontal = np.array(
+        [is_frontal(o.pose) for o in track.observations if o.distances is not None], dtype=bool
+    )
+    if int(frontal.sum()) >= FRONTAL_MIN_FACES:
+        median = min(median, float(np.median(distances[frontal])))
+    return median
 
 
 def vote(distances: npt.NDArray[np.float64], tolerance: float, gap: float) -> int:

@@ -18,18 +18,18 @@ import cv2
 import numpy as np
 import pytest
 
-from faceripper.crops import (
+from faceripper.detector import detect_cnn_around, detect_cnn_scored, detect_faces
+from faceripper.encoder import encode_faces
+from faceripper.follow import FOLLOW_MAX_FRAMES, FOLLOW_MIN_VOTES, choose, followed_person
+from faceripper.geometry import iou
+from faceripper.images import load_rgb
+from faceripper.pose import (
     FRONTAL_NOSE_OFFSET,
     TURNED_MAX_ROLL,
     alignment_roll,
     nose_offset,
     roll_degrees,
 )
-from faceripper.detector import detect_cnn_around, detect_cnn_scored, detect_faces
-from faceripper.encoder import encode_faces
-from faceripper.follow import FOLLOW_MAX_FRAMES, FOLLOW_MIN_VOTES, choose, followed_person
-from faceripper.geometry import iou
-from faceripper.images import load_rgb
 from faceripper.tracks import Observation, Track
 
 # ----------------------------------------------------------------------- pure rules

@@ -143,6 +143,7 @@ def _track_hits(
                 track=track.name,
                 encoded=own is not None,
                 detector="followed" if observation.followed else settings.model,
+                pose=observation.pose,
             )
         )
     return hits

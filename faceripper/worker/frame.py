@@ -24,6 +24,7 @@ from faceripper.follow import FollowSettings, RecentFrame, follow_back, follow_l
 from faceripper.geometry import BoxArray, box_sizes
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
+from faceripper.pose import head_pose
 from faceripper.tracks import APPEARANCE_JUMP, MEDIAN_SLACK, Observation, Track, Tracker, vote
 from faceripper.worker.records import References, RipSettings, SegmentResult
 
@@ -126,6 +127,7 @@ def process_frame(
             encoding=encoded_faces.get(i),
             appearance=appearance[i],
             followed=bool(followed[i]),
+            pose=head_pose(landmarks[i]),
         )
         if observation.distances is not None:
             track.last_encoded = frame

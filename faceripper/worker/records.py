@@ -18,6 +18,7 @@ from faceripper import adaptive
 from faceripper.blur import DEFAULT_BLUR_THRESHOLD
 from faceripper.detector import detection_scale
 from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
+from faceripper.pose import HeadPose
 from faceripper.video import RESET_FRAMES, VideoScan
 
 #: Crops of one track closer than this (see :func:`faceripper.crops.signature_distance`)
@@ -141,6 +142,9 @@ class FaceHit:
     #: What found the face: ``"hog"`` or ``"cnn"`` (``--model``), or ``"followed"`` (the
     #: CNN, around a person's track that HOG lost: :mod:`faceripper.follow`).
     detector: str = "hog"
+    #: The face's yaw and roll from its landmarks (:mod:`faceripper.pose`); None when
+    #: its landmarks were not computed (``--no-align`` and not encoded).
+    pose: HeadPose | None = None
 
 
 @dataclass
