@@ -18,7 +18,8 @@ every encoded or aligned face has already: no model of its own.
 
 :mod:`faceripper.crops` levels crops by the roll (:func:`alignment_roll`: a turned face
 only a little), :func:`faceripper.tracks.decide` does not let a track's turned faces
-make it farther than its frontal ones (:data:`FRONTAL_YAW`), and the manifest's ``yaw`` and ``roll`` columns give every crop's.
+make it farther than its frontal ones (:data:`FRONTAL_YAW`), and the manifest's ``yaw``
+and ``roll`` columns give every crop's.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import pytest
 
 from faceripper.detector import detect_cnn_around, detect_cnn_scored, detect_faces
 from faceripper.encoder import encode_faces
-from faceripper.follow import FOLLOW_MAX_FRAMES, FOLLOW_MIN_VOTES, choose, followed_person
+from faceripper.follow import FOLLOW_MAX_S, FOLLOW_MIN_VOTES, choose, followed_person
 from faceripper.geometry import iou
 from faceripper.images import load_rgb
 from faceripper.pose import (
@@ -36,9 +36,10 @@ from faceripper.tracks import Observation, Track
 
 
 def _track(votes: dict[int, int], followed_tail: int = 0) -> Track:
+    """Three HOG faces at 30 frames/s, then ``followed_tail`` followed ones."""
     observations = [Observation(f, f / 30, 0, (0, 100, 100, 0), 1.0, False) for f in range(3)]
     observations += [
-        Observation(3 + f, 0.0, 0, (0, 100, 100, 0), 1.0, False, followed=True)
+        Observation(3 + f, (3 + f) / 30, 0, (0, 100, 100, 0), 1.0, False, followed=True)
         for f in range(followed_tail)
     ]
     track = Track("0.0", observations)
@@ -50,11 +51,11 @@ def _track(votes: dict[int, int], followed_tail: int = 0) -> Track:
     ("votes", "tail", "expected"),
     [
         ({0: FOLLOW_MIN_VOTES}, 0, 0),
-        ({1: 5}, FOLLOW_MAX_FRAMES - 1, 1),
+        ({1: 5}, round(FOLLOW_MAX_S * 30) - 1, 1),  # followed for just under the limit
         ({0: FOLLOW_MIN_VOTES - 1}, 0, -1),  # not yet anyone's
         ({0: 5, 1: 1}, 0, -1),  # its faces disagree
         ({2: 5}, 0, -1),  # a negative identity (2 people)
-        ({0: 5}, FOLLOW_MAX_FRAMES, -1),  # followed long enough
+        ({0: 5}, round(FOLLOW_MAX_S * 30) + 1, -1),  # followed long enough
         ({}, 0, -1),
     ],
 )
