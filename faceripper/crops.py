@@ -2,8 +2,9 @@
 
 Aligned crops (the default) are rotated about the face box's centre so that the line
 through the eye centres is level, then cut square and resized to ``size_px``. A face
-turned away from the camera is rotated 10 degrees at most
-(:func:`faceripper.pose.alignment_roll`): its landmarks do not find its eye line. Plain
+turned away from the camera is rotated 10 degrees at most, unless its eye line is
+tilted 25 degrees or more (:func:`faceripper.pose.alignment_roll`): a profile's
+landmarks do not find its eye line. Plain
 crops are the square around the box, as FaceRipper v1 cut them. Either way the square's
 side is the box's larger side times ``1 + 2 * margin``.
 
@@ -60,7 +61,8 @@ def aligned_crop(
     size_px: int,
 ) -> ImageRGB:
     """A square crop of ``size_px``, rotated so that the eyes are level
-    (:func:`alignment_roll`: a turned face 10 degrees at most).
+    (:func:`alignment_roll`: a turned face 10 degrees at most, unless its eye line is
+    tilted as a head is).
 
     The square is centred on the box's centre with a side of the box's larger side times
     ``1 + 2 * margin``; parts outside the frame are filled by mirroring the frame's edge.

@@ -40,6 +40,13 @@ FRONTAL_NOSE_OFFSET = 0.15
 #: points strung along the brow: "rolls" of up to 19 degrees), three-quarter faces in
 #: the audience 0.16-0.52 (up to 17 degrees).
 TURNED_MAX_ROLL = 10.0
+#: ... unless its eye line is tilted at least this many degrees: then it is a tilted
+#: head, and gets its whole roll. Measured with the 5-point landmarks: the spurious
+#: rolls of turned faces are under 20 degrees (Lin-Manuel Miranda's profile up to 19,
+#: the three-quarter faces of the Hamilton clip's audience -12 to 17), while obama3.jpg
+#: (a face turned 12 degrees) tilted 50 and 55 degrees reads a nose offset of 0.20 and
+#: 0.23 with rolls of 40 and 45: capped, its crops were left tilted by 30 degrees or more.
+TILTED_ROLL = 25.0
 #: A face is frontal enough to decide its track's identity (:func:`faceripper.tracks.decide`)
 #: when its yaw (:func:`yaw_degrees`) is at most this many degrees either way.
 FRONTAL_YAW = 20.0
@@ -138,17 +145,22 @@ def alignment_roll(landmarks_xy: npt.NDArray[np.float64]) -> float:
     A frontal face (:func:`nose_offset` at most :data:`FRONTAL_NOSE_OFFSET`) gets its
     whole roll (:func:`roll_degrees`), a tilted head included; a turned one at most
     :data:`TURNED_MAX_ROLL`: on a profile, dlib's landmarks string the eye points
-    along the brow, and their "eye line" would spin the crop.
+    along the brow, and their "eye line" would spin the crop. A turned face whose roll
+    is at least :data:`TILTED_ROLL` is a tilted head (a profile's spurious roll is
+    smaller) and gets its whole roll too.
 
     Example:
         >>> frontal = np.array([[70, 50], [60, 48], [30, 40], [40, 42], [47, 65]], float)
         >>> alignment_roll(frontal) == roll_degrees(frontal)
         True
-        >>> profile = np.array([[70, 70], [60, 60], [30, 30], [40, 40], [28, 55]], float)
+        >>> profile = np.array([[70, 60], [60, 57], [30, 50], [40, 52], [28, 75]], float)
         >>> round(roll_degrees(profile)), alignment_roll(profile)
-        (45, 10.0)
+        (14, 10.0)
+        >>> tilted = np.array([[70, 70], [60, 60], [30, 30], [40, 40], [28, 55]], float)
+        >>> round(roll_degrees(tilted)), round(alignment_roll(tilted))
+        (45, 45)
     """
     roll = roll_degrees(landmarks_xy)
-    if nose_offset(landmarks_xy) <= FRONTAL_NOSE_OFFSET:
+    if nose_offset(landmarks_xy) <= FRONTAL_NOSE_OFFSET or abs(roll) >= TILTED_ROLL:
         return roll
     return max(-TURNED_MAX_ROLL, min(TURNED_MAX_ROLL, roll))

@@ -168,10 +168,13 @@ def test_a_profile_is_not_spun(testdata):
     assert alignment_roll(points) == roll_degrees(points)
 
 
-@pytest.mark.parametrize("angle", [30, 45])
+@pytest.mark.parametrize("angle", [30, 45, 50, 55])
 def test_a_tilted_frontal_face_is_levelled(testdata, fresh, angle):
+    """obama3.jpg tilted: at 50 and 55 degrees its landmarks read it as turned (a nose
+    offset of 0.20 and 0.23), but its roll (40 and 45) is no profile's: levelled."""
     *_, points = fresh.submit(_tilted_detections, testdata, angle).result()
-    assert abs(alignment_roll(points[0])) > angle - 10
+    assert alignment_roll(points[0]) == roll_degrees(points[0])
+    assert abs(alignment_roll(points[0])) > angle - 12
 
 
 # ----------------------------------------------------------- a rip on a real video
