@@ -73,3 +73,15 @@ def sharpness(image: npt.NDArray[np.uint8], boxes: BoxArray) -> npt.NDArray[np.f
             gray = cv2.resize(gray, (out_w, out_h), interpolation=interpolation)
         scores[i] = float(cv2.Laplacian(gray, cv2.CV_64F).var())
     return scores
+
+
+def is_blurry(scores: npt.NDArray[np.float64], threshold: float) -> npt.NDArray[np.bool_]:
+    """Which faces are blurry: ``(n,)`` bool, their :func:`sharpness` ``scores`` under
+    ``threshold`` (``--blur``; 0: none is).
+
+    >>> is_blurry(np.array([20.0, 90.0]), 75.0).tolist(), is_blurry(np.array([20.0]), 0).tolist()
+    ([True, False], [False])
+    """
+    if threshold > 0:
+        return np.asarray(scores < threshold, dtype=bool)
+    return np.zeros(len(scores), dtype=bool)

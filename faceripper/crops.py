@@ -14,6 +14,8 @@ Images are RGB uint8 ``(h, w, 3)``; boxes ``(top, right, bottom, left)``; landma
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 import numpy.typing as npt
 
@@ -132,3 +134,39 @@ def encode_jpeg(image: ImageRGB, quality: int) -> bytes:
     if not ok:
         raise ValueError("JPEG encoding failed")
     return data.tobytes()
+
+
+class CropSettings(Protocol):
+    """How ``rip`` crops a face (:class:`faceripper.worker.RipSettings` has these)."""
+
+    @property
+    def align(self) -> bool: ...
+    @property
+    def margin(self) -> float: ...
+    @property
+    def size_px(self) -> int: ...
+    @property
+    def jpeg_quality(self) -> int: ...
+    @property
+    def dedupe(self) -> bool: ...
+
+
+def face_crop(
+    image: ImageRGB,
+    box: npt.NDArray[np.int64],
+    landmarks: npt.NDArray[np.float64],
+    settings: CropSettings,
+) -> tuple[bytes, npt.NDArray[np.float32] | None]:
+    """A face's crop as ``rip`` writes it: JPEG bytes, and its near-duplicate
+    :func:`signature` (None without ``settings.dedupe``).
+
+    Eye-level aligned with ``landmarks`` (``(k, 2)`` float64) when ``settings.align``
+    (:func:`aligned_crop`), else the box with its margin (:func:`box_crop`); ``box`` is
+    ``(4,)`` int64 ``(top, right, bottom, left)``.
+    """
+    if settings.align:
+        crop = aligned_crop(image, box, landmarks, settings.margin, settings.size_px)
+    else:
+        crop = box_crop(image, box, settings.margin, settings.size_px)
+    jpeg = encode_jpeg(crop, settings.jpeg_quality)
+    return jpeg, signature(crop) if settings.dedupe else None

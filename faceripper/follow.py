@@ -51,15 +51,15 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from faceripper.blur import sharpness
-from faceripper.crops import aligned_crop, box_crop, encode_jpeg, signature
+from faceripper.blur import is_blurry, sharpness
+from faceripper.crops import face_crop
 from faceripper.detector import detect_cnn_around
 from faceripper.encoder import encode_faces, face_distances
+from faceripper.faces import Faces
 from faceripper.geometry import BoxArray, box_sizes, iou
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
 from faceripper.models import Device, EncoderEngine, LandmarkModel
-from faceripper.pose import head_pose
 from faceripper.tracks import LINK_IOU, LINK_SIZE_RATIO, Observation, Track, vote
 
 #: A track is followed once this many of its encoded faces voted for one person (and
@@ -125,13 +125,16 @@ class RecentFrame:
     time_s: float
     #: The decoded frame, RGB uint8 ``(h, w, 3)`` (a reference, not a copy).
     image: ImageRGB
-    #: ``(n, 4)`` int64 its HOG faces at least ``min_size``.
-    hog: BoxArray
-    #: ``(4,)`` int64 boxes of every face tracked in it (HOG and followed), those
-    #: followed backwards into it included.
-    faces: list[npt.NDArray[np.int64]]
+    #: Every face tracked in it (HOG faces at least ``min_size``, then followed faces),
+    #: those followed backwards into it included (their boxes, numbers and ``followed``).
+    faces: Faces
     #: The ``face_index`` the next face followed backwards into it gets.
     next_index: int
+
+    @property
+    def hog(self) -> BoxArray:
+        """``(n, 4)`` int64 its HOG faces at least ``min_size``."""
+        return self.faces.box_trbl[~self.faces.followed]
 
 
 def recent_frames() -> deque[RecentFrame]:
@@ -342,8 +345,7 @@ def follow_back(
                 break  # another face is where this one will be
             counts["follow_searches"] += 1
             candidates, scores = detect_cnn_around(past.image, box)
-            others = np.stack(past.faces) if past.faces else np.zeros((0, 4), np.int64)
-            row = choose(box, candidates, scores, others, settings.min_size_px)
+            row = choose(box, candidates, scores, past.faces.box_trbl, settings.min_size_px)
             if row < 0:
                 break
             box = np.asarray(candidates[row], dtype=np.int64)
@@ -351,8 +353,9 @@ def follow_back(
             if vetoed:
                 counts["follow_vetoed"] += 1
                 break
-            found.append(_observation(past, box, landmarks, settings))
-            past.faces.append(box)
+            face = Faces.followed_boxes(box[None, :], past.next_index)
+            found.append(_observation(past, face, landmarks, settings))
+            past.faces = past.faces.append(face)
             past.next_index += 1
             counts["followed"] += 1
             counts["followed_back"] += 1
@@ -361,30 +364,22 @@ def follow_back(
 
 def _observation(
     past: RecentFrame,
-    box: npt.NDArray[np.int64],
+    face: Faces,
     landmarks: npt.NDArray[np.float64],
     settings: FollowSettings,
 ) -> Observation:
-    """A face followed backwards into ``past``, cropped as the worker crops its faces."""
-    sharp = float(sharpness(past.image, box[None, :])[0])
-    blurry = settings.blur_threshold > 0 and sharp < settings.blur_threshold
-    observation = Observation(
-        frame=past.frame,
-        time_s=past.time_s,
-        face_index=past.next_index,
-        box_trbl=tuple(int(v) for v in box),  # type: ignore[arg-type]
+    """A face (one row) followed backwards into ``past``, cropped as the worker crops
+    its faces."""
+    sharp = sharpness(past.image, face.box_trbl)
+    face = face.with_columns(
         sharpness=sharp,
-        blurry=blurry,
-        followed=True,
-        pose=head_pose(landmarks),
+        blurry=is_blurry(sharp, settings.blur_threshold),
+        landmarks_xy=landmarks[None],
     )
-    if blurry and not settings.save_blurry:
+    observation = Observation.from_faces(face, 0, past.frame, past.time_s)
+    if observation.blurry and not settings.save_blurry:
         return observation
-    if settings.align:
-        crop = aligned_crop(past.image, box, landmarks, settings.margin, settings.size_px)
-    else:
-        crop = box_crop(past.image, box, settings.margin, settings.size_px)
-    observation.jpeg = encode_jpeg(crop, settings.jpeg_quality)
-    if settings.dedupe:
-        observation.signature = signature(crop)
+    observation.jpeg, observation.signature = face_crop(
+        past.image, face.box_trbl[0], landmarks, settings
+    )
     return observation

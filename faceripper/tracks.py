@@ -35,9 +35,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from faceripper.faces import Faces
 from faceripper.geometry import BoxArray, box_sizes, iou
 from faceripper.matching import Matches, match_faces
-from faceripper.pose import HeadPose, is_frontal
+from faceripper.pose import HeadPose, head_pose, is_frontal
 
 #: Least overlap (intersection over union) of a box with a track's last box to join it.
 LINK_IOU = 0.3
@@ -160,7 +161,8 @@ class Observation:
     kept for the video-adaptive step, :mod:`faceripper.adaptive`).
     ``jpeg``/``signature`` are set when the face may be written. ``appearance`` is a
     signature of the face's box (:func:`faceripper.crops.signature`), to see a change of
-    face between two frames of a track.
+    face between two frames of a track. The worker makes one of each row of a frame's
+    :class:`~faceripper.faces.Faces` (:meth:`from_faces`).
     """
 
     frame: int
@@ -179,6 +181,26 @@ class Observation:
     #: The face's yaw and roll from its landmarks (:mod:`faceripper.pose`); None when
     #: its landmarks were not computed.
     pose: HeadPose | None = None
+
+    @classmethod
+    def from_faces(cls, faces: Faces, i: int, frame: int, time_s: float) -> Observation:
+        """Face ``i`` of a frame's record (:class:`faceripper.faces.Faces`), without its
+        crop (``jpeg``, ``signature``); its head pose from its landmarks, when it has
+        them (:func:`faceripper.pose.head_pose`)."""
+        landmarks = faces.row("landmarks_xy", i)
+        return cls(
+            frame=frame,
+            time_s=time_s,
+            face_index=int(faces.face_index[i]),
+            box_trbl=tuple(int(v) for v in faces.box_trbl[i]),  # type: ignore[arg-type]
+            sharpness=float(faces.sharpness[i]),
+            blurry=bool(faces.blurry[i]),
+            distances=faces.row("distances", i),
+            encoding=faces.row("encodings", i),
+            appearance=faces.row("appearance", i),
+            followed=bool(faces.followed[i]),
+            pose=None if landmarks is None else head_pose(landmarks),
+        )
 
 
 @dataclass

@@ -1,12 +1,11 @@
-"""Tests of the pure functions on boxes (faceripper.geometry), the Faces record
-(faceripper.faces) and the matching of faces to people (faceripper.matching)."""
+"""Tests of the pure functions on boxes (faceripper.geometry) and the matching of faces to
+people (faceripper.matching)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from faceripper.faces import Faces
 from faceripper.geometry import (
     as_boxes,
     box_areas,
@@ -139,73 +138,6 @@ def test_as_boxes_rejects_other_shapes(value, shape):
     with pytest.raises(ValueError) as caught:
         as_boxes(value)
     assert str(caught.value) == f"boxes must have shape (n, 4), got {shape}"
-
-
-# ---------------------------------------------------------------------------- Faces
-
-
-def _faces(n: int) -> Faces:
-    boxes = np.array([[0, 10 * (i + 1), 10 * (i + 1), 0] for i in range(n)], dtype=np.int64)
-    return Faces(
-        boxes,
-        landmarks_xy=np.arange(n * 5 * 2, dtype=np.float64).reshape(n, 5, 2),
-        encodings=np.arange(n * 128, dtype=np.float64).reshape(n, 128),
-        sharpness=np.arange(n, dtype=np.float64) * 10,
-    )
-
-
-def test_faces_defaults_have_one_row_per_box():
-    faces = Faces(np.array([[10, 150, 150, 10], [0, 40, 30, 10]]))
-    assert len(faces) == 2
-    assert faces.box_trbl.dtype == np.int64
-    assert faces.landmarks_xy.shape == (2, 0, 2)
-    assert faces.encodings.shape == (2, 0)
-    assert faces.sharpness.shape == (2,)
-    assert np.isnan(faces.sharpness).all()
-    assert faces.sizes.tolist() == [140, 30]
-
-
-@pytest.mark.parametrize(
-    ("index", "rows"),
-    [
-        (np.array([True, False, True]), [0, 2]),
-        (np.array([2, 0]), [2, 0]),
-        (slice(1, None), [1, 2]),
-        (np.array([False, False, False]), []),
-    ],
-)
-def test_faces_indexing_keeps_fields_in_step(index, rows):
-    faces = _faces(3)
-    picked = faces[index]
-    assert len(picked) == len(rows)
-    for name in ("box_trbl", "landmarks_xy", "encodings", "sharpness"):
-        assert np.array_equal(getattr(picked, name), getattr(faces, name)[rows]), name
-
-
-def test_faces_filter_by_size():
-    faces = _faces(3)  # sizes 10, 20, 30
-    big = faces[faces.sizes >= 20]
-    assert big.sizes.tolist() == [20, 30]
-    assert big.sharpness.tolist() == [10.0, 20.0]
-
-
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("landmarks_xy", np.zeros((3, 5, 2))),
-        ("encodings", np.zeros((1, 128))),
-        ("sharpness", np.zeros(4)),
-    ],
-)
-def test_faces_rejects_a_field_with_the_wrong_row_count(field, value):
-    with pytest.raises(ValueError) as caught:
-        Faces(np.zeros((2, 4), dtype=np.int64), **{field: value})
-    assert str(caught.value) == (f"Faces.{field} has {len(value)} rows, expected 2 (one per box)")
-
-
-def test_faces_rejects_boxes_of_the_wrong_shape():
-    with pytest.raises(ValueError, match=r"boxes must have shape \(n, 4\), got \(2, 3\)"):
-        Faces(np.zeros((2, 3), dtype=np.int64))
 
 
 # ---------------------------------------------------------------------------- matching

@@ -128,23 +128,8 @@ def _track_hits(
             continue
         if observation.signature is not None:
             kept.append(observation.signature)
-        own = observation.distances
         hits.append(
-            FaceHit(
-                frame=observation.frame,
-                time_s=observation.time_s,
-                face_index=observation.face_index,
-                box_trbl=observation.box_trbl,
-                person=person,
-                distance=float(own[person]) if own is not None and person >= 0 else distance,
-                sharpness=observation.sharpness,
-                status="blurry" if observation.blurry else "saved",
-                jpeg=observation.jpeg,
-                track=track.name,
-                encoded=own is not None,
-                detector="followed" if observation.followed else settings.model,
-                pose=observation.pose,
-            )
+            FaceHit.from_observation(observation, person, distance, track.name, settings.model)
         )
     return hits
 

@@ -5,7 +5,9 @@ Cheapest test first: detect (on a frame shrunk as far as ``min_size`` allows, wh
 only around the tracked faces), drop faces under ``min_size``, follow the tracks HOG lost
 (:mod:`faceripper.follow`), score sharpness and skip blurry faces (unless blurry crops are
 kept), encode the faces their tracks need, measure their distances to the references,
-crop. Identities are decided when the tracks end (:mod:`faceripper.worker.decisions`).
+crop. The frame's faces are one record (:class:`faceripper.faces.Faces`) that each stage
+filters by a mask or fills a column of; each of its rows becomes an observation of its
+track. Identities are decided when the tracks end (:mod:`faceripper.worker.decisions`).
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from faceripper.blur import sharpness
-from faceripper.crops import aligned_crop, box_crop, encode_jpeg, signature, signature_distance
+from faceripper.blur import is_blurry, sharpness
+from faceripper.crops import SIGNATURE_PX, face_crop, signature, signature_distance
 from faceripper.detector import detect_around, detect_faces_scaled
 from faceripper.encoder import encode_faces, face_distances
+from faceripper.faces import Faces
 from faceripper.follow import FollowSettings, RecentFrame, follow_back, follow_lost, recent_frames
-from faceripper.geometry import BoxArray, box_sizes
+from faceripper.geometry import BoxArray
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
-from faceripper.pose import head_pose
 from faceripper.tracks import APPEARANCE_JUMP, MEDIAN_SLACK, Observation, Track, Tracker, vote
 from faceripper.worker.records import References, RipSettings, SegmentResult
 
@@ -57,85 +59,44 @@ def process_frame(
 ) -> None:
     """Find, filter and track the faces of one frame; encode and crop those that need it.
 
+    The frame's faces are one record (:class:`faceripper.faces.Faces`), filtered by
+    masks and filled in stage by stage; each face becomes an observation of its track.
     Identities are decided when the tracks end (:func:`finish_tracks`). ``boxes`` are
     the frame's detections when they were found already (CNN batches). Shot cuts are
     found by the caller (:func:`process_segment`), which gives each shot a new ``state``.
     """
     if boxes is None:
         boxes = _detect(image, frame, settings, state, result)
-    boxes = boxes[np.lexsort((boxes[:, 0], boxes[:, 3]))]  # stable order: left, then top
-    face_index = np.arange(len(boxes))
-    result.counts["detected"] += len(boxes)
-    large = box_sizes(boxes) >= settings.min_size_px
+    faces = Faces(boxes[np.lexsort((boxes[:, 0], boxes[:, 3]))])  # stable order: left, then top
+    detected = len(faces)
+    result.counts["detected"] += detected
+    large = faces.sizes >= settings.min_size_px
     result.counts["too_small"] += int((~large).sum())
-    boxes, face_index = boxes[large], face_index[large]
-    followed = np.zeros(len(boxes), dtype=bool)
-    hog = boxes
+    faces = faces[large]
     if settings.follows:
-        lost = state.tracker.lost(boxes)
-        if lost:
-            extra = follow_lost(
-                image,
-                boxes,
-                state.tracker.active,
-                lost,
-                _follow_settings(settings, references),
-                result.counts,
-            )
-            boxes = np.concatenate([boxes, extra])
-            face_index = np.concatenate([face_index, len(large) + np.arange(len(extra))])
-            followed = np.concatenate([followed, np.ones(len(extra), dtype=bool)])
-    tracks = state.tracker.assign(frame, boxes, face_index)
+        faces = _follow_lost(image, faces, detected, settings, references, state, result)
+    tracks = state.tracker.assign(frame, faces.box_trbl, faces.face_index)
     if settings.follows:
-        state.recent.append(
-            RecentFrame(frame, time_s, image, hog, list(boxes), len(large) + int(followed.sum()))
-        )
-    if len(boxes) == 0:
+        next_index = detected + int(faces.followed.sum())
+        state.recent.append(RecentFrame(frame, time_s, image, faces, next_index))
+    if len(faces) == 0:
         return
-    sharp = sharpness(image, boxes)
-    blurry = (
-        sharp < settings.blur_threshold
-        if settings.blur_threshold > 0
-        else np.zeros(len(boxes), dtype=bool)
-    )
-    keep = ~blurry | settings.save_blurry
+    faces = _measure(image, faces, settings)
+    keep = ~faces.blurry | settings.save_blurry
     result.counts["blurry_skipped"] += int((~keep).sum())
-    appearance = [_appearance(image, box) for box in boxes]
-    if settings.tracks:
-        far = settings.tolerance + MEDIAN_SLACK  # beyond it, no track can be anyone's
-        due = np.array([t.wants_encoding(frame, far) for t in tracks], dtype=bool)
-        # A face that suddenly looks different may be another person: encode it now.
-        due |= np.array([_appearance_jumped(t, a) for t, a in zip(tracks, appearance, strict=True)])
-        # A blurry face is encoded only when its track has nothing better yet.
-        due &= ~blurry | np.array([not t.votes and t.last_encoded < 0 for t in tracks])
-    else:
-        due = np.ones(len(boxes), dtype=bool)
-    due &= ~followed  # a followed face never votes (:mod:`faceripper.follow`)
-    encode = keep & due
-    landmarks, distances, encoded_faces = _encode(
-        image, boxes, keep, encode, settings, references, result
-    )
+    faces = _encode(image, faces, keep, keep & _due(faces, tracks, frame, settings), settings)
+    faces = _distances(faces, references, result)
     for i, track in enumerate(tracks):
-        observation = Observation(
-            frame=frame,
-            time_s=time_s,
-            face_index=int(face_index[i]),
-            box_trbl=tuple(int(v) for v in boxes[i]),  # type: ignore[arg-type]
-            sharpness=float(sharp[i]),
-            blurry=bool(blurry[i]),
-            distances=distances.get(i),
-            encoding=encoded_faces.get(i),
-            appearance=appearance[i],
-            followed=bool(followed[i]),
-            pose=head_pose(landmarks[i]),
-        )
+        observation = Observation.from_faces(faces, i, frame, time_s)
         if observation.distances is not None:
             track.last_encoded = frame
             person = vote(observation.distances, settings.tolerance, settings.ambiguity_gap)
             if person >= 0:
                 track.votes[person] += 1
         if keep[i]:
-            observation.jpeg, observation.signature = _crop(image, boxes[i], landmarks[i], settings)
+            observation.jpeg, observation.signature = face_crop(
+                image, faces.box_trbl[i], faces.landmarks_xy[i], settings
+            )
         track.observations.append(observation)
     if settings.follows:
         follow_back(tracks, state.recent, _follow_settings(settings, references), result.counts)
@@ -143,75 +104,104 @@ def process_frame(
         state.tracker.cut()
 
 
+def _follow_lost(
+    image: ImageRGB,
+    faces: Faces,
+    detected: int,
+    settings: RipSettings,
+    references: References,
+    state: _FrameState,
+    result: SegmentResult,
+) -> Faces:
+    """The frame's faces and, after them, those that continue the tracks they lost
+    (:func:`faceripper.follow.follow_lost`), numbered after the ``detected`` faces."""
+    lost = state.tracker.lost(faces.box_trbl)
+    if not lost:
+        return faces
+    found = follow_lost(
+        image,
+        faces.box_trbl,
+        state.tracker.active,
+        lost,
+        _follow_settings(settings, references),
+        result.counts,
+    )
+    return faces.append(Faces.followed_boxes(found, detected))
+
+
+def _measure(image: ImageRGB, faces: Faces, settings: RipSettings) -> Faces:
+    """The faces with their sharpness, whether they are blurry, and their appearance."""
+    sharp = sharpness(image, faces.box_trbl)
+    return faces.with_columns(
+        sharpness=sharp,
+        blurry=is_blurry(sharp, settings.blur_threshold),
+        appearance=_appearances(image, faces.box_trbl),
+    )
+
+
+def _due(
+    faces: Faces, tracks: list[Track], frame: int, settings: RipSettings
+) -> npt.NDArray[np.bool_]:
+    """``(n,)`` bool: the faces their tracks want encoded now (followed faces never)."""
+    if settings.tracks:
+        far = settings.tolerance + MEDIAN_SLACK  # beyond it, no track can be anyone's
+        due = np.array([t.wants_encoding(frame, far) for t in tracks], dtype=bool)
+        # A face that suddenly looks different may be another person: encode it now.
+        due |= np.array(
+            [_appearance_jumped(t, faces.row("appearance", i)) for i, t in enumerate(tracks)],
+            dtype=bool,
+        )
+        # A blurry face is encoded only when its track has nothing better yet.
+        due &= ~faces.blurry | np.array([not t.votes and t.last_encoded < 0 for t in tracks])
+    else:
+        due = np.ones(len(faces), dtype=bool)
+    return due & ~faces.followed  # a followed face never votes (:mod:`faceripper.follow`)
+
+
 def _encode(
     image: ImageRGB,
-    boxes: BoxArray,
+    faces: Faces,
     keep: npt.NDArray[np.bool_],
     encode: npt.NDArray[np.bool_],
     settings: RipSettings,
-    references: References,
-    result: SegmentResult,
-) -> tuple[
-    npt.NDArray[np.float64], dict[int, npt.NDArray[np.float64]], dict[int, npt.NDArray[np.float64]]
-]:
-    """The landmarks of the kept faces that are encoded or aligned, the encodings of the
-    kept faces in ``encode`` and their distances to every identity.
-
-    Args:
-        boxes: ``(n, 4)`` int64 ``(top, right, bottom, left)``, in ``image``'s pixels.
-        keep, encode: ``(n,)`` bool masks over ``boxes``.
-
-    Returns:
-        ``(landmarks, distances, encodings)``: ``(n, k, 2)`` float64 ``(x, y)`` landmarks
-        (zeros for the faces without; ``k`` 0 when no face has them); by row of
-        ``boxes``, ``(n_identities,)`` float64 distances (:attr:`References.n_identities`)
-        and ``(128,)`` float64 encodings of the encoded faces.
-    """
+) -> Faces:
+    """The faces with the landmarks of the kept faces that are encoded or aligned, and
+    the encodings of the faces in ``encode`` (``keep``, ``encode``: ``(n,)`` bool)."""
     needs_landmarks = keep & (encode | settings.align)
-    landmarks = np.zeros((len(boxes), 0, 2))
-    distances: dict[int, npt.NDArray[np.float64]] = {}
-    encoded_faces: dict[int, npt.NDArray[np.float64]] = {}
-    if needs_landmarks.any():
-        rows = np.flatnonzero(needs_landmarks)
-        faces = encode_faces(
-            image,
-            boxes[rows],
-            landmark_model=settings.landmarks,
-            jitters=1,
-            encode=encode[rows],
-            engine=settings.engine,
-            device=settings.device,
-        )
-        landmarks = np.zeros((len(boxes), faces.landmarks_xy.shape[1], 2))
-        landmarks[rows] = faces.landmarks_xy
-        encoded_rows = rows[encode[rows]]
-        if len(encoded_rows):
-            encodings = faces.encodings[encode[rows]]
-            per_person = person_distances(
-                face_distances(encodings, references.encodings),
-                references.person,
-                references.n_identities,
-            )
-            distances = dict(zip(encoded_rows.tolist(), per_person, strict=True))
-            encoded_faces = dict(zip(encoded_rows.tolist(), encodings, strict=True))
-            result.counts["encoded"] += len(encoded_rows)
-    return landmarks, distances, encoded_faces
+    if not needs_landmarks.any():
+        return faces
+    rows = np.flatnonzero(needs_landmarks)
+    part = encode_faces(
+        image,
+        faces.box_trbl[rows],
+        landmark_model=settings.landmarks,
+        jitters=1,
+        encode=encode[rows],
+        engine=settings.engine,
+        device=settings.device,
+    )
+    landmarks = np.full((len(faces), *part.landmarks_xy.shape[1:]), np.nan)
+    landmarks[rows] = part.landmarks_xy
+    encodings = np.full((len(faces), *part.encodings.shape[1:]), np.nan)
+    encodings[rows] = part.encodings  # NaN where not in ``encode``
+    return faces.with_columns(landmarks_xy=landmarks, encodings=encodings)
 
 
-def _crop(
-    image: ImageRGB,
-    box: npt.NDArray[np.int64],
-    landmarks: npt.NDArray[np.float64],
-    settings: RipSettings,
-) -> tuple[bytes, npt.NDArray[np.float32] | None]:
-    """A face's crop as JPEG bytes, with its near-duplicate signature (None without
-    ``settings.dedupe``): eye-level aligned with ``landmarks`` (``(k, 2)`` float64) when
-    ``settings.align``, else the box with its margin."""
-    if settings.align:
-        crop = aligned_crop(image, box, landmarks, settings.margin, settings.size_px)
-    else:
-        crop = box_crop(image, box, settings.margin, settings.size_px)
-    return encode_jpeg(crop, settings.jpeg_quality), signature(crop) if settings.dedupe else None
+def _distances(faces: Faces, references: References, result: SegmentResult) -> Faces:
+    """The faces with the distances of the encoded ones to every identity
+    (:attr:`References.n_identities`)."""
+    rows = np.flatnonzero(faces.encoded)
+    if not len(rows):
+        return faces
+    per_person = person_distances(
+        face_distances(faces.encodings[rows], references.encodings),
+        references.person,
+        references.n_identities,
+    )
+    distances = np.full((len(faces), references.n_identities), np.nan)
+    distances[rows] = per_person
+    result.counts["encoded"] += len(rows)
+    return faces.with_columns(distances=distances)
 
 
 def _follow_settings(settings: RipSettings, references: References) -> FollowSettings:
@@ -237,13 +227,15 @@ def _follow_settings(settings: RipSettings, references: References) -> FollowSet
     )
 
 
-def _appearance(image: ImageRGB, box: npt.NDArray[np.int64]) -> npt.NDArray[np.float32] | None:
-    """The signature (:func:`faceripper.crops.signature`) of a face's box, None if empty."""
-    top, right, bottom, left = (int(v) for v in box)
-    region = image[max(0, top) : max(0, bottom), max(0, left) : max(0, right)]
-    if region.shape[0] < 2 or region.shape[1] < 2:
-        return None
-    return signature(np.ascontiguousarray(region))
+def _appearances(image: ImageRGB, boxes: BoxArray) -> npt.NDArray[np.float32]:
+    """``(n, s, s)`` float32 the signature (:func:`faceripper.crops.signature`) of each
+    box, NaN for a box with less than 2x2 pixels inside the image."""
+    out = np.full((len(boxes), SIGNATURE_PX, SIGNATURE_PX), np.nan, dtype=np.float32)
+    for i, (top, right, bottom, left) in enumerate(boxes.tolist()):
+        region = image[max(0, top) : max(0, bottom), max(0, left) : max(0, right)]
+        if region.shape[0] >= 2 and region.shape[1] >= 2:
+            out[i] = signature(np.ascontiguousarray(region))
+    return out
 
 
 def _appearance_jumped(track: Track, appearance: npt.NDArray[np.float32] | None) -> bool:

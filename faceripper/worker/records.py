@@ -19,6 +19,7 @@ from faceripper.blur import DEFAULT_BLUR_THRESHOLD
 from faceripper.detector import detection_scale
 from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
 from faceripper.pose import HeadPose
+from faceripper.tracks import Observation
 from faceripper.video import RESET_FRAMES, VideoScan
 
 #: Crops of one track closer than this (see :func:`faceripper.crops.signature_distance`)
@@ -126,7 +127,12 @@ class SegmentTask:
 
 @dataclass
 class FaceHit:
-    """A face to write: where it was, whose it is, and its JPEG crop."""
+    """A face to write: where it was, whose it is, and its JPEG crop.
+
+    What travels back from a worker for each crop (:meth:`from_observation` makes it of
+    a track's :class:`~faceripper.tracks.Observation`): plain fields and the JPEG bytes,
+    none of the observation's arrays (encoding, distances, signatures).
+    """
 
     frame: int
     time_s: float
@@ -145,6 +151,43 @@ class FaceHit:
     #: The face's yaw and roll from its landmarks (:mod:`faceripper.pose`); None when
     #: its landmarks were not computed (``--no-align`` and not encoded).
     pose: HeadPose | None = None
+
+    @classmethod
+    def from_observation(
+        cls,
+        observation: Observation,
+        person: int,
+        track_distance: float,
+        track: str,
+        model: DetectorModel,
+    ) -> FaceHit:
+        """A cropped face (``observation.jpeg`` set) of ``track`` given to ``person``
+        (-1: not decided yet).
+
+        Its distance is the face's own to ``person`` when it was encoded, else
+        ``track_distance`` (the track's, from its decision); its detector is ``model``
+        (``--model``) or ``"followed"``.
+        """
+        if observation.jpeg is None:
+            raise ValueError(
+                f"face {observation.face_index} of frame {observation.frame} has no crop"
+            )
+        own = observation.distances
+        return cls(
+            frame=observation.frame,
+            time_s=observation.time_s,
+            face_index=observation.face_index,
+            box_trbl=observation.box_trbl,
+            person=person,
+            distance=float(own[person]) if own is not None and person >= 0 else track_distance,
+            sharpness=observation.sharpness,
+            status="blurry" if observation.blurry else "saved",
+            jpeg=observation.jpeg,
+            track=track,
+            encoded=own is not None,
+            detector="followed" if observation.followed else model,
+            pose=observation.pose,
+        )
 
 
 @dataclass
