@@ -25,6 +25,7 @@ and ``roll`` columns give every crop's.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,9 @@ TILTED_ROLL = 25.0
 #: A face is frontal enough to decide its track's identity (:func:`faceripper.tracks.decide`)
 #: when its yaw (:func:`yaw_degrees`) is at most this many degrees either way.
 FRONTAL_YAW = 20.0
+#: ... and a track with at least this many frontal encoded faces may take its median
+#: distance over those alone (:func:`frontal_median`).
+FRONTAL_MIN_FACES = 3
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,26 @@ def head_pose(landmarks_xy: npt.NDArray[np.float64]) -> HeadPose | None:
 def is_frontal(pose: HeadPose | None) -> bool:
     """Whether a face is frontal enough to decide its track (:data:`FRONTAL_YAW`)."""
     return pose is not None and abs(pose.yaw) <= FRONTAL_YAW
+
+
+def frontal_median(distances: npt.NDArray[np.float64], poses: Sequence[HeadPose | None]) -> float:
+    """The median distance of a track's encoded faces to one person, turned faces not
+    making it larger (:func:`faceripper.tracks.decide`).
+
+    ``distances`` ``(n,)`` float64 and ``poses`` are the faces'. The median over all
+    of them, or over the frontal ones (:func:`is_frontal`) when there are at least
+    :data:`FRONTAL_MIN_FACES` of them and their median is smaller.
+
+    Example:
+        >>> frontal, turned = HeadPose(3.0, 0.0), HeadPose(35.0, 0.0)
+        >>> frontal_median(np.array([0.3, 0.32, 0.31, 0.6, 0.62]), [frontal] * 3 + [turned] * 2)
+        0.31
+    """
+    median = float(np.median(distances))
+    frontal = np.array([is_frontal(p) for p in poses], dtype=bool)
+    if int(frontal.sum()) >= FRONTAL_MIN_FACES:
+        median = min(median, float(np.median(distances[frontal])))
+    return median
 
 
 def eye_centres(landmarks_xy: npt.NDArray[np.float64]) -> tuple[npt.NDArray, npt.NDArray]:

@@ -38,7 +38,7 @@ import numpy.typing as npt
 from faceripper.faces import Faces
 from faceripper.geometry import BoxArray, box_sizes, iou
 from faceripper.matching import Matches, match_faces
-from faceripper.pose import HeadPose, head_pose, is_frontal
+from faceripper.pose import HeadPose, frontal_median, head_pose
 
 #: Least overlap (intersection over union) of a box with a track's last box to join it.
 LINK_IOU = 0.3
@@ -92,10 +92,6 @@ DISAGREEMENT = 0.1
 #: A track keeps its person only if the median distance of its encodings to that person
 #: is at most the tolerance plus this.
 MEDIAN_SLACK = 0.1
-#: A track whose encoded faces include at least this many frontal ones
-#: (:func:`faceripper.pose.is_frontal`) may take its median distance over those alone
-#: (:func:`decide`).
-FRONTAL_MIN_FACES = 3
 #: A track that ends is continued (:func:`join`) by one that starts at most this many
 #: seconds later in the same shot, at the same place: the detector lost the face for a
 #: moment (a turn, a hand, motion blur). Measured on the Hamilton clip: HOG loses Lin's
@@ -321,7 +317,8 @@ def decide(track: Track, tolerance: float, gap: float, n_people: int | None = No
     - the median distance to that person is within ``tolerance + MEDIAN_SLACK`` (one
       lucky frame does not carry a stranger's track). The median is the smaller of the
       one over all encoded faces and, when the track has at least
-      :data:`FRONTAL_MIN_FACES` frontal encoded faces (:data:`faceripper.pose.FRONTAL_YAW`),
+      :data:`~faceripper.pose.FRONTAL_MIN_FACES` frontal encoded faces
+      (:func:`faceripper.pose.frontal_median`),
       the one over those: a face that turns away for part of a track is recognised by
       its frontal faces, and its turned faces, far from any reference photo, no longer
       sink it (nor do they when they lie nearer). Its votes still count from every
@@ -342,7 +339,8 @@ def decide(track: Track, tolerance: float, gap: float, n_people: int | None = No
         reason = "ambiguous" if matches.ambiguous.any() else "unknown"
         return Decision(-1, float(np.median(distances[:, nearest])), reason, nearest)
     (person, count), *_ = votes.most_common(1)
-    median = _median(track, distances[:, person])
+    poses = [o.pose for o in track.observations if o.distances is not None]
+    median = frontal_median(distances[:, person], poses)
     if n_people is not None and person >= n_people:
         return Decision(-1, median, "negative", person)
     others = sum(votes.values()) - count
@@ -351,20 +349,6 @@ def decide(track: Track, tolerance: float, gap: float, n_people: int | None = No
     if median > tolerance + MEDIAN_SLACK:
         return Decision(-1, median, "far", person)
     return Decision(person, median, "matched", person)
-
-
-def _median(track: Track, distances: npt.NDArray[np.float64]) -> float:
-    """A track's median distance to one person (:func:`decide`), ``distances`` being
-    its encoded faces' ``(n_encoded,)``: over all of them, or over its frontal ones
-    (:func:`faceripper.pose.is_frontal`) when it has at least :data:`FRONTAL_MIN_FACES`
-    and they lie nearer: turned faces never make a track farther than its frontal ones."""
-    median = float(np.median(distances))
-    frontal = np.array(
-        [is_frontal(o.pose) for o in track.observations if o.distances is not None], dtype=bool
-    )
-    if int(frontal.sum()) >= FRONTAL_MIN_FACES:
-        median = min(median, float(np.median(distances[frontal])))
-    return median
 
 
 def vote(distances: npt.NDArray[np.float64], tolerance: float, gap: float) -> int:

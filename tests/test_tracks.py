@@ -9,10 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceripper.pose import FRONTAL_YAW, HeadPose
+from faceripper.pose import FRONTAL_MIN_FACES, FRONTAL_YAW, HeadPose
 from faceripper.tracks import (
     CUT_THRESHOLD,
-    FRONTAL_MIN_FACES,
     SPLIT_DISTANCE,
     THUMBNAIL_LENGTH,
     Decision,
