@@ -2,10 +2,11 @@
 
 A real video (MJPG, 640x360, 30 frames/s) made from real photos: Barack Obama
 (``obama3.jpg``) first tilted 60 degrees and coming upright (HOG first sees him on
-the way), then tilting his head from 0 to 70 degrees and back, 5 degrees a frame,
-``--cycles`` times, next to Amy Adams (a stranger, frontal, 170 px away). His references
-are two other photos (``knn_examples/train/obama``); Joe Biden is referenced too. The
-truth of every frame is known: his tilt, and where each face is.
+the way), then tilting his head from 0 to ``--peak`` degrees (70; held there
+``--hold`` frames) and back, 5 degrees a frame, ``--cycles`` times, next to Amy Adams (a stranger,
+frontal, 170 px away). His references are two other photos
+(``knn_examples/train/obama``); Joe Biden is referenced too. The truth of every frame
+is known: his tilt, and where each face is.
 
 For ``--no-follow`` and ``--follow`` (in one run, so the machine's load is shared):
 wall time and CPU time (of rip's processes, workers included), the crops saved per
@@ -55,7 +56,7 @@ def tilted_patch(photo: Path, face_px: int, angle: float) -> np.ndarray:
     )
 
 
-def make_clip(testdata: Path, work: Path, cycles: int) -> list[int]:
+def make_clip(testdata: Path, work: Path, cycles: int, hold: int = 6, peak: int = 70) -> list[int]:
     """Write the clip and the references under ``work``; the tilt of every frame."""
     train = testdata / "face_recognition" / "knn_examples" / "train"
     for person, photos in {
@@ -66,7 +67,8 @@ def make_clip(testdata: Path, work: Path, cycles: int) -> list[int]:
         for photo in photos:
             shutil.copy(photo, work / "refs" / person)
     (work / "videos").mkdir()
-    cycle = [0] * 6 + list(range(5, 75, 5)) + [70] * 6 + list(range(65, 0, -5)) + [0] * 4
+    up = list(range(5, peak + 5, 5))
+    cycle = [0] * 6 + up + [peak] * hold + up[-2::-1] + [0] * 4
     tilts = [60] * 3 + list(range(55, 0, -5)) + cycle * cycles
     patches = {
         a: tilted_patch(testdata / "face_recognition" / "obama3.jpg", 110, a) for a in set(tilts)
@@ -113,12 +115,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--testdata", type=Path, default=Path(default))
     parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument(
+        "--hold", type=int, default=6, help="frames the head stays at --peak a cycle"
+    )
+    parser.add_argument("--peak", type=int, default=70, help="largest tilt, degrees (of 5)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="faceripper-follow-"))
-    tilts = make_clip(args.testdata, work, args.cycles)
+    tilts = make_clip(args.testdata, work, args.cycles, args.hold, args.peak)
     hog_limit = 45
-    print(f"{len(tilts)} frames, {sum(t >= hog_limit for t in tilts)} tilted {hog_limit}+ degrees")
+    print(
+        f"{len(tilts)} frames, {sum(t >= hog_limit for t in tilts)} tilted {hog_limit}+ degrees "
+        f"(work folder {work})"
+    )
     print(
         "| options | s | CPU s | saved | hog | followed | backwards | tilts followed "
         "| wrong label | off face | CNN searches |"

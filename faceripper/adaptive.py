@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from faceripper.pose import HeadPose
 from faceripper.tracks import Decision
 
 if TYPE_CHECKING:
@@ -568,6 +569,7 @@ def pack(anchors: Sequence[Anchor], pending: Sequence[PendingTrack]) -> bytes:
                     "track": hit.track,
                     "encoded": hit.encoded,
                     "detector": hit.detector,
+                    "pose": None if hit.pose is None else [hit.pose.yaw, hit.pose.roll],
                     "own": None if own is None else [float(v) for v in own],
                     "jpeg": len(hit.jpeg),
                 }
@@ -661,6 +663,7 @@ def unpack(data: bytes, crops: bool = True) -> tuple[list[Anchor], list[PendingT
                     track=str(hit["track"]),
                     encoded=bool(hit["encoded"]),
                     detector=str(hit.get("detector", "hog")),
+                    pose=None if hit.get("pose") is None else HeadPose(*hit["pose"]),
                 )
             )
             own = hit["own"]

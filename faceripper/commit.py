@@ -166,6 +166,8 @@ def write_hit(
         face=hit.face_index,
         corrected=corrected,
         detector=hit.detector,
+        yaw=None if hit.pose is None else hit.pose.yaw,
+        roll=None if hit.pose is None else hit.pose.roll,
     )
     dataset.write_crop(row, name, hit.jpeg)
     return person.label

@@ -2,8 +2,9 @@
 
 Aligned crops (the default) are rotated about the face box's centre so that the line
 through the eye centres is level, then cut square and resized to ``size_px``. A face
-turned away from the camera is rotated 10 degrees at most (:func:`alignment_roll`):
-its landmarks do not find its eye line. Plain
+turned away from the camera is rotated 10 degrees at most, unless its eye line is
+tilted 25 degrees or more (:func:`faceripper.pose.alignment_roll`): a profile's
+landmarks do not find its eye line. Plain
 crops are the square around the box, as FaceRipper v1 cut them. Either way the square's
 side is the box's larger side times ``1 + 2 * margin``.
 
@@ -13,7 +14,6 @@ Images are RGB uint8 ``(h, w, 3)``; boxes ``(top, right, bottom, left)``; landma
 
 from __future__ import annotations
 
-import math
 from typing import Protocol
 
 import numpy as np
@@ -21,79 +21,10 @@ import numpy.typing as npt
 
 from faceripper.geometry import BoxArray, expand_boxes
 from faceripper.images import ImageRGB
+from faceripper.pose import alignment_roll
 
 #: Side of the grayscale thumbnail compared by near-duplicate suppression.
 SIGNATURE_PX = 16
-
-
-def eye_centres(landmarks_xy: npt.NDArray[np.float64]) -> tuple[npt.NDArray, npt.NDArray]:
-    """The centres ``(x, y)`` of the eye on the image's left and the one on its right.
-
-    dlib's 5-point model gives two corners per eye (points 0-1 and 2-3) and the nose
-    base (4); the 68-point model gives six points per eye (36-41 and 42-47).
-    """
-    if len(landmarks_xy) == 68:
-        first, second = landmarks_xy[36:42].mean(axis=0), landmarks_xy[42:48].mean(axis=0)
-    elif len(landmarks_xy) == 5:
-        first, second = landmarks_xy[0:2].mean(axis=0), landmarks_xy[2:4].mean(axis=0)
-    else:
-        raise ValueError(f"expected 5 or 68 landmarks, got {len(landmarks_xy)}")
-    return (first, second) if first[0] <= second[0] else (second, first)
-
-
-def roll_degrees(landmarks_xy: npt.NDArray[np.float64]) -> float:
-    """The angle of the line from the left eye to the right eye, in degrees (0: level)."""
-    left, right = eye_centres(landmarks_xy)
-    return math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
-
-
-#: A face whose nose lies farther than this (in eye distances) from the middle of its
-#: eyes, along the eye line, is turned (:func:`nose_offset`) ...
-FRONTAL_NOSE_OFFSET = 0.15
-#: ... and its crop is rotated at most this many degrees either way
-#: (:func:`alignment_roll`). Measured with the 5-point landmarks on the Hamilton clip:
-#: frontal faces lie 0.02-0.09 off (median 0.06-0.09, also when turned in the image's
-#: plane by up to 60 degrees), Lin-Manuel Miranda's profile 0.16-0.25 (its four eye
-#: points strung along the brow: "rolls" of up to 19 degrees), three-quarter faces in
-#: the audience 0.16-0.52 (up to 17 degrees).
-TURNED_MAX_ROLL = 10.0
-
-
-def nose_offset(landmarks_xy: npt.NDArray[np.float64]) -> float:
-    """How far the nose lies from the middle of the eyes, along the eye line, in eye
-    distances (0: a frontal face; 0.5: the nose in front of one eye).
-
-    ``landmarks_xy``: dlib's ``(5, 2)`` or ``(68, 2)`` points.
-    """
-    left, right = eye_centres(landmarks_xy)
-    nose = landmarks_xy[33] if len(landmarks_xy) == 68 else landmarks_xy[4]
-    axis = right - left
-    length = float(np.hypot(*axis))
-    if length < 1e-6:
-        return math.inf
-    return abs(float((nose - left) @ axis) / length**2 - 0.5)
-
-
-def alignment_roll(landmarks_xy: npt.NDArray[np.float64]) -> float:
-    """The rotation (degrees) that levels a face's eyes, as far as its landmarks can tell.
-
-    A frontal face (:func:`nose_offset` at most :data:`FRONTAL_NOSE_OFFSET`) gets its
-    whole roll (:func:`roll_degrees`), a tilted head included; a turned one at most
-    :data:`TURNED_MAX_ROLL`: on a profile, dlib's landmarks string the eye points
-    along the brow, and their "eye line" would spin the crop.
-
-    Example:
-        >>> frontal = np.array([[70, 50], [60, 48], [30, 40], [40, 42], [47, 65]], float)
-        >>> alignment_roll(frontal) == roll_degrees(frontal)
-        True
-        >>> profile = np.array([[70, 70], [60, 60], [30, 30], [40, 40], [28, 55]], float)
-        >>> round(roll_degrees(profile)), alignment_roll(profile)
-        (45, 10.0)
-    """
-    roll = roll_degrees(landmarks_xy)
-    if nose_offset(landmarks_xy) <= FRONTAL_NOSE_OFFSET:
-        return roll
-    return max(-TURNED_MAX_ROLL, min(TURNED_MAX_ROLL, roll))
 
 
 def _square_side(box: BoxArray, margin: float) -> float:
@@ -132,7 +63,8 @@ def aligned_crop(
     size_px: int,
 ) -> ImageRGB:
     """A square crop of ``size_px``, rotated so that the eyes are level
-    (:func:`alignment_roll`: a turned face 10 degrees at most).
+    (:func:`alignment_roll`: a turned face 10 degrees at most, unless its eye line is
+    tilted as a head is).
 
     The square is centred on the box's centre with a side of the box's larger side times
     ``1 + 2 * margin``; parts outside the frame are filled by mirroring the frame's edge.

@@ -24,8 +24,8 @@ only when
 - its encoding is not within the tolerance of anybody else (another person, a
   negative identity), and within :data:`FOLLOW_SAME_FACE` of one of the track's
   encodings that voted for the person (a stranger who took the face's place is not);
-- the track has not been followed for :data:`FOLLOW_MAX_FRAMES` looked-at frames in a
-  row already.
+- the track has not been followed for :data:`FOLLOW_MAX_S` seconds since its last HOG
+  face already.
 
 A face is also followed backwards (:func:`follow_back`): a person often turns towards
 the camera, and HOG first sees him, after being turned away. So the moment a track
@@ -77,9 +77,13 @@ FOLLOW_CLEAR_IOU = 0.1
 #: people of shot 3 lie 0.60-0.77 from them (median 0.68). A head tilted in the image's
 #: plane stays much closer: its encoding is computed on a levelled chip.
 FOLLOW_SAME_FACE = 0.65
-#: A track is followed through at most this many looked-at frames in a row without a
-#: HOG face (a second at 30 frames/s); then it ends, as it would without following.
-FOLLOW_MAX_FRAMES = 30
+#: A track is followed for at most this many seconds after its last HOG face (a head
+#: turned to a neighbour for a few sentences); then it ends, as it would without
+#: following. Every face followed passes the checks above on its own (CNN score,
+#: continuity, clear of other faces, its encoding near the track's), so the limit is
+#: only a bound on the cost of a track whose face stays out of HOG's sight. (It was 30
+#: looked-at frames, a second at 30 frames/s: a head turned longer was lost.)
+FOLLOW_MAX_S = 4.0
 #: Looked-at frames kept to follow a track backwards from its first HOG face (half a
 #: second at 30 frames/s, every frame looked at). Each is the decoded frame itself (6.2
 #: MB at 1080p, 2.8 MB at 720p): at most 93 MB a worker at 1080p.
@@ -142,19 +146,15 @@ def followed_person(track: Track, n_people: int) -> int:
     """The person a lost track is followed as; -1: it is not followed.
 
     The track's votes are for one person only, at least :data:`FOLLOW_MIN_VOTES`, and
-    it has not been followed for :data:`FOLLOW_MAX_FRAMES` frames in a row.
+    its last face is less than :data:`FOLLOW_MAX_S` seconds after its last HOG face.
     """
     if len(track.votes) != 1 or not track.observations:
         return -1
     ((person, count),) = track.votes.items()
     if person >= n_people or count < FOLLOW_MIN_VOTES:
         return -1
-    run = 0
-    for observation in reversed(track.observations):
-        if not observation.followed:
-            break
-        run += 1
-    return person if run < FOLLOW_MAX_FRAMES else -1
+    hog = next((o for o in reversed(track.observations) if not o.followed), track.observations[0])
+    return person if track.last.time_s - hog.time_s < FOLLOW_MAX_S else -1
 
 
 def choose(
@@ -316,7 +316,8 @@ def follow_back(
     :func:`follow_lost` searches forwards, until a frame has no face that continues
     it; the faces found become its first observations (``followed``, cropped as the
     worker crops), and are added to their frame's ``faces``. At most
-    :data:`FOLLOW_MAX_FRAMES` faces a track.
+    :data:`FOLLOW_MAX_S` seconds before its first face (and only as far back as
+    ``recent`` goes).
 
     Args:
         tracks: the tracks of the current frame, their observations of it included.
@@ -336,8 +337,9 @@ def follow_back(
         first = track.observations[0].frame
         box = np.array(track.observations[0].box_trbl, dtype=np.int64)
         found: list[Observation] = []
+        first_s = track.observations[0].time_s
         for past in reversed([r for r in recent if r.frame < first]):
-            if len(found) >= FOLLOW_MAX_FRAMES:
+            if first_s - past.time_s > FOLLOW_MAX_S:
                 break
             if len(past.hog) and iou(box[None, :], past.hog).max() >= FOLLOW_CLEAR_IOU:
                 break  # another face is where this one will be
@@ -369,7 +371,11 @@ def _observation(
     """A face (one row) followed backwards into ``past``, cropped as the worker crops
     its faces."""
     sharp = sharpness(past.image, face.box_trbl)
-    face = face.with_columns(sharpness=sharp, blurry=is_blurry(sharp, settings.blur_threshold))
+    face = face.with_columns(
+        sharpness=sharp,
+        blurry=is_blurry(sharp, settings.blur_threshold),
+        landmarks_xy=landmarks[None],
+    )
     observation = Observation.from_faces(face, 0, past.frame, past.time_s)
     if observation.blurry and not settings.save_blurry:
         return observation

@@ -50,9 +50,9 @@ class ManifestRow:
     (:func:`read_manifest`).
 
     >>> row = ManifestRow("amy", "Amy", "", "v.mp4", 7, 0.2802, 10, 60, 70, 20,
-    ...                   0.31234, 88.06, "saved", "3", True, 0, "", "hog")
+    ...                   0.31234, 88.06, "saved", "3", True, 0, "", "hog", -12.34, 3.0)
     >>> row.values()[4:]
-    [7, '0.280', 10, 60, 70, 20, '0.3123', '88.1', 'saved', '3', 1, 0, '', 'hog']
+    [7, '0.280', 10, 60, 70, 20, '0.3123', '88.1', 'saved', '3', 1, 0, '', 'hog', '-12.3', '3.0']
     """
 
     label: str
@@ -85,6 +85,11 @@ class ManifestRow:
     #: What found the face: ``hog`` or ``cnn`` (``--model``), or ``followed`` (the CNN,
     #: around a person's track that HOG lost: :mod:`faceripper.follow`).
     detector: str
+    #: The face's yaw and roll in degrees, estimated from its landmarks
+    #: (:mod:`faceripper.pose`; yaw 0: frontal, positive: the nose towards the image's
+    #: right; roll 0: the eyes level); empty when its landmarks were not computed.
+    yaw: float | None = None
+    roll: float | None = None
 
     def values(self) -> list[object]:
         """The row's values as written, in :data:`MANIFEST_COLUMNS` order after ``path``:
@@ -92,7 +97,9 @@ class ManifestRow:
         values: list[object] = []
         for column in fields(self):
             value = getattr(self, column.name)
-            if column.name in DECIMALS:
+            if value is None:
+                value = ""
+            elif column.name in DECIMALS:
                 value = f"{value:.{DECIMALS[column.name]}f}"
             elif column.type == "bool":
                 value = int(value)
@@ -101,7 +108,7 @@ class ManifestRow:
 
 
 #: The decimal places of the float columns in the manifest.
-DECIMALS = {"time_s": 3, "distance": 4, "sharpness": 1}
+DECIMALS = {"time_s": 3, "distance": 4, "sharpness": 1, "yaw": 1, "roll": 1}
 
 #: All the manifest's columns: ``path``, then :class:`ManifestRow`'s fields (the required
 #: ones first).

@@ -38,6 +38,7 @@ import numpy.typing as npt
 from faceripper.faces import Faces
 from faceripper.geometry import BoxArray, box_sizes, iou
 from faceripper.matching import Matches, match_faces
+from faceripper.pose import HeadPose, frontal_median, head_pose
 
 #: Least overlap (intersection over union) of a box with a track's last box to join it.
 LINK_IOU = 0.3
@@ -173,11 +174,16 @@ class Observation:
     appearance: npt.NDArray[np.float32] | None = None
     #: Found by the CNN where HOG lost the track (:mod:`faceripper.follow`).
     followed: bool = False
+    #: The face's yaw and roll from its landmarks (:mod:`faceripper.pose`); None when
+    #: its landmarks were not computed.
+    pose: HeadPose | None = None
 
     @classmethod
     def from_faces(cls, faces: Faces, i: int, frame: int, time_s: float) -> Observation:
         """Face ``i`` of a frame's record (:class:`faceripper.faces.Faces`), without its
-        crop (``jpeg``, ``signature``)."""
+        crop (``jpeg``, ``signature``); its head pose from its landmarks, when it has
+        them (:func:`faceripper.pose.head_pose`)."""
+        landmarks = faces.row("landmarks_xy", i)
         return cls(
             frame=frame,
             time_s=time_s,
@@ -189,6 +195,7 @@ class Observation:
             encoding=faces.row("encodings", i),
             appearance=faces.row("appearance", i),
             followed=bool(faces.followed[i]),
+            pose=None if landmarks is None else head_pose(landmarks),
         )
 
 
@@ -307,8 +314,16 @@ def decide(track: Track, tolerance: float, gap: float, n_people: int | None = No
 
     - votes for other people are at most :data:`DISAGREEMENT` of that person's (else
       the frames disagree: the track is dropped, never saved under two people), and
-    - the median distance to that person over all encoded frames is within
-      ``tolerance + MEDIAN_SLACK`` (one lucky frame does not carry a stranger's track).
+    - the median distance to that person is within ``tolerance + MEDIAN_SLACK`` (one
+      lucky frame does not carry a stranger's track). The median is the smaller of the
+      one over all encoded faces and, when the track has at least
+      :data:`~faceripper.pose.FRONTAL_MIN_FACES` frontal encoded faces
+      (:func:`faceripper.pose.frontal_median`),
+      the one over those: a face that turns away for part of a track is recognised by
+      its frontal faces, and its turned faces, far from any reference photo, no longer
+      sink it (nor do they when they lie nearer). Its votes still count from every
+      encoded face (a turned face voting for someone else still makes the frames
+      disagree).
 
     Identities from ``n_people`` on are negatives (``--negatives``): a track whose best
     identity is a negative is dropped (reason ``"negative"``).
@@ -324,7 +339,8 @@ def decide(track: Track, tolerance: float, gap: float, n_people: int | None = No
         reason = "ambiguous" if matches.ambiguous.any() else "unknown"
         return Decision(-1, float(np.median(distances[:, nearest])), reason, nearest)
     (person, count), *_ = votes.most_common(1)
-    median = float(np.median(distances[:, person]))
+    poses = [o.pose for o in track.observations if o.distances is not None]
+    median = frontal_median(distances[:, person], poses)
     if n_people is not None and person >= n_people:
         return Decision(-1, median, "negative", person)
     others = sum(votes.values()) - count

@@ -25,6 +25,7 @@ from faceripper.adaptive import (
     track_distances,
     unpack,
 )
+from faceripper.pose import HeadPose
 from faceripper.tracks import Decision
 from faceripper.worker import FaceHit
 
@@ -296,6 +297,7 @@ def test_pack_and_unpack_round_trip():
     track = pending(np.stack([unit(5), unit(6)]), [0.45, 0.7, 0.9], 3, 9, (2,), "3.1")
     track.decided = 1
     track.hits = [hit(3, 1, b"abc"), hit(5, 1, b"defgh")]
+    track.hits[0].pose = HeadPose(yaw=-31.5, roll=4.25)
     track.own_distances = [np.array([0.44, 0.7, 0.9]), None]
     empty = pending(np.zeros((0, 128)), [0.5, 0.6, 0.9], 11, 11, (), "11.0")
     ex2, tracks = unpack(pack(ex, [track, empty]))
@@ -308,6 +310,7 @@ def test_pack_and_unpack_round_trip():
     assert np.allclose(got.encodings, track.encodings)
     assert [h.jpeg for h in got.hits] == [b"abc", b"defgh"]
     assert [h.frame for h in got.hits] == [3, 5] and got.hits[1].box_trbl == (10, 60, 60, 10)
+    assert [h.pose for h in got.hits] == [HeadPose(-31.5, 4.25), None]
     assert np.allclose(got.own_distances[0], [0.44, 0.7, 0.9]) and got.own_distances[1] is None
     assert tracks[1].hits == [] and tracks[1].encodings.shape == (0, 128)
     summary = unpack(pack(ex, [track]), crops=False)[1][0]

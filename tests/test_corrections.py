@@ -265,3 +265,27 @@ def test_a_crop_moved_to_a_person_never_found_yet_is_theirs(faces: Path) -> None
     assert [c.to_person for c in report.moved] == ["Chance Mock"]
     row = _saved(faces)["chance/" + path.split("/")[1]]
     assert (row["person"], row["label"], row["group"]) == ("Chance Mock", "chance", "Swimmers")
+
+
+def test_a_manifest_without_the_pose_columns_resumes(lfw_clip, faces: Path) -> None:
+    """A dataset written before the ``yaw`` and ``roll`` columns (its manifest has the
+    columns up to ``detector``) resumes: rip rewrites the manifest with the current
+    header, its rows kept with those columns empty."""
+    import csv
+
+    from faceripper.writer import MANIFEST_COLUMNS
+
+    manifest = faces / "manifest.csv"
+    rows = read_manifest(manifest)
+    assert rows and all(r["yaw"] and r["roll"] for r in rows)  # aligned crops: landmarks
+    old = list(MANIFEST_COLUMNS[: MANIFEST_COLUMNS.index("detector") + 1])
+    with manifest.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, old, lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    result = run_cli(rip_args(lfw_clip, faces, "--threads", "2"))
+    assert result.exit_code == 0, result.stderr
+    assert manifest.read_text(encoding="utf-8").split("\n", 1)[0] == ",".join(MANIFEST_COLUMNS)
+    again = read_manifest(manifest)
+    assert [r["path"] for r in again] == [r["path"] for r in rows]
+    assert all(r["yaw"] == "" and r["roll"] == "" for r in again)

@@ -73,7 +73,7 @@ def test_a_row_is_written_in_the_columns_order_rounded(tmp_path: Path) -> None:
     assert MANIFEST_COLUMNS[: len(MANIFEST_REQUIRED)] == MANIFEST_REQUIRED
     row = ManifestRow(
         "amy", "Amy", "g", "dir/v.mp4", 12, 0.4999, 10, 60, 70, 20, 0.123456, 87.25, "blurry",
-        "3", False, 1, "moved", "followed",
+        "3", False, 1, "moved", "followed", -21.04, 3.96,
     )  # fmt: skip
     manifest = ManifestFile(tmp_path / MANIFEST_NAME)
     manifest.open()
@@ -100,7 +100,17 @@ def test_a_row_is_written_in_the_columns_order_rounded(tmp_path: Path) -> None:
         "face": "1",
         "corrected": "moved",
         "detector": "followed",
+        "yaw": "-21.0",
+        "roll": "4.0",
     }
+
+
+def test_a_face_without_landmarks_has_empty_pose_columns() -> None:
+    row = ManifestRow(
+        "amy", "Amy", "", "v.mp4", 1, 0.0, 10, 60, 70, 20, 0.3, 80.0, "saved", "1", True, 0, "",
+        "hog",
+    )  # fmt: skip
+    assert row.values()[-2:] == ["", ""]
 
 
 @pytest.mark.parametrize(("text", "expected"), [(b"", True), (b"a,b\n", True), (b"a,b\nc,", False)])

@@ -12,10 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
-from faceripper.crops import aligned_crop, roll_degrees
+from faceripper.crops import aligned_crop
 from faceripper.detector import detect_faces
 from faceripper.encoder import encode_faces
 from faceripper.images import load_rgb
+from faceripper.pose import roll_degrees
 from faceripper.testing import PlacedFace, Shot, load_face_sources, render_video
 
 from conftest import rip_args, run_cli

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from faceripper.pose import FRONTAL_MIN_FACES, FRONTAL_YAW, HeadPose
 from faceripper.tracks import (
     CUT_THRESHOLD,
     SPLIT_DISTANCE,
@@ -214,6 +215,52 @@ def test_decide_one_lucky_frame_does_not_carry_a_far_track():
     observations = [obs(f, 0, 0.38 if f == 0 else 0.6) for f in range(5)]
     decision = decide(Track("t", observations), TOLERANCE, GAP)
     assert (decision.person, decision.reason) == (-1, "far")
+
+
+def _turning(frontal: int, turned: int, turned_distance: float = 0.62) -> Track:
+    """A track of person 0: ``frontal`` faces at 0.3 then ``turned`` ones at
+    ``turned_distance`` from the reference, with their yaws."""
+    observations = []
+    for f in range(frontal + turned):
+        far = f >= frontal
+        o = obs(f, 0, turned_distance if far else 0.3)
+        o.pose = HeadPose(yaw=40.0 if far else 5.0, roll=0.0)
+        observations.append(o)
+    return Track("t", observations)
+
+
+def test_a_turning_face_is_decided_by_its_frontal_faces():
+    turning = _turning(FRONTAL_MIN_FACES, 4)
+    decision = decide(turning, TOLERANCE, GAP)
+    assert (decision.person, decision.reason) == (0, "matched")
+    assert decision.distance < 0.35  # the frontal faces' median
+    for o in turning.observations:
+        o.pose = None  # the same track without poses: its turned faces sink it
+    assert decide(turning, TOLERANCE, GAP).reason == "far"
+
+
+def test_turned_faces_nearer_than_the_frontal_ones_still_count():
+    """Turned faces never make a track farther: here they lie nearer the photo."""
+    turning = _turning(FRONTAL_MIN_FACES, 5, turned_distance=0.35)
+    for o in turning.observations[:FRONTAL_MIN_FACES]:
+        o.distances = face(0, 0.56)[1]
+    decision = decide(turning, TOLERANCE, GAP)
+    assert (decision.person, decision.reason) == (0, "matched")
+    assert decision.distance < 0.4
+
+
+def test_too_few_frontal_faces_decide_nothing_alone():
+    decision = decide(_turning(FRONTAL_MIN_FACES - 1, 4), TOLERANCE, GAP)
+    assert (decision.person, decision.reason) == (-1, "far")
+
+
+def test_a_turned_face_voting_for_someone_else_still_disagrees():
+    turning = _turning(4, 0)
+    for f in range(4, 8):
+        o = obs(f, 1, 0.3)
+        o.pose = HeadPose(yaw=FRONTAL_YAW + 10, roll=0.0)
+        turning.observations.append(o)
+    assert decide(turning, TOLERANCE, GAP).reason == "disagree"
 
 
 def test_the_issue_track_is_split_and_each_part_decided():

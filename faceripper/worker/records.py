@@ -18,6 +18,7 @@ from faceripper import adaptive
 from faceripper.blur import DEFAULT_BLUR_THRESHOLD
 from faceripper.detector import detection_scale
 from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
+from faceripper.pose import HeadPose
 from faceripper.tracks import Observation
 from faceripper.video import RESET_FRAMES, VideoScan
 
@@ -147,6 +148,9 @@ class FaceHit:
     #: What found the face: ``"hog"`` or ``"cnn"`` (``--model``), or ``"followed"`` (the
     #: CNN, around a person's track that HOG lost: :mod:`faceripper.follow`).
     detector: str = "hog"
+    #: The face's yaw and roll from its landmarks (:mod:`faceripper.pose`); None when
+    #: its landmarks were not computed (``--no-align`` and not encoded).
+    pose: HeadPose | None = None
 
     @classmethod
     def from_observation(
@@ -182,6 +186,7 @@ class FaceHit:
             track=track,
             encoded=own is not None,
             detector="followed" if observation.followed else model,
+            pose=observation.pose,
         )
 
 
