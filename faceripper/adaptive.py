@@ -21,10 +21,12 @@ The rule (a second step per video, after all its segments):
    confidence (unconfirmed, :attr:`PendingTrack.decided`), wait (:class:`PendingTrack`)
    with up to :data:`PENDING_ENCODINGS` of their encodings and their crops.
 3. **Clusters** (:func:`decide_video`). The video's anchors and held-back tracks are
-   clustered (:func:`cluster_tracks`: average linkage of :func:`track_distances` up to
-   :data:`CLUSTER_DISTANCE`) under cannot-link constraints: two tracks sharing a frame
-   are two people, and anchors of two people are two people. A cluster whose anchors
-   are all ``p``'s lends ``p`` to a held-back track in it only if the track itself is
+   clustered (:func:`faceripper.clustering.cluster_tracks`: average linkage of
+   :func:`faceripper.clustering.track_distances` up to
+   :data:`faceripper.clustering.CLUSTER_DISTANCE`) under cannot-link constraints: two
+   tracks sharing a frame are two people, and anchors of two people are two people. A
+   cluster whose anchors are all ``p``'s lends ``p`` to a held-back track in it only if
+   the track itself is
    within :data:`VIDEO_TOLERANCE` of one of those anchors (no chains through other
    held-back tracks), every other person's anchors are :data:`VIDEO_GAP` farther,
    ``p``'s references allow it (within the tolerance + :data:`REFERENCE_SLACK`), no
@@ -43,7 +45,8 @@ Before all this, within each track (:func:`own_core`): a track whose faces vary,
 matched with confidence and the others past the tolerance (a head turning), keeps its
 person, if its face changes only gradually (not a missed cut).
 
-Every function here is pure; :func:`pack` and :func:`unpack` turn a segment's anchors
+Every function here is pure; the clustering itself is :mod:`faceripper.clustering`;
+:func:`pack` and :func:`unpack` turn a segment's anchors
 and held-back tracks into bytes for the writer's spool (no pickle).
 """
 
@@ -58,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from faceripper.clustering import cluster_tracks, track_distances
 from faceripper.tracks import Decision
 
 if TYPE_CHECKING:
@@ -74,7 +78,7 @@ REFERENCE_SLACK = 0.1
 #: Encodings of a borderline track kept for the decision (spread over the track).
 PENDING_ENCODINGS = 8
 #: A held-back track is a person's if it is at most this far from one of their anchors
-#: (:func:`track_distances`) ...
+#: (:func:`faceripper.clustering.track_distances`) ...
 VIDEO_TOLERANCE = 0.4
 #: ... and every other person's anchors are at least this much farther.
 VIDEO_GAP = 0.04
@@ -265,9 +269,6 @@ def adopted_hits(track: PendingTrack, adoption: Adoption) -> list[FaceHit]:
 ANCHOR_ENCODINGS = 8
 #: Anchor tracks kept per person and video (spread over the video): memory stays bounded.
 MAX_ANCHORS = 32
-#: Tracks (average linkage, :func:`track_distances`) are joined into one cluster while
-#: they are at most this far apart.
-CLUSTER_DISTANCE = 0.4
 
 
 @dataclass
@@ -313,113 +314,6 @@ def merge_anchors(parts: Iterable[Sequence[Anchor]], limit: int = MAX_ANCHORS) -
     return thin_anchors(merged, limit)
 
 
-def track_distances(encodings: Sequence[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
-    """``(n, n)`` symmetric distances between tracks, each given by ``(k_i, 128)``
-    encodings: the mean of the two directed distances, each the median over one track's
-    encodings of the distance to the other track's nearest one (0 on the diagonal; inf
-    for a track without encodings). One row of tracks at a time: memory
-    ``O(n * k * K)`` for ``K`` encodings in all, besides the result."""
-    n = len(encodings)
-    out = np.full((n, n), np.inf)
-    full = [i for i, e in enumerate(encodings) if len(e)]
-    if full:
-        every = np.concatenate([encodings[i].reshape(-1, 128) for i in full])
-        starts = np.cumsum([0, *[len(encodings[i]) for i in full][:-1]])
-        squares = (every**2).sum(axis=1)
-        directed = np.empty((len(full), len(full)))
-        for row, i in enumerate(full):
-            mine = encodings[i].reshape(-1, 128)
-            squared = (mine**2).sum(axis=1)[:, None] + squares[None] - 2 * mine @ every.T
-            nearest = np.minimum.reduceat(np.sqrt(np.maximum(squared, 0.0)), starts, axis=1)
-            directed[row] = np.median(nearest, axis=0)  # (k_i, n_full) -> (n_full,)
-        out[np.ix_(full, full)] = (directed + directed.T) / 2
-    np.fill_diagonal(out, 0.0)
-    return out
-
-
-def cluster_tracks(
-    distances: npt.NDArray[np.float64],
-    cannot: npt.NDArray[np.bool_],
-    limit: float = CLUSTER_DISTANCE,
-) -> npt.NDArray[np.int64]:
-    """Agglomerative clustering, average linkage, with cannot-link constraints.
-
-    Repeatedly joins the two clusters with the smallest mean distance between their
-    tracks, while it is at most ``limit`` and no track of one may not be with a track of
-    the other (``cannot``: two tracks sharing a frame are two people; two tracks
-    decided for two people are two people). Ties break by index: deterministic.
-
-    Args:
-        distances: ``(n, n)`` symmetric track distances (:func:`track_distances`).
-        cannot: ``(n, n)`` bool, symmetric: pairs that may never share a cluster.
-
-    Returns:
-        ``(n,)`` int64 cluster label per track (the smallest track index in it).
-    """
-    n = len(distances)
-    label = np.arange(n, dtype=np.int64)
-    # Two clusters join only if some pair of their tracks is within the limit, so the
-    # components of that graph are clustered on their own (the same result, faster).
-    near = (distances <= limit) & ~cannot
-    component = _components(near)
-    for members in (np.flatnonzero(component == c) for c in np.unique(component)):
-        if len(members) > 1:
-            inner = _average_linkage(
-                distances[np.ix_(members, members)], cannot[np.ix_(members, members)], limit
-            )
-            label[members] = members[inner]
-    return label
-
-
-def _components(adjacent: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-    """``(n,)`` connected component of each node of an ``(n, n)`` symmetric graph (the
-    smallest node index in it)."""
-    n = len(adjacent)
-    component = np.full(n, -1, dtype=np.int64)
-    for start in range(n):
-        if component[start] >= 0:
-            continue
-        component[start] = start
-        stack = [start]
-        while stack:
-            node = stack.pop()
-            for other in np.flatnonzero(adjacent[node] & (component < 0)):
-                component[other] = start
-                stack.append(int(other))
-    return component
-
-
-def _average_linkage(
-    distances: npt.NDArray[np.float64], cannot: npt.NDArray[np.bool_], limit: float
-) -> npt.NDArray[np.int64]:
-    """:func:`cluster_tracks` on one component: labels are local indices."""
-    n = len(distances)
-    total = np.where(np.isfinite(distances), distances, 1e9).astype(np.float64)
-    size = np.ones(n)
-    blocked = cannot.copy() | np.eye(n, dtype=bool)
-    alive = np.ones(n, dtype=bool)
-    label = np.arange(n, dtype=np.int64)
-    while True:
-        mean = total / np.outer(size, size)
-        mean[blocked | ~alive[:, None] | ~alive[None, :]] = np.inf
-        if n == 0 or not np.isfinite(mean).any():
-            break
-        flat = int(np.argmin(mean))
-        i, j = divmod(flat, n)
-        if mean[i, j] > limit:
-            break
-        i, j = min(i, j), max(i, j)
-        total[i, :] += total[j, :]
-        total[:, i] += total[:, j]
-        blocked[i, :] |= blocked[j, :]
-        blocked[:, i] |= blocked[:, j]
-        blocked[i, i] = True
-        size[i] += size[j]
-        alive[j] = False
-        label[label == j] = i
-    return label
-
-
 def decide_video(
     pending: Sequence[PendingTrack],
     anchors: Sequence[Anchor],
@@ -429,9 +323,9 @@ def decide_video(
     """Decide a video's held-back tracks by clustering them with its anchor tracks.
 
     The rule (see the module docstring): every held-back track and every anchor is one
-    item; :func:`cluster_tracks` groups them (tracks that share a frame, and anchors of
-    two people, never in one cluster). A cluster whose anchors are all ``p``'s lends
-    ``p`` to a held-back track in it only if
+    item; :func:`faceripper.clustering.cluster_tracks` groups them (tracks that share a
+    frame, and anchors of two people, never in one cluster). A cluster whose anchors are
+    all ``p``'s lends ``p`` to a held-back track in it only if
 
     - no track of the cluster shares a frame with an anchor of ``p`` (a look-alike
       standing beside ``p`` once taints every track that looks like him);

@@ -14,7 +14,6 @@ from faceripper.adaptive import (
     Anchor,
     PendingTrack,
     adopted_hits,
-    cluster_tracks,
     confident_faces,
     decide_video,
     is_borderline,
@@ -22,7 +21,6 @@ from faceripper.adaptive import (
     own_core,
     pack,
     spread,
-    track_distances,
     unpack,
 )
 from faceripper.tracks import Decision
@@ -206,26 +204,6 @@ def test_a_lookalike_seen_beside_the_person_is_never_lent_them():
     assert [d.person for d in decide_video(alone, anchors, 2, TOLERANCE)] == [0, 0]
 
 
-def test_cluster_tracks_respects_cannot_links():
-    distances = np.array([[0, 0.1, 0.2], [0.1, 0, 0.15], [0.2, 0.15, 0]])
-    cannot = np.zeros((3, 3), dtype=bool)
-    assert cluster_tracks(distances, cannot).tolist() == [0, 0, 0]
-    cannot[0, 2] = cannot[2, 0] = True
-    assert cluster_tracks(distances, cannot).tolist() == [0, 0, 2]
-    assert cluster_tracks(distances, cannot, limit=0.05).tolist() == [0, 1, 2]
-    assert cluster_tracks(np.zeros((0, 0)), np.zeros((0, 0), dtype=bool)).tolist() == []
-
-
-def test_track_distances_are_symmetric_medians_of_nearest():
-    a = np.stack([unit(1), unit(2)])
-    b = np.stack([near(unit(1), 0.1, 1), near(unit(1), 0.3, 2), near(unit(2), 0.2, 3)])
-    d = track_distances([a, b, np.zeros((0, 128))])
-    ab = np.median([0.1, 0.2])
-    ba = np.median([0.1, 0.3, 0.2])
-    assert d[0, 1] == pytest.approx((ab + ba) / 2) and d[1, 0] == d[0, 1]
-    assert d[0, 0] == 0 and np.isinf(d[0, 2])
-
-
 def test_a_track_decided_without_a_confident_face_waits_for_the_video():
     # The references decided these tracks for Alice (0), but none of their faces was
     # matched with confidence: the video's anchors of Alice have the last word.
@@ -386,17 +364,3 @@ def test_own_core_refuses_a_track_with_a_missed_cut_or_a_negative():
     assert own_core(distances, encodings, matched, 3, TOLERANCE) is matched
     disagree = Decision(-1, 0.5, "disagree", 0)
     assert own_core(distances, encodings, disagree, 3, TOLERANCE) is disagree
-
-
-def test_clustering_by_components_equals_clustering_the_whole():
-    from faceripper.adaptive import _average_linkage
-
-    rng = np.random.default_rng(5)
-    points = np.concatenate([rng.normal(c, 0.1, size=(12, 2)) for c in (0, 1, 3)])
-    distances = np.linalg.norm(points[:, None] - points[None], axis=2)
-    cannot = rng.random((36, 36)) < 0.05
-    cannot = cannot | cannot.T
-    np.fill_diagonal(cannot, False)
-    whole = _average_linkage(distances, cannot, 0.4)
-    assert cluster_tracks(distances, cannot, 0.4).tolist() == whole.tolist()
-    assert len(set(whole.tolist())) >= 3
