@@ -257,7 +257,8 @@ def _print_summary(summary: Any) -> None:
         f"{counts['followed']} faces followed, "
         f"{counts['deduplicated']} near duplicates skipped, "
         f"{counts['adapt_adopted']} of {counts['tracks_pending']} borderline tracks adopted "
-        f"from their video; {summary.rows} manifest rows",
+        f"from their video, {counts['adapt_no_anchor']} tracks refused for want of a face "
+        f"near the reference; {summary.rows} manifest rows",
         markup=False,
     )
     _print_corrections(summary)
