@@ -393,6 +393,7 @@ def decide_video(
     anchors: Sequence[Anchor],
     n_people: int,
     tolerance: float,
+    trust_references: bool = False,
 ) -> list[Adoption]:
     """Decide a video's held-back tracks by clustering them with its anchor tracks.
 
@@ -416,12 +417,16 @@ def decide_video(
     references (:attr:`PendingTrack.best`); such near tracks then stand for ``p``'s
     anchors, and the other unconfirmed tracks of ``p`` are confirmed by them the same way
     or refused; borderline tracks still undecided may be adopted from them (not beside a
-    track kept for the same person).
+    track kept for the same person). With ``trust_references`` (``--trust-references``),
+    such tracks are all kept on the references' word instead (reason ``references``), as
+    before 2026-12-02.
 
     Returns:
         One :class:`Adoption` per pending track, in order.
     """
     decisions = _decide(pending, anchors, n_people, tolerance)
+    if trust_references:
+        return decisions
     limit = min(NEAR_DISTANCE, tolerance)
     alone = [k for k, d in enumerate(decisions) if d.reason == "references"]
     near = [k for k in alone if pending[k].best <= limit]

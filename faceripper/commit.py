@@ -200,7 +200,9 @@ def adapt_video(
             yield anchors
 
     anchors = adaptive.merge_anchors(anchors_of_spools())
-    decided = adaptive.decide_video(summaries, anchors, n_people, settings.tolerance)
+    decided = adaptive.decide_video(
+        summaries, anchors, n_people, settings.tolerance, settings.trust_references
+    )
     counts: Counter[str] = Counter()
     start = 0
     for spool_path, size in zip(spools, sizes, strict=True):
