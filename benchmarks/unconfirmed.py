@@ -21,7 +21,7 @@ reference of the run), then how many of each a rule keeps.
 
     python benchmarks/unconfirmed.py [--tolerance 0.4] [--cache /tmp/lfw_dev_encodings.npz]
 
-Encodings are cached (about 3 minutes to make on 2 cores).
+Encodings are cached (about a minute to make on 2 cores); the simulation takes about a minute.
 """
 
 from __future__ import annotations
