@@ -21,10 +21,12 @@ The rule (a second step per video, after all its segments):
    confidence (unconfirmed, :attr:`PendingTrack.decided`), wait (:class:`PendingTrack`)
    with up to :data:`PENDING_ENCODINGS` of their encodings and their crops.
 3. **Clusters** (:func:`decide_video`). The video's anchors and held-back tracks are
-   clustered (:func:`cluster_tracks`: average linkage of :func:`track_distances` up to
-   :data:`CLUSTER_DISTANCE`) under cannot-link constraints: two tracks sharing a frame
-   are two people, and anchors of two people are two people. A cluster whose anchors
-   are all ``p``'s lends ``p`` to a held-back track in it only if the track itself is
+   clustered (:func:`faceripper.clustering.cluster_tracks`: average linkage of
+   :func:`faceripper.clustering.track_distances` up to
+   :data:`faceripper.clustering.CLUSTER_DISTANCE`) under cannot-link constraints: two
+   tracks sharing a frame are two people, and anchors of two people are two people. A
+   cluster whose anchors are all ``p``'s lends ``p`` to a held-back track in it only if
+   the track itself is
    within :data:`VIDEO_TOLERANCE` of one of those anchors (no chains through other
    held-back tracks), every other person's anchors are :data:`VIDEO_GAP` farther,
    ``p``'s references allow it (within the tolerance + :data:`REFERENCE_SLACK`), no
@@ -32,10 +34,18 @@ The rule (a second step per video, after all its segments):
    frame with an anchor of ``p`` (a look-alike stranger seen once beside ``p`` forms his
    own cluster with his other shots, and that cluster is never ``p``'s). Of two
    borderline tracks sharing frames, only the nearer is adopted.
-4. **Unconfirmed tracks** keep ``p`` when so lent ``p``, or when the video has no anchor
-   of ``p`` (the references alone decide, as before); they are refused otherwise: a
-   look-alike whose faces happen to fall within the tolerance is not ``p``, the person
-   the video shows with confidence is.
+4. **Unconfirmed tracks** keep ``p`` when so lent ``p``; in a video with an anchor of
+   ``p`` they are refused otherwise: a look-alike whose faces happen to fall within the
+   tolerance is not ``p``, the person the video shows with confidence is.
+5. **Without an anchor of p** nothing but the references speaks for an unconfirmed
+   track of ``p``, and a look-alike of ``p`` shown in a video ``p`` is absent from
+   looks, by every statistic of its own, like one of ``p``'s tracks (docs/quality.md,
+   "Unconfirmed tracks without an anchor"). Such a track is kept (reason ``near``) only
+   if one of its faces lies within :data:`NEAR_DISTANCE` of ``p``'s references; these
+   near tracks then stand for ``p``'s anchors, and the video's other unconfirmed tracks
+   of ``p`` keep ``p`` only if the clustering of step 3 lends it to them from a near
+   track (reason ``confirmed``); the rest are refused (reason ``no anchor``). The
+   borderline tracks still undecided may be adopted from near tracks the same way.
 
 Adopted tracks do not become anchors (no drift from one adoption to the next).
 
@@ -43,22 +53,21 @@ Before all this, within each track (:func:`own_core`): a track whose faces vary,
 matched with confidence and the others past the tolerance (a head turning), keeps its
 person, if its face changes only gradually (not a missed cut).
 
-Every function here is pure; :func:`pack` and :func:`unpack` turn a segment's anchors
-and held-back tracks into bytes for the writer's spool (no pickle).
+Every function here is pure; the clustering itself is :mod:`faceripper.clustering`;
+:mod:`faceripper.spool` turns a segment's anchors and held-back tracks into bytes for the
+writer's spool (no pickle).
 """
 
 from __future__ import annotations
 
-import io
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from faceripper.pose import HeadPose
+from faceripper.clustering import cluster_tracks, track_distances
 from faceripper.tracks import Decision
 
 if TYPE_CHECKING:
@@ -75,10 +84,17 @@ REFERENCE_SLACK = 0.1
 #: Encodings of a borderline track kept for the decision (spread over the track).
 PENDING_ENCODINGS = 8
 #: A held-back track is a person's if it is at most this far from one of their anchors
-#: (:func:`track_distances`) ...
+#: (:func:`faceripper.clustering.track_distances`) ...
 VIDEO_TOLERANCE = 0.4
 #: ... and every other person's anchors are at least this much farther.
 VIDEO_GAP = 0.04
+#: In a video without an anchor of ``p``, a track decided for ``p`` without a confident
+#: face is kept only if one of its faces is at most this far from ``p``'s references
+#: (and within the tolerance); the others are kept only if they look like such a track
+#: (:func:`decide_video`). The nearest different person's face in ``lfw_dev`` as the
+#: footage shows it lies 0.383 from the reference (Kim Hong-up from Hu Jintao's photo),
+#: a person's own unconfirmed tracks 0.35-0.40 at best (docs/quality.md).
+NEAR_DISTANCE = 0.37
 
 
 #: A track whose frames vary (a head turning) keeps its person, although its median
@@ -201,6 +217,8 @@ class PendingTrack:
             face was not encoded.
         decided: the person the references decided it for when it is held back only
             for want of a face matched with confidence (-1: a borderline track).
+        best: for such a track, the distance of its nearest encoded face to ``decided``'s
+            references (inf: unknown, or a borderline track).
     """
 
     name: str
@@ -212,6 +230,7 @@ class PendingTrack:
     hits: list[FaceHit] = field(default_factory=list)
     own_distances: list[npt.NDArray[np.float64] | None] = field(default_factory=list)
     decided: int = -1
+    best: float = float("inf")
 
     def overlaps(self, first: int, last: int) -> bool:
         """Whether the track shares a frame with the span ``[first, last]``."""
@@ -238,7 +257,8 @@ class Adoption:
     video), no cluster (its cluster holds no anchor, or anchors of nobody),
     beside its person (its cluster shares a frame with an anchor of the person), far,
     ambiguous, shares a frame; for an unconfirmed track (:attr:`PendingTrack.decided`):
-    confirmed, references (no anchor of its person in the video), unlike the video.
+    confirmed, unlike the video, and in a video without an anchor of its person: near
+    (a face within :data:`NEAR_DISTANCE`), no anchor (refused).
     """
 
     person: int
@@ -266,9 +286,6 @@ def adopted_hits(track: PendingTrack, adoption: Adoption) -> list[FaceHit]:
 ANCHOR_ENCODINGS = 8
 #: Anchor tracks kept per person and video (spread over the video): memory stays bounded.
 MAX_ANCHORS = 32
-#: Tracks (average linkage, :func:`track_distances`) are joined into one cluster while
-#: they are at most this far apart.
-CLUSTER_DISTANCE = 0.4
 
 
 @dataclass
@@ -314,141 +331,14 @@ def merge_anchors(parts: Iterable[Sequence[Anchor]], limit: int = MAX_ANCHORS) -
     return thin_anchors(merged, limit)
 
 
-def track_distances(encodings: Sequence[npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
-    """``(n, n)`` symmetric distances between tracks, each given by ``(k_i, 128)``
-    encodings: the mean of the two directed distances, each the median over one track's
-    encodings of the distance to the other track's nearest one (0 on the diagonal; inf
-    for a track without encodings). One row of tracks at a time: memory
-    ``O(n * k * K)`` for ``K`` encodings in all, besides the result."""
-    n = len(encodings)
-    out = np.full((n, n), np.inf)
-    full = [i for i, e in enumerate(encodings) if len(e)]
-    if full:
-        every = np.concatenate([encodings[i].reshape(-1, 128) for i in full])
-        starts = np.cumsum([0, *[len(encodings[i]) for i in full][:-1]])
-        squares = (every**2).sum(axis=1)
-        directed = np.empty((len(full), len(full)))
-        for row, i in enumerate(full):
-            mine = encodings[i].reshape(-1, 128)
-            squared = (mine**2).sum(axis=1)[:, None] + squares[None] - 2 * mine @ every.T
-            nearest = np.minimum.reduceat(np.sqrt(np.maximum(squared, 0.0)), starts, axis=1)
-            directed[row] = np.median(nearest, axis=0)  # (k_i, n_full) -> (n_full,)
-        out[np.ix_(full, full)] = (directed + directed.T) / 2
-    np.fill_diagonal(out, 0.0)
-    return out
-
-
-def cluster_tracks(
-    distances: npt.NDArray[np.float64],
-    cannot: npt.NDArray[np.bool_],
-    limit: float = CLUSTER_DISTANCE,
-) -> npt.NDArray[np.int64]:
-    """Agglomerative clustering, average linkage, with cannot-link constraints.
-
-    Repeatedly joins the two clusters with the smallest mean distance between their
-    tracks, while it is at most ``limit`` and no track of one may not be with a track of
-    the other (``cannot``: two tracks sharing a frame are two people; two tracks
-    decided for two people are two people). Ties break by index: deterministic.
-
-    Args:
-        distances: ``(n, n)`` symmetric track distances (:func:`track_distances`).
-        cannot: ``(n, n)`` bool, symmetric: pairs that may never share a cluster.
-
-    Returns:
-        ``(n,)`` int64 cluster label per track (the smallest track index in it).
-    """
-    n = len(distances)
-    label = np.arange(n, dtype=np.int64)
-    # Two clusters join only if some pair of their tracks is within the limit, so the
-    # components of that graph are clustered on their own (the same result, faster).
-    near = (distances <= limit) & ~cannot
-    component = _components(near)
-    for members in (np.flatnonzero(component == c) for c in np.unique(component)):
-        if len(members) > 1:
-            inner = _average_linkage(
-                distances[np.ix_(members, members)], cannot[np.ix_(members, members)], limit
-            )
-            label[members] = members[inner]
-    return label
-
-
-def _components(adjacent: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-    """``(n,)`` connected component of each node of an ``(n, n)`` symmetric graph (the
-    smallest node index in it)."""
-    n = len(adjacent)
-    component = np.full(n, -1, dtype=np.int64)
-    for start in range(n):
-        if component[start] >= 0:
-            continue
-        component[start] = start
-        stack = [start]
-        while stack:
-            node = stack.pop()
-            for other in np.flatnonzero(adjacent[node] & (component < 0)):
-                component[other] = start
-                stack.append(int(other))
-    return component
-
-
-def _average_linkage(
-    distances: npt.NDArray[np.float64], cannot: npt.NDArray[np.bool_], limit: float
-) -> npt.NDArray[np.int64]:
-    """:func:`cluster_tracks` on one component: labels are local indices."""
-    n = len(distances)
-    total = np.where(np.isfinite(distances), distances, 1e9).astype(np.float64)
-    size = np.ones(n)
-    blocked = cannot.copy() | np.eye(n, dtype=bool)
-    alive = np.ones(n, dtype=bool)
-    label = np.arange(n, dtype=np.int64)
-    while True:
-        mean = total / np.outer(size, size)
-        mean[blocked | ~alive[:, None] | ~alive[None, :]] = np.inf
-        if n == 0 or not np.isfinite(mean).any():
-            break
-        flat = int(np.argmin(mean))
-        i, j = divmod(flat, n)
-        if mean[i, j] > limit:
-            break
-        i, j = min(i, j), max(i, j)
-        total[i, :] += total[j, :]
-        total[:, i] += total[:, j]
-        blocked[i, :] |= blocked[j, :]
-        blocked[:, i] |= blocked[:, j]
-        blocked[i, i] = True
-        size[i] += size[j]
-        alive[j] = False
-        label[label == j] = i
-    return label
-
-
-def decide_video(
+def _decide(
     pending: Sequence[PendingTrack],
     anchors: Sequence[Anchor],
     n_people: int,
     tolerance: float,
 ) -> list[Adoption]:
-    """Decide a video's held-back tracks by clustering them with its anchor tracks.
-
-    The rule (see the module docstring): every held-back track and every anchor is one
-    item; :func:`cluster_tracks` groups them (tracks that share a frame, and anchors of
-    two people, never in one cluster). A cluster whose anchors are all ``p``'s lends
-    ``p`` to a held-back track in it only if
-
-    - no track of the cluster shares a frame with an anchor of ``p`` (a look-alike
-      standing beside ``p`` once taints every track that looks like him);
-    - the track itself is within :data:`VIDEO_TOLERANCE` of one of ``p``'s anchors in the
-      cluster (not only through a chain of other held-back tracks), and every other
-      person's anchors are at least :data:`VIDEO_GAP` farther;
-    - ``p``'s references allow it (within ``tolerance`` + :data:`REFERENCE_SLACK`), and
-      no track decided for ``p`` shares a frame with it (:attr:`PendingTrack.excluded`).
-
-    A borderline track so lent ``p`` is adopted; of two sharing frames, only the nearer.
-    An unconfirmed track (:attr:`PendingTrack.decided` ``p``) is confirmed so, kept on
-    the references' word when the video has no anchor of ``p``, and refused otherwise.
-
-    Returns:
-        One :class:`Adoption` per pending track, in order.
-    """
+    """Steps 3 and 4 of :func:`decide_video`; an unconfirmed track of a person without
+    anchors comes back with reason ``references`` (the references alone decide it)."""
     items = [a.encodings for a in anchors] + [t.encodings for t in pending]
     spans = [(a.first_frame, a.last_frame) for a in anchors]
     spans += [(t.first_frame, t.last_frame) for t in pending]
@@ -495,6 +385,81 @@ def decide_video(
             ):
                 final[a] = Adoption(-1, adoption.video_distance, "shares a frame")
                 break
+    return final
+
+
+def decide_video(
+    pending: Sequence[PendingTrack],
+    anchors: Sequence[Anchor],
+    n_people: int,
+    tolerance: float,
+    trust_references: bool = False,
+) -> list[Adoption]:
+    """Decide a video's held-back tracks by clustering them with its anchor tracks.
+
+    The rule (see the module docstring): every held-back track and every anchor is one
+    item; :func:`faceripper.clustering.cluster_tracks` groups them (tracks that share a
+    frame, and anchors of two people, never in one cluster). A cluster whose anchors are
+    all ``p``'s lends ``p`` to a held-back track in it only if
+
+    - no track of the cluster shares a frame with an anchor of ``p`` (a look-alike
+      standing beside ``p`` once taints every track that looks like him);
+    - the track itself is within :data:`VIDEO_TOLERANCE` of one of ``p``'s anchors in the
+      cluster (not only through a chain of other held-back tracks), and every other
+      person's anchors are at least :data:`VIDEO_GAP` farther;
+    - ``p``'s references allow it (within ``tolerance`` + :data:`REFERENCE_SLACK`), and
+      no track decided for ``p`` shares a frame with it (:attr:`PendingTrack.excluded`).
+
+    A borderline track so lent ``p`` is adopted; of two sharing frames, only the nearer.
+    An unconfirmed track (:attr:`PendingTrack.decided` ``p``) is confirmed so, and
+    refused otherwise when the video has an anchor of ``p``. Without one, it is kept when
+    one of its faces is within :data:`NEAR_DISTANCE` (and the tolerance) of ``p``'s
+    references (:attr:`PendingTrack.best`); such near tracks then stand for ``p``'s
+    anchors, and the other unconfirmed tracks of ``p`` are confirmed by them the same way
+    or refused; borderline tracks still undecided may be adopted from them (not beside a
+    track kept for the same person). With ``trust_references`` (``--trust-references``),
+    such tracks are all kept on the references' word instead (reason ``references``), as
+    before 2026-12-02.
+
+    Returns:
+        One :class:`Adoption` per pending track, in order.
+    """
+    decisions = _decide(pending, anchors, n_people, tolerance)
+    if trust_references:
+        return decisions
+    limit = min(NEAR_DISTANCE, tolerance)
+    alone = [k for k, d in enumerate(decisions) if d.reason == "references"]
+    near = [k for k in alone if pending[k].best <= limit]
+    rest = [k for k in alone if pending[k].best > limit]
+    final = list(decisions)
+    for k in near:
+        final[k] = Adoption(pending[k].decided, decisions[k].video_distance, "near")
+    if not near:
+        for k in rest:
+            final[k] = Adoption(-1, decisions[k].video_distance, "no anchor")
+        return final
+    stand_in = [
+        Anchor(t.decided, t.first_frame, t.last_frame, t.encodings)
+        for t in (pending[k] for k in near)
+    ]
+    again = _decide([pending[k] for k in rest], [*anchors, *stand_in], n_people, tolerance)
+    for k, adoption in zip(rest, again, strict=True):
+        if adoption.reason != "confirmed":
+            adoption = Adoption(-1, adoption.video_distance, "no anchor")
+        final[k] = adoption
+    # The near tracks stand for the person's anchors for the borderline tracks too.
+    undecided = [k for k, d in enumerate(decisions) if d.person < 0 and pending[k].decided < 0]
+    again = _decide([pending[k] for k in undecided], [*anchors, *stand_in], n_people, tolerance)
+    for k, adoption in zip(undecided, again, strict=True):
+        track = pending[k]
+        beside = any(
+            final[j].person == adoption.person
+            and other.overlaps(track.first_frame, track.last_frame)
+            for j, other in enumerate(pending)
+            if j != k
+        )
+        if adoption.person >= 0 and not beside:
+            final[k] = adoption
     return final
 
 
@@ -546,128 +511,3 @@ def _lend(
     if others.size and float(others.min()) < distance + VIDEO_GAP:
         return refuse("ambiguous", distance)
     return Adoption(person, distance, "confirmed" if track.decided >= 0 else "adopted")
-
-
-# ----------------------------------------------------------------------- spool format
-
-
-def pack(anchors: Sequence[Anchor], pending: Sequence[PendingTrack]) -> bytes:
-    """A segment's anchor tracks and held-back tracks as ``.npz`` bytes (no pickle)."""
-    meta: list[dict[str, Any]] = []
-    encodings, ref_distance, blobs = [], [], []
-    for track in pending:
-        hits = []
-        for hit, own in zip(track.hits, track.own_distances, strict=True):
-            hits.append(
-                {
-                    "frame": hit.frame,
-                    "time_s": hit.time_s,
-                    "face": hit.face_index,
-                    "box": list(hit.box_trbl),
-                    "sharpness": hit.sharpness,
-                    "status": hit.status,
-                    "track": hit.track,
-                    "encoded": hit.encoded,
-                    "detector": hit.detector,
-                    "pose": None if hit.pose is None else [hit.pose.yaw, hit.pose.roll],
-                    "own": None if own is None else [float(v) for v in own],
-                    "jpeg": len(hit.jpeg),
-                }
-            )
-            blobs.append(hit.jpeg)
-        meta.append(
-            {
-                "name": track.name,
-                "first": track.first_frame,
-                "last": track.last_frame,
-                "excluded": list(track.excluded),
-                "decided": track.decided,
-                "encodings": len(track.encodings),
-                "hits": hits,
-            }
-        )
-        encodings.append(track.encodings.reshape(-1, 128))
-        ref_distance.append(track.ref_distance)
-    width = len(pending[0].ref_distance) if pending else 0
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        anchor_person=np.array([a.person for a in anchors], dtype=np.int64),
-        anchor_span=np.array([(a.first_frame, a.last_frame) for a in anchors], np.int64).reshape(
-            -1, 2
-        ),
-        anchor_size=np.array([len(a.encodings) for a in anchors], dtype=np.int64),
-        anchor_encodings=np.concatenate([a.encodings.reshape(-1, 128) for a in anchors])
-        if anchors
-        else np.zeros((0, 128)),
-        meta=np.array(json.dumps(meta)),
-        encodings=np.concatenate(encodings) if encodings else np.zeros((0, 128)),
-        ref_distance=np.stack(ref_distance) if ref_distance else np.zeros((0, width)),
-        jpeg=np.frombuffer(b"".join(blobs), dtype=np.uint8),
-    )
-    return buffer.getvalue()
-
-
-def unpack(data: bytes, crops: bool = True) -> tuple[list[Anchor], list[PendingTrack]]:
-    """Read :func:`pack`'s bytes back (``crops`` False: the tracks without their hits,
-    for the decision, which needs only their summaries)."""
-    from faceripper.worker import FaceHit
-
-    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-        anchors: list[Anchor] = []
-        row = 0
-        # A spool of an earlier version has no anchors (its per-face exemplars are not read).
-        old = "anchor_person" not in arrays.files
-        anchor_encodings = np.zeros((0, 128)) if old else arrays["anchor_encodings"]
-        for person, (first, last), size in zip(
-            *(
-                (np.zeros(0, np.int64), np.zeros((0, 2), np.int64), np.zeros(0, np.int64))
-                if old
-                else (arrays["anchor_person"], arrays["anchor_span"], arrays["anchor_size"])
-            ),
-            strict=True,
-        ):
-            encodings = anchor_encodings[row : row + size].astype(np.float64)
-            anchors.append(Anchor(int(person), int(first), int(last), encodings))
-            row += int(size)
-        meta = json.loads(str(arrays["meta"]))
-        encodings = arrays["encodings"]
-        ref_distance = arrays["ref_distance"]
-        jpeg = arrays["jpeg"].tobytes() if crops else b""
-    pending: list[PendingTrack] = []
-    row = offset = 0
-    for index, item in enumerate(meta):
-        track = PendingTrack(
-            item["name"],
-            int(item["first"]),
-            int(item["last"]),
-            ref_distance[index].astype(np.float64),
-            encodings[row : row + item["encodings"]].astype(np.float64),
-            tuple(int(p) for p in item["excluded"]),
-            decided=int(item.get("decided", -1)),
-        )
-        row += item["encodings"]
-        for hit in item["hits"] if crops else ():
-            size = int(hit["jpeg"])
-            track.hits.append(
-                FaceHit(
-                    frame=int(hit["frame"]),
-                    time_s=float(hit["time_s"]),
-                    face_index=int(hit["face"]),
-                    box_trbl=tuple(int(v) for v in hit["box"]),  # type: ignore[arg-type]
-                    person=-1,
-                    distance=float("nan"),
-                    sharpness=float(hit["sharpness"]),
-                    status=str(hit["status"]),
-                    jpeg=jpeg[offset : offset + size],
-                    track=str(hit["track"]),
-                    encoded=bool(hit["encoded"]),
-                    detector=str(hit.get("detector", "hog")),
-                    pose=None if hit.get("pose") is None else HeadPose(*hit["pose"]),
-                )
-            )
-            own = hit["own"]
-            track.own_distances.append(None if own is None else np.array(own, dtype=np.float64))
-            offset += size
-        pending.append(track)
-    return anchors, pending

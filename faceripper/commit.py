@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from faceripper import adaptive
+from faceripper import adaptive, spool
 from faceripper.config import Config
 from faceripper.corrections import Learned, judge
 from faceripper.video import video_id
@@ -121,7 +121,7 @@ class Committer:
                 self.counts.update(result.counts)
                 return record
         if result.pending or result.anchors:
-            data = adaptive.pack(result.anchors, result.pending)
+            data = spool.pack(result.anchors, result.pending)
             dataset.spool_segment(task.video_key, task.start, task.end, data)
         dataset.finish_segment(record)
         return record
@@ -196,17 +196,19 @@ def adapt_video(
 
     def anchors_of_spools() -> Iterator[list[adaptive.Anchor]]:
         for path in spools:
-            anchors, pending = adaptive.unpack(path.read_bytes(), crops=False)
+            anchors, pending = spool.unpack(path.read_bytes(), crops=False)
             summaries.extend(pending)
             sizes.append(len(pending))
             yield anchors
 
     anchors = adaptive.merge_anchors(anchors_of_spools())
-    decided = adaptive.decide_video(summaries, anchors, n_people, settings.tolerance)
+    decided = adaptive.decide_video(
+        summaries, anchors, n_people, settings.tolerance, settings.trust_references
+    )
     counts: Counter[str] = Counter()
     start = 0
-    for spool, size in zip(spools, sizes, strict=True):
-        _, pending = adaptive.unpack(spool.read_bytes())
+    for spool_path, size in zip(spools, sizes, strict=True):
+        _, pending = spool.unpack(spool_path.read_bytes())
         decisions = decided[start : start + size]
         start += size
         for track, decision in zip(pending, decisions, strict=True):

@@ -413,7 +413,7 @@ class Dataset:
     def _unadapted_faces(self) -> set[tuple[str, int, str]]:
         """``(video, frame, face)`` of spooled tracks whose video is not adapted yet;
         spools of adapted videos (a kill before their deletion) are deleted."""
-        from faceripper.adaptive import unpack
+        from faceripper.spool import unpack
 
         faces: set[tuple[str, int, str]] = set()
         videos = {v for v, _, _ in self.done}

@@ -9,23 +9,19 @@ from faceripper.adaptive import (
     CONFIDENT_DISTANCE,
     CORE_SLACK,
     MAX_ANCHORS,
+    NEAR_DISTANCE,
     REFERENCE_SLACK,
     VIDEO_TOLERANCE,
     Anchor,
     PendingTrack,
     adopted_hits,
-    cluster_tracks,
     confident_faces,
     decide_video,
     is_borderline,
     merge_anchors,
     own_core,
-    pack,
     spread,
-    track_distances,
-    unpack,
 )
-from faceripper.pose import HeadPose
 from faceripper.tracks import Decision
 from faceripper.worker import FaceHit
 
@@ -207,26 +203,6 @@ def test_a_lookalike_seen_beside_the_person_is_never_lent_them():
     assert [d.person for d in decide_video(alone, anchors, 2, TOLERANCE)] == [0, 0]
 
 
-def test_cluster_tracks_respects_cannot_links():
-    distances = np.array([[0, 0.1, 0.2], [0.1, 0, 0.15], [0.2, 0.15, 0]])
-    cannot = np.zeros((3, 3), dtype=bool)
-    assert cluster_tracks(distances, cannot).tolist() == [0, 0, 0]
-    cannot[0, 2] = cannot[2, 0] = True
-    assert cluster_tracks(distances, cannot).tolist() == [0, 0, 2]
-    assert cluster_tracks(distances, cannot, limit=0.05).tolist() == [0, 1, 2]
-    assert cluster_tracks(np.zeros((0, 0)), np.zeros((0, 0), dtype=bool)).tolist() == []
-
-
-def test_track_distances_are_symmetric_medians_of_nearest():
-    a = np.stack([unit(1), unit(2)])
-    b = np.stack([near(unit(1), 0.1, 1), near(unit(1), 0.3, 2), near(unit(2), 0.2, 3)])
-    d = track_distances([a, b, np.zeros((0, 128))])
-    ab = np.median([0.1, 0.2])
-    ba = np.median([0.1, 0.3, 0.2])
-    assert d[0, 1] == pytest.approx((ab + ba) / 2) and d[1, 0] == d[0, 1]
-    assert d[0, 0] == 0 and np.isinf(d[0, 2])
-
-
 def test_a_track_decided_without_a_confident_face_waits_for_the_video():
     # The references decided these tracks for Alice (0), but none of their faces was
     # matched with confidence: the video's anchors of Alice have the last word.
@@ -243,9 +219,42 @@ def test_a_track_decided_without_a_confident_face_waits_for_the_video():
         (0, "confirmed"),
         (-1, "unlike the video"),
     ]
-    # A video without an anchor of Alice: the references alone decide, as before.
-    (alone,) = decide_video([unlike], anchors_of((1, unit(2) * 0.5, 100)), 2, TOLERANCE)
-    assert (alone.person, alone.reason) == (0, "references")
+    # A video without an anchor of Alice: a track with a face within NEAR_DISTANCE of her
+    # photo keeps her and stands for her anchors; the other tracks need to look like it.
+    others = anchors_of((1, unit(2) * 0.5, 100))
+    (alone,) = decide_video([unlike], others, 2, TOLERANCE)
+    assert (alone.person, alone.reason) == (-1, "no anchor")
+    like_her.best, unlike.best = NEAR_DISTANCE - 0.01, NEAR_DISTANCE + 0.01
+    like_too = pending(np.stack([near(alice, 0.15, 70 + i) for i in range(3)]), [0.39, 0.9], 40, 50)
+    like_too.decided, like_too.best = 0, NEAR_DISTANCE + 0.02
+    decisions = decide_video([like_her, unlike, like_too], others, 2, TOLERANCE)
+    assert [(d.person, d.reason) for d in decisions] == [
+        (0, "near"),
+        (-1, "no anchor"),
+        (0, "confirmed"),
+    ]
+    # A near face within NEAR_DISTANCE but past a tighter tolerance does not count.
+    (tight,) = decide_video([like_her], others, 2, NEAR_DISTANCE - 0.02)
+    assert (tight.person, tight.reason) == (-1, "no anchor")
+
+
+def test_a_near_track_stands_for_the_anchors_of_a_borderline_track():
+    # No anchor of Alice: her near track (a face within NEAR_DISTANCE) lends her to a
+    # borderline track of hers, but not to a stranger's, nor without a near track.
+    alice = unit(1) * 0.5
+    others = anchors_of((1, unit(2) * 0.5, 100))
+    shown = pending(np.stack([near(alice, 0.15, 80 + i) for i in range(3)]), [0.39, 0.9])
+    shown.decided, shown.best = 0, NEAR_DISTANCE - 0.01
+    hers = pending(np.stack([near(alice, 0.15, 60 + i) for i in range(3)]), [0.45, 0.9], 40, 50)
+    stranger = pending(np.stack([near(unit(7), 0.1, i) for i in range(3)]), [0.45, 0.9], 60, 70)
+    decisions = decide_video([shown, hers, stranger], others, 2, TOLERANCE)
+    assert [(d.person, d.reason) for d in decisions] == [
+        (0, "near"),
+        (0, "adopted"),
+        (-1, "no cluster"),
+    ]
+    shown.best = NEAR_DISTANCE + 0.01
+    assert [d.person for d in decide_video([shown, hers], others, 2, TOLERANCE)] == [-1, -1]
 
 
 # --------------------------------------------------------------- real encodings (LFW)
@@ -292,30 +301,36 @@ def test_real_faces_are_lent_their_person_and_the_lookalike_is_not(lfw_encodings
     assert decide_video([kim_beside], anchors, 2, TOLERANCE)[0].person == -1
 
 
-def test_pack_and_unpack_round_trip():
-    ex = [Anchor(0, 0, 9, np.stack([unit(1), unit(3)])), Anchor(2, 20, 29, unit(2)[None])]
-    track = pending(np.stack([unit(5), unit(6)]), [0.45, 0.7, 0.9], 3, 9, (2,), "3.1")
-    track.decided = 1
-    track.hits = [hit(3, 1, b"abc"), hit(5, 1, b"defgh")]
-    track.hits[0].pose = HeadPose(yaw=-31.5, roll=4.25)
-    track.own_distances = [np.array([0.44, 0.7, 0.9]), None]
-    empty = pending(np.zeros((0, 128)), [0.5, 0.6, 0.9], 11, 11, (), "11.0")
-    ex2, tracks = unpack(pack(ex, [track, empty]))
-    assert [(a.person, a.first_frame, a.last_frame) for a in ex2] == [(0, 0, 9), (2, 20, 29)]
-    assert np.allclose(ex2[0].encodings, ex[0].encodings)
-    assert np.allclose(ex2[1].encodings, ex[1].encodings)
-    got = tracks[0]
-    assert (got.name, got.first_frame, got.last_frame, got.excluded) == ("3.1", 3, 9, (2,))
-    assert (got.decided, tracks[1].decided) == (1, -1)
-    assert np.allclose(got.encodings, track.encodings)
-    assert [h.jpeg for h in got.hits] == [b"abc", b"defgh"]
-    assert [h.frame for h in got.hits] == [3, 5] and got.hits[1].box_trbl == (10, 60, 60, 10)
-    assert [h.pose for h in got.hits] == [HeadPose(-31.5, 4.25), None]
-    assert np.allclose(got.own_distances[0], [0.44, 0.7, 0.9]) and got.own_distances[1] is None
-    assert tracks[1].hits == [] and tracks[1].encodings.shape == (0, 128)
-    summary = unpack(pack(ex, [track]), crops=False)[1][0]
-    assert summary.hits == [] and np.allclose(summary.encodings, track.encodings)
-    assert unpack(pack([], [])) == ([], [])
+def test_a_lookalike_of_an_absent_person_is_refused_and_the_person_kept(lfw_encodings):
+    # Hu Jintao's photo 2 is the only reference (one person). In one video Hu is absent
+    # and Kim Hong-up, his look-alike, is shown: his face is within --tolerance 0.45 of
+    # the photo, never within NEAR_DISTANCE. In another, Hu is shown but never matched
+    # with confidence: a shot with a face within NEAR_DISTANCE keeps him, and his other
+    # shot, farther from the photo, is confirmed by its likeness to that shot.
+    hu, kim = lfw_encodings[HU], lfw_encodings[KIM]
+    reference = hu[2]
+    tolerance = 0.45
+
+    def track(encodings: np.ndarray, first: int) -> PendingTrack:
+        d = np.linalg.norm(encodings - reference, axis=1)
+        assert d.min() > CONFIDENT_DISTANCE and np.median(d) <= tolerance  # unconfirmed
+        t = pending(encodings, [float(np.median(d))], first, first + 10, name=f"{first}.0")
+        t.decided, t.best = 0, float(d.min())
+        return t
+
+    lookalike = track(kim, 200)
+    assert lookalike.best > NEAR_DISTANCE
+    (kim_alone,) = decide_video([lookalike], [], 1, tolerance)
+    assert (kim_alone.person, kim_alone.reason) == (-1, "no anchor")
+    shown = track(hu[[0, 3]], 0)
+    turned = track(hu[[6, 9]], 100)
+    assert shown.best <= NEAR_DISTANCE < turned.best
+    decisions = decide_video([shown, turned, lookalike], [], 1, tolerance)
+    assert [(d.person, d.reason) for d in decisions] == [
+        (0, "near"),
+        (0, "confirmed"),
+        (-1, "no anchor"),
+    ]
 
 
 def test_adopted_hits_take_the_person_and_their_distance():
@@ -389,17 +404,3 @@ def test_own_core_refuses_a_track_with_a_missed_cut_or_a_negative():
     assert own_core(distances, encodings, matched, 3, TOLERANCE) is matched
     disagree = Decision(-1, 0.5, "disagree", 0)
     assert own_core(distances, encodings, disagree, 3, TOLERANCE) is disagree
-
-
-def test_clustering_by_components_equals_clustering_the_whole():
-    from faceripper.adaptive import _average_linkage
-
-    rng = np.random.default_rng(5)
-    points = np.concatenate([rng.normal(c, 0.1, size=(12, 2)) for c in (0, 1, 3)])
-    distances = np.linalg.norm(points[:, None] - points[None], axis=2)
-    cannot = rng.random((36, 36)) < 0.05
-    cannot = cannot | cannot.T
-    np.fill_diagonal(cannot, False)
-    whole = _average_linkage(distances, cannot, 0.4)
-    assert cluster_tracks(distances, cannot, 0.4).tolist() == whole.tolist()
-    assert len(set(whole.tolist())) >= 3

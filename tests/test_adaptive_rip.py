@@ -262,3 +262,37 @@ def test_a_lookalike_within_a_raised_tolerance_is_refused_by_the_video(lookalike
     records = [json.loads(line) for line in (target / JOURNAL_NAME).read_text().splitlines()]
     (adapted,) = [r for r in records if "adapted" in r]
     assert adapted["counts"].get("adapt_unlike_the_video", 0) >= 1
+
+
+@pytest.fixture(scope="module")
+def absent_clip(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Hu Jintao's reference, but only his look-alike Kim Hong-up is shown, in two shots."""
+    lfw = testdata / "lfw_dev"
+    base = tmp_path_factory.mktemp("absent")
+    (base / "refs" / "hu").mkdir(parents=True)
+    shutil.copy(lfw / PERSON / f"{PERSON}_0005.jpg", base / "refs" / "hu")
+    kim = load_face_sources(lfw / LOOKALIKE)[0]
+    shots = [
+        Shot(10, (PlacedFace(kim, (300, 180), (296, 184), 100, 100, is_target=False),), *room)
+        for room in (((170, 150, 120), 2), ((60, 140, 90), 3))
+    ]
+    return _render_clip(base, shots)
+
+
+def test_a_lookalike_of_a_person_absent_from_the_video_is_not_saved(absent_clip, tmp_path):
+    """At --tolerance 0.45 the references decide Kim Hong-up (0.42 from Hu's photo) for
+    Hu, and the video has no face of Hu matched with confidence to refuse him by: none of
+    Kim's faces is within 0.37 of the photo, so he is refused; --trust-references keeps
+    him on the references' word, as rip did before."""
+    runs = {}
+    for name, extra in (("default", ()), ("trusted", ("--trust-references",))):
+        target = tmp_path / name
+        command = args(absent_clip, target, *extra)
+        command[command.index("--tolerance") + 1] = "0.45"
+        result = run_cli(command)
+        assert result.exit_code == 0, result.stderr
+        runs[name] = score(absent_clip, target), result.stdout
+    (trusted, _), (default, stdout) = runs["trusted"], runs["default"]
+    assert trusted.on_distractor > 0  # the references alone take him for Hu
+    assert default.saved == 0 and default.on_distractor == 0
+    assert re.search(r"\b[1-9]\d* tracks refused for want of a face near the reference", stdout)

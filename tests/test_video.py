@@ -508,6 +508,7 @@ def rip_cli_args(refs: dict[str, Path], videos: Path, target: Path, *extra: str)
         str(refs["cache"]),
         "--tolerance",
         "0.6",
+        "--trust-references",  # obama2 is never matched with confidence by obama3
         "--threads",
         "1",
         *extra,

@@ -59,6 +59,7 @@ from faceripper.cli.rip_options import (
     TlsCertOption,
     TlsKeyOption,
     TracksOption,
+    TrustReferencesOption,
     VideoDirOption,
     VideosOption,
 )
@@ -86,6 +87,7 @@ def rip_command(
     tracks: TracksOption = True,
     dedupe: DedupeOption = True,
     adapt: AdaptOption = True,
+    trust_references: TrustReferencesOption = False,
     follow: FollowOption = True,
     every: EveryOption = 1,
     fps: FpsOption = 0.0,
@@ -107,8 +109,7 @@ def rip_command(
 ) -> None:
     """Extract the faces of the configured people from videos into a training dataset.
 
-    Rerunning the same command continues where the last run stopped. 'faceripper
-    review TARGET' then draws contact sheets of the crops to check them.
+    Rerunning it resumes the run; 'faceripper review TARGET' shows the crops to check.
     """
     from faceripper.api import rip
     from faceripper.blur import DEFAULT_BLUR_THRESHOLD
@@ -127,6 +128,7 @@ def rip_command(
         tracks=tracks,
         dedupe=dedupe,
         adapt=adapt,
+        trust_references=trust_references,
         follow=follow,
         every=every,
         fps=fps,
@@ -135,8 +137,7 @@ def rip_command(
         device=device.value,
     )
     with user_errors(), ExitStack() as stack:
-        # Connecting comes first: a wrong address fails at once and writes nothing.
-        cluster = connect_cluster(
+        cluster = connect_cluster(  # first: a wrong address fails at once, writes nothing
             stack, scheduler, scheduler_timeout, tls_ca_file, tls_cert, tls_key, threads
         )
         encoding = stack.enter_context(progress_bar("encoding references"))
@@ -257,7 +258,8 @@ def _print_summary(summary: Any) -> None:
         f"{counts['followed']} faces followed, "
         f"{counts['deduplicated']} near duplicates skipped, "
         f"{counts['adapt_adopted']} of {counts['tracks_pending']} borderline tracks adopted "
-        f"from their video; {summary.rows} manifest rows",
+        f"from their video, {counts['adapt_no_anchor']} tracks refused for want of a face "
+        f"near the reference; {summary.rows} manifest rows",
         markup=False,
     )
     _print_corrections(summary)

@@ -154,6 +154,16 @@ DedupeOption = Annotated[
     ),
 ]
 
+TrustReferencesOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust-references/--no-trust-references",
+        help="In a video where a person is never matched with confidence, keep the tracks "
+        "the references decide for them on the references' word (a look-alike of a person "
+        "absent from the video is then saved as them); by default only tracks with a face "
+        "within 0.37 of their references, and the tracks like those.",
+    ),
+]
 AdaptOption = Annotated[
     bool,
     typer.Option(

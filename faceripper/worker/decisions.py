@@ -212,5 +212,6 @@ def collect_adaptive(
             hits=hits,
             own_distances=[by_frame.get(h.frame) if h.encoded else None for h in hits],
             decided=decision.person,
+            best=float(distances[:, decision.person].min()) if decision.person >= 0 else np.inf,
         )
         result.pending.append(pending)
