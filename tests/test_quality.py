@@ -105,11 +105,18 @@ def test_a_track_keeps_its_label_through_a_turn(turn_clip, tmp_path):
     tracked = run()
     frames = {int(r["frame"]) for r in tracked}
     assert set(range(0, 40)) <= frames  # the turn keeps the track's identity
-    assert not frames & set(range(40, 60))  # the far photo in a shot of its own: not saved
     assert {r["label"] for r in tracked} == {"halle"}
-    assert len({r["track"] for r in tracked}) == 1
-    encoded = [r for r in tracked if r["encoded"] == "1"]
-    assert 0 < len(encoded) < len(tracked)  # identity settled: not every frame encoded
+    turning = [r for r in tracked if int(r["frame"]) < 40]
+    assert len({r["track"] for r in turning}) == 1
+    encoded = [r for r in turning if r["encoded"] == "1"]
+    assert 0 < len(encoded) < len(turning)  # identity settled: not every frame encoded
+    # The far photo in a shot of its own: the references alone leave it undecided (0.46);
+    # the video's second step lends it Halle, whose track of the first shot showed that
+    # same look next to faces matched with confidence (the clustering of --adapt).
+    assert set(range(40, 60)) <= frames
+    references_alone = {int(r["frame"]) for r in run("--no-adapt")}
+    assert set(range(0, 40)) <= references_alone
+    assert not references_alone & set(range(40, 60))
 
 
 @pytest.fixture(scope="module")
