@@ -60,6 +60,20 @@ FALLBACK_STEPS: tuple[FindStep, ...] = (
     FindStep("padded 25%, upsample 1", 0.25, 1),
     FindStep("padded 25%, upsample 0", 0.25, 0),
 )
+#: A reference face whose face chip reaches beyond its photo (a tight face crop) is
+#: encoded in a copy of the photo mirrored outward at its edges by this fraction of the
+#: copy's longer side, and averaged with its mirror image
+#: (:func:`faceripper.references.encode_reference_face`).
+TIGHT_PAD = 0.5
+#: A face's surroundings longer than this are shrunk before they are mirrored outward,
+#: so memory stays bounded (the network sees a 150 px chip).
+TIGHT_MAX_SIDE_PX = 1000
+#: How the cache records the encoding of such faces (a change re-encodes all).
+TIGHT_ENCODING = (
+    f"chip beyond the photo: mirrored out {TIGHT_PAD:g}, averaged with its mirror image"
+)
+
+
 USABLE: frozenset[str] = frozenset({"ok", "several_faces"})
 
 
@@ -141,6 +155,7 @@ def _settings_arrays(settings: EncodeSettings) -> dict[str, npt.NDArray]:
         "landmarks": np.array(settings.landmarks),
         "upsample": np.array(settings.upsample),
         "fallback": np.array(_fallback_text()),
+        "tight": np.array(TIGHT_ENCODING),
     }
 
 
