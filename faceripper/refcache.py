@@ -28,6 +28,7 @@ CACHE_FORMAT = "faceripper-reference-encodings"
 CACHE_FORMAT_VERSION = 1
 
 FileStatus = Literal["ok", "several_faces", "no_face", "unreadable", "not_image"]
+TightCrops = Literal["mirrored", "black"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ TIGHT_ENCODING = (
 )
 
 
+#: The cache's record of ``--tight-crops black``.
+TIGHT_BLACK = "chip beyond the photo: black (face_recognition's)"
 USABLE: frozenset[str] = frozenset({"ok", "several_faces"})
 
 
@@ -89,12 +92,18 @@ class EncodeSettings:
     #: (see :func:`load_cache`).
     engine: EncoderEngine = "auto"
     device: Device = "cpu"
+    #: How a face whose chip reaches beyond its photo (a tight crop) is encoded:
+    #: ``"mirrored"`` (:data:`TIGHT_ENCODING`) or ``"black"`` (dlib's chip as it is,
+    #: black beyond the photo: face_recognition's encoding of every photo it finds a face in).
+    tight_crops: TightCrops = "mirrored"
 
     def __post_init__(self) -> None:
         if self.detector not in ("hog", "cnn"):
             raise UsageError(f"unknown detector model {self.detector!r}: use hog or cnn")
         if self.landmarks not in ("5", "68"):
             raise UsageError(f"unknown landmark model {self.landmarks!r}: use 5 or 68")
+        if self.tight_crops not in ("mirrored", "black"):
+            raise UsageError(f"unknown --tight-crops {self.tight_crops!r}: use mirrored or black")
         if self.jitters < 0:
             raise UsageError(f"--jitters must be 0 or more, got {self.jitters}")
         # dlib treats 0 and 1 alike (one pass, no jitter): store one value for both so
@@ -155,7 +164,7 @@ def _settings_arrays(settings: EncodeSettings) -> dict[str, npt.NDArray]:
         "landmarks": np.array(settings.landmarks),
         "upsample": np.array(settings.upsample),
         "fallback": np.array(_fallback_text()),
-        "tight": np.array(TIGHT_ENCODING),
+        "tight": np.array(TIGHT_ENCODING if settings.tight_crops == "mirrored" else TIGHT_BLACK),
     }
 
 

@@ -255,6 +255,8 @@ def encode_reference_face(
     (``benchmarks/tight_encoding.py``, docs/encode.md): pairs with the person's other
     photos within 0.4 went from 0.32 to 0.38 of them (the whole photos: 0.36), pairs
     with other people within 0.6 from 0.0047 to 0.0051 (whole photos: 0.0045).
+    ``settings.tight_crops == "black"`` (``--tight-crops black``) encodes it as dlib's
+    chip is, as face_recognition does.
     """
     from faceripper.encoder import chip_overhangs, encode_faces
 
@@ -269,7 +271,7 @@ def encode_reference_face(
         ).encodings[0]
 
     overhang = float(chip_overhangs(image, box, settings.landmarks)[0])
-    if overhang <= 0:
+    if overhang <= 0 or settings.tight_crops == "black":
         return encode(image, box)
     canvas, where = _mirrored_surroundings(image, box[0], overhang)
     flipped = np.ascontiguousarray(canvas[:, ::-1])

@@ -816,3 +816,29 @@ def test_a_tight_crop_is_encoded_mirrored_out_and_nearer_the_persons_other_photo
     # Measured: mean distance to the person's other 9 photos 0.462 -> 0.452 (the whole
     # photo's: 0.459); on 22 people 0.438 -> 0.431 (0.429), benchmarks/tight_encoding.py.
     assert np.mean(after) < np.mean(before) - 0.005
+
+
+def test_tight_crops_black_keeps_face_recognitions_encoding_and_its_own_cache(lfw_tight, tmp_path):
+    from faceripper.detector import detect_faces
+    from faceripper.encoder import encode_faces
+
+    crop = lfw_tight.crops[0]
+    image = load_rgb(crop)
+    expected = encode_faces(image, detect_faces(image, upsample=1)[:1]).encodings[0]
+    black = encode_reference_file(crop, "x", EncodeSettings(tight_crops="black"))
+    assert np.array_equal(black.encoding, expected)
+    mirrored = encode_reference_file(crop, "x", EncodeSettings())
+    assert np.linalg.norm(mirrored.encoding - expected) > 0.01
+    refs = tmp_path / "refs" / "x"
+    refs.mkdir(parents=True)
+    shutil.copy(crop, refs)
+    cache = tmp_path / "refs.npz"
+    args = ["encode", "--refs", str(refs.parent), "-o", str(cache), "-j", "1"]
+    assert run_cli([*args, "--tight-crops", "black"]).exit_code == 0
+    assert np.array_equal(read_npz(cache)["encodings"][0], expected)
+    assert str(read_npz(cache)["tight"]) == "chip beyond the photo: black (face_recognition's)"
+    result = run_cli(args)
+    assert "settings changed (tight chip beyond the photo: black" in result.stderr
+    assert np.array_equal(read_npz(cache)["encodings"][0], mirrored.encoding)
+    with pytest.raises(UsageError, match="--tight-crops"):
+        EncodeSettings(tight_crops="white")  # type: ignore[arg-type]
