@@ -157,6 +157,7 @@ def rip(
     settings: RipSettings | None = None,
     threads: int | None = None,
     jitters: int = 0,
+    tight_crops: str = "mirrored",
     cache: Path | str | None = None,
     blurry_dir: Path | str | None = None,
     restart: bool = False,
@@ -184,6 +185,8 @@ def rip(
         settings: what decides which faces are written (default ``RipSettings()``: the CLI's).
         threads: worker processes (default: one per CPU); with ``cluster``, work units at once.
         jitters: re-samples of each reference face when encoding the references.
+        tight_crops: how a reference face whose chip reaches beyond its photo is encoded:
+            ``"mirrored"`` or ``"black"`` (face_recognition's; docs/encode.md).
         cache: the reference encodings cache (default: beside the config, or in ``refs``).
         blurry_dir: blurry crops' folder, outside the target (default ``<target>-blurry``).
         restart: forget earlier runs on the target (deleting their crops) and start over.
@@ -224,7 +227,7 @@ def rip(
     workers = threads or cpu_count()
     _warn_resources(settings, engine, workers, cluster is not None, warn)
     references, negative_refs = _encode_job(
-        people, settings, jitters, cache, negatives, workers, warn, encode_progress
+        people, settings, jitters, cache, negatives, workers, warn, encode_progress, tight_crops
     )
     if collection.ignored_files:
         warn(f"{collection.ignored_files} non-video file(s) ignored")
@@ -346,6 +349,7 @@ def _encode_job(
     workers: int,
     warn: Warn,
     progress: Callable[[int, int], None] | None,
+    tight_crops: str = "mirrored",
 ) -> tuple[ReferenceSet, ReferenceSet | None]:
     """Encode the people's references (cached) and the negatives, if any.
 
@@ -364,6 +368,7 @@ def _encode_job(
         landmarks=settings.landmarks,
         engine=settings.engine,
         device=settings.device,
+        tight_crops=tight_crops,  # type: ignore[arg-type]  # checked by EncodeSettings
     )
     cache_path = Path(cache) if cache is not None else None
     report = encode_people(people, encode_settings, cache_path, workers, warn, progress)

@@ -128,6 +128,38 @@ def face_chips(image: ImageRGB, shapes: list[Any]) -> npt.NDArray[np.uint8]:
     return np.stack([np.asarray(c, dtype=np.uint8) for c in chips])
 
 
+def chip_overhangs(
+    image: ImageRGB, boxes: BoxArray, landmark_model: LandmarkModel = "5"
+) -> npt.NDArray[np.float64]:
+    """How far each face's chip reaches beyond the image's edge, in pixels of the image.
+
+    The chip (:func:`face_chips`) is a square around the landmarks' face with
+    :data:`CHIP_PADDING` on every side, turned by the face's roll; dlib fills what of it
+    lies outside the image with black (a tight face crop: about 15% of the chip's side).
+
+    Returns:
+        ``(n,)`` float64: the largest distance of a chip corner outside the image;
+        ``<= 0`` when the whole chip lies inside it.
+    """
+    import dlib
+
+    shapes = _full_object_detections(np.ascontiguousarray(image), boxes, landmark_model)
+    height, width = image.shape[:2]
+    out = np.zeros(len(shapes), dtype=np.float64)
+    for i, shape in enumerate(shapes):
+        details = dlib.get_face_chip_details(shape, size=FACE_CHIP_PX, padding=CHIP_PADDING)
+        rect, angle = details.rect, details.angle
+        centre = np.array([(rect.left() + rect.right()) / 2, (rect.top() + rect.bottom()) / 2])
+        half = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * [rect.width(), rect.height()] / 2
+        turn = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        corners = half @ turn.T + centre
+        beyond = np.concatenate(
+            [-corners.min(axis=0), corners.max(axis=0) - [width - 1, height - 1]]
+        )
+        out[i] = float(beyond.max())
+    return out
+
+
 def face_distances(
     encodings: npt.NDArray[np.float64], references: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:

@@ -28,6 +28,7 @@ CACHE_FORMAT = "faceripper-reference-encodings"
 CACHE_FORMAT_VERSION = 1
 
 FileStatus = Literal["ok", "several_faces", "no_face", "unreadable", "not_image"]
+TightCrops = Literal["mirrored", "black"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,22 @@ FALLBACK_STEPS: tuple[FindStep, ...] = (
     FindStep("padded 25%, upsample 1", 0.25, 1),
     FindStep("padded 25%, upsample 0", 0.25, 0),
 )
+#: A reference face whose face chip reaches beyond its photo (a tight face crop) is
+#: encoded in a copy of the photo mirrored outward at its edges by this fraction of the
+#: copy's longer side, and averaged with its mirror image
+#: (:func:`faceripper.references.encode_reference_face`).
+TIGHT_PAD = 0.5
+#: A face's surroundings longer than this are shrunk before they are mirrored outward,
+#: so memory stays bounded (the network sees a 150 px chip).
+TIGHT_MAX_SIDE_PX = 1000
+#: How the cache records the encoding of such faces (a change re-encodes all).
+TIGHT_ENCODING = (
+    f"chip beyond the photo: mirrored out {TIGHT_PAD:g}, averaged with its mirror image"
+)
+
+
+#: The cache's record of ``--tight-crops black``.
+TIGHT_BLACK = "chip beyond the photo: black (face_recognition's)"
 USABLE: frozenset[str] = frozenset({"ok", "several_faces"})
 
 
@@ -75,12 +92,18 @@ class EncodeSettings:
     #: (see :func:`load_cache`).
     engine: EncoderEngine = "auto"
     device: Device = "cpu"
+    #: How a face whose chip reaches beyond its photo (a tight crop) is encoded:
+    #: ``"mirrored"`` (:data:`TIGHT_ENCODING`) or ``"black"`` (dlib's chip as it is,
+    #: black beyond the photo: face_recognition's encoding of every photo it finds a face in).
+    tight_crops: TightCrops = "mirrored"
 
     def __post_init__(self) -> None:
         if self.detector not in ("hog", "cnn"):
             raise UsageError(f"unknown detector model {self.detector!r}: use hog or cnn")
         if self.landmarks not in ("5", "68"):
             raise UsageError(f"unknown landmark model {self.landmarks!r}: use 5 or 68")
+        if self.tight_crops not in ("mirrored", "black"):
+            raise UsageError(f"unknown --tight-crops {self.tight_crops!r}: use mirrored or black")
         if self.jitters < 0:
             raise UsageError(f"--jitters must be 0 or more, got {self.jitters}")
         # dlib treats 0 and 1 alike (one pass, no jitter): store one value for both so
@@ -141,6 +164,7 @@ def _settings_arrays(settings: EncodeSettings) -> dict[str, npt.NDArray]:
         "landmarks": np.array(settings.landmarks),
         "upsample": np.array(settings.upsample),
         "fallback": np.array(_fallback_text()),
+        "tight": np.array(TIGHT_ENCODING if settings.tight_crops == "mirrored" else TIGHT_BLACK),
     }
 
 

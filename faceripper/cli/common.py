@@ -56,6 +56,13 @@ class Landmarks(str, Enum):
     sixtyeight = "68"
 
 
+class TightCropsChoice(str, Enum):
+    """How a reference face whose chip reaches beyond its photo is encoded."""
+
+    mirrored = "mirrored"
+    black = "black"
+
+
 class EngineChoice(str, Enum):
     """Where the face encoder and the CNN detector run (faceripper.engines)."""
 
@@ -98,6 +105,16 @@ JittersOption = Annotated[
         min=0,
         help="Times to re-sample each reference face when encoding (0 and 1 both mean "
         "once). Higher is slightly more accurate and proportionally slower.",
+    ),
+]
+TightCropsOption = Annotated[
+    TightCropsChoice,
+    typer.Option(
+        "--tight-crops",
+        help="How a reference face that fills its photo so closely that the encoder's face "
+        "chip reaches beyond it (a tight face crop) is encoded: mirrored (its surroundings "
+        "mirrored outward, averaged with its mirror image: nearer the person's other "
+        "photos) or black (dlib's chip as it is: face_recognition's encoding).",
     ),
 ]
 ModelOption = Annotated[

@@ -21,6 +21,8 @@ from faceripper.cli.common import (
     ModelOption,
     RefsOption,
     ThreadsOption,
+    TightCropsChoice,
+    TightCropsOption,
     ToleranceOption,
     app,
     err,
@@ -70,6 +72,7 @@ def _encode(
     engine: EngineChoice = EngineChoice.auto,
     device: DeviceChoice = DeviceChoice.cpu,
     force: bool = False,
+    tight_crops: TightCropsChoice = TightCropsChoice.mirrored,
 ) -> Any:
     from faceripper.api import cpu_count, encode_people
     from faceripper.engines import prepare_engine
@@ -82,6 +85,7 @@ def _encode(
         landmarks=landmarks.value,
         engine=engine.value,
         device=device.value,
+        tight_crops=tight_crops.value,
     )
     with progress_bar("encoding references") as update:
         workers = threads or cpu_count()
@@ -102,6 +106,7 @@ def encode_command(
     refs: RefsOption = None,
     output: CacheOption = None,
     jitters: JittersOption = 1,
+    tight_crops: TightCropsOption = TightCropsChoice.mirrored,
     model: ModelOption = Detector.hog,
     landmarks: LandmarksOption = Landmarks.five,
     threads: ThreadsOption = None,
@@ -122,7 +127,9 @@ def encode_command(
     """
     with user_errors():
         people = load_people(config, refs)
-        report = _encode(people, output, jitters, model, landmarks, threads, engine, device, force)
+        report = _encode(
+            people, output, jitters, model, landmarks, threads, engine, device, force, tight_crops
+        )
     refs_set = report.references
     found = sum(1 for f in refs_set.files if f.found_by)
     out.print(
@@ -154,6 +161,7 @@ def check_refs_command(
         bool, typer.Option("--strict", help="Exit with code 1 if any problem is found.")
     ] = False,
     jitters: JittersOption = 1,
+    tight_crops: TightCropsOption = TightCropsChoice.mirrored,
     model: ModelOption = Detector.hog,
     landmarks: LandmarksOption = Landmarks.five,
     threads: ThreadsOption = None,
@@ -171,7 +179,9 @@ def check_refs_command(
 
     with user_errors():
         people = load_people(config, refs)
-        report = _encode(people, output, jitters, model, landmarks, threads, engine, device)
+        report = _encode(
+            people, output, jitters, model, landmarks, threads, engine, device, False, tight_crops
+        )
         check = check_references(
             report.references,
             [p.name for p in people],
