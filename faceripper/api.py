@@ -229,8 +229,6 @@ def rip(
     references, negative_refs = _encode_job(
         people, settings, jitters, cache, negatives, workers, warn, encode_progress, tight_crops
     )
-    if collection.ignored_files:
-        warn(f"{collection.ignored_files} non-video file(s) ignored")
     return run_pipeline(
         people,
         references,
@@ -303,6 +301,8 @@ def _check_videos(
     collection = collect_videos(folder, [Path(v) for v in videos])
     for problem in collection.problems:
         warn(problem)
+    if collection.ignored_files:
+        warn(f"{collection.ignored_files} non-video file(s) ignored")
     check_folders(target, folder)
     ensure_writable(target)
     # fails here, in one line (also a --model cnn file that is not dlib's CNN)

@@ -168,9 +168,7 @@ def rip_command(
             encode_progress=encoding,
             warn=warn,
         )
-    _print_summary(summary)
-    if not summary.ok:
-        raise typer.Exit(1)
+    _report(summary)
 
 
 def connect_cluster(
@@ -237,7 +235,9 @@ def rip_progress() -> Iterator[Callable[[Any], None]]:
         yield update
 
 
-def _print_summary(summary: Any) -> None:
+def _report(summary: Any) -> None:
+    """Print the run's summary: the table of labels to stdout, errors to stderr; exit 1
+    when the run is not ok (a video failed)."""
     from rich.table import Table
 
     table = Table(title="faces in the dataset")
@@ -269,6 +269,8 @@ def _print_summary(summary: Any) -> None:
     _print_corrections(summary)
     for key, message in summary.video_errors.items():
         err.print(f"error: {_naming(key, message)}", markup=False)
+    if not summary.ok:
+        raise typer.Exit(1)
 
 
 def _naming(key: str, message: str) -> str:
