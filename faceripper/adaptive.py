@@ -40,7 +40,8 @@ The rule (a second step per video, after all its segments):
 5. **Without an anchor of p** nothing but the references speaks for an unconfirmed
    track of ``p``, and a look-alike of ``p`` shown in a video ``p`` is absent from
    looks, by every statistic of its own, like one of ``p``'s tracks (docs/quality.md,
-   "Unconfirmed tracks without an anchor"). Such a track is kept (reason ``near``) only
+   "Unconfirmed tracks without an anchor"). With ``trust_references`` (rip's default)
+   such a track is kept on the references' word; without it, it is kept (reason ``near``) only
    if one of its faces lies within :data:`NEAR_DISTANCE` of ``p``'s references; these
    near tracks then stand for ``p``'s anchors, and the video's other unconfirmed tracks
    of ``p`` keep ``p`` only if the clustering of step 3 lends it to them from a near

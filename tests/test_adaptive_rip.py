@@ -282,10 +282,10 @@ def absent_clip(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
 def test_a_lookalike_of_a_person_absent_from_the_video_is_not_saved(absent_clip, tmp_path):
     """At --tolerance 0.45 the references decide Kim Hong-up (0.42 from Hu's photo) for
     Hu, and the video has no face of Hu matched with confidence to refuse him by: none of
-    Kim's faces is within 0.37 of the photo, so he is refused; --trust-references keeps
-    him on the references' word, as rip did before."""
+    Kim's faces is within 0.37 of the photo, so --no-trust-references refuses him; by
+    default (--trust-references) he is kept on the references' word."""
     runs = {}
-    for name, extra in (("default", ()), ("trusted", ("--trust-references",))):
+    for name, extra in (("default", ("--no-trust-references",)), ("trusted", ())):
         target = tmp_path / name
         command = args(absent_clip, target, *extra)
         command[command.index("--tolerance") + 1] = "0.45"

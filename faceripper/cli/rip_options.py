@@ -159,9 +159,10 @@ TrustReferencesOption = Annotated[
     typer.Option(
         "--trust-references/--no-trust-references",
         help="In a video where a person is never matched with confidence, keep the tracks "
-        "the references decide for them on the references' word (a look-alike of a person "
-        "absent from the video is then saved as them); by default only tracks with a face "
-        "within 0.37 of their references, and the tracks like those.",
+        "the references decide for them on the references' word (the default; a look-alike "
+        "of a person absent from the video within the tolerance is then saved as them); "
+        "--no-trust-references keeps only tracks with a face within 0.37 of their "
+        "references, and the tracks like those.",
     ),
 ]
 AdaptOption = Annotated[

@@ -62,10 +62,10 @@ class RipSettings:
     #: Decide borderline tracks from the video's confident faces (:mod:`faceripper.adaptive`).
     adapt: bool = True
     #: With ``adapt``: in a video where a person is never matched with confidence, keep
-    #: the tracks the references decide for them on the references' word (as before
-    #: 2026-12-02), not only those with a face within
-    #: :data:`faceripper.adaptive.NEAR_DISTANCE` and the tracks like them.
-    trust_references: bool = False
+    #: the tracks the references decide for them on the references' word; False keeps
+    #: only those with a face within :data:`faceripper.adaptive.NEAR_DISTANCE` and the
+    #: tracks like them (docs/quality.md, "Unconfirmed tracks without an anchor").
+    trust_references: bool = True
     #: Follow a person's track with the CNN where HOG loses its face (:mod:`faceripper.follow`).
     follow: bool = True
 
