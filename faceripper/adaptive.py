@@ -394,7 +394,8 @@ def decide_video(
     anchors: Sequence[Anchor],
     n_people: int,
     tolerance: float,
-    trust_references: bool = False,
+    *,
+    trust_references: bool,
 ) -> list[Adoption]:
     """Decide a video's held-back tracks by clustering them with its anchor tracks.
 
@@ -418,9 +419,9 @@ def decide_video(
     references (:attr:`PendingTrack.best`); such near tracks then stand for ``p``'s
     anchors, and the other unconfirmed tracks of ``p`` are confirmed by them the same way
     or refused; borderline tracks still undecided may be adopted from them (not beside a
-    track kept for the same person). With ``trust_references`` (``--trust-references``),
-    such tracks are all kept on the references' word instead (reason ``references``), as
-    before 2026-12-02.
+    track kept for the same person). With ``trust_references`` (``--trust-references``,
+    rip's default: :attr:`faceripper.worker.RipSettings.trust_references`), such tracks
+    are all kept on the references' word instead (reason ``references``).
 
     Returns:
         One :class:`Adoption` per pending track, in order.

@@ -203,7 +203,7 @@ def adapt_video(
 
     anchors = adaptive.merge_anchors(anchors_of_spools())
     decided = adaptive.decide_video(
-        summaries, anchors, n_people, settings.tolerance, settings.trust_references
+        summaries, anchors, n_people, settings.tolerance, trust_references=settings.trust_references
     )
     counts: Counter[str] = Counter()
     start = 0

@@ -73,10 +73,9 @@ TIGHT_MAX_SIDE_PX = 1000
 TIGHT_ENCODING = (
     f"chip beyond the photo: mirrored out {TIGHT_PAD:g}, averaged with its mirror image"
 )
-
-
 #: The cache's record of ``--tight-crops black``.
 TIGHT_BLACK = "chip beyond the photo: black (face_recognition's)"
+
 USABLE: frozenset[str] = frozenset({"ok", "several_faces"})
 
 

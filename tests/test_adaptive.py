@@ -116,7 +116,7 @@ def test_a_track_near_a_persons_anchor_is_adopted():
     alice, bob = unit(1) * 0.5, unit(2) * 0.5
     anchors = anchors_of((0, alice, 100), (1, bob, 200))
     track = pending(np.stack([near(alice, 0.15, 10 + i) for i in range(5)]), [0.46, 0.7])
-    (decision,) = decide_video([track], anchors, 2, TOLERANCE)
+    (decision,) = decide_video([track], anchors, 2, TOLERANCE, trust_references=False)
     assert decision.person == 0 and decision.reason == "adopted"
     assert decision.video_distance <= VIDEO_TOLERANCE
 
@@ -126,13 +126,13 @@ def test_a_stranger_far_from_the_anchors_is_not():
     stranger = near(alice, 0.5, 99)
     anchors = anchors_of((0, alice, 100), (1, bob, 200))
     track = pending(np.stack([near(stranger, 0.1, 20 + i) for i in range(5)]), [0.46, 0.7])
-    (decision,) = decide_video([track], anchors, 2, TOLERANCE)
+    (decision,) = decide_video([track], anchors, 2, TOLERANCE, trust_references=False)
     assert decision.person == -1 and decision.reason == "no cluster"
 
 
 def test_no_anchors_no_adoption():
     track = pending(np.stack([unit(3)]), [0.45, 0.7])
-    assert decide_video([track], [], 2, TOLERANCE)[0].reason == "no anchors"
+    assert decide_video([track], [], 2, TOLERANCE, trust_references=False)[0].reason == "no anchors"
 
 
 def test_two_faces_in_one_frame_are_two_people():
@@ -140,13 +140,15 @@ def test_two_faces_in_one_frame_are_two_people():
     anchors = anchors_of((0, alice, 100))
     close = np.stack([near(alice, 0.15, 30 + i) for i in range(3)])
     excluded = pending(close, [0.45, 0.9], excluded=(0,))
-    assert decide_video([excluded], anchors, 2, TOLERANCE)[0].person == -1
+    assert decide_video([excluded], anchors, 2, TOLERANCE, trust_references=False)[0].person == -1
     # Two borderline tracks in the same frames: only the nearer one is Alice.
     nearer = pending(np.stack([near(alice, 0.1, 40 + i) for i in range(3)]), [0.45, 0.9])
     farther = pending(close, [0.45, 0.9], first=5, last=20, name="5.1")
     other_shot = np.stack([near(alice, 0.15, 60 + i) for i in range(3)])
     apart = pending(other_shot, [0.45, 0.9], first=30, last=40, name="30.0")
-    decisions = decide_video([farther, nearer, apart], anchors, 2, TOLERANCE)
+    decisions = decide_video(
+        [farther, nearer, apart], anchors, 2, TOLERANCE, trust_references=False
+    )
     assert [d.person for d in decisions] == [-1, 0, 0]
 
 
@@ -156,14 +158,17 @@ def test_a_track_between_two_peoples_anchors_is_ambiguous():
     anchors = anchors_of((0, alice, 100), (1, bob, 200))
     middle = (alice + bob) / 2
     track = pending(np.stack([near(middle, 0.05, 50 + i) for i in range(3)]), [0.45, 0.47])
-    assert decide_video([track], anchors, 2, TOLERANCE)[0].reason == "ambiguous"
+    assert (
+        decide_video([track], anchors, 2, TOLERANCE, trust_references=False)[0].reason
+        == "ambiguous"
+    )
 
 
 def test_the_references_keep_their_say():
     alice = unit(1) * 0.5
     anchors = anchors_of((0, alice, 100))
     track = pending(np.stack([near(alice, 0.1, 60)]), [TOLERANCE + REFERENCE_SLACK + 0.05, 0.9])
-    assert decide_video([track], anchors, 2, TOLERANCE)[0].person == -1
+    assert decide_video([track], anchors, 2, TOLERANCE, trust_references=False)[0].person == -1
 
 
 def test_no_chain_through_other_held_back_tracks():
@@ -175,7 +180,7 @@ def test_no_chain_through_other_held_back_tracks():
     b2_centre = near(b1_centre, 0.3, 4)
     b1 = pending(np.stack([near(b1_centre, 0.05, 70 + i) for i in range(4)]), [0.45, 0.9])
     b2 = pending(np.stack([near(b2_centre, 0.05, 80 + i) for i in range(4)]), [0.45, 0.9], 20, 30)
-    decisions = decide_video([b1, b2], anchors, 2, TOLERANCE)
+    decisions = decide_video([b1, b2], anchors, 2, TOLERANCE, trust_references=False)
     assert decisions[0].person == 0
     assert decisions[1].person == -1 and decisions[1].video_distance > VIDEO_TOLERANCE
 
@@ -197,10 +202,12 @@ def test_a_lookalike_seen_beside_the_person_is_never_lent_them():
         )
         for k in range(2)
     ]
-    decisions = decide_video([beside, *alone], anchors, 2, TOLERANCE)
+    decisions = decide_video([beside, *alone], anchors, 2, TOLERANCE, trust_references=False)
     assert [d.person for d in decisions] == [-1, -1, -1]
     # Without the shot beside her, nothing tells him from her: the rule lends her.
-    assert [d.person for d in decide_video(alone, anchors, 2, TOLERANCE)] == [0, 0]
+    assert [
+        d.person for d in decide_video(alone, anchors, 2, TOLERANCE, trust_references=False)
+    ] == [0, 0]
 
 
 def test_a_track_decided_without_a_confident_face_waits_for_the_video():
@@ -214,7 +221,7 @@ def test_a_track_decided_without_a_confident_face_waits_for_the_video():
     like_her.decided = unlike.decided = 0
     unlike.first_frame = 20
     unlike.last_frame = 30
-    decisions = decide_video([like_her, unlike], anchors, 2, TOLERANCE)
+    decisions = decide_video([like_her, unlike], anchors, 2, TOLERANCE, trust_references=False)
     assert [(d.person, d.reason) for d in decisions] == [
         (0, "confirmed"),
         (-1, "unlike the video"),
@@ -222,19 +229,21 @@ def test_a_track_decided_without_a_confident_face_waits_for_the_video():
     # A video without an anchor of Alice: a track with a face within NEAR_DISTANCE of her
     # photo keeps her and stands for her anchors; the other tracks need to look like it.
     others = anchors_of((1, unit(2) * 0.5, 100))
-    (alone,) = decide_video([unlike], others, 2, TOLERANCE)
+    (alone,) = decide_video([unlike], others, 2, TOLERANCE, trust_references=False)
     assert (alone.person, alone.reason) == (-1, "no anchor")
     like_her.best, unlike.best = NEAR_DISTANCE - 0.01, NEAR_DISTANCE + 0.01
     like_too = pending(np.stack([near(alice, 0.15, 70 + i) for i in range(3)]), [0.39, 0.9], 40, 50)
     like_too.decided, like_too.best = 0, NEAR_DISTANCE + 0.02
-    decisions = decide_video([like_her, unlike, like_too], others, 2, TOLERANCE)
+    decisions = decide_video(
+        [like_her, unlike, like_too], others, 2, TOLERANCE, trust_references=False
+    )
     assert [(d.person, d.reason) for d in decisions] == [
         (0, "near"),
         (-1, "no anchor"),
         (0, "confirmed"),
     ]
     # A near face within NEAR_DISTANCE but past a tighter tolerance does not count.
-    (tight,) = decide_video([like_her], others, 2, NEAR_DISTANCE - 0.02)
+    (tight,) = decide_video([like_her], others, 2, NEAR_DISTANCE - 0.02, trust_references=False)
     assert (tight.person, tight.reason) == (-1, "no anchor")
 
 
@@ -247,14 +256,16 @@ def test_a_near_track_stands_for_the_anchors_of_a_borderline_track():
     shown.decided, shown.best = 0, NEAR_DISTANCE - 0.01
     hers = pending(np.stack([near(alice, 0.15, 60 + i) for i in range(3)]), [0.45, 0.9], 40, 50)
     stranger = pending(np.stack([near(unit(7), 0.1, i) for i in range(3)]), [0.45, 0.9], 60, 70)
-    decisions = decide_video([shown, hers, stranger], others, 2, TOLERANCE)
+    decisions = decide_video([shown, hers, stranger], others, 2, TOLERANCE, trust_references=False)
     assert [(d.person, d.reason) for d in decisions] == [
         (0, "near"),
         (0, "adopted"),
         (-1, "no cluster"),
     ]
     shown.best = NEAR_DISTANCE + 0.01
-    assert [d.person for d in decide_video([shown, hers], others, 2, TOLERANCE)] == [-1, -1]
+    assert [
+        d.person for d in decide_video([shown, hers], others, 2, TOLERANCE, trust_references=False)
+    ] == [-1, -1]
 
 
 # --------------------------------------------------------------- real encodings (LFW)
@@ -288,17 +299,17 @@ def test_real_faces_are_lent_their_person_and_the_lookalike_is_not(lfw_encodings
     anchors = [Anchor(0, 0, 30, hu[0:3]), Anchor(0, 100, 130, hu[3:5]), Anchor(1, 0, 30, julie)]
     hu_later = pending(hu[7:10], [0.45, 0.9], 200, 230, name="200.0")
     kim_alone = pending(kim, [0.43, 0.9], 300, 330, name="300.0")
-    decisions = decide_video([hu_later, kim_alone], anchors, 2, TOLERANCE)
+    decisions = decide_video([hu_later, kim_alone], anchors, 2, TOLERANCE, trust_references=False)
     assert (decisions[0].person, decisions[0].reason) == (0, "adopted")
     assert decisions[0].video_distance < 0.35
     assert decisions[1].person == -1 and decisions[1].video_distance > VIDEO_TOLERANCE
     # At a raised tolerance, the references decide Kim for Hu: the video refuses him.
     kim_alone.decided = 0
-    (refused,) = decide_video([kim_alone], anchors, 2, 0.45)
+    (refused,) = decide_video([kim_alone], anchors, 2, 0.45, trust_references=False)
     assert (refused.person, refused.reason) == (-1, "unlike the video")
     # Kim beside Hu (sharing Hu's anchor's frames) can never be Hu's.
     kim_beside = pending(kim, [0.43, 0.9], 10, 20, name="10.1")
-    assert decide_video([kim_beside], anchors, 2, TOLERANCE)[0].person == -1
+    assert decide_video([kim_beside], anchors, 2, TOLERANCE, trust_references=False)[0].person == -1
 
 
 def test_a_lookalike_of_an_absent_person_is_refused_and_the_person_kept(lfw_encodings):
@@ -320,12 +331,12 @@ def test_a_lookalike_of_an_absent_person_is_refused_and_the_person_kept(lfw_enco
 
     lookalike = track(kim, 200)
     assert lookalike.best > NEAR_DISTANCE
-    (kim_alone,) = decide_video([lookalike], [], 1, tolerance)
+    (kim_alone,) = decide_video([lookalike], [], 1, tolerance, trust_references=False)
     assert (kim_alone.person, kim_alone.reason) == (-1, "no anchor")
     shown = track(hu[[0, 3]], 0)
     turned = track(hu[[6, 9]], 100)
     assert shown.best <= NEAR_DISTANCE < turned.best
-    decisions = decide_video([shown, turned, lookalike], [], 1, tolerance)
+    decisions = decide_video([shown, turned, lookalike], [], 1, tolerance, trust_references=False)
     assert [(d.person, d.reason) for d in decisions] == [
         (0, "near"),
         (0, "confirmed"),
