@@ -1,0 +1,143 @@
+"""Faces HOG cannot see: known people turned, tilted, looking down, a hand over the mouth.
+
+Builds (once, then reuses from ``--work``) the clip of
+:func:`faceripper.testing.turned.build_turned`: real ``lfw_dev`` photos, four referenced
+people (one reference photo each, never shown) frontal part of the time and, in between,
+in poses HOG misses at ``rip``'s detection scale and the CNN finds (their LFW photos HOG
+misses, in-plane tilt 45-70 degrees, looking down, a hand over mouth and chin), two
+strangers doing the same beside them, and twice a stranger taking a person's HOG-lost
+place; H.264, 640x360, 30 frames/s; every face of every decoded frame labelled with its
+pose and whether HOG finds it. Then runs ``faceripper rip`` once per option set
+(``--min-size 80``) and prints, per run:
+
+- per pose, the referenced people's HOG-lost faces saved under the right label / all of
+  them (crossfade frames left out), and those saved under a wrong label;
+- crops on strangers, on a stranger who took a person's place, on no face; precision;
+  frame recall (sharp referenced faces of 80 px and more with a right crop: every frame
+  counts, so compare it with ``--no-dedupe``);
+- the manifest's ``detector`` column (``hog`` / ``followed``) for all crops and for the
+  HOG-lost ones saved right;
+- why the other HOG-lost faces were lost (:data:`faceripper.testing.turned.LOSS_CAUSES`,
+  the first cause that applies, read from the truth and the manifest).
+
+    python benchmarks/turned.py -- "" "--no-dedupe" "--no-follow"
+
+Other versions of ``rip`` in the same run (the clip and the scoring stay this tree's)::
+
+    python benchmarks/turned.py --code main=/tmp/main --code follow2=/tmp/follow2 -- ""
+
+Each ``--code NAME=DIR`` runs ``rip`` from ``DIR`` (a copy of a version: its
+``PYTHONPATH`` and working folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import pickle
+import shlex
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from faceripper.testing.turned import LOSS_CAUSES, POSES, Turned, build_turned, evaluate_turned
+
+
+def describe(turned: Turned) -> str:
+    """The clip in a few lines: frames, faces, HOG-lost faces per pose."""
+    frames = 1 + max(r.frame for r in turned.poses)
+    lost = Counter(r.pose for r in turned.poses if r.is_target and r.lost)
+    found = Counter(r.pose for r in turned.poses if r.is_target and r.hog and not r.fading)
+    strangers = Counter(r.pose for r in turned.poses if not r.is_target and r.lost)
+    far = sum(r.own_distance > 0.65 for r in turned.poses if r.is_target and r.lost)
+    missed = ", ".join(f"{s.path.name}" for s in turned.lfw_missed)
+    return (
+        f"{frames} frames, {len(turned.poses)} faces; referenced: "
+        f"{', '.join(turned.label_to_identity.values())}\n"
+        f"referenced faces HOG finds (out of crossfades): {dict(found)}\n"
+        f"referenced faces HOG misses: {dict(lost)}, {far} of them over 0.65 from the "
+        f"same face's HOG encodings\nstrangers' faces HOG misses: {dict(strangers)}\n"
+        f"lfw_dev photos HOG misses and the CNN finds: {missed}\npose settings: "
+        f"{turned.settings}\n"
+    )
+
+
+def main() -> int:
+    default = os.environ.get("FACERIPPER_TESTDATA") or str(
+        Path(__file__).resolve().parents[2] / "shared" / "testdata"
+    )
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--testdata", type=Path, default=Path(default))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/faceripper-turned"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--code", action="append", default=[], help="NAME=DIR: run rip from DIR (repeatable)"
+    )
+    parser.add_argument("runs", nargs="*", default=["", "--no-dedupe", "--no-follow"])
+    args = parser.parse_args()
+    cached = args.work / "turned.pickle"
+    if cached.is_file():
+        turned: Turned = pickle.loads(cached.read_bytes())
+    else:
+        turned = build_turned(args.testdata / "lfw_dev", args.work)
+        cached.write_bytes(pickle.dumps(turned))
+    print(describe(turned))
+    header = " | ".join(f"{p} lost saved" for p in POSES if p != "frontal")
+    print(
+        f"| options | s | crops | {header} | all lost saved | wrong label | on strangers "
+        "| on a replacing stranger | on no face | precision | frame recall | detector "
+        "| detector of lost saved |"
+    )
+    print("|---|" + "---:|" * (len(POSES) + 8) + "---|---|")
+    losses = []
+    versions = [tuple(c.split("=", 1)) for c in args.code] or [("", "")]
+    runs = [(v, d, extra) for v, d in versions for extra in args.runs]
+    for index, (version, code, extra) in enumerate(runs):
+        target = args.work / f"faces-{index}"
+        env = dict(os.environ)
+        if code:
+            env["PYTHONPATH"] = code
+        command = [
+            sys.executable, "-m", "faceripper", "rip", "--refs", str(turned.refs),
+            "--video", str(turned.video), "--target-dir", str(target), "--min-size", "80",
+            "--threads", str(args.threads), "--restart", *shlex.split(extra),
+        ]  # fmt: skip
+        started = time.monotonic()
+        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=code or None)
+        seconds = time.monotonic() - started
+        name = (f"{version} " if version else "") + f"`{extra or '(defaults)'}`"
+        if done.returncode != 0:
+            print(f"| {name} | failed: {(done.stderr.strip().splitlines() or ['?'])[-1]} |")
+            continue
+        with (target / "manifest.csv").open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        m = evaluate_turned(rows, turned)
+        per_pose = " | ".join(
+            f"{m.lost_saved.get(p, 0)}/{m.lost.get(p, 0)}" for p in POSES if p != "frontal"
+        )
+        total = sum(m.lost.values())
+        wrong = m.base.wrong_identity
+        print(
+            f"| {name} | {seconds:.0f} | {m.base.saved} | {per_pose} | "
+            f"{sum(m.lost_saved.values())}/{total} | {wrong} | {m.base.on_distractor} | "
+            f"{m.on_replaced} | {m.base.unmatched} | {m.base.precision:.3f} | "
+            f"{m.base.recall:.3f} | {_counts(m.detectors)} | {_counts(m.lost_detectors)} |",
+            flush=True,
+        )
+        losses.append((name, m.losses))
+    print("\n| options | " + " | ".join(LOSS_CAUSES) + " |")
+    print("|---|" + "---:|" * len(LOSS_CAUSES))
+    for name, counts in losses:
+        print(f"| {name} | " + " | ".join(str(counts.get(c, 0)) for c in LOSS_CAUSES) + " |")
+    return 0
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
