@@ -46,7 +46,7 @@ def clip(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Turned:
     return Turned(video, truth, tuple(rows), work / "poses.csv", work, labels, ())
 
 
-def test_truth_says_which_faces_hog_loses(clip):
+def test_truth_says_which_faces_hog_loses(clip: Turned) -> None:
     rows = {r.frame: r for r in clip.poses if r.is_target}
     assert len(clip.poses) == 26 and len(rows) == 20
     # A crossfade of about 4 frames around frame 10; the frontal photo before it: HOG
@@ -65,7 +65,7 @@ def test_truth_says_which_faces_hog_loses(clip):
     assert len(strangers) == 6 and all(r.lost and r.cnn_score > 0 for r in strangers)
 
 
-def test_lfw_photos_hog_misses(testdata, tmp_path):
+def test_lfw_photos_hog_misses(testdata: Path, tmp_path: Path) -> None:
     people = tmp_path / "people" / "Jacques_Chirac"
     people.mkdir(parents=True)
     for name in ("Jacques_Chirac_0001.jpg", "Jacques_Chirac_0006.jpg"):
@@ -83,7 +83,7 @@ def _row(frame: int, box: tuple[int, ...], label: str, detector: str) -> dict[st
     }  # fmt: skip
 
 
-def test_a_known_manifest_is_counted_right(clip):
+def test_a_known_manifest_is_counted_right(clip: Turned) -> None:
     face = {(r.frame, r.is_target): (r.top, r.right, r.bottom, r.left) for r in clip.poses}
     manifest = [
         _row(0, face[0, True], "halle_berry", "hog"),
