@@ -18,7 +18,12 @@ pose and whether HOG finds it. Then runs ``faceripper rip`` once per option set
 - the manifest's ``detector`` column (``hog`` / ``followed``) for all crops and for the
   HOG-lost ones saved right;
 - why the other HOG-lost faces were lost (:data:`faceripper.testing.turned.LOSS_CAUSES`,
-  the first cause that applies, read from the truth and the manifest).
+  the first cause that applies, read from the truth and the manifest);
+- with ``--replay``, for each run of HOG-lost frames that follows a saved crop of the
+  same face: the forward-following rules of *this* tree (``follow.choose`` on
+  ``detector.detect_cnn_around``, the encoding check left out) replayed from ``rip``'s
+  last saved box, and where the chain stops (CNN score, box under ``--min-size``, no
+  link), with the unsaved faces of such runs per pose and stop.
 
     python benchmarks/turned.py -- "" "--no-dedupe" "--no-follow"
 
@@ -43,7 +48,17 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from faceripper.testing.turned import LOSS_CAUSES, POSES, Turned, build_turned, evaluate_turned
+import numpy as np
+
+from faceripper.testing.turned import (
+    LOSS_CAUSES,
+    POSES,
+    PoseRow,
+    Turned,
+    build_turned,
+    evaluate_turned,
+    match_rows,
+)
 
 
 def describe(turned: Turned) -> str:
@@ -74,6 +89,9 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/faceripper-turned"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
+        "--replay", action="store_true", help="replay forward following on the lost runs"
+    )
+    parser.add_argument(
         "--code", action="append", default=[], help="NAME=DIR: run rip from DIR (repeatable)"
     )
     parser.add_argument("runs", nargs="*", default=["", "--no-dedupe", "--no-follow"])
@@ -93,6 +111,7 @@ def main() -> int:
     )
     print("|---|" + "---:|" * (len(POSES) + 8) + "---|---|")
     losses = []
+    replays: list[tuple[str, Counter[tuple[str, str]]]] = []
     versions = [tuple(c.split("=", 1)) for c in args.code] or [("", "")]
     runs = [(v, d, extra) for v, d in versions for extra in args.runs]
     for index, (version, code, extra) in enumerate(runs):
@@ -128,11 +147,81 @@ def main() -> int:
             flush=True,
         )
         losses.append((name, m.losses))
+        if args.replay and "--no-follow" not in extra:
+            stopped = replay(turned, rows, 80)
+            replays.append((name, stopped))
     print("\n| options | " + " | ".join(LOSS_CAUSES) + " |")
     print("|---|" + "---:|" * len(LOSS_CAUSES))
     for name, counts in losses:
         print(f"| {name} | " + " | ".join(str(counts.get(c, 0)) for c in LOSS_CAUSES) + " |")
+    for name, stopped in replays:
+        print(f"\n{name}, forward runs replayed: unsaved faces by pose and where the chain stops")
+        for (pose, stop), count in sorted(stopped.items()):
+            print(f"- {pose}: {stop}: {count}")
     return 0
+
+
+def replay(turned: Turned, rows: list[dict[str, str]], min_size: int) -> Counter[tuple[str, str]]:
+    """Replay forward following on each run of HOG-lost frames after a saved crop of the
+    same face (module doc); the unsaved faces per ``(pose, where the chain stops)``."""
+    from faceripper.detector import detect_cnn_around
+    from faceripper.follow import FOLLOW_MIN_SCORE, choose
+    from faceripper.geometry import box_sizes
+    from faceripper.video import iter_frames, scan_video
+
+    saved: dict[tuple[int, int], np.ndarray] = {}
+    for record, face in match_rows(rows, turned.truth):
+        if face is not None and turned.label_to_identity.get(record["label"]) == face.identity:
+            box = [int(record[k]) for k in ("top", "right", "bottom", "left")]
+            saved[(face.frame, face.appearance)] = np.array(box, dtype=np.int64)
+    lost: dict[int, list[PoseRow]] = {}
+    for row in turned.poses:
+        if row.is_target and not row.hog:
+            lost.setdefault(row.appearance, []).append(row)
+    runs: list[list[PoseRow]] = []
+    for faces in lost.values():
+        faces.sort(key=lambda r: r.frame)
+        run = [faces[0]]
+        for row in faces[1:]:
+            if row.frame != run[-1].frame + 1:
+                runs.append(run)
+                run = []
+            run.append(row)
+        runs.append(run)
+    runs = [r for r in runs if (r[0].frame - 1, r[0].appearance) in saved]
+    chains = {id(r): saved[(r[0].frame - 1, r[0].appearance)] for r in runs}
+    stops: dict[int, str] = {}
+    by_frame: dict[int, list[tuple[list[PoseRow], PoseRow]]] = {}
+    for run in runs:
+        for row in run:
+            by_frame.setdefault(row.frame, []).append((run, row))
+    scan = scan_video(turned.video)
+    for decoded in iter_frames(turned.video, scan, 0, scan.frame_count):
+        for run, row in by_frame.get(decoded.index, []):
+            if id(run) in stops:
+                continue
+            key = (row.frame, row.appearance)
+            if key in saved:
+                chains[id(run)] = saved[key]
+                continue
+            last = chains[id(run)]
+            boxes, scores = detect_cnn_around(decoded.rgb(), last)
+            chosen = choose(last, boxes, scores, np.zeros((0, 4), np.int64), min_size)
+            if chosen >= 0:
+                chains[id(run)] = boxes[chosen]
+            elif len(boxes) == 0 or float(scores.max()) < FOLLOW_MIN_SCORE:
+                stops[id(run)] = "CNN score under 0.3 around the last box"
+            elif (box_sizes(boxes) < min_size).all():
+                stops[id(run)] = "CNN box under --min-size"
+            else:
+                stops[id(run)] = "no link to the last box"
+    out: Counter[tuple[str, str]] = Counter()
+    for run in runs:
+        unsaved = [r for r in run if not r.fading and (r.frame, r.appearance) not in saved]
+        if unsaved:
+            stop = stops.get(id(run), "continued to the end by the rules (not saved)")
+            out[(run[len(run) // 2].pose, stop)] += len(unsaved)
+    return out
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -541,15 +541,15 @@ def turned_scenes(
         shots.append(Shot(n_frames, (a, b), **background()))
     # A person's HOG-lost face replaced by a stranger's at the same place: the same
     # background, a cut no frame difference sees.
-    for k, (person, pose) in enumerate(zip(people[:2], ("tilt", "down"), strict=False)):
-        stranger = strangers[k % len(strangers)]
+    for person, pose in zip(people[:2], ("tilt", "down"), strict=False):
+        takers = [v for s in strangers for v in _pose_views(s, 0, (pose,))]
         lost = _pose_views(person, 0, (pose,))
-        taker = _pose_views(stranger, 0, (pose,))
-        if not lost or not taker:
+        if not lost or not takers:
             continue
+        taker = takers[len(shots) % len(takers)]
         place = (width * 0.5, y)
         a, n_a = _placed([(person.frontal[0], 24), (lost[0], 12)], place, person.size, True)
-        b, n_b = _placed([(taker[0], 24)], place, person.size, False)
+        b, n_b = _placed([(taker, 24)], place, person.size, False)
         look = background()
         shots.append(Shot(n_a, (a,), **look))
         shots.append(Shot(n_b, (b,), **look))
@@ -757,8 +757,8 @@ LOSS_CAUSES = (
     "CNN misses it",
     "encoding over 0.65 from the face's HOG faces",
     "no HOG face of the appearance saved (no decided track)",
-    "before the first saved HOG face, within 15 frames",
-    "before the first saved HOG face, further back",
+    "before the track's first saved HOG face, within 15 frames of it",
+    "before the track's first saved HOG face, further back",
     "after a saved HOG face, fewer than 2 encoded (undecided when lost)",
     "after a saved HOG face, more than 4 s later",
     "after a decided track, not followed (other rule)",
