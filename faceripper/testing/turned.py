@@ -15,14 +15,17 @@ few frames, in poses that HOG misses at ``rip``'s detection scale while dlib's C
   plate is;
 - ``occluded``: a frontal photo with a hand over the mouth and chin.
 
-Each derived pose is searched for per photo (:func:`pose_variants`): the mildest
-setting of the pose that HOG misses and the CNN finds on the photo at its drawn size.
+Each derived pose is searched for per photo (:func:`pose_variants`): among the settings
+of the pose at which HOG misses the photo's face at its drawn size and the CNN finds it,
+the second mildest (the mildest when only one qualifies), so that the video's noise and
+compression do not bring the face back into HOG's sight; the truth says where they do.
 Strangers (never referenced) do the same beside them, and a person's HOG-lost face is
 twice replaced, on the same background at the same place, by a stranger's HOG-lost
 face (a follower must not drift onto them). Every face of every *decoded* frame is then
 labelled (:class:`PoseRow`): its pose, whether HOG finds it (dlib's HOG on the whole
 frame at ``rip``'s detection scale, :func:`faceripper.detector.detect_faces_scaled`),
-whether the CNN finds it (the region ``rip`` would search), and for a referenced
+whether the CNN finds it (the region around its true box, searched as ``rip`` searches
+around a lost face), and for a referenced
 person's HOG-lost face, how far its encoding lies from the same face's HOG-found
 encodings in the shot. :func:`evaluate_turned` scores a ``rip`` manifest per pose.
 
@@ -219,10 +222,11 @@ class PoseVariant:
 def pose_variants(
     source: FaceSource, out_dir: Path, size: float, scale: float, poses: Iterable[str]
 ) -> list[PoseVariant]:
-    """For each of ``poses`` (keys of :data:`POSE_SETTINGS`), the mildest setting at
-    which HOG (at ``scale``) misses the face of ``source`` drawn ``size`` high and the
-    CNN finds it, written as a PNG under ``out_dir``; poses with no such setting are left
-    out. The variant's box is the original face's (same centre and size)."""
+    """For each of ``poses`` (keys of :data:`POSE_SETTINGS`), a setting at which HOG (at
+    ``scale``) misses the face of ``source`` drawn ``size`` high and the CNN finds it (the
+    second mildest such setting, else the only one), written as a PNG under ``out_dir``;
+    poses with no such setting are left out. The variant's box is the original face's
+    (same centre and size)."""
     import cv2
 
     image = load_rgb(source.path)
