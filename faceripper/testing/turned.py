@@ -26,7 +26,8 @@ labelled (:class:`PoseRow`): its pose, whether HOG finds it (dlib's HOG on the w
 frame at ``rip``'s detection scale, :func:`faceripper.detector.detect_faces_scaled`),
 whether the CNN finds it (the region around its true box, searched as ``rip`` searches
 around a lost face), and for a referenced person's HOG-lost face, how far its encoding
-lies from the same face's HOG-found encodings in the shot. :func:`evaluate_turned` scores a ``rip`` manifest per pose.
+lies from the same face's HOG-found encodings in the shot. :func:`evaluate_turned` scores
+a ``rip`` manifest per pose.
 
 One reference photo per person (their most typical HOG-found photo, never shown).
 Pixels are RGB uint8 ``(h, w, 3)``, boxes ``(top, right, bottom, left)``, as in
