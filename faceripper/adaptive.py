@@ -34,6 +34,13 @@ The rule (a second step per video, after all its segments):
    frame with an anchor of ``p`` (a look-alike stranger seen once beside ``p`` forms his
    own cluster with his other shots, and that cluster is never ``p``'s). Of two
    borderline tracks sharing frames, only the nearer is adopted.
+   **Shared views** (:func:`shared_views`): a held-back track that the clustering leaves
+   undecided (or refuses as unlike the video) is nonetheless ``p``'s when at least
+   :data:`SHARED_FACES` of its faces lie within :data:`SHARED_VIEW` of faces of ``p``'s
+   anchors (the same look under another camera, where the rest of the track turns to
+   views the anchors never show; different people's faces never came that near), none
+   near another person's anchors, ``p`` is its nearest person by the references and
+   allows it, and no anchor of ``p`` nor track given ``p`` shares a frame with it.
 4. **Unconfirmed tracks** keep ``p`` when so lent ``p``; in a video with an anchor of
    ``p`` they are refused otherwise: a look-alike whose faces happen to fall within the
    tolerance is not ``p``, the person the video shows with confidence is.
@@ -41,7 +48,13 @@ The rule (a second step per video, after all its segments):
    track of ``p``, and a look-alike of ``p`` shown in a video ``p`` is absent from
    looks, by every statistic of its own, like one of ``p``'s tracks (docs/quality.md,
    "Unconfirmed tracks without an anchor"). With ``trust_references`` (rip's default)
-   such a track is kept on the references' word; without it, it is kept (reason ``near``) only
+   such a track is kept on the references' word, and tracks so kept that another one
+   corroborates (:func:`corroborating`: two shots of ``p``, at least
+   :data:`CORROBORATE_GAP` frames apart, within :data:`VIDEO_TOLERANCE` of each other)
+   stand for ``p``'s anchors: the borderline tracks still undecided may be lent ``p``
+   from them by step 3 (reason ``corroborated``). One shot kept on the references'
+   word (a look-alike of an absent ``p`` shown once within the tolerance) lends
+   nothing. Without ``trust_references``, it is kept (reason ``near``) only
    if one of its faces lies within :data:`NEAR_DISTANCE` of ``p``'s references; these
    near tracks then stand for ``p``'s anchors, and the video's other unconfirmed tracks
    of ``p`` keep ``p`` only if the clustering of step 3 lends it to them from a near
@@ -270,7 +283,9 @@ class Adoption:
     beside its person (its cluster shares a frame with an anchor of the person), far,
     ambiguous, shares a frame; for an unconfirmed track (:attr:`PendingTrack.decided`):
     confirmed, unlike the video, and in a video without an anchor of its person: near
-    (a face within :data:`NEAR_DISTANCE`), no anchor (refused).
+    (a face within :data:`NEAR_DISTANCE`), no anchor (refused); shared view (a
+    borderline track lent by :func:`shared_views`), corroborated (a borderline track
+    lent from tracks kept on the references' word, :func:`corroborating`).
     """
 
     person: int
@@ -432,7 +447,12 @@ def decide_video(
     or refused; borderline tracks still undecided may be adopted from them (not beside a
     track kept for the same person). With ``trust_references`` (``--trust-references``,
     rip's default: :attr:`faceripper.worker.RipSettings.trust_references`), such tracks
-    are all kept on the references' word instead (reason ``references``).
+    are all kept on the references' word instead (reason ``references``), and those
+    another one corroborates (:func:`corroborating`) stand for the person's anchors for
+    the borderline tracks still undecided (reason ``corroborated``). In both ways a
+    held-back track that shows a view of its person's anchors is lent that person
+    (:func:`shared_views`, reason ``shared view``), before the tracks without an anchor
+    are looked at.
 
     Returns:
         One :class:`Adoption` per pending track, in order.
@@ -482,7 +502,8 @@ def shared_views(
     Two different people's faces never come that near: the nearest pair of faces of two
     different people seen on the ground truth, look-alikes included, lies 0.425 apart
     (Kim Hong-up and Hu Jintao), in ``lfw_dev`` 0.40 (docs/quality.md). A track still
-    undecided (or refused as unlike the video) gets ``p`` (reason ``shared view``) when
+    undecided (or refused as unlike the video) gets ``p`` (reason ``shared view``; an
+    unconfirmed track decided for ``p``: ``confirmed``) when
 
     - at least :data:`SHARED_FACES` of its summary encodings lie within
       :data:`SHARED_VIEW` of a face of ``p``'s anchors, and none of its faces lies within
@@ -552,7 +573,8 @@ def shared_views(
         )
         if taken:
             continue
-        out[k] = Adoption(person, decisions[k].video_distance, "shared view")
+        reason = "shared view" if track.decided < 0 else "confirmed"
+        out[k] = Adoption(person, decisions[k].video_distance, reason)
     return out
 
 
