@@ -10,11 +10,11 @@ on purpose, at least ``--min-size`` in the truth) down to the first cause that e
 miss:
 
 ``not tracked``
-    no track holds a face there (not detected, or not followed);
-``under --min-size``
-    the detected box is smaller than the truth's (no crop is written);
+    no track holds a face there (not detected, not followed, or its detected box is
+    under ``--min-size`` although the truth's is not);
 ``blurry``
-    under the blur threshold;
+    under rip's blur threshold (``--blur``), although the truth draws it in focus (a
+    hard shot: dark and noisy, soft, or heavily compressed);
 ``refs: <reason>``
     the references left its track undecided and it is not held back for the video
     (``unknown``/``far``: median more than tolerance + 0.1 from every person;
@@ -207,10 +207,10 @@ def causes(data: dict[str, Any], footage: Footage, min_size: int) -> tuple[Count
             t, face = found[0]
             adoption = t.get("adoption")
             person = adoption.person if adoption is not None else t["person"]
-            if not face[3]:
-                cause = "under --min-size"
-            elif face[4]:
+            if face[4]:
                 cause = "blurry"
+            elif not face[3]:
+                cause = "not cropped"
             elif person >= 0:
                 cause = "saved" if names[person] == row.identity else "WRONG"
             elif adoption is not None:
