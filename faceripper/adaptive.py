@@ -512,9 +512,9 @@ def shared_views(
       :data:`REFERENCE_SLACK` (unconfirmed tracks: ``p`` is the person they were
       decided for), and no track decided for ``p`` shares a frame with it;
     - no anchor of ``p`` shares a frame with it (two faces of one frame are two people);
-    - no held-back track already given ``p`` shares a frame with it, and of two
-      borderline tracks sharing a frame, only the one with more shared faces (then the
-      earlier) is lent ``p``.
+    - no held-back track already given ``p`` shares a frame with it, and of two tracks
+      so lent ``p`` sharing a frame, only one keeps ``p``: the one the references decided
+      for ``p``, else the one with more shared faces, else the earlier.
 
     Returns:
         ``decisions``, with the tracks so lent ``p``.
@@ -554,17 +554,19 @@ def shared_views(
         if shared < SHARED_FACES or (others.size and float(others.min()) < SHARED_VIEW + VIDEO_GAP):
             continue
         found[k] = (person, shared)
-    for k, (person, shared) in found.items():
+
+    def rank(j: int) -> tuple[bool, int, int]:
+        """Of tracks sharing frames, the references' choice first, then more shared faces."""
+        return (pending[j].decided >= 0, found[j][1], -j)
+
+    for k, (person, _) in found.items():
         track = pending[k]
         rivals = [
-            (s, -j)
-            for j, (p, s) in found.items()
-            if j != k
-            and p == person
-            and pending[j].decided < 0
-            and pending[j].overlaps(track.first_frame, track.last_frame)
+            rank(j)
+            for j, (p, _) in found.items()
+            if j != k and p == person and pending[j].overlaps(track.first_frame, track.last_frame)
         ]
-        if track.decided < 0 and rivals and max(rivals) > (shared, -k):
+        if rivals and max(rivals) > rank(k):
             continue
         taken = any(
             decisions[j].person == person and other.overlaps(track.first_frame, track.last_frame)

@@ -385,6 +385,29 @@ def test_a_shared_view_is_not_lent_beside_the_person_nor_beside_a_track_given_th
     assert decision.person == -1
 
 
+def test_of_two_tracks_sharing_a_frame_one_only_is_lent_a_shared_view():
+    # Two held-back tracks in the same frames, each showing two views of Alice's anchor
+    # (0.1 from two of its faces) and then turning away (0.4+ from it as a whole): alone,
+    # each is lent her; together, the one the references decided for her keeps her, the
+    # borderline one beside it does not (two faces of one frame are two people).
+    alice = unit(1) * 0.5
+    anchor_faces = np.stack([near(alice, 0.25, 200 + i) for i in range(8)])
+    anchors = [Anchor(0, 0, 30, anchor_faces)]
+
+    def turning(seed: int, first: int) -> PendingTrack:
+        shared = [near(anchor_faces[0], 0.1, seed), near(anchor_faces[1], 0.1, seed + 1)]
+        away = [near(alice, 0.5, seed + 10 + i) for i in range(6)]
+        return pending(np.stack(shared + away), [0.45, 0.9], first, first + 30, name=f"{first}.0")
+
+    unconfirmed, borderline = turning(300, 100), turning(400, 110)
+    unconfirmed.decided, unconfirmed.best = 0, 0.39
+    (alone,) = decide_video([borderline], anchors, 2, TOLERANCE, trust_references=True)
+    assert (alone.person, alone.reason) == (0, "shared view")
+    assert alone.video_distance > VIDEO_TOLERANCE  # the clustering alone would not lend it
+    both = decide_video([unconfirmed, borderline], anchors, 2, TOLERANCE, trust_references=True)
+    assert [(d.person, d.reason) for d in both] == [(0, "confirmed"), (-1, "no cluster")]
+
+
 def test_tracks_kept_on_the_references_word_corroborate_each_other(lfw_encodings):
     # No face of Hu is matched with confidence anywhere (no anchor): two of his shots
     # are kept on the references' word and look alike (0.3 apart), so they stand for
