@@ -34,6 +34,13 @@ The rule (a second step per video, after all its segments):
    frame with an anchor of ``p`` (a look-alike stranger seen once beside ``p`` forms his
    own cluster with his other shots, and that cluster is never ``p``'s). Of two
    borderline tracks sharing frames, only the nearer is adopted.
+   **Shared views** (:func:`shared_views`): a held-back track that the clustering leaves
+   undecided (or refuses as unlike the video) is nonetheless ``p``'s when at least
+   :data:`SHARED_FACES` of its faces lie within :data:`SHARED_VIEW` of faces of ``p``'s
+   anchors (the same look under another camera, where the rest of the track turns to
+   views the anchors never show; different people's faces never came that near), none
+   near another person's anchors, ``p`` is its nearest person by the references and
+   allows it, and no anchor of ``p`` nor track given ``p`` shares a frame with it.
 4. **Unconfirmed tracks** keep ``p`` when so lent ``p``; in a video with an anchor of
    ``p`` they are refused otherwise: a look-alike whose faces happen to fall within the
    tolerance is not ``p``, the person the video shows with confidence is.
@@ -41,7 +48,13 @@ The rule (a second step per video, after all its segments):
    track of ``p``, and a look-alike of ``p`` shown in a video ``p`` is absent from
    looks, by every statistic of its own, like one of ``p``'s tracks (docs/quality.md,
    "Unconfirmed tracks without an anchor"). With ``trust_references`` (rip's default)
-   such a track is kept on the references' word; without it, it is kept (reason ``near``) only
+   such a track is kept on the references' word, and tracks so kept that another one
+   corroborates (:func:`corroborating`: two shots of ``p``, at least
+   :data:`CORROBORATE_GAP` frames apart, within :data:`VIDEO_TOLERANCE` of each other)
+   stand for ``p``'s anchors: the borderline tracks still undecided may be lent ``p``
+   from them by step 3 (reason ``corroborated``). One shot kept on the references'
+   word (a look-alike of an absent ``p`` shown once within the tolerance) lends
+   nothing. Without ``trust_references``, it is kept (reason ``near``) only
    if one of its faces lies within :data:`NEAR_DISTANCE` of ``p``'s references; these
    near tracks then stand for ``p``'s anchors, and the video's other unconfirmed tracks
    of ``p`` keep ``p`` only if the clustering of step 3 lends it to them from a near
@@ -96,6 +109,17 @@ VIDEO_GAP = 0.04
 #: footage shows it lies 0.383 from the reference (Kim Hong-up from Hu Jintao's photo),
 #: a person's own unconfirmed tracks 0.35-0.40 at best (docs/quality.md).
 NEAR_DISTANCE = 0.37
+#: A held-back track shows a view of a person's anchors when at least this many of its
+#: faces ...
+SHARED_FACES = 2
+#: ... lie within this of a face of the anchors (:func:`shared_views`): nearer than two
+#: different people's faces were ever seen (0.40 in ``lfw_dev``, docs/quality.md).
+SHARED_VIEW = 0.3
+#: Decisions of step 3 that :func:`shared_views` may overturn.
+SHARED_REASONS = ("no cluster", "far", "unlike the video", "no anchors")
+#: Two tracks kept on the references' word corroborate each other only if at least this
+#: many frames apart: two shots, not one face cut in two at a segment's start.
+CORROBORATE_GAP = 2
 
 
 #: A track whose frames vary (a head turning) keeps its person, although its median
@@ -259,7 +283,9 @@ class Adoption:
     beside its person (its cluster shares a frame with an anchor of the person), far,
     ambiguous, shares a frame; for an unconfirmed track (:attr:`PendingTrack.decided`):
     confirmed, unlike the video, and in a video without an anchor of its person: near
-    (a face within :data:`NEAR_DISTANCE`), no anchor (refused).
+    (a face within :data:`NEAR_DISTANCE`), no anchor (refused); shared view (a
+    borderline track lent by :func:`shared_views`), corroborated (a borderline track
+    lent from tracks kept on the references' word, :func:`corroborating`).
     """
 
     person: int
@@ -421,14 +447,21 @@ def decide_video(
     or refused; borderline tracks still undecided may be adopted from them (not beside a
     track kept for the same person). With ``trust_references`` (``--trust-references``,
     rip's default: :attr:`faceripper.worker.RipSettings.trust_references`), such tracks
-    are all kept on the references' word instead (reason ``references``).
+    are all kept on the references' word instead (reason ``references``), and those
+    another one corroborates (:func:`corroborating`) stand for the person's anchors for
+    the borderline tracks still undecided (reason ``corroborated``). In both ways a
+    held-back track that shows a view of its person's anchors is lent that person
+    (:func:`shared_views`, reason ``shared view``), before the tracks without an anchor
+    are looked at.
 
     Returns:
         One :class:`Adoption` per pending track, in order.
     """
-    decisions = _decide(pending, anchors, n_people, tolerance)
+    decisions = shared_views(
+        pending, anchors, _decide(pending, anchors, n_people, tolerance), n_people, tolerance
+    )
     if trust_references:
-        return decisions
+        return _corroborated(pending, anchors, decisions, n_people, tolerance)
     limit = min(NEAR_DISTANCE, tolerance)
     alone = [k for k, d in enumerate(decisions) if d.reason == "references"]
     near = [k for k in alone if pending[k].best <= limit]
@@ -450,19 +483,185 @@ def decide_video(
             adoption = Adoption(-1, adoption.video_distance, "no anchor")
         final[k] = adoption
     # The near tracks stand for the person's anchors for the borderline tracks too.
-    undecided = [k for k, d in enumerate(decisions) if d.person < 0 and pending[k].decided < 0]
+    return _lend_from(pending, anchors, stand_in, final, n_people, tolerance)
+
+
+def shared_views(
+    pending: Sequence[PendingTrack],
+    anchors: Sequence[Anchor],
+    decisions: Sequence[Adoption],
+    n_people: int,
+    tolerance: float,
+) -> list[Adoption]:
+    """Step 3b: a held-back track that shows a view of ``p`` that ``p``'s anchors show.
+
+    The clustering compares whole tracks, and a track whose head turns through views
+    that ``p``'s anchors never show is far from them on average (0.45-0.46 for Lance
+    Armstrong's shots on the footage-like ground truth) even when some of its faces are
+    nearly the same as faces of the anchors (0.17-0.29): the same look, another camera.
+    Two different people's faces never come that near: the nearest pair of faces of two
+    different people seen on the ground truth, look-alikes included, lies 0.425 apart
+    (Kim Hong-up and Hu Jintao), in ``lfw_dev`` 0.40 (docs/quality.md). A track still
+    undecided (or refused as unlike the video) gets ``p`` (reason ``shared view``; an
+    unconfirmed track decided for ``p``: ``confirmed``) when
+
+    - at least :data:`SHARED_FACES` of its summary encodings lie within
+      :data:`SHARED_VIEW` of a face of ``p``'s anchors, and none of its faces lies within
+      :data:`SHARED_VIEW` + :data:`VIDEO_GAP` of a face of another person's anchors;
+    - ``p`` is the nearest person by the references, within ``tolerance`` +
+      :data:`REFERENCE_SLACK` (unconfirmed tracks: ``p`` is the person they were
+      decided for), and no track decided for ``p`` shares a frame with it;
+    - no anchor of ``p`` shares a frame with it (two faces of one frame are two people);
+    - no held-back track already given ``p`` shares a frame with it, and of two tracks
+      so lent ``p`` sharing a frame, only one keeps ``p``: the one the references decided
+      for ``p``, else the one with more shared faces, else the earlier.
+
+    Returns:
+        ``decisions``, with the tracks so lent ``p``.
+    """
+    out = list(decisions)
+    if not anchors or not pending:
+        return out
+    faces = np.concatenate([a.encodings.reshape(-1, 128) for a in anchors])
+    face_owner = np.concatenate(
+        [np.full(len(a.encodings), a.person, dtype=np.int64) for a in anchors]
+    )
+    found: dict[int, tuple[int, int]] = {}  # pending index -> (person, shared faces)
+    for k, (track, decision) in enumerate(zip(pending, decisions, strict=True)):
+        if (
+            decision.person >= 0
+            or decision.reason not in SHARED_REASONS
+            or not len(track.encodings)
+        ):
+            continue
+        people = track.ref_distance[:n_people]
+        person = track.decided if track.decided >= 0 else int(np.argmin(people))
+        if (
+            person in track.excluded
+            or float(track.ref_distance[person]) > tolerance + REFERENCE_SLACK
+            or float(people[person]) > float(people.min())
+        ):
+            continue
+        beside = any(
+            track.overlaps(a.first_frame, a.last_frame) for a in anchors if a.person == person
+        )
+        mine = face_owner == person
+        if beside or not mine.any():
+            continue
+        distances = np.linalg.norm(track.encodings[:, None] - faces[None], axis=2)
+        shared = int((distances[:, mine].min(axis=1) <= SHARED_VIEW).sum())
+        others = distances[:, ~mine]
+        if shared < SHARED_FACES or (others.size and float(others.min()) < SHARED_VIEW + VIDEO_GAP):
+            continue
+        found[k] = (person, shared)
+
+    def rank(j: int) -> tuple[bool, int, int]:
+        """Of tracks sharing frames, the references' choice first, then more shared faces."""
+        return (pending[j].decided >= 0, found[j][1], -j)
+
+    for k, (person, _) in found.items():
+        track = pending[k]
+        rivals = [
+            rank(j)
+            for j, (p, _) in found.items()
+            if j != k and p == person and pending[j].overlaps(track.first_frame, track.last_frame)
+        ]
+        if rivals and max(rivals) > rank(k):
+            continue
+        taken = any(
+            decisions[j].person == person and other.overlaps(track.first_frame, track.last_frame)
+            for j, other in enumerate(pending)
+            if j != k
+        )
+        if taken:
+            continue
+        reason = "shared view" if track.decided < 0 else "confirmed"
+        out[k] = Adoption(person, decisions[k].video_distance, reason)
+    return out
+
+
+def _lend_from(
+    pending: Sequence[PendingTrack],
+    anchors: Sequence[Anchor],
+    stand_in: Sequence[Anchor],
+    final: list[Adoption],
+    n_people: int,
+    tolerance: float,
+    reason: str | None = None,
+) -> list[Adoption]:
+    """The borderline tracks still undecided in ``final``, decided again by step 3 with
+    ``stand_in`` tracks added to the anchors; a track is not adopted beside (sharing a
+    frame with) a track kept for the same person. ``reason`` renames the adoptions."""
+    undecided = [k for k, d in enumerate(final) if d.person < 0 and pending[k].decided < 0]
     again = _decide([pending[k] for k in undecided], [*anchors, *stand_in], n_people, tolerance)
+    out = list(final)
     for k, adoption in zip(undecided, again, strict=True):
         track = pending[k]
         beside = any(
-            final[j].person == adoption.person
-            and other.overlaps(track.first_frame, track.last_frame)
+            out[j].person == adoption.person and other.overlaps(track.first_frame, track.last_frame)
             for j, other in enumerate(pending)
             if j != k
         )
         if adoption.person >= 0 and not beside:
-            final[k] = adoption
-    return final
+            out[k] = (
+                adoption
+                if reason is None
+                else Adoption(adoption.person, adoption.video_distance, reason)
+            )
+    return out
+
+
+def corroborating(pending: Sequence[PendingTrack], decisions: Sequence[Adoption]) -> list[int]:
+    """The tracks kept on the references' word (reason ``references``) that another such
+    track of the same person corroborates: the two lie within :data:`VIDEO_TOLERANCE` of
+    each other (:func:`faceripper.clustering.track_distances`) and are two shots, not one
+    face cut in two (at least :data:`CORROBORATE_GAP` frames apart).
+
+    Returns:
+        Indices into ``pending``, in order.
+    """
+    kept = [k for k, d in enumerate(decisions) if d.reason == "references"]
+    if len(kept) < 2:
+        return []
+    distances = track_distances([pending[k].encodings for k in kept])
+    out = []
+    for a, k in enumerate(kept):
+        track = pending[k]
+        for b, j in enumerate(kept):
+            other = pending[j]
+            apart = (
+                other.first_frame - track.last_frame >= CORROBORATE_GAP
+                or track.first_frame - other.last_frame >= CORROBORATE_GAP
+            )
+            if (
+                b != a
+                and other.decided == track.decided
+                and apart
+                and distances[a, b] <= VIDEO_TOLERANCE
+            ):
+                out.append(k)
+                break
+    return out
+
+
+def _corroborated(
+    pending: Sequence[PendingTrack],
+    anchors: Sequence[Anchor],
+    decisions: list[Adoption],
+    n_people: int,
+    tolerance: float,
+) -> list[Adoption]:
+    """Rule 5 with ``trust_references``: the video's corroborated tracks
+    (:func:`corroborating`) stand for their person's anchors, and step 3 may lend that
+    person to a borderline track still undecided (reason ``corroborated``)."""
+    chosen = corroborating(pending, decisions)
+    if not chosen:
+        return decisions
+    stand_in = [
+        Anchor(t.decided, t.first_frame, t.last_frame, t.encodings)
+        for t in (pending[k] for k in chosen)
+    ]
+    return _lend_from(pending, anchors, stand_in, decisions, n_people, tolerance, "corroborated")
 
 
 def _lend(

@@ -11,11 +11,13 @@ from faceripper.adaptive import (
     MAX_ANCHORS,
     NEAR_DISTANCE,
     REFERENCE_SLACK,
+    SHARED_VIEW,
     VIDEO_TOLERANCE,
     Anchor,
     PendingTrack,
     adopted_hits,
     confident_faces,
+    corroborating,
     decide_video,
     is_borderline,
     merge_anchors,
@@ -342,6 +344,108 @@ def test_a_lookalike_of_an_absent_person_is_refused_and_the_person_kept(lfw_enco
         (0, "confirmed"),
         (-1, "no anchor"),
     ]
+
+
+def test_a_lookalike_shows_no_view_of_the_person_and_the_bar_is_what_refuses_him(
+    lfw_encodings, monkeypatch
+):
+    # Hu's anchor shot shows his photos 0-4; a held-back shot of Hu shows photos 5-6 and
+    # then photo 3 again (another camera: the anchor's own view, re-encoded from the
+    # same photo with a small change), so it shares a view with the anchor; Kim Hong-up,
+    # alone, is borderline to Hu's reference and 0.42 from Hu's faces at best.
+    import faceripper.adaptive as adaptive
+
+    hu, kim = lfw_encodings[HU], lfw_encodings[KIM]
+    anchors = [Anchor(0, 0, 30, hu[0:5])]
+    again = hu[3] + 0.15 * unit(7)  # photo 3 under another camera: 0.15 from its first
+    hu_turning = pending(
+        np.stack([hu[5], hu[6], again, again]), [0.45, 0.9], 100, 130, name="100.0"
+    )
+    kim_alone = pending(np.stack([kim[0]] * 3), [0.43, 0.9], 200, 230, name="200.0")
+    kim_gap = float(np.linalg.norm(hu[0:5] - kim[0], axis=1).min())
+    assert kim_gap > SHARED_VIEW + 0.1
+    decisions = decide_video([hu_turning, kim_alone], anchors, 2, TOLERANCE, trust_references=True)
+    assert decisions[0].person == 0
+    assert (decisions[1].person, decisions[1].reason) == (-1, "no cluster")
+    # The safeguard is the bar: a loose one (Kim's distance) would take him for Hu.
+    monkeypatch.setattr(adaptive, "SHARED_VIEW", kim_gap + 0.01)
+    loose = decide_video([kim_alone], anchors, 2, TOLERANCE, trust_references=True)
+    assert (loose[0].person, loose[0].reason) == (0, "shared view")
+
+
+def test_a_shared_view_is_not_lent_beside_the_person_nor_beside_a_track_given_them(lfw_encodings):
+    hu = lfw_encodings[HU]
+    anchors = [Anchor(0, 0, 30, hu[0:5])]
+    view = np.stack([hu[3] + 0.1 * unit(8), hu[3] + 0.1 * unit(9), hu[9]])
+    beside = pending(view, [0.45, 0.9], 10, 20, name="10.1")  # shares the anchor's frames
+    (decision,) = decide_video([beside], anchors, 2, TOLERANCE, trust_references=True)
+    assert decision.person == -1
+    excluded = pending(view, [0.45, 0.9], 100, 120, excluded=(0,), name="100.1")
+    (decision,) = decide_video([excluded], anchors, 2, TOLERANCE, trust_references=True)
+    assert decision.person == -1
+
+
+def test_of_two_tracks_sharing_a_frame_one_only_is_lent_a_shared_view():
+    # Two held-back tracks in the same frames, each showing two views of Alice's anchor
+    # (0.1 from two of its faces) and then turning away (0.4+ from it as a whole): alone,
+    # each is lent her; together, the one the references decided for her keeps her, the
+    # borderline one beside it does not (two faces of one frame are two people).
+    alice = unit(1) * 0.5
+    anchor_faces = np.stack([near(alice, 0.25, 200 + i) for i in range(8)])
+    anchors = [Anchor(0, 0, 30, anchor_faces)]
+
+    def turning(seed: int, first: int) -> PendingTrack:
+        shared = [near(anchor_faces[0], 0.1, seed), near(anchor_faces[1], 0.1, seed + 1)]
+        away = [near(alice, 0.5, seed + 10 + i) for i in range(6)]
+        return pending(np.stack(shared + away), [0.45, 0.9], first, first + 30, name=f"{first}.0")
+
+    unconfirmed, borderline = turning(300, 100), turning(400, 110)
+    unconfirmed.decided, unconfirmed.best = 0, 0.39
+    (alone,) = decide_video([borderline], anchors, 2, TOLERANCE, trust_references=True)
+    assert (alone.person, alone.reason) == (0, "shared view")
+    assert alone.video_distance > VIDEO_TOLERANCE  # the clustering alone would not lend it
+    both = decide_video([unconfirmed, borderline], anchors, 2, TOLERANCE, trust_references=True)
+    assert [(d.person, d.reason) for d in both] == [(0, "confirmed"), (-1, "no cluster")]
+
+
+def test_tracks_kept_on_the_references_word_corroborate_each_other(lfw_encodings):
+    # No face of Hu is matched with confidence anywhere (no anchor): two of his shots
+    # are kept on the references' word and look alike (0.3 apart), so they stand for
+    # his anchors, and his borderline third shot, alike them, is corroborated.
+    hu, kim = lfw_encodings[HU], lfw_encodings[KIM]
+
+    def kept(encodings: np.ndarray, first: int, last: int) -> PendingTrack:
+        t = pending(encodings, [0.39, 0.9], first, last, name=f"{first}.0")
+        t.decided, t.best = 0, 0.38  # none near enough for --no-trust-references
+        return t
+
+    shots = [kept(hu[[0, 1]], 0, 30), kept(hu[[3, 4]], 100, 130)]
+    borderline = pending(hu[[7, 8]], [0.45, 0.9], 200, 230, name="200.0")
+    decisions = decide_video([*shots, borderline], [], 2, TOLERANCE, trust_references=True)
+    assert [(d.person, d.reason) for d in decisions] == [
+        (0, "references"),
+        (0, "references"),
+        (0, "corroborated"),
+    ]
+    assert (
+        decide_video([*shots, borderline], [], 2, TOLERANCE, trust_references=False)[2].person == -1
+    )
+    # Kim Hong-up with Hu's reference, Hu absent: one shot of Kim kept on the references'
+    # word corroborates nothing, nor do two pieces of one shot (cut by a segment start).
+    kim_kept = kept(np.stack([kim[0]] * 2), 0, 29)
+    kim_next = kept(np.stack([kim[0]] * 2), 30, 40)
+    kim_borderline = pending(np.stack([kim[0]] * 2), [0.43, 0.9], 200, 230, name="200.0")
+    assert (
+        corroborating(
+            [kim_kept, kim_next],
+            decide_video([kim_kept, kim_next], [], 2, TOLERANCE, trust_references=True),
+        )
+        == []
+    )
+    decisions = decide_video(
+        [kim_kept, kim_next, kim_borderline], [], 2, TOLERANCE, trust_references=True
+    )
+    assert decisions[2].person == -1
 
 
 def test_adopted_hits_take_the_person_and_their_distance():

@@ -261,7 +261,8 @@ def _report(summary: Any) -> None:
         f"{counts['whole_frame_searches']} frames searched whole, "
         f"{counts['followed']} faces followed, "
         f"{counts['deduplicated']} near duplicates skipped, "
-        f"{counts['adapt_adopted']} of {counts['tracks_pending']} borderline tracks adopted "
+        f"{counts['adapt_adopted'] + counts['adapt_shared_view'] + counts['adapt_corroborated']}"
+        f" of {counts['tracks_pending']} borderline tracks adopted "
         f"from their video, {counts['adapt_no_anchor']} tracks refused for want of a face "
         f"near the reference; {summary.rows} manifest rows",
         markup=False,

@@ -1,0 +1,262 @@
+"""Why rip misses faces of referenced people, track by track, on the footage-like ground truth.
+
+``benchmarks/identity_breakdown.py`` looks at each face on its own (its encoding's distance
+to the reference); this one follows rip's own decisions. It runs rip's worker over the
+whole video of ``benchmarks/identity.py`` as one segment (``--no-dedupe``, ``--min-size``),
+keeps every track it hands to the video-adaptive step (its faces, encodings, distances and
+decision from the references), replays that step (:func:`faceripper.adaptive.decide_video`,
+as :func:`faceripper.commit` calls it) and puts every eligible face (a target, not blurred
+on purpose, at least ``--min-size`` in the truth) down to the first cause that explains a
+miss:
+
+``not tracked``
+    no track holds a face there (not detected, not followed, or its detected box is
+    under ``--min-size`` although the truth's is not);
+``blurry``
+    under rip's blur threshold (``--blur``), although the truth draws it in focus (a
+    hard shot: dark and noisy, soft, or heavily compressed);
+``refs: <reason>``
+    the references left its track undecided and it is not held back for the video
+    (``unknown``/``far``: median more than tolerance + 0.1 from every person;
+    ``disagree``, ``same frame``, ``negative``);
+``borderline, <where>: <reason>`` / ``unconfirmed, <where>: <reason>``
+    held back for the video and not lent its person; ``<where>``: its person (the one
+    the references decided, or the nearest) has no anchor in the video, or the nearest
+    anchor is within 0.4, 0.4-0.5 or over 0.5 away (:func:`track_distances`);
+    ``<reason>`` the step's (``no anchors``: the video has none;
+    ``no cluster``: its cluster holds no anchor, or anchors of two people; ``far``: its
+    person's anchors are more than 0.4 away; ``unlike the video``; ``beside its person``;
+    ``ambiguous``; ``shares a frame``);
+``WRONG``
+    its track was given to another person.
+
+The replay equals a run (the same crops, on the videos measured); the frame recall it
+prints is rip's with ``--no-dedupe``.
+
+    python benchmarks/identity_causes.py --work /tmp/faceripper-identity --moving --seed 21 \
+        --refs tight
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceripper import adaptive, worker
+from faceripper.clustering import track_distances
+from faceripper.config import config_from_refs
+from faceripper.geometry import as_boxes, iou
+from faceripper.pipeline import references_for_run
+from faceripper.references import encode_references
+from faceripper.testing.footage import Footage
+from faceripper.video import scan_video
+from faceripper.worker import decisions as worker_decisions
+
+
+def collect_tracks(footage: Footage, refs: Path, min_size: int, tolerance: float) -> dict[str, Any]:
+    """Every track rip's worker decides on the whole video, with its faces' truth."""
+    config, _ = config_from_refs(refs)
+    with tempfile.TemporaryDirectory() as tmp:
+        encoded = encode_references(config, Path(tmp) / "cache.npz").references
+    references = references_for_run(config, encoded)
+    settings = worker.RipSettings(min_size_px=min_size, dedupe=False, tolerance=tolerance)
+    worker.init_worker(settings, references)
+    truth_by_frame = defaultdict(list)
+    for row in footage.truth:
+        truth_by_frame[row.frame].append(row)
+
+    def truth_of(observation: Any) -> tuple[str, int]:
+        rows = truth_by_frame.get(observation.frame, [])
+        if not rows:
+            return ("?", -1)
+        overlap = iou(as_boxes([observation.box_trbl]), as_boxes([r.box for r in rows]))[0]
+        best = int(np.argmax(overlap))
+        return (rows[best].identity, rows[best].appearance) if overlap[best] > 0.4 else ("?", -1)
+
+    tracks: list[dict[str, Any]] = []
+    original = worker_decisions.collect_adaptive
+
+    def collect(parts, decisions, settings, result, n_people):  # type: ignore[no-untyped-def]
+        for track, decision in zip(parts, decisions, strict=True):
+            encoded = [
+                o for o in track.observations if o.distances is not None and o.encoding is not None
+            ]
+            faces = [
+                (o.frame, *truth_of(o), o.jpeg is not None, bool(o.blurry))
+                for o in track.observations
+            ]
+            tracks.append(
+                {
+                    "name": track.name,
+                    "first": track.observations[0].frame,
+                    "last": track.observations[-1].frame,
+                    "person": decision.person,
+                    "reason": decision.reason,
+                    "encodings": np.stack([o.encoding for o in encoded]) if encoded else None,
+                    "distances": np.stack([o.distances for o in encoded]) if encoded else None,
+                    "faces": faces,
+                }
+            )
+        return original(parts, decisions, settings, result, n_people)
+
+    worker_decisions.collect_adaptive = collect  # instrumentation: the same call, observed
+    try:
+        scan = scan_video(footage.video)
+        worker.process_segment(worker.SegmentTask(0, "v", footage.video, scan, 0, scan.frame_count))
+    finally:
+        worker_decisions.collect_adaptive = original
+    return {"names": [p.name for p in config.people], "tracks": tracks}
+
+
+def replay(data: dict[str, Any], tolerance: float, trust_references: bool) -> None:
+    """The video-adaptive step on the collected tracks, as rip runs it (sets ``adoption``)."""
+    tracks, n_people = data["tracks"], len(data["names"])
+    anchors: list[adaptive.Anchor] = []
+    pending: list[adaptive.PendingTrack] = []
+    held: list[dict[str, Any]] = []
+    for t in tracks:
+        if t["encodings"] is None:
+            continue
+        distances, encodings = t["distances"], t["encodings"]
+        median = np.median(distances, axis=0)
+        if t["person"] >= 0:
+            if adaptive.confident_faces(distances, t["person"], n_people).any():
+                chosen = encodings[adaptive.spread(len(encodings), adaptive.ANCHOR_ENCODINGS)]
+                anchors.append(adaptive.Anchor(t["person"], t["first"], t["last"], chosen))
+                continue
+            excluded: list[int] = []
+            best = float(distances[:, t["person"]].min())
+        elif adaptive.is_borderline(median, t["reason"], n_people, tolerance):
+            excluded = sorted(
+                {
+                    o["person"]
+                    for o in tracks
+                    if o["person"] >= 0 and o["first"] <= t["last"] and t["first"] <= o["last"]
+                }
+            )
+            best = float("inf")
+        else:
+            continue
+        chosen = encodings[adaptive.spread(len(encodings), adaptive.PENDING_ENCODINGS)]
+        pending.append(
+            adaptive.PendingTrack(
+                t["name"],
+                t["first"],
+                t["last"],
+                median,
+                chosen,
+                tuple(excluded),
+                decided=t["person"],
+                best=best,
+            )
+        )
+        held.append(t)
+    decided = adaptive.decide_video(
+        pending,
+        adaptive.merge_anchors([anchors]),
+        n_people,
+        tolerance,
+        trust_references=trust_references,
+    )
+    for t, adoption in zip(held, decided, strict=True):
+        t["adoption"] = adoption
+        t["summary"] = pending[held.index(t)].encodings
+        t["median"] = pending[held.index(t)].ref_distance
+    data["anchors"] = anchors
+
+
+def why_not_lent(data: dict[str, Any], track: dict[str, Any]) -> str:
+    """How far a held-back track is from its person's anchors (the person it was decided
+    for, or the nearest by the references)."""
+    person = track["person"]
+    if person < 0:
+        person = int(np.argmin(track["median"][: len(data["names"])]))
+    mine = [a.encodings for a in data["anchors"] if a.person == person]
+    if not mine:
+        return "no anchor of the person"
+    distances = track_distances([track["summary"], *mine])[0, 1:]
+    nearest = float(distances.min())
+    if nearest <= adaptive.VIDEO_TOLERANCE:
+        return "anchor within 0.4"
+    return "anchor 0.4-0.5 away" if nearest <= 0.5 else "anchor over 0.5 away"
+
+
+def causes(data: dict[str, Any], footage: Footage, min_size: int) -> tuple[Counter[str], dict]:
+    """First cause per eligible face, in all and per appearance."""
+    names = data["names"]
+    where: dict[tuple[int, int], list[tuple[dict[str, Any], tuple]]] = defaultdict(list)
+    for t in data["tracks"]:
+        for face in t["faces"]:
+            where[(face[0], face[2])].append((t, face))
+    total: Counter[str] = Counter()
+    per_appearance: dict[tuple[int, str], Counter[str]] = defaultdict(Counter)
+    for row in footage.truth:
+        if not row.is_target or row.blur_sigma_px != 0 or row.size_px < min_size:
+            continue
+        found = where.get((row.frame, row.appearance))
+        if not found:
+            cause = "not tracked"
+        else:
+            t, face = found[0]
+            adoption = t.get("adoption")
+            person = adoption.person if adoption is not None else t["person"]
+            if face[4]:
+                cause = "blurry"
+            elif not face[3]:
+                cause = "not cropped"
+            elif person >= 0:
+                cause = "saved" if names[person] == row.identity else "WRONG"
+            elif adoption is not None:
+                kind = "unconfirmed" if t["person"] >= 0 else "borderline"
+                cause = f"{kind}, {why_not_lent(data, t)}: {adoption.reason}"
+            else:
+                cause = f"refs: {t['reason']}"
+        total[cause] += 1
+        per_appearance[(row.appearance, row.identity)][cause] += 1
+    return total, per_appearance
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/faceripper-identity"))
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--moving", action="store_true", help="the --moving video")
+    parser.add_argument("--refs", choices=("plain", "tight"), default="plain")
+    parser.add_argument("--min-size", type=int, default=80)
+    parser.add_argument("--tolerance", type=float, default=0.4)
+    parser.add_argument("--no-trust-references", action="store_true")
+    args = parser.parse_args()
+    work = args.work / (f"seed{args.seed}" + ("-moving" if args.moving else ""))
+    footage: Footage = pickle.loads((work / "footage.pickle").read_bytes())
+    refs = footage.refs_tight if args.refs == "tight" else footage.refs
+    data = collect_tracks(footage, refs, args.min_size, args.tolerance)
+    replay(data, args.tolerance, not args.no_trust_references)
+    total, per_appearance = causes(data, footage, args.min_size)
+    eligible = sum(total.values())
+    print(
+        f"{work} {args.refs}: {eligible} eligible faces, frame recall "
+        f"{total['saved'] / eligible:.3f}\n"
+    )
+    print("| first cause | faces |\n|---|---:|")
+    for cause, n in total.most_common():
+        print(f"| {cause} | {n} |")
+    print("\n| appearance | person | faces | saved | missed because |\n|---:|---|---:|---:|---|")
+    for (appearance, identity), counts in sorted(per_appearance.items()):
+        missed = ", ".join(f"{c} {n}" for c, n in counts.most_common() if c != "saved")
+        if missed:
+            print(
+                f"| {appearance} | {identity} | {sum(counts.values())} | {counts['saved']} | "
+                f"{missed} |"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
