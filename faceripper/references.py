@@ -83,6 +83,7 @@ __all__ = [
     "detect_reference_faces",
     "encode_reference_face",
     "encode_reference_file",
+    "encode_reference_view",
     "encode_references",
     "file_state",
     "find_reference_face",
@@ -107,6 +108,8 @@ class ReferenceSet:
         person, label, group: ``(n,)`` str arrays, from the current config.
         source: ``(n,)`` str, the photo's absolute path.
         box_trbl: ``(n, 4)`` int64, the face used, in the photo's (EXIF-upright) pixels.
+        views: ``(n, 128)`` float64, each photo's second view
+            (:func:`encode_reference_view`); None: each is its own.
         files: every file found in the people's ``faces_dir``, usable or not.
     """
 
@@ -116,6 +119,7 @@ class ReferenceSet:
     group: npt.NDArray[np.str_]
     source: npt.NDArray[np.str_]
     box_trbl: npt.NDArray[np.int64]
+    views: npt.NDArray[np.float64] | None = None
     files: list[FileResult] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -224,7 +228,9 @@ def encode_reference_file(
     box = boxes[largest : largest + 1]
     # A fallback's face is encoded in the copy it was searched in, less the search's padding.
     unpadded = searched[pad : searched.shape[0] - pad, pad : searched.shape[1] - pad]
-    encoding = encode_reference_face(np.ascontiguousarray(unpadded), box - pad, settings)
+    unpadded = np.ascontiguousarray(unpadded)
+    encoding = encode_reference_face(unpadded, box - pad, settings)
+    view = encode_reference_view(unpadded, box - pad, settings, encoding)
     several = len(boxes) > 1
     return FileResult(
         path,
@@ -237,6 +243,7 @@ def encode_reference_file(
         state=state,
         engine="dlib" if settings.jitters > 1 else resolve_engine(settings.engine, settings.device),
         found_by=found_by,
+        view=view,
     )
 
 
@@ -279,6 +286,42 @@ def encode_reference_face(
     width = canvas.shape[1]
     mirrored = np.array([[top, width - 1 - left, bottom, width - 1 - right]])
     return (encode(canvas, where[None]) + encode(flipped, mirrored)) / 2
+
+
+def encode_reference_view(
+    image: ImageRGB,
+    box: BoxArray,
+    settings: EncodeSettings,
+    encoding: npt.NDArray[np.float64] | None = None,
+) -> npt.NDArray[np.float64]:
+    """The ``(128,)`` float64 second view of a reference face ``box`` ``(1, 4)`` of a
+    photo ``(h, w, 3)``: the face alone, encoded as a tight crop is
+    (:func:`encode_reference_face` with ``--tight-crops mirrored``: the chip's overhang
+    mirrored, averaged with the mirror image). A face whose chip lies inside the photo
+    is cut out to its box first; a face whose chip reaches beyond it is a tight crop
+    already, and its view is its tight-crop encoding (with the default ``--tight-crops
+    mirrored``, its own encoding).
+
+    It is not a reference: in a video without an anchor of a person, the near rule
+    (:data:`faceripper.adaptive.VIEW_DISTANCE`) asks one of a track's faces to lie near
+    both a photo's encoding and its view. A look-alike whom a photo's encoding puts near
+    by the photo's surroundings (hair, ears, pose, light) rarely stays near its face
+    alone (docs/quality.md, "Unconfirmed tracks without an anchor").
+
+    ``encoding``: the face's own :func:`encode_reference_face` with ``settings``, if
+    known (reused when it is the view).
+    """
+    from faceripper.encoder import chip_overhangs
+
+    mirrored = replace(settings, tight_crops="mirrored")
+    if float(chip_overhangs(image, box, settings.landmarks)[0]) > 0:
+        if encoding is not None and settings.tight_crops == "mirrored":
+            return encoding
+        return encode_reference_face(image, box, mirrored)
+    top, right, bottom, left = (int(v) for v in clip_boxes(box, image.shape)[0])
+    crop = np.ascontiguousarray(image[top:bottom, left:right])
+    inside = np.array([[0, right - left, bottom - top, 0]], dtype=np.int64)
+    return encode_reference_face(crop, inside, mirrored)
 
 
 def _mirrored_surroundings(

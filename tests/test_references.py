@@ -36,7 +36,7 @@ from conftest import run_cli
 FACE_API_PEOPLE = ["amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart"]
 REFERENCE_JSON = Path(__file__).resolve().parent / "data" / "face_recognition_reference.json"
 
-ROW_KEYS = {"encodings", "person", "label", "group", "source", "box_trbl"}
+ROW_KEYS = {"encodings", "person", "label", "group", "source", "box_trbl", "views"}
 FILE_KEYS = {
     "file_path",
     "file_person",
@@ -59,6 +59,7 @@ SETTING_KEYS = {
     "upsample",
     "fallback",
     "tight",
+    "view",
 }
 
 
@@ -122,6 +123,9 @@ def test_npz_is_plain_numpy_with_the_documented_keys(face_api):
         assert data[key].dtype.kind == "U", key
     assert data["box_trbl"].shape == (40, 4)
     assert data["box_trbl"].dtype == np.int64
+    assert data["views"].shape == (40, 128) and data["views"].dtype == np.float64
+    # face-api.js's photos are tight crops: each is its own second view.
+    assert np.array_equal(data["views"], data["encodings"])
     for key in FILE_KEYS:
         assert data[key].shape == (40,), key
     assert data["file_status"].tolist() == ["ok"] * 40
@@ -144,6 +148,7 @@ def test_npz_is_plain_numpy_with_the_documented_keys(face_api):
         "fallback": "pad 0 upsample 0; pad 0.5 upsample 1; pad 0.5 upsample 0; "
         "pad 0.25 upsample 1; pad 0.25 upsample 0",
         "tight": "chip beyond the photo: mirrored out 0.5, averaged with its mirror image",
+        "view": "the face alone as a tight crop, mirrored out, averaged with its mirror image",
     }
     assert data["file_found_by"].tolist() == [""] * 40  # face-api.js crops: HOG finds them
 
