@@ -96,14 +96,14 @@ VIDEO_GAP = 0.04
 #: photos (whatever the tolerance, when that is looser: the bar does not move with
 #: ``--tolerance``) ...
 NEAR_DISTANCE = 0.4
-#: ... and within this of the same photo's second view (its face alone, encoded as a
-#: tight crop: :func:`faceripper.references.encode_reference_view`;
-#: :func:`view_distance`); the others only if they look like such a track
-#: (:func:`decide_video`). A look-alike whom a photo's encoding puts near it rarely stays
-#: near its face alone: on the footage Kim Hong-up comes 0.383 from Hu Jintao's photo
-#: and 0.484 from its view; a person's own unconfirmed tracks without an anchor come
-#: 0.36-0.45 (footage), 699 of 707 within 0.45 (``lfw_dev``, docs/quality.md, "Unconfirmed
-#: tracks without an anchor").
+#: ... and within this of the same photo's second view (the same face encoded the other
+#: way: :func:`faceripper.references.encode_reference_view`; :func:`view_distance`); the
+#: others only if they look like such a track (:func:`decide_video`). A look-alike whom
+#: one encoding of a photo puts near it rarely stays near the other: on the footage Kim
+#: Hong-up comes 0.383 from Hu Jintao's photo and 0.484 from its face alone; a person's
+#: own unconfirmed tracks without an anchor come 0.36-0.45 with whole photos, 0.35-0.44
+#: with tight crops (footage), 699 of 707 within 0.45 (``lfw_dev``, docs/quality.md,
+#: "Unconfirmed tracks without an anchor").
 VIEW_DISTANCE = 0.45
 
 

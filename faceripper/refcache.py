@@ -75,7 +75,10 @@ TIGHT_ENCODING = (
 )
 #: How the cache records each photo's second view (a change re-encodes all;
 #: :func:`faceripper.references.encode_reference_view`).
-VIEW_ENCODING = "the face alone as a tight crop, mirrored out, averaged with its mirror image"
+VIEW_ENCODING = (
+    "the face alone as a tight crop, mirrored out, averaged with its mirror image; "
+    "a tight crop: the other tight-crop encoding"
+)
 #: The cache's record of ``--tight-crops black``.
 TIGHT_BLACK = "chip beyond the photo: black (face_recognition's)"
 

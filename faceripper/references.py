@@ -230,7 +230,7 @@ def encode_reference_file(
     unpadded = searched[pad : searched.shape[0] - pad, pad : searched.shape[1] - pad]
     unpadded = np.ascontiguousarray(unpadded)
     encoding = encode_reference_face(unpadded, box - pad, settings)
-    view = encode_reference_view(unpadded, box - pad, settings, encoding)
+    view = encode_reference_view(unpadded, box - pad, settings)
     several = len(boxes) > 1
     return FileResult(
         path,
@@ -289,39 +289,35 @@ def encode_reference_face(
 
 
 def encode_reference_view(
-    image: ImageRGB,
-    box: BoxArray,
-    settings: EncodeSettings,
-    encoding: npt.NDArray[np.float64] | None = None,
+    image: ImageRGB, box: BoxArray, settings: EncodeSettings
 ) -> npt.NDArray[np.float64]:
     """The ``(128,)`` float64 second view of a reference face ``box`` ``(1, 4)`` of a
-    photo ``(h, w, 3)``: the face alone, encoded as a tight crop is
-    (:func:`encode_reference_face` with ``--tight-crops mirrored``: the chip's overhang
-    mirrored, averaged with the mirror image). A face whose chip lies inside the photo
-    is cut out to its box first; a face whose chip reaches beyond it is a tight crop
-    already, and its view is its tight-crop encoding (with the default ``--tight-crops
-    mirrored``, its own encoding).
+    photo ``(h, w, 3)``: the same face encoded the other way.
+
+    A face whose chip (the 150 px square the network sees) lies inside the photo is cut
+    out to its box and encoded as a tight crop is (:func:`encode_reference_face` with
+    ``--tight-crops mirrored``: the chip's overhang mirrored, averaged with the mirror
+    image): the face without its surroundings. A face whose chip reaches beyond the
+    photo (a tight crop) is encoded with the other ``--tight-crops`` method: black
+    beyond the photo (face_recognition's) when its encoding is the mirrored one, and
+    the other way round.
 
     It is not a reference: in a video without an anchor of a person, the near rule
     (:data:`faceripper.adaptive.VIEW_DISTANCE`) asks one of a track's faces to lie near
-    both a photo's encoding and its view. A look-alike whom a photo's encoding puts near
-    by the photo's surroundings (hair, ears, pose, light) rarely stays near its face
-    alone (docs/quality.md, "Unconfirmed tracks without an anchor").
-
-    ``encoding``: the face's own :func:`encode_reference_face` with ``settings``, if
-    known (reused when it is the view).
+    both a photo's encoding and its view. A look-alike whom one encoding of a photo
+    puts near it (by the photo's surroundings, or the fill of a tight crop's chip)
+    rarely stays near the other (docs/quality.md, "Unconfirmed tracks without an
+    anchor").
     """
     from faceripper.encoder import chip_overhangs
 
-    mirrored = replace(settings, tight_crops="mirrored")
     if float(chip_overhangs(image, box, settings.landmarks)[0]) > 0:
-        if encoding is not None and settings.tight_crops == "mirrored":
-            return encoding
-        return encode_reference_face(image, box, mirrored)
+        other = "black" if settings.tight_crops == "mirrored" else "mirrored"
+        return encode_reference_face(image, box, replace(settings, tight_crops=other))
     top, right, bottom, left = (int(v) for v in clip_boxes(box, image.shape)[0])
     crop = np.ascontiguousarray(image[top:bottom, left:right])
     inside = np.array([[0, right - left, bottom - top, 0]], dtype=np.int64)
-    return encode_reference_face(crop, inside, mirrored)
+    return encode_reference_face(crop, inside, replace(settings, tight_crops="mirrored"))
 
 
 def _mirrored_surroundings(

@@ -9,7 +9,8 @@ Real faces (``lfw_dev``), real rendered videos, real ``rip`` runs at the default
   rule refuses him; ``--trust-references`` saves him as Hu.
 - Hu's reference is a tight crop of ``_0005`` (the face box alone, encoded as rip encodes
   a tight crop); the video shows his photo ``_0001``, 0.39 from it: never matched with
-  confidence, but near the reference (a tight crop is its own second view): kept.
+  confidence, but near the reference and its second view (the crop encoded black beyond
+  it, as face_recognition does): kept.
 """
 
 from __future__ import annotations
