@@ -57,6 +57,7 @@ from faceripper.refcache import (
     FileStatus,
     FindStep,
     StaleCacheError,
+    TightCrops,
     default_cache_path,
     file_state,
     load_cache,
@@ -312,7 +313,7 @@ def encode_reference_view(
     from faceripper.encoder import chip_overhangs
 
     if float(chip_overhangs(image, box, settings.landmarks)[0]) > 0:
-        other = "black" if settings.tight_crops == "mirrored" else "mirrored"
+        other: TightCrops = "black" if settings.tight_crops == "mirrored" else "mirrored"
         return encode_reference_face(image, box, replace(settings, tight_crops=other))
     top, right, bottom, left = (int(v) for v in clip_boxes(box, image.shape)[0])
     crop = np.ascontiguousarray(image[top:bottom, left:right])
