@@ -293,22 +293,16 @@ def encode_reference_view(
     image: ImageRGB, box: BoxArray, settings: EncodeSettings
 ) -> npt.NDArray[np.float64]:
     """The ``(128,)`` float64 second view of a reference face ``box`` ``(1, 4)`` of a
-    photo ``(h, w, 3)``: the same face encoded the other way.
+    photo ``(h, w, 3)``: the same face encoded the other way. A face whose chip lies
+    inside the photo is cut out to its box and encoded as a tight crop is
+    (:func:`encode_reference_face`, ``--tight-crops mirrored``); a face whose chip reaches
+    beyond the photo (a tight crop) with the other ``--tight-crops`` method.
 
-    A face whose chip (the 150 px square the network sees) lies inside the photo is cut
-    out to its box and encoded as a tight crop is (:func:`encode_reference_face` with
-    ``--tight-crops mirrored``: the chip's overhang mirrored, averaged with the mirror
-    image): the face without its surroundings. A face whose chip reaches beyond the
-    photo (a tight crop) is encoded with the other ``--tight-crops`` method: black
-    beyond the photo (face_recognition's) when its encoding is the mirrored one, and
-    the other way round.
-
-    It is not a reference: in a video without an anchor of a person, the near rule
-    (:data:`faceripper.adaptive.VIEW_DISTANCE`) asks one of a track's faces to lie near
-    both a photo's encoding and its view. A look-alike whom one encoding of a photo
-    puts near it (by the photo's surroundings, or the fill of a tight crop's chip)
-    rarely stays near the other (docs/quality.md, "Unconfirmed tracks without an
-    anchor").
+    Not a reference: without an anchor of a person in a video, the near rule
+    (:data:`faceripper.adaptive.VIEW_DISTANCE`) asks a track's face to lie near both a
+    photo's encoding and its view; a look-alike whom one encoding puts near the photo
+    (by its surroundings, or a tight crop's fill) rarely stays near the other
+    (docs/quality.md, "Two views of the reference").
     """
     from faceripper.encoder import chip_overhangs
 
