@@ -7,7 +7,9 @@ can decide it. This study simulates such tracks with ``lfw_dev`` (24 people x 10
 40 more with one photo each) and measures, for same-person and different-person tracks,
 the statistics rip has (median and minimum distance to P's reference, the fraction of
 faces within the tolerance, the track's spread, the margin to the nearest other
-reference of the run), then how many of each a rule keeps.
+reference of the run, and ``view``: the near rule's distance to the reference photo
+and its second view, :func:`faceripper.adaptive.view_distance`), then how many of each
+a rule keeps (``rip``: :func:`faceripper.adaptive.decide_video` as rip runs it).
 
 - A reference: one plain photo of P (as users give them), encoded as rip does.
 - A track: ``k`` (1-4) other photos of one person, each seen twice as a video shows it
