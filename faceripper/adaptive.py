@@ -47,19 +47,21 @@ The rule (a second step per video, after all its segments):
 5. **Without an anchor of p** nothing but the references speaks for an unconfirmed
    track of ``p``, and a look-alike of ``p`` shown in a video ``p`` is absent from
    looks, by every statistic of its own, like one of ``p``'s tracks (docs/quality.md,
-   "Unconfirmed tracks without an anchor"). With ``trust_references`` (rip's default)
-   such a track is kept on the references' word, and tracks so kept that another one
-   corroborates (:func:`corroborating`: two shots of ``p``, at least
-   :data:`CORROBORATE_GAP` frames apart, within :data:`VIDEO_TOLERANCE` of each other)
-   stand for ``p``'s anchors: the borderline tracks still undecided may be lent ``p``
-   from them by step 3 (reason ``corroborated``). One shot kept on the references'
-   word (a look-alike of an absent ``p`` shown once within the tolerance) lends
-   nothing. Without ``trust_references``, it is kept (reason ``near``) only
-   if one of its faces lies within :data:`NEAR_DISTANCE` of ``p``'s references; these
-   near tracks then stand for ``p``'s anchors, and the video's other unconfirmed tracks
-   of ``p`` keep ``p`` only if the clustering of step 3 lends it to them from a near
-   track (reason ``confirmed``); the rest are refused (reason ``no anchor``). The
-   borderline tracks still undecided may be adopted from near tracks the same way.
+   "Unconfirmed tracks without an anchor"). Such a track is kept (reason ``near``) only
+   if one of its faces lies within :data:`NEAR_DISTANCE` of one of ``p``'s reference
+   photos and within :data:`VIEW_DISTANCE` of that photo's second view, its face alone
+   (:func:`view_distance`, :attr:`PendingTrack.best`); these near tracks then stand for
+   ``p``'s anchors, and the video's other unconfirmed tracks of ``p`` keep ``p`` only if
+   the clustering of step 3 lends it to them from a near track (reason ``confirmed``);
+   the rest are refused (reason ``no anchor``). The borderline tracks still undecided
+   may be adopted from near tracks the same way. With ``trust_references``
+   (``--trust-references``) every such track is kept on the references' word instead,
+   and tracks so kept that another one corroborates (:func:`corroborating`: two shots
+   of ``p``, at least :data:`CORROBORATE_GAP` frames apart, within
+   :data:`VIDEO_TOLERANCE` of each other) stand for ``p``'s anchors: the borderline
+   tracks still undecided may be lent ``p`` from them by step 3 (reason
+   ``corroborated``). One shot kept on the references' word (a look-alike of an absent
+   ``p`` shown once within the tolerance) lends nothing.
 
 Adopted tracks do not become anchors (no drift from one adoption to the next).
 
@@ -103,12 +105,19 @@ VIDEO_TOLERANCE = 0.4
 #: ... and every other person's anchors are at least this much farther.
 VIDEO_GAP = 0.04
 #: In a video without an anchor of ``p``, a track decided for ``p`` without a confident
-#: face is kept only if one of its faces is at most this far from ``p``'s references
-#: (and within the tolerance); the others are kept only if they look like such a track
-#: (:func:`decide_video`). The nearest different person's face in ``lfw_dev`` as the
-#: footage shows it lies 0.383 from the reference (Kim Hong-up from Hu Jintao's photo),
-#: a person's own unconfirmed tracks 0.35-0.40 at best (docs/quality.md).
-NEAR_DISTANCE = 0.37
+#: face is kept only if one of its faces lies within this of one of ``p``'s reference
+#: photos (whatever the tolerance, when that is looser: the bar does not move with
+#: ``--tolerance``) ...
+NEAR_DISTANCE = 0.4
+#: ... and within this of the same photo's second view (the same face encoded the other
+#: way: :func:`faceripper.references.encode_reference_view`; :func:`view_distance`); the
+#: others only if they look like such a track (:func:`decide_video`). A look-alike whom
+#: one encoding of a photo puts near it rarely stays near the other: on the footage Kim
+#: Hong-up comes 0.383 from Hu Jintao's photo and 0.484 from its face alone; a person's
+#: own unconfirmed tracks without an anchor come 0.36-0.45 with whole photos, 0.35-0.44
+#: with tight crops (footage), 699 of 707 within 0.45 (``lfw_dev``, docs/quality.md,
+#: "Unconfirmed tracks without an anchor").
+VIEW_DISTANCE = 0.45
 #: A held-back track shows a view of a person's anchors when at least this many of its
 #: faces ...
 SHARED_FACES = 2
@@ -192,6 +201,36 @@ def own_core(
     return Decision(person, float(median[person]), "matched", person)
 
 
+def view_distance(
+    encodings: npt.NDArray[np.float64],
+    photos: npt.NDArray[np.float64],
+    views: npt.NDArray[np.float64],
+    tolerance: float,
+) -> float:
+    """How near a track comes to a person's reference photos seen two ways.
+
+    Args:
+        encodings: ``(n, 128)`` the track's encoded faces.
+        photos: ``(r, 128)`` the person's reference encodings.
+        views: ``(r, 128)`` their second views
+            (:func:`faceripper.references.encode_reference_view`; a reference without one,
+            e.g. a face learnt from a correction, is its own).
+        tolerance: the run's tolerance.
+
+    Returns:
+        The least, over the faces within ``min(tolerance, NEAR_DISTANCE)`` of a photo,
+        of the larger of the face's distances to that photo and to its view; inf when
+        no face is that near a photo.
+    """
+    if len(encodings) == 0 or len(photos) == 0:
+        return float("inf")
+    to_photo = np.linalg.norm(encodings[:, None] - photos[None], axis=2)  # (n, r)
+    to_view = np.linalg.norm(encodings[:, None] - views[None], axis=2)
+    near = to_photo <= min(tolerance, NEAR_DISTANCE)
+    both = np.where(near, np.maximum(to_photo, to_view), np.inf)
+    return float(both.min())
+
+
 def spread(n: int, k: int) -> npt.NDArray[np.int64]:
     """Indices of ``k`` items evenly spread over ``n`` (all of them when ``n <= k``).
 
@@ -242,8 +281,8 @@ class PendingTrack:
             face was not encoded.
         decided: the person the references decided it for when it is held back only
             for want of a face matched with confidence (-1: a borderline track).
-        best: for such a track, the distance of its nearest encoded face to ``decided``'s
-            references (inf: unknown, or a borderline track).
+        best: for such a track, its :func:`view_distance` to ``decided``'s reference
+            photos and their second views (inf: no face near enough, or a borderline track).
     """
 
     name: str
@@ -283,9 +322,9 @@ class Adoption:
     beside its person (its cluster shares a frame with an anchor of the person), far,
     ambiguous, shares a frame; for an unconfirmed track (:attr:`PendingTrack.decided`):
     confirmed, unlike the video, and in a video without an anchor of its person: near
-    (a face within :data:`NEAR_DISTANCE`), no anchor (refused); shared view (a
-    borderline track lent by :func:`shared_views`), corroborated (a borderline track
-    lent from tracks kept on the references' word, :func:`corroborating`).
+    (:attr:`PendingTrack.best` within :data:`VIEW_DISTANCE`), no anchor (refused); shared
+    view (a borderline track lent by :func:`shared_views`), corroborated (a borderline
+    track lent from tracks kept on the references' word, :func:`corroborating`).
     """
 
     person: int
@@ -441,18 +480,18 @@ def decide_video(
     A borderline track so lent ``p`` is adopted; of two sharing frames, only the nearer.
     An unconfirmed track (:attr:`PendingTrack.decided` ``p``) is confirmed so, and
     refused otherwise when the video has an anchor of ``p``. Without one, it is kept when
-    one of its faces is within :data:`NEAR_DISTANCE` (and the tolerance) of ``p``'s
-    references (:attr:`PendingTrack.best`); such near tracks then stand for ``p``'s
-    anchors, and the other unconfirmed tracks of ``p`` are confirmed by them the same way
-    or refused; borderline tracks still undecided may be adopted from them (not beside a
-    track kept for the same person). With ``trust_references`` (``--trust-references``,
-    rip's default: :attr:`faceripper.worker.RipSettings.trust_references`), such tracks
-    are all kept on the references' word instead (reason ``references``), and those
-    another one corroborates (:func:`corroborating`) stand for the person's anchors for
-    the borderline tracks still undecided (reason ``corroborated``). In both ways a
-    held-back track that shows a view of its person's anchors is lent that person
-    (:func:`shared_views`, reason ``shared view``), before the tracks without an anchor
-    are looked at.
+    its :attr:`PendingTrack.best` (:func:`view_distance`: a face within
+    :data:`NEAR_DISTANCE` of one of ``p``'s photos and :data:`VIEW_DISTANCE` of its
+    second view) allows it; such near tracks then stand for ``p``'s anchors, and the
+    other unconfirmed tracks of ``p`` are confirmed by them the same way or refused;
+    borderline tracks still undecided may be adopted from them (not beside a track kept
+    for the same person). With ``trust_references`` (``--trust-references``:
+    :attr:`faceripper.worker.RipSettings.trust_references`), such tracks are all kept on
+    the references' word instead (reason ``references``), and those another one corroborates
+    (:func:`corroborating`) stand for the person's anchors for the borderline tracks
+    still undecided (reason ``corroborated``). In both ways a held-back track that shows
+    a view of its person's anchors is lent that person (:func:`shared_views`, reason
+    ``shared view``), before the tracks without an anchor are looked at.
 
     Returns:
         One :class:`Adoption` per pending track, in order.
@@ -462,10 +501,9 @@ def decide_video(
     )
     if trust_references:
         return _corroborated(pending, anchors, decisions, n_people, tolerance)
-    limit = min(NEAR_DISTANCE, tolerance)
     alone = [k for k, d in enumerate(decisions) if d.reason == "references"]
-    near = [k for k in alone if pending[k].best <= limit]
-    rest = [k for k in alone if pending[k].best > limit]
+    near = [k for k in alone if pending[k].best <= VIEW_DISTANCE]
+    rest = [k for k in alone if pending[k].best > VIEW_DISTANCE]
     final = list(decisions)
     for k in near:
         final[k] = Adoption(pending[k].decided, decisions[k].video_distance, "near")

@@ -202,6 +202,7 @@ def references_for_run(
         np.array(person, dtype=np.int64),
         len(config.people),
         n_negatives,
+        views=references.views,
     )
 
 
@@ -214,6 +215,8 @@ def run_fingerprint(
     """What a resumed run must share with the run it continues."""
     digest = hashlib.sha256(references.encodings.tobytes())
     digest.update(references.person.tobytes())
+    if references.views is not None:
+        digest.update(references.views.tobytes())
     return {
         **{k: v for k, v in asdict(settings).items() if k not in RUNTIME_ONLY},
         "people": [[p.name, p.label, p.group] for p in config.people],

@@ -73,6 +73,12 @@ TIGHT_MAX_SIDE_PX = 1000
 TIGHT_ENCODING = (
     f"chip beyond the photo: mirrored out {TIGHT_PAD:g}, averaged with its mirror image"
 )
+#: How the cache records each photo's second view (a change re-encodes all;
+#: :func:`faceripper.references.encode_reference_view`).
+VIEW_ENCODING = (
+    "the face alone as a tight crop, mirrored out, averaged with its mirror image; "
+    "a tight crop: the other tight-crop encoding"
+)
 #: The cache's record of ``--tight-crops black``.
 TIGHT_BLACK = "chip beyond the photo: black (face_recognition's)"
 
@@ -136,6 +142,9 @@ class FileResult:
     #: The search that found the face: ``""`` the detector's own, else the
     #: :attr:`FindStep.name` of a fallback (:data:`FALLBACK_STEPS`).
     found_by: str = ""
+    #: ``(128,)`` the face's second view (:func:`faceripper.references.encode_reference_view`),
+    #: with ``encoding``.
+    view: npt.NDArray[np.float64] | None = None
 
     @property
     def usable(self) -> bool:
@@ -164,6 +173,7 @@ def _settings_arrays(settings: EncodeSettings) -> dict[str, npt.NDArray]:
         "upsample": np.array(settings.upsample),
         "fallback": np.array(_fallback_text()),
         "tight": np.array(TIGHT_ENCODING if settings.tight_crops == "mirrored" else TIGHT_BLACK),
+        "view": np.array(VIEW_ENCODING),
     }
 
 
@@ -181,10 +191,14 @@ def reference_arrays(
 ) -> dict[str, npt.NDArray[Any]]:
     """One row per usable result: ``encodings`` ``(n, 128)`` float64; ``person``,
     ``label``, ``group`` (from ``labels``: person -> ``(label, group)``) and ``source``
-    ``(n,)`` str; ``box_trbl`` ``(n, 4)`` int64."""
+    ``(n,)`` str; ``box_trbl`` ``(n, 4)`` int64; ``views`` ``(n, 128)`` float64, each
+    photo's second view (its encoding where it has none)."""
     usable = [r for r in results if r.usable]
     return {
         "encodings": np.array([r.encoding for r in usable], dtype=np.float64).reshape(-1, 128),
+        "views": np.array(
+            [r.encoding if r.view is None else r.view for r in usable], dtype=np.float64
+        ).reshape(-1, 128),
         "person": str_array([r.person for r in usable]),
         "label": str_array([labels[r.person][0] for r in usable]),
         "group": str_array([labels[r.person][1] for r in usable]),
@@ -258,12 +272,20 @@ def load_cache(path: Path, settings: EncodeSettings) -> dict[tuple[str, str], Fi
         encodings = arrays["encodings"]
         if encodings.ndim != 2 or encodings.shape[1] != 128 or encodings.dtype != np.float64:
             raise StaleCacheError(f"{path}: encodings have shape {encodings.shape}")
-        if not np.all(np.isfinite(encodings)):
+        views = arrays["views"]
+        if views.shape != encodings.shape or views.dtype != np.float64:
+            raise StaleCacheError(f"{path}: views have shape {views.shape}")
+        if not (np.all(np.isfinite(encodings)) and np.all(np.isfinite(views))):
             raise StaleCacheError(f"{path}: encodings hold non-finite values")
         rows = {
-            (str(s), str(p)): (e, tuple(int(v) for v in b))
-            for s, p, e, b in zip(
-                arrays["source"], arrays["person"], encodings, arrays["box_trbl"], strict=True
+            (str(s), str(p)): (e, tuple(int(v) for v in b), w)
+            for s, p, e, b, w in zip(
+                arrays["source"],
+                arrays["person"],
+                encodings,
+                arrays["box_trbl"],
+                views,
+                strict=True,
             )
         }
         results: dict[tuple[str, str], FileResult] = {}
@@ -298,7 +320,7 @@ def load_cache(path: Path, settings: EncodeSettings) -> dict[tuple[str, str], Fi
             if result.usable:
                 if key not in rows:
                     raise StaleCacheError(f"{path}: file {fpath} has no encoding row")
-                result.encoding, result.box_trbl = rows[key]  # type: ignore[assignment]
+                result.encoding, result.box_trbl, result.view = rows[key]  # type: ignore[assignment]
             results[key] = result
         return results
     except StaleCacheError:

@@ -57,6 +57,7 @@ from faceripper.refcache import (
     FileStatus,
     FindStep,
     StaleCacheError,
+    TightCrops,
     default_cache_path,
     file_state,
     load_cache,
@@ -83,6 +84,7 @@ __all__ = [
     "detect_reference_faces",
     "encode_reference_face",
     "encode_reference_file",
+    "encode_reference_view",
     "encode_references",
     "file_state",
     "find_reference_face",
@@ -107,6 +109,8 @@ class ReferenceSet:
         person, label, group: ``(n,)`` str arrays, from the current config.
         source: ``(n,)`` str, the photo's absolute path.
         box_trbl: ``(n, 4)`` int64, the face used, in the photo's (EXIF-upright) pixels.
+        views: ``(n, 128)`` float64, each photo's second view
+            (:func:`encode_reference_view`); None: each is its own.
         files: every file found in the people's ``faces_dir``, usable or not.
     """
 
@@ -116,6 +120,7 @@ class ReferenceSet:
     group: npt.NDArray[np.str_]
     source: npt.NDArray[np.str_]
     box_trbl: npt.NDArray[np.int64]
+    views: npt.NDArray[np.float64] | None = None
     files: list[FileResult] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -224,7 +229,9 @@ def encode_reference_file(
     box = boxes[largest : largest + 1]
     # A fallback's face is encoded in the copy it was searched in, less the search's padding.
     unpadded = searched[pad : searched.shape[0] - pad, pad : searched.shape[1] - pad]
-    encoding = encode_reference_face(np.ascontiguousarray(unpadded), box - pad, settings)
+    unpadded = np.ascontiguousarray(unpadded)
+    encoding = encode_reference_face(unpadded, box - pad, settings)
+    view = encode_reference_view(unpadded, box - pad, settings)
     several = len(boxes) > 1
     return FileResult(
         path,
@@ -237,6 +244,7 @@ def encode_reference_file(
         state=state,
         engine="dlib" if settings.jitters > 1 else resolve_engine(settings.engine, settings.device),
         found_by=found_by,
+        view=view,
     )
 
 
@@ -279,6 +287,32 @@ def encode_reference_face(
     width = canvas.shape[1]
     mirrored = np.array([[top, width - 1 - left, bottom, width - 1 - right]])
     return (encode(canvas, where[None]) + encode(flipped, mirrored)) / 2
+
+
+def encode_reference_view(
+    image: ImageRGB, box: BoxArray, settings: EncodeSettings
+) -> npt.NDArray[np.float64]:
+    """The ``(128,)`` float64 second view of a reference face ``box`` ``(1, 4)`` of a
+    photo ``(h, w, 3)``: the same face encoded the other way. A face whose chip lies
+    inside the photo is cut out to its box and encoded as a tight crop is
+    (:func:`encode_reference_face`, ``--tight-crops mirrored``); a face whose chip reaches
+    beyond the photo (a tight crop) with the other ``--tight-crops`` method.
+
+    Not a reference: without an anchor of a person in a video, the near rule
+    (:data:`faceripper.adaptive.VIEW_DISTANCE`) asks a track's face to lie near both a
+    photo's encoding and its view; a look-alike whom one encoding puts near the photo
+    (by its surroundings, or a tight crop's fill) rarely stays near the other
+    (docs/quality.md, "Two views of the reference").
+    """
+    from faceripper.encoder import chip_overhangs
+
+    if float(chip_overhangs(image, box, settings.landmarks)[0]) > 0:
+        other: TightCrops = "black" if settings.tight_crops == "mirrored" else "mirrored"
+        return encode_reference_face(image, box, replace(settings, tight_crops=other))
+    top, right, bottom, left = (int(v) for v in clip_boxes(box, image.shape)[0])
+    crop = np.ascontiguousarray(image[top:bottom, left:right])
+    inside = np.array([[0, right - left, bottom - top, 0]], dtype=np.int64)
+    return encode_reference_face(crop, inside, replace(settings, tight_crops="mirrored"))
 
 
 def _mirrored_surroundings(

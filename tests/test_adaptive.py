@@ -13,6 +13,7 @@ from faceripper.adaptive import (
     REFERENCE_SLACK,
     SHARED_VIEW,
     VIDEO_TOLERANCE,
+    VIEW_DISTANCE,
     Anchor,
     PendingTrack,
     adopted_hits,
@@ -23,6 +24,7 @@ from faceripper.adaptive import (
     merge_anchors,
     own_core,
     spread,
+    view_distance,
 )
 from faceripper.tracks import Decision
 from faceripper.worker import FaceHit
@@ -228,14 +230,15 @@ def test_a_track_decided_without_a_confident_face_waits_for_the_video():
         (0, "confirmed"),
         (-1, "unlike the video"),
     ]
-    # A video without an anchor of Alice: a track with a face within NEAR_DISTANCE of her
-    # photo keeps her and stands for her anchors; the other tracks need to look like it.
+    # A video without an anchor of Alice: a track with a face near her photo seen two
+    # ways (view_distance within VIEW_DISTANCE) keeps her and stands for her anchors; the
+    # other tracks need to look like it.
     others = anchors_of((1, unit(2) * 0.5, 100))
     (alone,) = decide_video([unlike], others, 2, TOLERANCE, trust_references=False)
     assert (alone.person, alone.reason) == (-1, "no anchor")
-    like_her.best, unlike.best = NEAR_DISTANCE - 0.01, NEAR_DISTANCE + 0.01
+    like_her.best, unlike.best = VIEW_DISTANCE - 0.01, VIEW_DISTANCE + 0.01
     like_too = pending(np.stack([near(alice, 0.15, 70 + i) for i in range(3)]), [0.39, 0.9], 40, 50)
-    like_too.decided, like_too.best = 0, NEAR_DISTANCE + 0.02
+    like_too.decided, like_too.best = 0, VIEW_DISTANCE + 0.02
     decisions = decide_video(
         [like_her, unlike, like_too], others, 2, TOLERANCE, trust_references=False
     )
@@ -244,18 +247,37 @@ def test_a_track_decided_without_a_confident_face_waits_for_the_video():
         (-1, "no anchor"),
         (0, "confirmed"),
     ]
-    # A near face within NEAR_DISTANCE but past a tighter tolerance does not count.
-    (tight,) = decide_video([like_her], others, 2, NEAR_DISTANCE - 0.02, trust_references=False)
-    assert (tight.person, tight.reason) == (-1, "no anchor")
+    # Trusting the references keeps every unconfirmed track of a person without anchor.
+    trusted = decide_video([like_her, unlike], others, 2, TOLERANCE, trust_references=True)
+    assert [(d.person, d.reason) for d in trusted] == [(0, "references"), (0, "references")]
+
+
+def test_view_distance_asks_a_face_near_the_photo_and_its_view():
+    photo = unit(1) * 0.5
+    view = near(photo, 0.2, 1)  # the same face encoded alone
+    faces = np.stack([near(photo, 0.38, 2), near(photo, 0.3, 3)])
+    to_view = np.linalg.norm(faces - view, axis=1)
+    expected = min(max(0.38, to_view[0]), max(0.3, to_view[1]))
+    got = view_distance(faces, photo[None], view[None], TOLERANCE)
+    assert got == pytest.approx(expected)
+    # Only faces within the tolerance (and never past NEAR_DISTANCE) of the photo count.
+    alone = view_distance(faces[:1], photo[None], view[None], 0.35)
+    assert alone == np.inf
+    loose = view_distance(near(photo, 0.42, 4)[None], photo[None], view[None], 0.5)
+    assert NEAR_DISTANCE < 0.42 and loose == np.inf
+    # A photo without a second view is its own: the distance of the nearest face.
+    own = view_distance(faces, photo[None], photo[None], TOLERANCE)
+    assert own == pytest.approx(0.3)
+    assert view_distance(faces[:0], photo[None], view[None], TOLERANCE) == np.inf
 
 
 def test_a_near_track_stands_for_the_anchors_of_a_borderline_track():
-    # No anchor of Alice: her near track (a face within NEAR_DISTANCE) lends her to a
+    # No anchor of Alice: her near track (view_distance within VIEW_DISTANCE) lends her to a
     # borderline track of hers, but not to a stranger's, nor without a near track.
     alice = unit(1) * 0.5
     others = anchors_of((1, unit(2) * 0.5, 100))
     shown = pending(np.stack([near(alice, 0.15, 80 + i) for i in range(3)]), [0.39, 0.9])
-    shown.decided, shown.best = 0, NEAR_DISTANCE - 0.01
+    shown.decided, shown.best = 0, VIEW_DISTANCE - 0.01
     hers = pending(np.stack([near(alice, 0.15, 60 + i) for i in range(3)]), [0.45, 0.9], 40, 50)
     stranger = pending(np.stack([near(unit(7), 0.1, i) for i in range(3)]), [0.45, 0.9], 60, 70)
     decisions = decide_video([shown, hers, stranger], others, 2, TOLERANCE, trust_references=False)
@@ -264,7 +286,7 @@ def test_a_near_track_stands_for_the_anchors_of_a_borderline_track():
         (0, "adopted"),
         (-1, "no cluster"),
     ]
-    shown.best = NEAR_DISTANCE + 0.01
+    shown.best = VIEW_DISTANCE + 0.01
     assert [
         d.person for d in decide_video([shown, hers], others, 2, TOLERANCE, trust_references=False)
     ] == [-1, -1]
@@ -314,30 +336,42 @@ def test_real_faces_are_lent_their_person_and_the_lookalike_is_not(lfw_encodings
     assert decide_video([kim_beside], anchors, 2, TOLERANCE, trust_references=False)[0].person == -1
 
 
-def test_a_lookalike_of_an_absent_person_is_refused_and_the_person_kept(lfw_encodings):
-    # Hu Jintao's photo 2 is the only reference (one person). In one video Hu is absent
-    # and Kim Hong-up, his look-alike, is shown: his face is within --tolerance 0.45 of
-    # the photo, never within NEAR_DISTANCE. In another, Hu is shown but never matched
-    # with confidence: a shot with a face within NEAR_DISTANCE keeps him, and his other
-    # shot, farther from the photo, is confirmed by its likeness to that shot.
+def test_a_lookalike_of_an_absent_person_is_refused_and_the_person_kept(testdata, lfw_encodings):
+    # Hu Jintao's photo 2 is the only reference (one person), with its real second view.
+    # In one video Hu is absent and Kim Hong-up, his look-alike, is shown: his face is
+    # within --tolerance 0.45 of the photo, never within NEAR_DISTANCE. In another, Hu
+    # is shown but never matched with confidence: a shot with a face near the photo and
+    # its view keeps him, and his other shot, farther from the photo, is confirmed by its
+    # likeness to that shot.
+    from faceripper.geometry import as_boxes
+    from faceripper.images import load_rgb
+    from faceripper.refcache import EncodeSettings
+    from faceripper.references import encode_reference_view
+    from faceripper.testing import load_face_sources
+
     hu, kim = lfw_encodings[HU], lfw_encodings[KIM]
     reference = hu[2]
+    photo = sorted((testdata / "lfw_dev" / HU).glob("*.jpg"))[2]
+    source = load_face_sources([photo])[0]
+    view = encode_reference_view(load_rgb(photo), as_boxes([source.box]), EncodeSettings())
+    assert 0.1 < float(np.linalg.norm(view - reference)) < 0.3  # the face alone differs
     tolerance = 0.45
 
     def track(encodings: np.ndarray, first: int) -> PendingTrack:
         d = np.linalg.norm(encodings - reference, axis=1)
         assert d.min() > CONFIDENT_DISTANCE and np.median(d) <= tolerance  # unconfirmed
         t = pending(encodings, [float(np.median(d))], first, first + 10, name=f"{first}.0")
-        t.decided, t.best = 0, float(d.min())
+        t.decided = 0
+        t.best = view_distance(encodings, reference[None], view[None], tolerance)
         return t
 
     lookalike = track(kim, 200)
-    assert lookalike.best > NEAR_DISTANCE
+    assert lookalike.best == np.inf  # no face within NEAR_DISTANCE of the photo
     (kim_alone,) = decide_video([lookalike], [], 1, tolerance, trust_references=False)
     assert (kim_alone.person, kim_alone.reason) == (-1, "no anchor")
     shown = track(hu[[0, 3]], 0)
-    turned = track(hu[[6, 9]], 100)
-    assert shown.best <= NEAR_DISTANCE < turned.best
+    turned = track(hu[[9]], 100)
+    assert shown.best <= VIEW_DISTANCE < turned.best
     decisions = decide_video([shown, turned, lookalike], [], 1, tolerance, trust_references=False)
     assert [(d.person, d.reason) for d in decisions] == [
         (0, "near"),

@@ -36,7 +36,7 @@ from conftest import run_cli
 FACE_API_PEOPLE = ["amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart"]
 REFERENCE_JSON = Path(__file__).resolve().parent / "data" / "face_recognition_reference.json"
 
-ROW_KEYS = {"encodings", "person", "label", "group", "source", "box_trbl"}
+ROW_KEYS = {"encodings", "person", "label", "group", "source", "box_trbl", "views"}
 FILE_KEYS = {
     "file_path",
     "file_person",
@@ -59,6 +59,7 @@ SETTING_KEYS = {
     "upsample",
     "fallback",
     "tight",
+    "view",
 }
 
 
@@ -122,6 +123,11 @@ def test_npz_is_plain_numpy_with_the_documented_keys(face_api):
         assert data[key].dtype.kind == "U", key
     assert data["box_trbl"].shape == (40, 4)
     assert data["box_trbl"].dtype == np.int64
+    assert data["views"].shape == (40, 128) and data["views"].dtype == np.float64
+    # face-api.js's photos are tight crops: their second view is the other tight-crop
+    # encoding (black beyond the photo), near the first but not the same.
+    apart = np.linalg.norm(data["views"] - data["encodings"], axis=1)
+    assert np.isfinite(data["views"]).all() and (apart > 0.01).all() and (apart < 0.4).all()
     for key in FILE_KEYS:
         assert data[key].shape == (40,), key
     assert data["file_status"].tolist() == ["ok"] * 40
@@ -144,6 +150,8 @@ def test_npz_is_plain_numpy_with_the_documented_keys(face_api):
         "fallback": "pad 0 upsample 0; pad 0.5 upsample 1; pad 0.5 upsample 0; "
         "pad 0.25 upsample 1; pad 0.25 upsample 0",
         "tight": "chip beyond the photo: mirrored out 0.5, averaged with its mirror image",
+        "view": "the face alone as a tight crop, mirrored out, averaged with its mirror image; "
+        "a tight crop: the other tight-crop encoding",
     }
     assert data["file_found_by"].tolist() == [""] * 40  # face-api.js crops: HOG finds them
 

@@ -90,7 +90,7 @@ def rip_command(
     tracks: TracksOption = True,
     dedupe: DedupeOption = True,
     adapt: AdaptOption = True,
-    trust_references: TrustReferencesOption = True,
+    trust_references: TrustReferencesOption = False,
     follow: FollowOption = True,
     every: EveryOption = 1,
     fps: FpsOption = 0.0,

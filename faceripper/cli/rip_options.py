@@ -158,11 +158,11 @@ TrustReferencesOption = Annotated[
     bool,
     typer.Option(
         "--trust-references/--no-trust-references",
-        help="In a video where a person is never matched with confidence, keep the tracks "
-        "the references decide for them on the references' word (the default; a look-alike "
-        "of a person absent from the video within the tolerance is then saved as them); "
-        "--no-trust-references keeps only tracks with a face within 0.37 of their "
-        "references, and the tracks like those.",
+        help="In a video where a person is never matched with confidence, keep every track "
+        "the references decide for them (a look-alike of a person absent from the video "
+        "is then saved as them). The default, --no-trust-references, keeps only tracks with "
+        "a face within 0.4 of a reference photo and 0.45 of that photo's face alone "
+        "(encoded as a tight crop), and the tracks like those.",
     ),
 ]
 AdaptOption = Annotated[

@@ -16,7 +16,7 @@ from faceripper import adaptive
 from faceripper.crops import signature_distance
 from faceripper.tracks import Decision, Track, Tracker, decide, join, one_per_frame, split
 from faceripper.trim import trim_far
-from faceripper.worker.records import FaceHit, RipSettings, SegmentResult
+from faceripper.worker.records import FaceHit, References, RipSettings, SegmentResult
 
 #: Crops of one track near duplicates (:attr:`RipSettings.dedupe_threshold`) of any of the
 #: last this many crops kept are dropped: a still face whose box alternates between two
@@ -30,6 +30,7 @@ def finish_tracks(
     result: SegmentResult,
     n_people: int,
     resets: Sequence[int] | None = None,
+    references: References | None = None,
 ) -> None:
     """Decide every track's identity and turn its crops into hits (near duplicates out).
 
@@ -39,6 +40,7 @@ def finish_tracks(
     (:func:`faceripper.tracks.join`); each is decided on its own, then at most one per
     person is kept in any frame (:func:`faceripper.tracks.one_per_frame`). Identities
     from ``n_people`` on are negatives: their tracks are dropped and counted.
+    ``references``: the run's, for the video step's near rule (:func:`collect_adaptive`).
     """
     tracker.cut()
     hits: list[FaceHit] = []
@@ -100,7 +102,7 @@ def finish_tracks(
             continue  # held back for the video's word (collect_adaptive)
         hits += _track_hits(track, decision.person, decision.distance, settings, result)
     if settings.adapt:
-        collect_adaptive(parts, decisions, settings, result, n_people)
+        collect_adaptive(parts, decisions, settings, result, n_people, references)
     tracker.finished = []
     hits.sort(key=lambda h: (h.frame, h.face_index))
     result.hits += hits
@@ -168,10 +170,13 @@ def collect_adaptive(
     settings: RipSettings,
     result: SegmentResult,
     n_people: int,
+    references: References | None = None,
 ) -> None:
     """Keep a segment's anchors (tracks decided with a face matched with confidence),
     its borderline tracks and its tracks decided without a face matched with confidence
-    for the video's second step (:mod:`faceripper.adaptive`)."""
+    for the video's second step (:mod:`faceripper.adaptive`). A track of the last kind
+    keeps its :func:`faceripper.adaptive.view_distance` to its person's ``references``
+    (without them: the distance of its nearest face, as if each photo were its own view)."""
     spans = [(t.observations[0].frame, t.observations[-1].frame) for t in tracks]
     for track, decision, (first, last) in zip(tracks, decisions, spans, strict=True):
         encoded = [
@@ -212,6 +217,25 @@ def collect_adaptive(
             hits=hits,
             own_distances=[by_frame.get(h.frame) if h.encoded else None for h in hits],
             decided=decision.person,
-            best=float(distances[:, decision.person].min()) if decision.person >= 0 else np.inf,
+            best=_view_distance(encodings, distances, decision.person, settings, references),
         )
         result.pending.append(pending)
+
+
+def _view_distance(
+    encodings: npt.NDArray[np.float64],
+    distances: npt.NDArray[np.float64],
+    person: int,
+    settings: RipSettings,
+    references: References | None,
+) -> float:
+    """:attr:`faceripper.adaptive.PendingTrack.best` of a track decided for ``person``
+    (inf for a borderline one): its :func:`faceripper.adaptive.view_distance`."""
+    if person < 0:
+        return float("inf")
+    if references is None:
+        own = distances[:, person]
+        near = own[own <= min(settings.tolerance, adaptive.NEAR_DISTANCE)]
+        return float(near.min()) if near.size else float("inf")
+    photos, views = references.photos_of(person)
+    return adaptive.view_distance(encodings, photos, views, settings.tolerance)

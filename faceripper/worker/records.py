@@ -62,10 +62,11 @@ class RipSettings:
     #: Decide borderline tracks from the video's confident faces (:mod:`faceripper.adaptive`).
     adapt: bool = True
     #: With ``adapt``: in a video where a person is never matched with confidence, keep
-    #: the tracks the references decide for them on the references' word; False keeps
-    #: only those with a face within :data:`faceripper.adaptive.NEAR_DISTANCE` and the
-    #: tracks like them (docs/quality.md, "Unconfirmed tracks without an anchor").
-    trust_references: bool = True
+    #: the tracks the references decide for them on the references' word; False (the
+    #: default) keeps only those with a face near both a reference photo and its second
+    #: view (:data:`faceripper.adaptive.VIEW_DISTANCE`) and the tracks like them
+    #: (docs/quality.md, "Unconfirmed tracks without an anchor").
+    trust_references: bool = False
     #: Follow a person's track with the CNN where HOG loses its face (:mod:`faceripper.follow`).
     follow: bool = True
 
@@ -105,12 +106,27 @@ class References:
             (``--negatives``: people who must never be saved).
         n_people: number of people.
         n_negatives: number of negative identities.
+        views: ``(k, 128)`` float64 second views of the first ``k`` rows
+            (:func:`faceripper.references.encode_reference_view`); a row past them
+            (a negative, a face learnt from a correction) is its own.
     """
 
     encodings: npt.NDArray[np.float64]
     person: npt.NDArray[np.int64]
     n_people: int
     n_negatives: int = 0
+    views: npt.NDArray[np.float64] | None = None
+
+    def photos_of(self, person: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """``(r, 128)`` the encodings of ``person``'s rows and ``(r, 128)`` their views."""
+        rows = np.flatnonzero(self.person == person)
+        photos = self.encodings[rows]
+        if self.views is None:
+            return photos, photos
+        known = rows < len(self.views)
+        views = photos.copy()
+        views[known] = self.views[rows[known]]
+        return photos, views
 
     @property
     def n_identities(self) -> int:
