@@ -69,6 +69,11 @@ FOLLOW_MIN_VOTES = 2
 #: people (frontal, three-quarter, profile) score 0.5 to 1.1 in regions around them,
 #: one turned-away profile 0.12.
 FOLLOW_MIN_SCORE = 0.3
+#: A followed face is at least this fraction of ``--min-size``: the CNN boxes a face
+#: smaller than HOG does, by 6 to 12% (Lin-Manuel Miranda's close-up in the Hamilton
+#: clip: HOG 105 px, the CNN 99; HOG 90 px, the CNN 79 as he turns), and its track's
+#: HOG faces were at least ``--min-size``.
+FOLLOW_SIZE_SLACK = 0.85
 #: A CNN face overlapping another face (IoU) this much or more could be that face.
 FOLLOW_CLEAR_IOU = 0.1
 #: A followed face's encoding lies at most this far from the nearest encoding of its
@@ -84,6 +89,15 @@ FOLLOW_SAME_FACE = 0.65
 #: only a bound on the cost of a track whose face stays out of HOG's sight. (It was 30
 #: looked-at frames, a second at 30 frames/s: a head turned longer was lost.)
 FOLLOW_MAX_S = 4.0
+#: A track not yet decided is followed when its encoded faces lie this much beyond the
+#: tolerance from a person or nearer, by the median (:func:`candidate`). Its followed
+#: faces are saved only if it is decided for that person in the end (whose median
+#: must be within the tolerance plus :data:`faceripper.tracks.MEDIAN_SLACK`).
+FOLLOW_CANDIDATE_SLACK = 0.15
+#: A followed track in whose frame nothing acceptable is found (the CNN finds no face
+#: there, or one whose encoding is unlike the track's) waits this many looked-at frames
+#: for a face that continues it, then ends. Nothing is saved in the frames it missed.
+FOLLOW_MISSES = 3
 #: Looked-at frames kept to follow a track backwards from its first HOG face (half a
 #: second at 30 frames/s, every frame looked at). Each is the decoded frame itself (6.2
 #: MB at 1080p, 2.8 MB at 720p): at most 93 MB a worker at 1080p.
@@ -142,19 +156,51 @@ def recent_frames() -> deque[RecentFrame]:
     return deque(maxlen=FOLLOW_BACK_FRAMES)
 
 
-def followed_person(track: Track, n_people: int) -> int:
+def followed_person(track: Track, n_people: int, tolerance: float | None = None) -> int:
     """The person a lost track is followed as; -1: it is not followed.
 
-    The track's votes are for one person only, at least :data:`FOLLOW_MIN_VOTES`, and
-    its last face is less than :data:`FOLLOW_MAX_S` seconds after its last HOG face.
+    The track's votes are for one person only, at least :data:`FOLLOW_MIN_VOTES` (a
+    person's track), or, with ``tolerance``, it is a candidate for one
+    (:func:`candidate`); and its last face is less than :data:`FOLLOW_MAX_S` seconds
+    after its last HOG face.
     """
-    if len(track.votes) != 1 or not track.observations:
-        return -1
-    ((person, count),) = track.votes.items()
-    if person >= n_people or count < FOLLOW_MIN_VOTES:
+    if len(track.votes) > 1 or not track.observations:
         return -1
     hog = next((o for o in reversed(track.observations) if not o.followed), track.observations[0])
-    return person if track.last.time_s - hog.time_s < FOLLOW_MAX_S else -1
+    if track.last.time_s - hog.time_s >= FOLLOW_MAX_S:
+        return -1
+    if track.votes:
+        ((person, count),) = track.votes.items()
+        if person >= n_people:
+            return -1
+        if count >= FOLLOW_MIN_VOTES:
+            return person
+    return -1 if tolerance is None else candidate(track, n_people, tolerance)
+
+
+def candidate(track: Track, n_people: int, tolerance: float) -> int:
+    """The person a track not yet decided may become; -1: none.
+
+    Its encoded faces lie nearest to that person by the median, within ``tolerance +``
+    :data:`FOLLOW_CANDIDATE_SLACK` of them, and none voted for anyone else (a negative
+    identity included). Such a track is followed as a person's is; what is followed is
+    saved only if the track is decided for the person in the end.
+    """
+    encoded = [o.distances for o in track.observations if o.distances is not None]
+    if not encoded:
+        return -1
+    median = np.median(np.stack(encoded), axis=0)
+    person = int(np.argmin(median))
+    if person >= n_people or set(track.votes) - {person}:
+        return -1
+    return person if float(median[person]) <= tolerance + FOLLOW_CANDIDATE_SLACK else -1
+
+
+def waits(track: Track, n_people: int, tolerance: float) -> bool:
+    """Whether a followed track that nothing continued in a frame waits for the next
+    (:meth:`faceripper.tracks.Tracker.assign`): at most :data:`FOLLOW_MISSES` looked-at
+    frames in a row, while it would be followed (:func:`followed_person`)."""
+    return track.misses < FOLLOW_MISSES and followed_person(track, n_people, tolerance) >= 0
 
 
 def choose(
@@ -194,7 +240,7 @@ def choose(
         & (overlap >= LINK_IOU)
         & (ratio <= LINK_SIZE_RATIO)
         & (ratio >= 1 / LINK_SIZE_RATIO)
-        & (box_sizes(boxes) >= min_size_px)
+        & (box_sizes(boxes) >= FOLLOW_SIZE_SLACK * min_size_px)
     )
     if len(others):
         ok &= iou(boxes, np.asarray(others, dtype=np.int64)).max(axis=1) < FOLLOW_CLEAR_IOU
@@ -232,7 +278,7 @@ def follow_lost(
     taken += [np.array(t.last.box_trbl, dtype=np.int64) for t in active if id(t) not in lost_ids]
     found: list[npt.NDArray[np.int64]] = []
     for track in lost:
-        person = followed_person(track, settings.n_people)
+        person = followed_person(track, settings.n_people, settings.tolerance)
         if person < 0:
             continue
         last = np.array(track.last.box_trbl, dtype=np.int64)
@@ -294,7 +340,10 @@ def _check(
         for o in track.observations
         if o.encoding is not None
         and o.distances is not None
-        and vote(o.distances, settings.tolerance, settings.ambiguity_gap) == person
+        and (
+            track.votes[person] < FOLLOW_MIN_VOTES
+            or vote(o.distances, settings.tolerance, settings.ambiguity_gap) == person
+        )
     ]
     if not own:
         return True, landmarks
@@ -330,7 +379,7 @@ def follow_back(
     for track in tracks:
         if track.followed_back:
             continue
-        person = followed_person(track, settings.n_people)
+        person = followed_person(track, settings.n_people, settings.tolerance)
         if person < 0:
             continue
         track.followed_back = True
