@@ -98,6 +98,11 @@ FOLLOW_CANDIDATE_SLACK = 0.15
 #: there, or one whose encoding is unlike the track's) waits this many looked-at frames
 #: for a face that continues it, then ends. Nothing is saved in the frames it missed.
 FOLLOW_MISSES = 3
+#: At most this many CNN searches a looked-at frame to follow tracks forwards (people's
+#: tracks first, then candidates, nearest first): a bound on the cost of a frame where
+#: many faces turn away at once. The faces of the tracks left out are lost there, as
+#: without following.
+FOLLOW_MAX_SEARCHES = 4
 #: Looked-at frames kept to follow a track backwards from its first HOG face (half a
 #: second at 30 frames/s, every frame looked at). Each is the decoded frame itself (6.2
 #: MB at 1080p, 2.8 MB at 720p): at most 93 MB a worker at 1080p.
@@ -196,6 +201,23 @@ def candidate(track: Track, n_people: int, tolerance: float) -> int:
     return person if float(median[person]) <= tolerance + FOLLOW_CANDIDATE_SLACK else -1
 
 
+def follow_order(lost: list[Track], n_people: int, tolerance: float) -> list[tuple[Track, int]]:
+    """The lost tracks to follow and their people (:func:`followed_person`), in the
+    order they are searched: people's tracks first, then candidates, each nearest first
+    (the median distance of its encoded faces to its person)."""
+    followed = [(t, followed_person(t, n_people, tolerance)) for t in lost]
+    return sorted(
+        ((t, p) for t, p in followed if p >= 0),
+        key=lambda tp: (tp[0].votes[tp[1]] < FOLLOW_MIN_VOTES, _median(tp[0], tp[1])),
+    )
+
+
+def _median(track: Track, person: int) -> float:
+    """The median distance of the track's encoded faces to ``person`` (inf: none)."""
+    encoded = [float(o.distances[person]) for o in track.observations if o.distances is not None]
+    return float(np.median(encoded)) if encoded else float("inf")
+
+
 def waits(track: Track, n_people: int, tolerance: float) -> bool:
     """Whether a followed track that nothing continued in a frame waits for the next
     (:meth:`faceripper.tracks.Tracker.assign`): at most :data:`FOLLOW_MISSES` looked-at
@@ -277,14 +299,16 @@ def follow_lost(
     lost_ids = {id(t) for t in lost}
     taken += [np.array(t.last.box_trbl, dtype=np.int64) for t in active if id(t) not in lost_ids]
     found: list[npt.NDArray[np.int64]] = []
-    for track in lost:
-        person = followed_person(track, settings.n_people, settings.tolerance)
-        if person < 0:
+    searches = 0
+    for track, person in follow_order(lost, settings.n_people, settings.tolerance):
+        if searches == FOLLOW_MAX_SEARCHES:
+            counts["follow_skipped"] += 1
             continue
         last = np.array(track.last.box_trbl, dtype=np.int64)
         if len(boxes) and iou(last[None, :], boxes).max() >= FOLLOW_CLEAR_IOU:
             continue  # another face is where this one was
         counts["follow_searches"] += 1
+        searches += 1
         candidates, scores = detect_cnn_around(image, last)
         others = np.stack(taken + found) if taken or found else np.zeros((0, 4), np.int64)
         row = choose(last, candidates, scores, others, settings.min_size_px)

@@ -23,10 +23,14 @@ from faceripper.encoder import encode_faces
 from faceripper.follow import (
     FOLLOW_CANDIDATE_SLACK,
     FOLLOW_MAX_S,
+    FOLLOW_MAX_SEARCHES,
     FOLLOW_MIN_VOTES,
     FOLLOW_MISSES,
+    FollowSettings,
     candidate,
     choose,
+    follow_lost,
+    follow_order,
     followed_person,
     waits,
 )
@@ -129,6 +133,33 @@ def test_choose(found, scores, others, expected):
         min_size_px=80,
     )
     assert row == expected
+
+
+def test_the_cnn_searches_of_a_frame_are_bounded():
+    """Six lost tracks to follow in one frame: FOLLOW_MAX_SEARCHES CNN searches (a real
+    CNN on a frame without faces), the people's tracks first, then the candidates
+    nearest first; the others are skipped (they wait for the next frame)."""
+    image = np.full((360, 640, 3), 120, np.uint8)
+    tracks = []
+    for i, (votes, distance) in enumerate([({}, 0.5), ({0: 2}, 0.3), ({}, 0.45), ({}, 0.52),
+                                           ({}, 0.41), ({0: 1}, 0.38)]):  # fmt: skip
+        track = _track(votes)
+        for observation in track.observations:
+            observation.box_trbl = (100, 100 * i + 90, 190, 100 * i)
+            observation.distances = np.array([distance, 0.8])
+        tracks.append(track)
+    order = follow_order(tracks, n_people=2, tolerance=0.4)
+    assert [tracks.index(t) for t, _ in order] == [1, 5, 4, 2, 0, 3]
+    settings = FollowSettings(
+        min_size_px=80, tolerance=0.4, ambiguity_gap=0.0, landmarks="5", engine="dlib",
+        device="cpu", encodings=np.zeros((1, 128)), person=np.zeros(1, np.int64),
+        n_identities=2, n_people=2,
+    )  # fmt: skip
+    counts: Counter[str] = Counter()
+    found = follow_lost(image, np.zeros((0, 4), np.int64), tracks, tracks, settings, counts)
+    assert len(found) == 0
+    assert counts["follow_searches"] == FOLLOW_MAX_SEARCHES == 4
+    assert counts["follow_skipped"] == 2
 
 
 # -------------------------------------------------------------------- real faces
