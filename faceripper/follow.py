@@ -2,9 +2,9 @@
 
 dlib's HOG detector finds near-frontal faces only: a face that turns to talk to a
 neighbour, looks down at a plate or tilts its head is lost, and its track ends. When
-the track is already a known person's, such a face is worth keeping: a dataset of
-frontal faces only trains a weak model. So where a track of a person has no HOG face
-in a frame, the region around its last box is searched with dlib's CNN (MMOD)
+the track is a known person's, or may become one, such a face is worth keeping: a
+dataset of frontal faces only trains a weak model. So where such a track has no HOG
+face in a frame, the region around its last box is searched with dlib's CNN (MMOD)
 detector, which finds those poses (:func:`faceripper.detector.detect_cnn_around`), and
 a face found there continues the track, marked as *followed*.
 
@@ -13,23 +13,36 @@ only when
 
 - the track is a person's so far: at least :data:`FOLLOW_MIN_VOTES` of its encoded
   faces voted for one person and none for anyone else (a negative identity included);
+  or a candidate for one (:func:`candidate`): not decided yet, its encoded faces
+  nearest that person by the median, within the tolerance plus
+  :data:`FOLLOW_CANDIDATE_SLACK`, none voting for anyone else (a face the references
+  leave borderline, whose track would otherwise end unfollowed where HOG loses it);
 - it was found with a score of at least :data:`FOLLOW_MIN_SCORE`;
 - it continues the track as a HOG face would (an overlap of at least
   :data:`faceripper.tracks.LINK_IOU` with the track's last box, a size within
-  :data:`faceripper.tracks.LINK_SIZE_RATIO` of it) and is at least ``min_size``;
+  :data:`faceripper.tracks.LINK_SIZE_RATIO` of it) and is at least
+  :data:`FOLLOW_SIZE_SLACK` of ``min_size`` (the CNN's box is smaller than HOG's);
 - it is clear of every other face: it overlaps no HOG face of the frame, no other
   tracked face's last box and no other followed face by :data:`FOLLOW_CLEAR_IOU` or
   more, and the lost track's own last box overlaps no HOG face of the frame that much
   (the face may have been taken over by another track);
 - its encoding is not within the tolerance of anybody else (another person, a
   negative identity), and within :data:`FOLLOW_SAME_FACE` of one of the track's
-  encodings that voted for the person (a stranger who took the face's place is not);
+  encodings that voted for the person (of a candidate's encoded faces: any of them):
+  a stranger who took the face's place is not;
 - the track has not been followed for :data:`FOLLOW_MAX_S` seconds since its last HOG
   face already.
 
+A frame in which nothing acceptable is found does not end the following: the track
+waits (:meth:`faceripper.tracks.Tracker.assign`'s ``wait``, :func:`waits`) up to
+:data:`FOLLOW_MISSES` looked-at frames in a row, searched again around its last box
+(nothing is saved in the frames it missed), and a HOG face may continue it too. At
+most :data:`FOLLOW_MAX_SEARCHES` tracks are searched in a frame (:func:`follow_order`).
+
 A face is also followed backwards (:func:`follow_back`): a person often turns towards
 the camera, and HOG first sees him, after being turned away. So the moment a track
-becomes a person's (the rules above), the looked-at frames before its first one are
+is first followed by the rules above (a candidate: mostly at its first face, which is
+encoded), the looked-at frames before its first one are
 searched, newest first, around its earliest box, with the same rules, until a frame
 has no face that continues it. Only the last :data:`FOLLOW_BACK_FRAMES` looked-at
 frames are kept for that (:class:`RecentFrame`), never those before the last shot cut
@@ -38,7 +51,8 @@ found does not depend on how the video is cut into segments.
 
 A followed face is an observation of its track, but never an encoded one: the track's
 identity is still decided from its HOG faces alone (:func:`faceripper.tracks.decide`),
-and a followed face is saved only when its track is decided as a person. A track
+and a followed face is saved only when its track is decided as a person (a candidate's
+followed faces are held with it until then, and dropped with it if it is not). A track
 always starts at a HOG face, so no track is made of followed faces only. Shot cuts and
 reset points end the following with the track.
 """
@@ -60,7 +74,7 @@ from faceripper.geometry import BoxArray, box_sizes, iou
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
 from faceripper.models import Device, EncoderEngine, LandmarkModel
-from faceripper.tracks import LINK_IOU, LINK_SIZE_RATIO, Observation, Track, vote
+from faceripper.tracks import LINK_IOU, LINK_SIZE_RATIO, MEDIAN_SLACK, Observation, Track, vote
 
 #: A track is followed once this many of its encoded faces voted for one person (and
 #: none for anyone else).
@@ -103,6 +117,13 @@ FOLLOW_MISSES = 3
 #: many faces turn away at once. The faces of the tracks left out are lost there, as
 #: without following.
 FOLLOW_MAX_SEARCHES = 4
+#: When a track starts without being followed (:func:`followed_person`), the region
+#: within this many face sides of its first box is kept from each of the looked-at
+#: frames before it (:meth:`RecentFrame.region`), so that it can be followed backwards
+#: when it becomes a person's later, after those frames have left the last
+#: :data:`FOLLOW_BACK_FRAMES`. (The CNN searches half a face side around a box; the
+#: rest is room for the face to move and for its aligned crop.)
+FOLLOW_HOLD_MARGIN = 1.0
 #: Looked-at frames kept to follow a track backwards from its first HOG face (half a
 #: second at 30 frames/s, every frame looked at). Each is the decoded frame itself (6.2
 #: MB at 1080p, 2.8 MB at 720p): at most 93 MB a worker at 1080p.
@@ -137,23 +158,64 @@ class FollowSettings:
 
 
 @dataclass
-class RecentFrame:
-    """A looked-at frame kept to follow tracks backwards (:func:`follow_back`)."""
+class FrameFaces:
+    """The faces tracked in one looked-at frame, shared by the frame kept
+    (:class:`RecentFrame`) and every region of it held for a track."""
 
-    frame: int
-    time_s: float
-    #: The decoded frame, RGB uint8 ``(h, w, 3)`` (a reference, not a copy).
-    image: ImageRGB
     #: Every face tracked in it (HOG faces at least ``min_size``, then followed faces),
     #: those followed backwards into it included (their boxes, numbers and ``followed``).
     faces: Faces
     #: The ``face_index`` the next face followed backwards into it gets.
     next_index: int
 
+
+@dataclass
+class RecentFrame:
+    """A looked-at frame kept to follow tracks backwards (:func:`follow_back`), or the
+    region of one held for a track (:meth:`region`)."""
+
+    frame: int
+    time_s: float
+    #: The decoded frame, RGB uint8 ``(h, w, 3)`` (a reference, not a copy), or a copy
+    #: of a region of it.
+    image: ImageRGB
+    tracked: FrameFaces
+    #: ``(top, left)`` of ``image`` in the frame: boxes are the frame's pixels.
+    offset: tuple[int, int] = (0, 0)
+
+    @property
+    def faces(self) -> Faces:
+        """The faces tracked in the frame (:attr:`FrameFaces.faces`)."""
+        return self.tracked.faces
+
     @property
     def hog(self) -> BoxArray:
         """``(n, 4)`` int64 its HOG faces at least ``min_size``."""
         return self.faces.box_trbl[~self.faces.followed]
+
+    @property
+    def shift(self) -> npt.NDArray[np.int64]:
+        """``(4,)`` what to subtract from a box of the frame to have it in ``image``."""
+        top, left = self.offset
+        return np.array([top, left, top, left], dtype=np.int64)
+
+    def region(self, box: npt.NDArray[np.int64]) -> RecentFrame:
+        """This frame's region within :data:`FOLLOW_HOLD_MARGIN` face sides of ``box``
+        (``(4,)``, the frame's pixels), copied; its faces shared with this frame."""
+        top, right, bottom, left = (int(v) for v in box - self.shift)
+        pad = round(max(1, min(right - left, bottom - top)) * FOLLOW_HOLD_MARGIN)
+        y0, x0 = max(0, top - pad), max(0, left - pad)
+        y1 = min(self.image.shape[0], bottom + pad)
+        x1 = min(self.image.shape[1], right + pad)
+        image = np.ascontiguousarray(self.image[y0:y1, x0:x1])
+        at = (self.offset[0] + y0, self.offset[1] + x0)
+        return RecentFrame(self.frame, self.time_s, image, self.tracked, at)
+
+    def search(self, box: npt.NDArray[np.int64]) -> tuple[BoxArray, npt.NDArray[np.float32]]:
+        """:func:`faceripper.detector.detect_cnn_around` ``box`` (the frame's pixels),
+        within ``image``; boxes in the frame's pixels."""
+        boxes, scores = detect_cnn_around(self.image, box - self.shift)
+        return boxes + self.shift, scores
 
 
 def recent_frames() -> deque[RecentFrame]:
@@ -279,17 +341,20 @@ def follow_lost(
     settings: FollowSettings,
     counts: Counter[str],
 ) -> BoxArray:
-    """Faces that continue the lost tracks of people in this frame (see the module).
+    """Faces that continue the lost tracks of people and candidates in this frame (see
+    the module).
 
     Args:
         image: the frame, RGB uint8 ``(h, w, 3)``.
         boxes: ``(n, 4)`` the frame's HOG faces (those at least ``min_size``).
-        active: the tracks of the previous looked-at frame.
+        active: the tracks a face of this frame may continue (those of the previous
+            looked-at frame, and the waiting ones: :attr:`faceripper.tracks.Tracker.tracked`).
         lost: those of them no HOG face continues.
         settings: the run's settings and references.
         counts: tallies, updated: ``follow_searches`` (CNN searches),
             ``followed`` (faces taken), ``follow_vetoed`` (faces whose encoding
-            matched someone else).
+            matched someone else, or not the track's), ``follow_skipped`` (tracks left
+            unsearched, over :data:`FOLLOW_MAX_SEARCHES`).
 
     Returns:
         ``(k, 4)`` int64 boxes, each continuing one lost track as the tracker links it
@@ -380,59 +445,84 @@ def follow_back(
     recent: deque[RecentFrame],
     settings: FollowSettings,
     counts: Counter[str],
+    held: dict[int, list[RecentFrame]] | None = None,
 ) -> None:
-    """Follow backwards each track that has just become a person's (see the module).
+    """Follow backwards each track that has just become followed (see the module).
 
-    For each of ``tracks`` (in order) not followed backwards yet whose votes make it
-    followed (:func:`followed_person`), the frames of ``recent`` before its first
-    observation are searched newest first around its earliest box, as
+    For each of ``tracks`` (in order) not followed backwards yet that is followed now
+    (:func:`followed_person`: a person's track, or a candidate), the frames before its
+    first observation are searched newest first around its earliest box, as
     :func:`follow_lost` searches forwards, until a frame has no face that continues
     it; the faces found become its first observations (``followed``, cropped as the
-    worker crops), and are added to their frame's ``faces``. At most
-    :data:`FOLLOW_MAX_S` seconds before its first face (and only as far back as
-    ``recent`` goes).
+    worker crops), and are added to their frame's faces. At most
+    :data:`FOLLOW_MAX_S` seconds before its first face. The frames searched are those
+    of ``recent``, or, for a track that started without being followed, the regions
+    of them held in ``held`` at its start.
 
     Args:
-        tracks: the tracks of the current frame, their observations of it included.
+        tracks: the tracks of the current frame, their observations of it included
+            (waiting ones too: :attr:`faceripper.tracks.Tracker.tracked`).
         recent: the looked-at frames since the last reset point, oldest first, at most
             :data:`FOLLOW_BACK_FRAMES` (the current one may be the last).
         settings: the run's settings and references.
         counts: tallies, updated: ``follow_searches``, ``followed``, ``followed_back``
             (faces taken backwards), ``follow_vetoed``.
+        held: the regions held for tracks not followed yet, by ``id`` of the track,
+            updated: a track that starts (its first observation is of this frame)
+            without being followed gets the regions of ``recent`` around its first
+            box (:data:`FOLLOW_HOLD_MARGIN`); they are let go when it is followed,
+            when it is no longer among ``tracks``, or when it is settled as nobody's.
+            None: nothing is held.
     """
+    far = settings.tolerance + MEDIAN_SLACK
     for track in tracks:
         if track.followed_back:
             continue
+        first = track.observations[0]
+        box = np.array(first.box_trbl, dtype=np.int64)
         person = followed_person(track, settings.n_people, settings.tolerance)
         if person < 0:
+            if held is not None and len(track.observations) == 1:
+                held[id(track)] = [
+                    r.region(box)
+                    for r in recent
+                    if r.frame < first.frame and first.time_s - r.time_s <= FOLLOW_MAX_S
+                ]
+            elif held is not None and not track.votes and track.settled(far):
+                held.pop(id(track), None)
             continue
         track.followed_back = True
-        first = track.observations[0].frame
-        box = np.array(track.observations[0].box_trbl, dtype=np.int64)
+        frames = [r for r in recent if r.frame < first.frame]
+        if held is not None and id(track) in held:
+            frames = held.pop(id(track))
         found: list[Observation] = []
-        first_s = track.observations[0].time_s
-        for past in reversed([r for r in recent if r.frame < first]):
-            if first_s - past.time_s > FOLLOW_MAX_S:
+        for past in reversed(frames):
+            if first.time_s - past.time_s > FOLLOW_MAX_S:
                 break
             if len(past.hog) and iou(box[None, :], past.hog).max() >= FOLLOW_CLEAR_IOU:
                 break  # another face is where this one will be
             counts["follow_searches"] += 1
-            candidates, scores = detect_cnn_around(past.image, box)
+            candidates, scores = past.search(box)
             row = choose(box, candidates, scores, past.faces.box_trbl, settings.min_size_px)
             if row < 0:
                 break
             box = np.asarray(candidates[row], dtype=np.int64)
-            vetoed, landmarks = _check(past.image, box, person, track, settings)
+            vetoed, landmarks = _check(past.image, box - past.shift, person, track, settings)
             if vetoed:
                 counts["follow_vetoed"] += 1
                 break
-            face = Faces.followed_boxes(box[None, :], past.next_index)
+            landmarks = landmarks + np.array(past.offset[::-1], dtype=np.float64)
+            face = Faces.followed_boxes(box[None, :], past.tracked.next_index)
             found.append(_observation(past, face, landmarks, settings))
-            past.faces = past.faces.append(face)
-            past.next_index += 1
+            past.tracked.faces = past.faces.append(face)
+            past.tracked.next_index += 1
             counts["followed"] += 1
             counts["followed_back"] += 1
         track.observations[:0] = found[::-1]
+    if held is not None:
+        alive = {id(t) for t in tracks}
+        for key in [k for k in held if k not in alive]:
+            del held[key]
 
 
 def _observation(
@@ -441,9 +531,10 @@ def _observation(
     landmarks: npt.NDArray[np.float64],
     settings: FollowSettings,
 ) -> Observation:
-    """A face (one row) followed backwards into ``past``, cropped as the worker crops
-    its faces."""
-    sharp = sharpness(past.image, face.box_trbl)
+    """A face (one row, the frame's pixels, ``landmarks`` too) followed backwards into
+    ``past``, cropped as the worker crops its faces."""
+    local = face.box_trbl - past.shift
+    sharp = sharpness(past.image, local)
     face = face.with_columns(
         sharpness=sharp,
         blurry=is_blurry(sharp, settings.blur_threshold),
@@ -453,6 +544,6 @@ def _observation(
     if observation.blurry and not settings.save_blurry:
         return observation
     observation.jpeg, observation.signature = face_crop(
-        past.image, face.box_trbl[0], landmarks, settings
+        past.image, local[0], landmarks - np.array(past.offset[::-1], dtype=np.float64), settings
     )
     return observation

@@ -467,3 +467,91 @@ def test_rip_follows_an_undecided_track_through_missed_frames_never_the_stranger
     # Without following, only HOG's face.
     plain, _ = _rip(gap_clip, "gap-plain", "--no-follow")
     assert [(int(r["frame"]), r["detector"]) for r in plain] == [(5, "hog")]
+
+
+def _follow_back_held(testdata: Path) -> tuple[list, list, int]:
+    """A track that starts (frame 6, frontal) without being followed (its first face
+    not encoded), its face tilted 55 degrees in the 4 frames before, and before those
+    Amy Adams tilted 70 degrees in his place (frames 0-1); it becomes Barack
+    Obama's (two encoded frontal faces) only once those frames have left the kept
+    ones. Followed backwards from the regions held at its start, and, for comparison,
+    from the whole frames: ``(frame, box, crop)`` of each face found, and how many
+    regions were held."""
+    from collections import deque
+
+    from faceripper.encoder import face_distances
+    from faceripper.faces import Faces
+    from faceripper.follow import FollowSettings, FrameFaces, RecentFrame, follow_back
+    from faceripper.matching import person_distances
+
+    train = testdata / "face_recognition" / "knn_examples" / "train"
+    refs = [
+        train / "obama" / "obama.jpg",
+        train / "obama" / "obama2.jpg",
+        train / "biden" / "biden.jpg",
+    ]
+    encodings = np.concatenate([
+        encode_faces(load_rgb(p), detect_faces(load_rgb(p), upsample=1)[:1]).encodings for p in refs
+    ])  # fmt: skip
+    person = np.array([0, 0, 1], dtype=np.int64)
+    settings = FollowSettings(
+        min_size_px=80, tolerance=0.4, ambiguity_gap=0.04, landmarks="5", engine="auto",
+        device="cpu", encodings=encodings, person=person, n_identities=2, n_people=2,
+    )  # fmt: skip
+    obama, adams = testdata / "face_recognition" / "obama3.jpg", testdata / "openface" / "adams.jpg"
+    images = []
+    for photo, angle in [(adams, 70)] * 2 + [(obama, 55)] * 4 + [(obama, 0)] * 3:
+        frame = np.full((360, 640, 3), (120, 130, 110), np.uint8)
+        top, left = FACE_Y - PATCH[1] // 2, KNOWN_X - PATCH[0] // 2
+        frame[top : top + PATCH[1], left : left + PATCH[0]] = _tilted_patch(
+            photo, 110, PATCH, angle
+        )
+        images.append(frame)
+    out = []
+    held_count = 0
+    for hold in (True, False):
+        recent: deque[RecentFrame] = deque(maxlen=15)
+        for f in range(6):
+            assert len(detect_faces(images[f], upsample=0)) == 0  # HOG cannot see him
+            recent.append(
+                RecentFrame(f, f / 30, images[f], FrameFaces(Faces(np.zeros((0, 4), np.int64)), 0))
+            )
+        boxes = detect_faces(images[6], upsample=0)
+        assert len(boxes) == 1
+        box = tuple(int(v) for v in boxes[0])
+        track = Track("6.0", [Observation(6, 6 / 30, 0, box, 1.0, False)])  # not encoded
+        held: dict[int, list[RecentFrame]] = {}
+        counts: Counter[str] = Counter()
+        follow_back([track], recent, settings, counts, held if hold else None)
+        assert not track.followed_back and len(track.observations) == 1
+        if hold:
+            held_count = len(held[id(track)])
+            recent.clear()  # those frames are gone; only the regions remain
+        for f in (7, 8):
+            faces = encode_faces(images[f], np.array([box]))
+            distances = person_distances(face_distances(faces.encodings, encodings), person, 2)[0]
+            track.observations.append(
+                Observation(f, f / 30, 0, box, 1.0, False, distances=distances,
+                            encoding=faces.encodings[0])
+            )  # fmt: skip
+            track.votes[int(np.argmin(distances))] += int(distances.min() <= 0.4)
+        follow_back([track], recent, settings, counts, held if hold else None)
+        assert track.followed_back and held == {}
+        assert counts["follow_vetoed"] == 1  # the stranger in his place (frame 1)
+        out.append([(o.frame, o.box_trbl, o.jpeg) for o in track.observations if o.followed])
+    return out[0], out[1], held_count
+
+
+def test_a_track_is_followed_back_from_regions_held_at_its_start(testdata, fresh):
+    """The frames before a track's first face are held (regions around its first box)
+    until it becomes a person's: following backwards then finds the faces it would
+    have found in the whole frames, the same boxes and the same crops (within JPEG and
+    resampling rounding), and stops at the stranger who had his place before."""
+    from_regions, from_frames, held = fresh.submit(_follow_back_held, testdata).result()
+    assert held == 6
+    assert [f for f, _, _ in from_regions] == [2, 3, 4, 5]  # not the stranger's frames
+    assert [(f, box) for f, box, _ in from_regions] == [(f, box) for f, box, _ in from_frames]
+    for (_, _, held_jpeg), (_, _, frame_jpeg) in zip(from_regions, from_frames, strict=True):
+        crops = [cv2.imdecode(np.frombuffer(j, np.uint8), 1) for j in (held_jpeg, frame_jpeg)]
+        # The same crop, but for the rounding of the landmarks moved by the region's place.
+        assert np.abs(crops[0].astype(int) - crops[1]).max() <= 8

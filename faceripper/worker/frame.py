@@ -26,6 +26,7 @@ from faceripper.encoder import encode_faces, face_distances
 from faceripper.faces import Faces
 from faceripper.follow import (
     FollowSettings,
+    FrameFaces,
     RecentFrame,
     follow_back,
     follow_lost,
@@ -53,6 +54,8 @@ class _FrameState:
     last_full: int = -(10**9)
     #: The last looked-at frames, to follow tracks backwards (:mod:`faceripper.follow`).
     recent: deque[RecentFrame] = field(default_factory=recent_frames)
+    #: The regions of them held for the tracks not followed yet, by ``id`` of the track.
+    held: dict[int, list[RecentFrame]] = field(default_factory=dict)
 
 
 def process_frame(
@@ -89,7 +92,7 @@ def process_frame(
     tracks = state.tracker.assign(frame, faces.box_trbl, faces.face_index, wait)
     if settings.follows:
         next_index = detected + int(faces.followed.sum())
-        state.recent.append(RecentFrame(frame, time_s, image, faces, next_index))
+        state.recent.append(RecentFrame(frame, time_s, image, FrameFaces(faces, next_index)))
     if len(faces) == 0:
         return
     faces = _measure(image, faces, settings)
@@ -110,7 +113,13 @@ def process_frame(
             )
         track.observations.append(observation)
     if settings.follows:
-        follow_back(tracks, state.recent, _follow_settings(settings, references), result.counts)
+        follow_back(
+            state.tracker.tracked,
+            state.recent,
+            _follow_settings(settings, references),
+            result.counts,
+            state.held,
+        )
     if not settings.tracks:
         state.tracker.cut()
 
