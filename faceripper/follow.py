@@ -29,7 +29,11 @@ only when
 - its encoding is not within the tolerance of anybody else (another person, a
   negative identity), and within :data:`FOLLOW_SAME_FACE` of one of the track's
   encodings that voted for the person (of a candidate's encoded faces: any of them):
-  a stranger who took the face's place is not;
+  a stranger who took the face's place is not. dlib's landmarks depend on the box
+  they are fitted in, and at a strong tilt they can lose the eyes in one box and not
+  in another; so a face refused only as unlike the track (not as anybody else's) is
+  encoded once more in the track's last box, and taken with that box if it passes
+  there (``follow_retries``);
 - the track has not been followed for :data:`FOLLOW_MAX_S` seconds since its last HOG
   face already.
 
@@ -379,25 +383,21 @@ def follow_lost(
         row = choose(last, candidates, scores, others, settings.min_size_px)
         if row < 0:
             continue
-        if _someone_else(image, candidates[row], person, track, settings):
+        box = np.asarray(candidates[row], dtype=np.int64)
+        vetoed, _, other = _check(image, box, person, track, settings)
+        clear = not len(others) or iou(last[None, :], others).max() < FOLLOW_CLEAR_IOU
+        if vetoed and not other and clear and not np.array_equal(box, last):
+            # Not unlike anybody else, only unlike the track: the landmarks may have
+            # failed in this box (they depend on it). Fitted in the track's last box?
+            counts["follow_retries"] += 1
+            box = last
+            vetoed, _, other = _check(image, box, person, track, settings)
+        if vetoed:
             counts["follow_vetoed"] += 1
             continue
-        found.append(candidates[row])
+        found.append(box)
         counts["followed"] += 1
     return np.stack(found) if found else np.zeros((0, 4), dtype=np.int64)
-
-
-def _someone_else(
-    image: ImageRGB,
-    box: npt.NDArray[np.int64],
-    person: int,
-    track: Track,
-    settings: FollowSettings,
-) -> bool:
-    """Whether the face in ``box`` is within the tolerance of an identity other than
-    ``person``, or farther than :data:`FOLLOW_SAME_FACE` from every encoding of
-    ``track`` that voted for ``person`` (its encoding is used for nothing else)."""
-    return _check(image, box, person, track, settings)[0]
 
 
 def _check(
@@ -406,8 +406,12 @@ def _check(
     person: int,
     track: Track,
     settings: FollowSettings,
-) -> tuple[bool, npt.NDArray[np.float64]]:
-    """:func:`_someone_else`'s verdict, and the face's ``(p, 2)`` landmarks."""
+) -> tuple[bool, npt.NDArray[np.float64], bool]:
+    """Whether the face in ``box`` is refused as ``track``'s: within the tolerance of an
+    identity other than ``person`` (then also the third value), or farther than
+    :data:`FOLLOW_SAME_FACE` from every encoding of ``track`` that voted for ``person``
+    (of a candidate's: from every encoding of it); and the face's ``(p, 2)``
+    landmarks. Its encoding is used for nothing else."""
     faces = encode_faces(
         image,
         box[None, :],
@@ -423,7 +427,7 @@ def _check(
     landmarks = faces.landmarks_xy[0]
     others = np.delete(distances, person)
     if len(others) and float(others.min()) <= settings.tolerance:
-        return True, landmarks
+        return True, landmarks, True
     own = [
         o.encoding
         for o in track.observations
@@ -435,9 +439,9 @@ def _check(
         )
     ]
     if not own:
-        return True, landmarks
+        return True, landmarks, False
     far = float(face_distances(faces.encodings, np.stack(own)).min()) > FOLLOW_SAME_FACE
-    return far, landmarks
+    return far, landmarks, False
 
 
 def follow_back(
@@ -507,7 +511,7 @@ def follow_back(
             if row < 0:
                 break
             box = np.asarray(candidates[row], dtype=np.int64)
-            vetoed, landmarks = _check(past.image, box - past.shift, person, track, settings)
+            vetoed, landmarks, _ = _check(past.image, box - past.shift, person, track, settings)
             if vetoed:
                 counts["follow_vetoed"] += 1
                 break
