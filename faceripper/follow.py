@@ -46,12 +46,15 @@ most :data:`FOLLOW_MAX_SEARCHES` tracks are searched in a frame (:func:`follow_o
 A face is also followed backwards (:func:`follow_back`): a person often turns towards
 the camera, and HOG first sees him, after being turned away. So the moment a track
 is first followed by the rules above (a candidate: mostly at its first face, which is
-encoded), the looked-at frames before its first one are
-searched, newest first, around its earliest box, with the same rules, until a frame
-has no face that continues it. Only the last :data:`FOLLOW_BACK_FRAMES` looked-at
-frames are kept for that (:class:`RecentFrame`), never those before the last shot cut
-or reset point (the worker keeps them in the state it makes anew there), so what is
-found does not depend on how the video is cut into segments.
+encoded), the looked-at frames before its first one are searched, newest first,
+around its earliest box, with the same rules, until a frame has no face that
+continues it. Only the last :data:`FOLLOW_BACK_FRAMES` looked-at frames are kept for
+that (:class:`RecentFrame`), never those before the last shot cut or reset point (the
+worker keeps them in the state it makes anew there), so what is found does not depend
+on how the video is cut into segments. A track that starts without being followed
+holds the regions of those frames around its first box (:meth:`RecentFrame.region`,
+:data:`FOLLOW_HOLD_MARGIN`), so that how far back it is followed does not depend on
+when it becomes a person's.
 
 A followed face is an observation of its track, but never an encoded one: the track's
 identity is still decided from its HOG faces alone (:func:`faceripper.tracks.decide`),
