@@ -189,6 +189,8 @@ class RecentFrame:
     tracked: FrameFaces
     #: ``(top, left)`` of ``image`` in the frame: boxes are the frame's pixels.
     offset: tuple[int, int] = (0, 0)
+    #: Whether ``image`` is the whole frame (else a region of it, :meth:`region`).
+    whole: bool = True
 
     @property
     def faces(self) -> Faces:
@@ -216,7 +218,7 @@ class RecentFrame:
         x1 = min(self.image.shape[1], right + pad)
         image = np.ascontiguousarray(self.image[y0:y1, x0:x1])
         at = (self.offset[0] + y0, self.offset[1] + x0)
-        return RecentFrame(self.frame, self.time_s, image, self.tracked, at)
+        return RecentFrame(self.frame, self.time_s, image, self.tracked, at, whole=False)
 
     def search(self, box: npt.NDArray[np.int64]) -> tuple[BoxArray, npt.NDArray[np.float32]]:
         """:func:`faceripper.detector.detect_cnn_around` ``box`` (the frame's pixels),
@@ -489,12 +491,12 @@ def follow_back(
         box = np.array(first.box_trbl, dtype=np.int64)
         person = followed_person(track, settings.n_people, settings.tolerance)
         if person < 0:
-            if held is not None and len(track.observations) == 1:
+            if held is not None and len(track.observations) == 1 and id(track) not in held:
                 held[id(track)] = [
-                    r.region(box)
+                    r
                     for r in recent
                     if r.frame < first.frame and first.time_s - r.time_s <= FOLLOW_MAX_S
-                ]
+                ]  # the frames themselves while they are kept; their regions after
             elif held is not None and not track.votes and track.settled(far):
                 held.pop(id(track), None)
             continue
@@ -527,9 +529,25 @@ def follow_back(
             counts["followed_back"] += 1
         track.observations[:0] = found[::-1]
     if held is not None:
-        alive = {id(t) for t in tracks}
-        for key in [k for k in held if k not in alive]:
+        _keep_held(tracks, recent, held)
+
+
+def _keep_held(
+    tracks: list[Track], recent: deque[RecentFrame], held: dict[int, list[RecentFrame]]
+) -> None:
+    """Let go of the held frames of the tracks no longer among ``tracks``; of the others,
+    the frames no longer in ``recent`` are replaced by their regions around the track's
+    first box (:meth:`RecentFrame.region`): a copy is made only for a track that lives
+    longer than the kept frames without being followed."""
+    alive = {id(t): t for t in tracks}
+    kept = {id(r) for r in recent}
+    for key in list(held):
+        track = alive.get(key)
+        if track is None:
             del held[key]
+            continue
+        box = np.array(track.observations[0].box_trbl, dtype=np.int64)
+        held[key] = [r.region(box) if r.whole and id(r) not in kept else r for r in held[key]]
 
 
 def _observation(

@@ -532,7 +532,9 @@ def _follow_back_held(testdata: Path) -> tuple[list, list, int]:
         assert not track.followed_back and len(track.observations) == 1
         if hold:
             held_count = len(held[id(track)])
-            recent.clear()  # those frames are gone; only the regions remain
+            recent.clear()  # those frames leave the kept ones: their regions are held
+            follow_back([track], recent, settings, counts, held)
+            assert [r.whole for r in held[id(track)]] == [False] * held_count
         for f in (7, 8):
             faces = encode_faces(images[f], np.array([box]))
             distances = person_distances(face_distances(faces.encodings, encodings), person, 2)[0]
