@@ -47,11 +47,12 @@ A face is also followed backwards (:func:`follow_back`): a person often turns to
 the camera, and HOG first sees him, after being turned away. So the moment a track
 is first followed by the rules above (a candidate: mostly at its first face, which is
 encoded), the looked-at frames before its first one are searched, newest first,
-around its earliest box, with the same rules, until a frame has no face that
-continues it. Only the last :data:`FOLLOW_BACK_FRAMES` looked-at frames are kept for
-that (:class:`RecentFrame`), never those before the last shot cut or reset point (the
-worker keeps them in the state it makes anew there), so what is found does not depend
-on how the video is cut into segments. A track that starts without being followed
+around its earliest box, with the same rules, until :data:`FOLLOW_MISSES` frames in a
+row have no face that continues it (nothing is saved in those). Only the last
+:data:`FOLLOW_BACK_FRAMES` looked-at frames are kept for that (:class:`RecentFrame`),
+never those before the last shot cut or reset point (the worker keeps them in the
+state it makes anew there), so what is found does not depend on how the video is cut
+into segments. A track that starts without being followed
 holds the regions of those frames around its first box (:meth:`RecentFrame.region`,
 :data:`FOLLOW_HOLD_MARGIN`), so that how far back it is followed does not depend on
 when it becomes a person's.
@@ -388,21 +389,46 @@ def follow_lost(
         row = choose(last, candidates, scores, others, settings.min_size_px)
         if row < 0:
             continue
-        box = np.asarray(candidates[row], dtype=np.int64)
-        vetoed, _, other = _check(image, box, person, track, settings)
-        clear = not len(others) or iou(last[None, :], others).max() < FOLLOW_CLEAR_IOU
-        if vetoed and not other and clear and not np.array_equal(box, last):
-            # Not unlike anybody else, only unlike the track: the landmarks may have
-            # failed in this box (they depend on it). Fitted in the track's last box?
-            counts["follow_retries"] += 1
-            box = last
-            vetoed, _, other = _check(image, box, person, track, settings)
-        if vetoed:
-            counts["follow_vetoed"] += 1
+        box, _ = _accept(image, last, candidates[row], others, person, track, settings, counts)
+        if box is None:
             continue
         found.append(box)
         counts["followed"] += 1
     return np.stack(found) if found else np.zeros((0, 4), dtype=np.int64)
+
+
+def _accept(
+    image: ImageRGB,
+    last: npt.NDArray[np.int64],
+    box: npt.NDArray[np.int64],
+    others: BoxArray,
+    person: int,
+    track: Track,
+    settings: FollowSettings,
+    counts: Counter[str],
+    shift: npt.NDArray[np.int64] | None = None,
+) -> tuple[npt.NDArray[np.int64] | None, npt.NDArray[np.float64]]:
+    """The box a CNN face ``box`` continues ``track`` with, after the encoding check
+    (:func:`_check`), and its landmarks (the frame's pixels); None: refused.
+
+    A face refused only as unlike the track (not as anybody else's) is checked once
+    more in the track's box ``last`` (dlib's landmarks depend on the box they are
+    fitted in, and can lose the eyes of a tilted head in one box and not in another),
+    when that box is clear of ``others``; it is taken with that box if it passes there.
+    ``shift``: what to subtract from a box to have it in ``image`` (a region).
+    """
+    move = np.zeros(4, np.int64) if shift is None else shift
+    box = np.asarray(box, dtype=np.int64)
+    vetoed, landmarks, other = _check(image, box - move, person, track, settings)
+    clear = not len(others) or iou(last[None, :], others).max() < FOLLOW_CLEAR_IOU
+    if vetoed and not other and clear and not np.array_equal(box, last):
+        counts["follow_retries"] += 1
+        box = last
+        vetoed, landmarks, other = _check(image, box - move, person, track, settings)
+    if vetoed:
+        counts["follow_vetoed"] += 1
+        return None, landmarks
+    return box, landmarks + np.array([move[1], move[0]], dtype=np.float64)
 
 
 def _check(
@@ -461,9 +487,9 @@ def follow_back(
     For each of ``tracks`` (in order) not followed backwards yet that is followed now
     (:func:`followed_person`: a person's track, or a candidate), the frames before its
     first observation are searched newest first around its earliest box, as
-    :func:`follow_lost` searches forwards, until a frame has no face that continues
-    it; the faces found become its first observations (``followed``, cropped as the
-    worker crops), and are added to their frame's faces. At most
+    :func:`follow_lost` searches forwards, until :data:`FOLLOW_MISSES` frames in a row
+    have no face that continues it; the faces found become its first observations
+    (``followed``, cropped as the worker crops), and are added to their frame's faces. At most
     :data:`FOLLOW_MAX_S` seconds before its first face. The frames searched are those
     of ``recent``, or, for a track that started without being followed, the regions
     of them held in ``held`` at its start.
@@ -505,6 +531,7 @@ def follow_back(
         if held is not None and id(track) in held:
             frames = held.pop(id(track))
         found: list[Observation] = []
+        misses = 0
         for past in reversed(frames):
             if first.time_s - past.time_s > FOLLOW_MAX_S:
                 break
@@ -512,15 +539,21 @@ def follow_back(
                 break  # another face is where this one will be
             counts["follow_searches"] += 1
             candidates, scores = past.search(box)
-            row = choose(box, candidates, scores, past.faces.box_trbl, settings.min_size_px)
-            if row < 0:
-                break
-            box = np.asarray(candidates[row], dtype=np.int64)
-            vetoed, landmarks, _ = _check(past.image, box - past.shift, person, track, settings)
-            if vetoed:
-                counts["follow_vetoed"] += 1
-                break
-            landmarks = landmarks + np.array(past.offset[::-1], dtype=np.float64)
+            others = past.faces.box_trbl
+            row = choose(box, candidates, scores, others, settings.min_size_px)
+            taken: npt.NDArray[np.int64] | None = None
+            if row >= 0:
+                taken, landmarks = _accept(
+                    past.image, box, candidates[row], others, person, track, settings,
+                    counts, past.shift,
+                )  # fmt: skip
+            if taken is None:
+                misses += 1  # nothing saved here; the frame before may still have it
+                if misses > FOLLOW_MISSES:
+                    break
+                continue
+            misses = 0
+            box = taken
             face = Faces.followed_boxes(box[None, :], past.tracked.next_index)
             found.append(_observation(past, face, landmarks, settings))
             past.tracked.faces = past.faces.append(face)
