@@ -38,7 +38,7 @@ only when
   face already.
 
 A frame in which nothing acceptable is found does not end the following: the track
-waits (:meth:`faceripper.tracks.Tracker.assign`'s ``wait``, :func:`waits`) up to
+waits (:meth:`faceripper.tracker.Tracker.assign`'s ``wait``, :func:`waits`) up to
 :data:`FOLLOW_MISSES` looked-at frames in a row, searched again around its last box
 (nothing is saved in the frames it missed), and a HOG face may continue it too. At
 most :data:`FOLLOW_MAX_SEARCHES` tracks are searched in a frame (:func:`follow_order`).
@@ -111,26 +111,20 @@ FOLLOW_SAME_FACE = 0.65
 #: only a bound on the cost of a track whose face stays out of HOG's sight. (It was 30
 #: looked-at frames, a second at 30 frames/s: a head turned longer was lost.)
 FOLLOW_MAX_S = 4.0
-#: A track not yet decided is followed when its encoded faces lie this much beyond the
-#: tolerance from a person or nearer, by the median (:func:`candidate`). Its followed
-#: faces are saved only if it is decided for that person in the end (whose median
-#: must be within the tolerance plus :data:`faceripper.tracks.MEDIAN_SLACK`).
+#: A track not yet decided is followed when its encoded faces lie at most this much
+#: beyond the tolerance from a person by the median (:func:`candidate`); what is
+#: followed is saved only if it is decided for that person in the end.
 FOLLOW_CANDIDATE_SLACK = 0.15
-#: A followed track in whose frame nothing acceptable is found (the CNN finds no face
-#: there, or one whose encoding is unlike the track's) waits this many looked-at frames
-#: for a face that continues it, then ends. Nothing is saved in the frames it missed.
+#: A followed track in whose frame nothing acceptable is found waits this many
+#: looked-at frames for a face that continues it (nothing saved in those), then ends.
 FOLLOW_MISSES = 3
-#: At most this many CNN searches a looked-at frame to follow tracks forwards (people's
-#: tracks first, then candidates, nearest first): a bound on the cost of a frame where
-#: many faces turn away at once. The faces of the tracks left out are lost there, as
-#: without following.
+#: At most this many CNN searches a looked-at frame forwards (:func:`follow_order`): a
+#: bound on the cost of a frame where many faces turn away at once.
 FOLLOW_MAX_SEARCHES = 4
-#: When a track starts without being followed (:func:`followed_person`), the region
-#: within this many face sides of its first box is kept from each of the looked-at
-#: frames before it (:meth:`RecentFrame.region`), so that it can be followed backwards
-#: when it becomes a person's later, after those frames have left the last
-#: :data:`FOLLOW_BACK_FRAMES`. (The CNN searches half a face side around a box; the
-#: rest is room for the face to move and for its aligned crop.)
+#: A track that starts unfollowed holds the region within this many face sides of its
+#: first box from the kept frames before it (:meth:`RecentFrame.region`), to be followed
+#: backwards once it is a person's (the CNN searches half a face side around a box; the
+#: rest is room for the face to move and for its aligned crop).
 FOLLOW_HOLD_MARGIN = 1.0
 #: Looked-at frames kept to follow a track backwards from its first HOG face (half a
 #: second at 30 frames/s, every frame looked at). Each is the decoded frame itself (6.2
@@ -292,7 +286,7 @@ def _median(track: Track, person: int) -> float:
 
 def waits(track: Track, n_people: int, tolerance: float) -> bool:
     """Whether a followed track that nothing continued in a frame waits for the next
-    (:meth:`faceripper.tracks.Tracker.assign`): at most :data:`FOLLOW_MISSES` looked-at
+    (:meth:`faceripper.tracker.Tracker.assign`): at most :data:`FOLLOW_MISSES` looked-at
     frames in a row, while it would be followed (:func:`followed_person`)."""
     return track.misses < FOLLOW_MISSES and followed_person(track, n_people, tolerance) >= 0
 
@@ -358,7 +352,7 @@ def follow_lost(
         image: the frame, RGB uint8 ``(h, w, 3)``.
         boxes: ``(n, 4)`` the frame's HOG faces (those at least ``min_size``).
         active: the tracks a face of this frame may continue (those of the previous
-            looked-at frame, and the waiting ones: :attr:`faceripper.tracks.Tracker.tracked`).
+            looked-at frame, and the waiting ones: :attr:`faceripper.tracker.Tracker.tracked`).
         lost: those of them no HOG face continues.
         settings: the run's settings and references.
         counts: tallies, updated: ``follow_searches`` (CNN searches),
@@ -496,7 +490,7 @@ def follow_back(
 
     Args:
         tracks: the tracks of the current frame, their observations of it included
-            (waiting ones too: :attr:`faceripper.tracks.Tracker.tracked`).
+            (waiting ones too: :attr:`faceripper.tracker.Tracker.tracked`).
         recent: the looked-at frames since the last reset point, oldest first, at most
             :data:`FOLLOW_BACK_FRAMES` (the current one may be the last).
         settings: the run's settings and references.
@@ -569,9 +563,8 @@ def _keep_held(
     tracks: list[Track], recent: deque[RecentFrame], held: dict[int, list[RecentFrame]]
 ) -> None:
     """Let go of the held frames of the tracks no longer among ``tracks``; of the others,
-    the frames no longer in ``recent`` are replaced by their regions around the track's
-    first box (:meth:`RecentFrame.region`): a copy is made only for a track that lives
-    longer than the kept frames without being followed."""
+    replace those no longer in ``recent`` by their regions around the track's first box
+    (:meth:`RecentFrame.region`: copied only for a track still unfollowed then)."""
     alive = {id(t): t for t in tracks}
     kept = {id(r) for r in recent}
     for key in list(held):

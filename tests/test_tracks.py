@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from faceripper.pose import FRONTAL_MIN_FACES, FRONTAL_YAW, HeadPose
+from faceripper.tracker import Tracker
 from faceripper.tracks import (
     CUT_THRESHOLD,
     SPLIT_DISTANCE,
@@ -17,7 +18,6 @@ from faceripper.tracks import (
     Decision,
     Observation,
     Track,
-    Tracker,
     decide,
     frame_thumbnail,
     is_cut,

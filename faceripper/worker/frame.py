@@ -36,7 +36,8 @@ from faceripper.follow import (
 from faceripper.geometry import BoxArray
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
-from faceripper.tracks import APPEARANCE_JUMP, MEDIAN_SLACK, Observation, Track, Tracker, vote
+from faceripper.tracker import Tracker
+from faceripper.tracks import APPEARANCE_JUMP, MEDIAN_SLACK, Observation, Track, vote
 from faceripper.worker.records import References, RipSettings, SegmentResult
 
 
