@@ -355,10 +355,10 @@ def follow_lost(
             looked-at frame, and the waiting ones: :attr:`faceripper.tracker.Tracker.tracked`).
         lost: those of them no HOG face continues.
         settings: the run's settings and references.
-        counts: tallies, updated: ``follow_searches`` (CNN searches),
-            ``followed`` (faces taken), ``follow_vetoed`` (faces whose encoding
-            matched someone else, or not the track's), ``follow_skipped`` (tracks left
-            unsearched, over :data:`FOLLOW_MAX_SEARCHES`).
+        counts: tallies, updated: ``follow_searches`` (CNN searches), ``followed``
+            (faces taken), ``follow_vetoed`` (someone else's, or unlike the track's),
+            ``follow_retries`` (encoded again in the track's last box, :func:`_accept`),
+            ``follow_skipped`` (tracks unsearched, over :data:`FOLLOW_MAX_SEARCHES`).
 
     Returns:
         ``(k, 4)`` int64 boxes, each continuing one lost track as the tracker links it
