@@ -2,7 +2,8 @@
 
 A detection joins the track whose last box it overlaps most (IoU at least
 :data:`LINK_IOU`, similar size), seen in the previous processed frame; otherwise it
-starts a new track (:class:`faceripper.tracker.Tracker`). A shot cut (a large change of the whole frame) ends every track.
+starts a new track (:class:`faceripper.tracker.Tracker`). A shot cut (a large change of
+the whole frame) ends every track.
 
 A track's identity is decided from all its encoded frames (:func:`decide`), so a face
 that turns to profile or blurs for a few frames keeps its identity, and a face that
