@@ -2,9 +2,9 @@
 
 dlib's HOG detector finds near-frontal faces only: a face that turns to talk to a
 neighbour, looks down at a plate or tilts its head is lost, and its track ends. When
-the track is already a known person's, such a face is worth keeping: a dataset of
-frontal faces only trains a weak model. So where a track of a person has no HOG face
-in a frame, the region around its last box is searched with dlib's CNN (MMOD)
+the track is a known person's, or may become one, such a face is worth keeping: a
+dataset of frontal faces only trains a weak model. So where such a track has no HOG
+face in a frame, the region around its last box is searched with dlib's CNN (MMOD)
 detector, which finds those poses (:func:`faceripper.detector.detect_cnn_around`), and
 a face found there continues the track, marked as *followed*.
 
@@ -13,32 +13,54 @@ only when
 
 - the track is a person's so far: at least :data:`FOLLOW_MIN_VOTES` of its encoded
   faces voted for one person and none for anyone else (a negative identity included);
+  or a candidate for one (:func:`candidate`): not decided yet, its encoded faces
+  nearest that person by the median, within the tolerance plus
+  :data:`FOLLOW_CANDIDATE_SLACK`, none voting for anyone else (a face the references
+  leave borderline, whose track would otherwise end unfollowed where HOG loses it);
 - it was found with a score of at least :data:`FOLLOW_MIN_SCORE`;
 - it continues the track as a HOG face would (an overlap of at least
   :data:`faceripper.tracks.LINK_IOU` with the track's last box, a size within
-  :data:`faceripper.tracks.LINK_SIZE_RATIO` of it) and is at least ``min_size``;
+  :data:`faceripper.tracks.LINK_SIZE_RATIO` of it) and is at least
+  :data:`FOLLOW_SIZE_SLACK` of ``min_size`` (the CNN's box is smaller than HOG's);
 - it is clear of every other face: it overlaps no HOG face of the frame, no other
   tracked face's last box and no other followed face by :data:`FOLLOW_CLEAR_IOU` or
   more, and the lost track's own last box overlaps no HOG face of the frame that much
   (the face may have been taken over by another track);
 - its encoding is not within the tolerance of anybody else (another person, a
   negative identity), and within :data:`FOLLOW_SAME_FACE` of one of the track's
-  encodings that voted for the person (a stranger who took the face's place is not);
+  encodings that voted for the person (of a candidate's encoded faces: any of them):
+  a stranger who took the face's place is not. dlib's landmarks depend on the box
+  they are fitted in, and at a strong tilt they can lose the eyes in one box and not
+  in another; so a face refused only as unlike the track (not as anybody else's) is
+  encoded once more in the track's last box, and taken with that box if it passes
+  there (``follow_retries``);
 - the track has not been followed for :data:`FOLLOW_MAX_S` seconds since its last HOG
   face already.
 
+A frame in which nothing acceptable is found does not end the following: the track
+waits (:meth:`faceripper.tracker.Tracker.assign`'s ``wait``, :func:`waits`) up to
+:data:`FOLLOW_MISSES` looked-at frames in a row, searched again around its last box
+(nothing is saved in the frames it missed), and a HOG face may continue it too. At
+most :data:`FOLLOW_MAX_SEARCHES` tracks are searched in a frame (:func:`follow_order`).
+
 A face is also followed backwards (:func:`follow_back`): a person often turns towards
 the camera, and HOG first sees him, after being turned away. So the moment a track
-becomes a person's (the rules above), the looked-at frames before its first one are
-searched, newest first, around its earliest box, with the same rules, until a frame
-has no face that continues it. Only the last :data:`FOLLOW_BACK_FRAMES` looked-at
-frames are kept for that (:class:`RecentFrame`), never those before the last shot cut
-or reset point (the worker keeps them in the state it makes anew there), so what is
-found does not depend on how the video is cut into segments.
+is first followed by the rules above (a candidate: mostly at its first face, which is
+encoded), the looked-at frames before its first one are searched, newest first,
+around its earliest box, with the same rules, until :data:`FOLLOW_MISSES` frames in a
+row have no face that continues it (nothing is saved in those). Only the last
+:data:`FOLLOW_BACK_FRAMES` looked-at frames are kept for that (:class:`RecentFrame`),
+never those before the last shot cut or reset point (the worker keeps them in the
+state it makes anew there), so what is found does not depend on how the video is cut
+into segments. A track that starts without being followed
+holds the regions of those frames around its first box (:meth:`RecentFrame.region`,
+:data:`FOLLOW_HOLD_MARGIN`), so that how far back it is followed does not depend on
+when it becomes a person's.
 
 A followed face is an observation of its track, but never an encoded one: the track's
 identity is still decided from its HOG faces alone (:func:`faceripper.tracks.decide`),
-and a followed face is saved only when its track is decided as a person. A track
+and a followed face is saved only when its track is decided as a person (a candidate's
+followed faces are held with it until then, and dropped with it if it is not). A track
 always starts at a HOG face, so no track is made of followed faces only. Shot cuts and
 reset points end the following with the track.
 """
@@ -60,7 +82,7 @@ from faceripper.geometry import BoxArray, box_sizes, iou
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
 from faceripper.models import Device, EncoderEngine, LandmarkModel
-from faceripper.tracks import LINK_IOU, LINK_SIZE_RATIO, Observation, Track, vote
+from faceripper.tracks import LINK_IOU, LINK_SIZE_RATIO, MEDIAN_SLACK, Observation, Track, vote
 
 #: A track is followed once this many of its encoded faces voted for one person (and
 #: none for anyone else).
@@ -69,6 +91,11 @@ FOLLOW_MIN_VOTES = 2
 #: people (frontal, three-quarter, profile) score 0.5 to 1.1 in regions around them,
 #: one turned-away profile 0.12.
 FOLLOW_MIN_SCORE = 0.3
+#: A followed face is at least this fraction of ``--min-size``: the CNN boxes a face
+#: smaller than HOG does, by 6 to 12% (Lin-Manuel Miranda's close-up in the Hamilton
+#: clip: HOG 105 px, the CNN 99; HOG 90 px, the CNN 79 as he turns), and its track's
+#: HOG faces were at least ``--min-size``.
+FOLLOW_SIZE_SLACK = 0.85
 #: A CNN face overlapping another face (IoU) this much or more could be that face.
 FOLLOW_CLEAR_IOU = 0.1
 #: A followed face's encoding lies at most this far from the nearest encoding of its
@@ -84,6 +111,21 @@ FOLLOW_SAME_FACE = 0.65
 #: only a bound on the cost of a track whose face stays out of HOG's sight. (It was 30
 #: looked-at frames, a second at 30 frames/s: a head turned longer was lost.)
 FOLLOW_MAX_S = 4.0
+#: A track not yet decided is followed when its encoded faces lie at most this much
+#: beyond the tolerance from a person by the median (:func:`candidate`); what is
+#: followed is saved only if it is decided for that person in the end.
+FOLLOW_CANDIDATE_SLACK = 0.15
+#: A followed track in whose frame nothing acceptable is found waits this many
+#: looked-at frames for a face that continues it (nothing saved in those), then ends.
+FOLLOW_MISSES = 3
+#: At most this many CNN searches a looked-at frame forwards (:func:`follow_order`): a
+#: bound on the cost of a frame where many faces turn away at once.
+FOLLOW_MAX_SEARCHES = 4
+#: A track that starts unfollowed holds the region within this many face sides of its
+#: first box from the kept frames before it (:meth:`RecentFrame.region`), to be followed
+#: backwards once it is a person's (the CNN searches half a face side around a box; the
+#: rest is room for the face to move and for its aligned crop).
+FOLLOW_HOLD_MARGIN = 1.0
 #: Looked-at frames kept to follow a track backwards from its first HOG face (half a
 #: second at 30 frames/s, every frame looked at). Each is the decoded frame itself (6.2
 #: MB at 1080p, 2.8 MB at 720p): at most 93 MB a worker at 1080p.
@@ -118,23 +160,66 @@ class FollowSettings:
 
 
 @dataclass
-class RecentFrame:
-    """A looked-at frame kept to follow tracks backwards (:func:`follow_back`)."""
+class FrameFaces:
+    """The faces tracked in one looked-at frame, shared by the frame kept
+    (:class:`RecentFrame`) and every region of it held for a track."""
 
-    frame: int
-    time_s: float
-    #: The decoded frame, RGB uint8 ``(h, w, 3)`` (a reference, not a copy).
-    image: ImageRGB
     #: Every face tracked in it (HOG faces at least ``min_size``, then followed faces),
     #: those followed backwards into it included (their boxes, numbers and ``followed``).
     faces: Faces
     #: The ``face_index`` the next face followed backwards into it gets.
     next_index: int
 
+
+@dataclass
+class RecentFrame:
+    """A looked-at frame kept to follow tracks backwards (:func:`follow_back`), or the
+    region of one held for a track (:meth:`region`)."""
+
+    frame: int
+    time_s: float
+    #: The decoded frame, RGB uint8 ``(h, w, 3)`` (a reference, not a copy), or a copy
+    #: of a region of it.
+    image: ImageRGB
+    tracked: FrameFaces
+    #: ``(top, left)`` of ``image`` in the frame: boxes are the frame's pixels.
+    offset: tuple[int, int] = (0, 0)
+    #: Whether ``image`` is the whole frame (else a region of it, :meth:`region`).
+    whole: bool = True
+
+    @property
+    def faces(self) -> Faces:
+        """The faces tracked in the frame (:attr:`FrameFaces.faces`)."""
+        return self.tracked.faces
+
     @property
     def hog(self) -> BoxArray:
         """``(n, 4)`` int64 its HOG faces at least ``min_size``."""
         return self.faces.box_trbl[~self.faces.followed]
+
+    @property
+    def shift(self) -> npt.NDArray[np.int64]:
+        """``(4,)`` what to subtract from a box of the frame to have it in ``image``."""
+        top, left = self.offset
+        return np.array([top, left, top, left], dtype=np.int64)
+
+    def region(self, box: npt.NDArray[np.int64]) -> RecentFrame:
+        """This frame's region within :data:`FOLLOW_HOLD_MARGIN` face sides of ``box``
+        (``(4,)``, the frame's pixels), copied; its faces shared with this frame."""
+        top, right, bottom, left = (int(v) for v in box - self.shift)
+        pad = round(max(1, min(right - left, bottom - top)) * FOLLOW_HOLD_MARGIN)
+        y0, x0 = max(0, top - pad), max(0, left - pad)
+        y1 = min(self.image.shape[0], bottom + pad)
+        x1 = min(self.image.shape[1], right + pad)
+        image = np.ascontiguousarray(self.image[y0:y1, x0:x1])
+        at = (self.offset[0] + y0, self.offset[1] + x0)
+        return RecentFrame(self.frame, self.time_s, image, self.tracked, at, whole=False)
+
+    def search(self, box: npt.NDArray[np.int64]) -> tuple[BoxArray, npt.NDArray[np.float32]]:
+        """:func:`faceripper.detector.detect_cnn_around` ``box`` (the frame's pixels),
+        within ``image``; boxes in the frame's pixels."""
+        boxes, scores = detect_cnn_around(self.image, box - self.shift)
+        return boxes + self.shift, scores
 
 
 def recent_frames() -> deque[RecentFrame]:
@@ -142,19 +227,68 @@ def recent_frames() -> deque[RecentFrame]:
     return deque(maxlen=FOLLOW_BACK_FRAMES)
 
 
-def followed_person(track: Track, n_people: int) -> int:
+def followed_person(track: Track, n_people: int, tolerance: float | None = None) -> int:
     """The person a lost track is followed as; -1: it is not followed.
 
-    The track's votes are for one person only, at least :data:`FOLLOW_MIN_VOTES`, and
-    its last face is less than :data:`FOLLOW_MAX_S` seconds after its last HOG face.
+    The track's votes are for one person only, at least :data:`FOLLOW_MIN_VOTES` (a
+    person's track), or, with ``tolerance``, it is a candidate for one
+    (:func:`candidate`); and its last face is less than :data:`FOLLOW_MAX_S` seconds
+    after its last HOG face.
     """
-    if len(track.votes) != 1 or not track.observations:
-        return -1
-    ((person, count),) = track.votes.items()
-    if person >= n_people or count < FOLLOW_MIN_VOTES:
+    if len(track.votes) > 1 or not track.observations:
         return -1
     hog = next((o for o in reversed(track.observations) if not o.followed), track.observations[0])
-    return person if track.last.time_s - hog.time_s < FOLLOW_MAX_S else -1
+    if track.last.time_s - hog.time_s >= FOLLOW_MAX_S:
+        return -1
+    if track.votes:
+        ((person, count),) = track.votes.items()
+        if person >= n_people:
+            return -1
+        if count >= FOLLOW_MIN_VOTES:
+            return person
+    return -1 if tolerance is None else candidate(track, n_people, tolerance)
+
+
+def candidate(track: Track, n_people: int, tolerance: float) -> int:
+    """The person a track not yet decided may become; -1: none.
+
+    Its encoded faces lie nearest to that person by the median, within ``tolerance +``
+    :data:`FOLLOW_CANDIDATE_SLACK` of them, and none voted for anyone else (a negative
+    identity included). Such a track is followed as a person's is; what is followed is
+    saved only if the track is decided for the person in the end.
+    """
+    encoded = [o.distances for o in track.observations if o.distances is not None]
+    if not encoded:
+        return -1
+    median = np.median(np.stack(encoded), axis=0)
+    person = int(np.argmin(median))
+    if person >= n_people or set(track.votes) - {person}:
+        return -1
+    return person if float(median[person]) <= tolerance + FOLLOW_CANDIDATE_SLACK else -1
+
+
+def follow_order(lost: list[Track], n_people: int, tolerance: float) -> list[tuple[Track, int]]:
+    """The lost tracks to follow and their people (:func:`followed_person`), in the
+    order they are searched: people's tracks first, then candidates, each nearest first
+    (the median distance of its encoded faces to its person)."""
+    followed = [(t, followed_person(t, n_people, tolerance)) for t in lost]
+    return sorted(
+        ((t, p) for t, p in followed if p >= 0),
+        key=lambda tp: (tp[0].votes[tp[1]] < FOLLOW_MIN_VOTES, _median(tp[0], tp[1])),
+    )
+
+
+def _median(track: Track, person: int) -> float:
+    """The median distance of the track's encoded faces to ``person`` (inf: none)."""
+    encoded = [float(o.distances[person]) for o in track.observations if o.distances is not None]
+    return float(np.median(encoded)) if encoded else float("inf")
+
+
+def waits(track: Track, n_people: int, tolerance: float) -> bool:
+    """Whether a followed track that nothing continued in a frame waits for the next
+    (:meth:`faceripper.tracker.Tracker.assign`): at most :data:`FOLLOW_MISSES` looked-at
+    frames in a row, while it would be followed (:func:`followed_person`)."""
+    return track.misses < FOLLOW_MISSES and followed_person(track, n_people, tolerance) >= 0
 
 
 def choose(
@@ -194,7 +328,7 @@ def choose(
         & (overlap >= LINK_IOU)
         & (ratio <= LINK_SIZE_RATIO)
         & (ratio >= 1 / LINK_SIZE_RATIO)
-        & (box_sizes(boxes) >= min_size_px)
+        & (box_sizes(boxes) >= FOLLOW_SIZE_SLACK * min_size_px)
     )
     if len(others):
         ok &= iou(boxes, np.asarray(others, dtype=np.int64)).max(axis=1) < FOLLOW_CLEAR_IOU
@@ -211,17 +345,20 @@ def follow_lost(
     settings: FollowSettings,
     counts: Counter[str],
 ) -> BoxArray:
-    """Faces that continue the lost tracks of people in this frame (see the module).
+    """Faces that continue the lost tracks of people and candidates in this frame (see
+    the module).
 
     Args:
         image: the frame, RGB uint8 ``(h, w, 3)``.
         boxes: ``(n, 4)`` the frame's HOG faces (those at least ``min_size``).
-        active: the tracks of the previous looked-at frame.
+        active: the tracks a face of this frame may continue (those of the previous
+            looked-at frame, and the waiting ones: :attr:`faceripper.tracker.Tracker.tracked`).
         lost: those of them no HOG face continues.
         settings: the run's settings and references.
-        counts: tallies, updated: ``follow_searches`` (CNN searches),
-            ``followed`` (faces taken), ``follow_vetoed`` (faces whose encoding
-            matched someone else).
+        counts: tallies, updated: ``follow_searches`` (CNN searches), ``followed``
+            (faces taken), ``follow_vetoed`` (someone else's, or unlike the track's),
+            ``follow_retries`` (encoded again in the track's last box, :func:`_accept`),
+            ``follow_skipped`` (tracks unsearched, over :data:`FOLLOW_MAX_SEARCHES`).
 
     Returns:
         ``(k, 4)`` int64 boxes, each continuing one lost track as the tracker links it
@@ -231,38 +368,61 @@ def follow_lost(
     lost_ids = {id(t) for t in lost}
     taken += [np.array(t.last.box_trbl, dtype=np.int64) for t in active if id(t) not in lost_ids]
     found: list[npt.NDArray[np.int64]] = []
-    for track in lost:
-        person = followed_person(track, settings.n_people)
-        if person < 0:
+    searches = 0
+    for track, person in follow_order(lost, settings.n_people, settings.tolerance):
+        if searches == FOLLOW_MAX_SEARCHES:
+            counts["follow_skipped"] += 1
             continue
         last = np.array(track.last.box_trbl, dtype=np.int64)
         if len(boxes) and iou(last[None, :], boxes).max() >= FOLLOW_CLEAR_IOU:
             continue  # another face is where this one was
         counts["follow_searches"] += 1
+        searches += 1
         candidates, scores = detect_cnn_around(image, last)
         others = np.stack(taken + found) if taken or found else np.zeros((0, 4), np.int64)
         row = choose(last, candidates, scores, others, settings.min_size_px)
         if row < 0:
             continue
-        if _someone_else(image, candidates[row], person, track, settings):
-            counts["follow_vetoed"] += 1
+        box, _ = _accept(image, last, candidates[row], others, person, track, settings, counts)
+        if box is None:
             continue
-        found.append(candidates[row])
+        found.append(box)
         counts["followed"] += 1
     return np.stack(found) if found else np.zeros((0, 4), dtype=np.int64)
 
 
-def _someone_else(
+def _accept(
     image: ImageRGB,
+    last: npt.NDArray[np.int64],
     box: npt.NDArray[np.int64],
+    others: BoxArray,
     person: int,
     track: Track,
     settings: FollowSettings,
-) -> bool:
-    """Whether the face in ``box`` is within the tolerance of an identity other than
-    ``person``, or farther than :data:`FOLLOW_SAME_FACE` from every encoding of
-    ``track`` that voted for ``person`` (its encoding is used for nothing else)."""
-    return _check(image, box, person, track, settings)[0]
+    counts: Counter[str],
+    shift: npt.NDArray[np.int64] | None = None,
+) -> tuple[npt.NDArray[np.int64] | None, npt.NDArray[np.float64]]:
+    """The box a CNN face ``box`` continues ``track`` with, after the encoding check
+    (:func:`_check`), and its landmarks (the frame's pixels); None: refused.
+
+    A face refused only as unlike the track (not as anybody else's) is checked once
+    more in the track's box ``last`` (dlib's landmarks depend on the box they are
+    fitted in, and can lose the eyes of a tilted head in one box and not in another),
+    when that box is clear of ``others``; it is taken with that box if it passes there.
+    ``shift``: what to subtract from a box to have it in ``image`` (a region).
+    """
+    move = np.zeros(4, np.int64) if shift is None else shift
+    box = np.asarray(box, dtype=np.int64)
+    vetoed, landmarks, other = _check(image, box - move, person, track, settings)
+    clear = not len(others) or iou(last[None, :], others).max() < FOLLOW_CLEAR_IOU
+    if vetoed and not other and clear and not np.array_equal(box, last):
+        counts["follow_retries"] += 1
+        box = last
+        vetoed, landmarks, other = _check(image, box - move, person, track, settings)
+    if vetoed:
+        counts["follow_vetoed"] += 1
+        return None, landmarks
+    return box, landmarks + np.array([move[1], move[0]], dtype=np.float64)
 
 
 def _check(
@@ -271,8 +431,12 @@ def _check(
     person: int,
     track: Track,
     settings: FollowSettings,
-) -> tuple[bool, npt.NDArray[np.float64]]:
-    """:func:`_someone_else`'s verdict, and the face's ``(p, 2)`` landmarks."""
+) -> tuple[bool, npt.NDArray[np.float64], bool]:
+    """Whether the face in ``box`` is refused as ``track``'s: within the tolerance of an
+    identity other than ``person`` (then also the third value), or farther than
+    :data:`FOLLOW_SAME_FACE` from every encoding of ``track`` that voted for ``person``
+    (of a candidate's: from every encoding of it); and the face's ``(p, 2)``
+    landmarks. Its encoding is used for nothing else."""
     faces = encode_faces(
         image,
         box[None, :],
@@ -288,18 +452,21 @@ def _check(
     landmarks = faces.landmarks_xy[0]
     others = np.delete(distances, person)
     if len(others) and float(others.min()) <= settings.tolerance:
-        return True, landmarks
+        return True, landmarks, True
     own = [
         o.encoding
         for o in track.observations
         if o.encoding is not None
         and o.distances is not None
-        and vote(o.distances, settings.tolerance, settings.ambiguity_gap) == person
+        and (
+            track.votes[person] < FOLLOW_MIN_VOTES
+            or vote(o.distances, settings.tolerance, settings.ambiguity_gap) == person
+        )
     ]
     if not own:
-        return True, landmarks
+        return True, landmarks, False
     far = float(face_distances(faces.encodings, np.stack(own)).min()) > FOLLOW_SAME_FACE
-    return far, landmarks
+    return far, landmarks, False
 
 
 def follow_back(
@@ -307,59 +474,106 @@ def follow_back(
     recent: deque[RecentFrame],
     settings: FollowSettings,
     counts: Counter[str],
+    held: dict[int, list[RecentFrame]] | None = None,
 ) -> None:
-    """Follow backwards each track that has just become a person's (see the module).
+    """Follow backwards each track that has just become followed (see the module).
 
-    For each of ``tracks`` (in order) not followed backwards yet whose votes make it
-    followed (:func:`followed_person`), the frames of ``recent`` before its first
-    observation are searched newest first around its earliest box, as
-    :func:`follow_lost` searches forwards, until a frame has no face that continues
-    it; the faces found become its first observations (``followed``, cropped as the
-    worker crops), and are added to their frame's ``faces``. At most
-    :data:`FOLLOW_MAX_S` seconds before its first face (and only as far back as
-    ``recent`` goes).
+    For each of ``tracks`` (in order) not followed backwards yet that is followed now
+    (:func:`followed_person`: a person's track, or a candidate), the frames before its
+    first observation are searched newest first around its earliest box, as
+    :func:`follow_lost` searches forwards, until :data:`FOLLOW_MISSES` frames in a row
+    have no face that continues it; the faces found become its first observations
+    (``followed``, cropped as the worker crops), and are added to their frame's faces. At most
+    :data:`FOLLOW_MAX_S` seconds before its first face. The frames searched are those
+    of ``recent``, or, for a track that started without being followed, the regions
+    of them held in ``held`` at its start.
 
     Args:
-        tracks: the tracks of the current frame, their observations of it included.
+        tracks: the tracks of the current frame, their observations of it included
+            (waiting ones too: :attr:`faceripper.tracker.Tracker.tracked`).
         recent: the looked-at frames since the last reset point, oldest first, at most
             :data:`FOLLOW_BACK_FRAMES` (the current one may be the last).
         settings: the run's settings and references.
         counts: tallies, updated: ``follow_searches``, ``followed``, ``followed_back``
             (faces taken backwards), ``follow_vetoed``.
+        held: the regions held for tracks not followed yet, by ``id`` of the track,
+            updated: a track that starts (its first observation is of this frame)
+            without being followed gets the regions of ``recent`` around its first
+            box (:data:`FOLLOW_HOLD_MARGIN`); they are let go when it is followed,
+            when it is no longer among ``tracks``, or when it is settled as nobody's.
+            None: nothing is held.
     """
+    far = settings.tolerance + MEDIAN_SLACK
     for track in tracks:
         if track.followed_back:
             continue
-        person = followed_person(track, settings.n_people)
+        first = track.observations[0]
+        box = np.array(first.box_trbl, dtype=np.int64)
+        person = followed_person(track, settings.n_people, settings.tolerance)
         if person < 0:
+            if held is not None and len(track.observations) == 1 and id(track) not in held:
+                held[id(track)] = [
+                    r
+                    for r in recent
+                    if r.frame < first.frame and first.time_s - r.time_s <= FOLLOW_MAX_S
+                ]  # the frames themselves while they are kept; their regions after
+            elif held is not None and not track.votes and track.settled(far):
+                held.pop(id(track), None)
             continue
         track.followed_back = True
-        first = track.observations[0].frame
-        box = np.array(track.observations[0].box_trbl, dtype=np.int64)
+        frames = [r for r in recent if r.frame < first.frame]
+        if held is not None and id(track) in held:
+            frames = held.pop(id(track))
         found: list[Observation] = []
-        first_s = track.observations[0].time_s
-        for past in reversed([r for r in recent if r.frame < first]):
-            if first_s - past.time_s > FOLLOW_MAX_S:
+        misses = 0
+        for past in reversed(frames):
+            if first.time_s - past.time_s > FOLLOW_MAX_S:
                 break
             if len(past.hog) and iou(box[None, :], past.hog).max() >= FOLLOW_CLEAR_IOU:
                 break  # another face is where this one will be
             counts["follow_searches"] += 1
-            candidates, scores = detect_cnn_around(past.image, box)
-            row = choose(box, candidates, scores, past.faces.box_trbl, settings.min_size_px)
-            if row < 0:
-                break
-            box = np.asarray(candidates[row], dtype=np.int64)
-            vetoed, landmarks = _check(past.image, box, person, track, settings)
-            if vetoed:
-                counts["follow_vetoed"] += 1
-                break
-            face = Faces.followed_boxes(box[None, :], past.next_index)
+            candidates, scores = past.search(box)
+            others = past.faces.box_trbl
+            row = choose(box, candidates, scores, others, settings.min_size_px)
+            taken: npt.NDArray[np.int64] | None = None
+            if row >= 0:
+                taken, landmarks = _accept(
+                    past.image, box, candidates[row], others, person, track, settings,
+                    counts, past.shift,
+                )  # fmt: skip
+            if taken is None:
+                misses += 1  # nothing saved here; the frame before may still have it
+                if misses > FOLLOW_MISSES:
+                    break
+                continue
+            misses = 0
+            box = taken
+            face = Faces.followed_boxes(box[None, :], past.tracked.next_index)
             found.append(_observation(past, face, landmarks, settings))
-            past.faces = past.faces.append(face)
-            past.next_index += 1
+            past.tracked.faces = past.faces.append(face)
+            past.tracked.next_index += 1
             counts["followed"] += 1
             counts["followed_back"] += 1
         track.observations[:0] = found[::-1]
+    if held is not None:
+        _keep_held(tracks, recent, held)
+
+
+def _keep_held(
+    tracks: list[Track], recent: deque[RecentFrame], held: dict[int, list[RecentFrame]]
+) -> None:
+    """Let go of the held frames of the tracks no longer among ``tracks``; of the others,
+    replace those no longer in ``recent`` by their regions around the track's first box
+    (:meth:`RecentFrame.region`: copied only for a track still unfollowed then)."""
+    alive = {id(t): t for t in tracks}
+    kept = {id(r) for r in recent}
+    for key in list(held):
+        track = alive.get(key)
+        if track is None:
+            del held[key]
+            continue
+        box = np.array(track.observations[0].box_trbl, dtype=np.int64)
+        held[key] = [r.region(box) if r.whole and id(r) not in kept else r for r in held[key]]
 
 
 def _observation(
@@ -368,9 +582,10 @@ def _observation(
     landmarks: npt.NDArray[np.float64],
     settings: FollowSettings,
 ) -> Observation:
-    """A face (one row) followed backwards into ``past``, cropped as the worker crops
-    its faces."""
-    sharp = sharpness(past.image, face.box_trbl)
+    """A face (one row, the frame's pixels, ``landmarks`` too) followed backwards into
+    ``past``, cropped as the worker crops its faces."""
+    local = face.box_trbl - past.shift
+    sharp = sharpness(past.image, local)
     face = face.with_columns(
         sharpness=sharp,
         blurry=is_blurry(sharp, settings.blur_threshold),
@@ -380,6 +595,6 @@ def _observation(
     if observation.blurry and not settings.save_blurry:
         return observation
     observation.jpeg, observation.signature = face_crop(
-        past.image, face.box_trbl[0], landmarks, settings
+        past.image, local[0], landmarks - np.array(past.offset[::-1], dtype=np.float64), settings
     )
     return observation

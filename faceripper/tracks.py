@@ -2,7 +2,8 @@
 
 A detection joins the track whose last box it overlaps most (IoU at least
 :data:`LINK_IOU`, similar size), seen in the previous processed frame; otherwise it
-starts a new track. A shot cut (a large change of the whole frame) ends every track.
+starts a new track (:class:`faceripper.tracker.Tracker`). A shot cut (a large change of
+the whole frame) ends every track.
 
 A track's identity is decided from all its encoded frames (:func:`decide`), so a face
 that turns to profile or blurs for a few frames keeps its identity, and a face that
@@ -36,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceripper.faces import Faces
-from faceripper.geometry import BoxArray, box_sizes, iou
+from faceripper.geometry import box_sizes, iou
 from faceripper.matching import Matches, match_faces
 from faceripper.pose import HeadPose, frontal_median, head_pose
 
@@ -209,6 +210,9 @@ class Track:
     votes: Counter[int] = field(default_factory=Counter)
     #: Whether it was followed backwards already (:func:`faceripper.follow.follow_back`).
     followed_back: bool = False
+    #: Looked-at frames in a row, up to the current one, in which nothing continued it
+    #: while it waited (:meth:`Tracker.assign`'s ``wait``).
+    misses: int = 0
 
     @property
     def last(self) -> Observation:
@@ -234,58 +238,6 @@ class Track:
         """
         every = RECHECK_EVERY if self.settled(far) else UNSETTLED_EVERY
         return frame - self.last_encoded >= every
-
-
-class Tracker:
-    """Links each frame's boxes to the tracks of the previous processed frame."""
-
-    def __init__(self, prefix: str = "", enabled: bool = True) -> None:
-        self.prefix = prefix
-        self.enabled = enabled
-        self.active: list[Track] = []
-        self.finished: list[Track] = []
-
-    def cut(self) -> None:
-        """End every active track (a shot cut, or the end of the segment)."""
-        self.finished += self.active
-        self.active = []
-
-    def assign(self, frame: int, boxes: BoxArray, face_index: npt.NDArray[np.int64]) -> list[Track]:
-        """The track of each box (new tracks for unmatched boxes); unmatched tracks end.
-
-        Greedy: the pairs of highest overlap are linked first, each track and box once.
-        """
-        chosen = self._link(boxes)
-        for b in range(len(boxes)):
-            if chosen[b] is None:
-                chosen[b] = Track(f"{self.prefix}{frame}.{int(face_index[b])}")
-        still = {id(t) for t in chosen}
-        self.finished += [t for t in self.active if id(t) not in still]
-        self.active = [t for t in chosen if t is not None]
-        return self.active
-
-    def lost(self, boxes: BoxArray) -> list[Track]:
-        """The active tracks that none of ``boxes`` would continue (:meth:`assign`)."""
-        linked = {id(t) for t in self._link(boxes) if t is not None}
-        return [t for t in self.active if id(t) not in linked]
-
-    def _link(self, boxes: BoxArray) -> list[Track | None]:
-        """The active track each box continues (None: a new face)."""
-        chosen: list[Track | None] = [None] * len(boxes)
-        if self.enabled and self.active and len(boxes):
-            last = np.array([t.last.box_trbl for t in self.active], dtype=np.int64)
-            overlap = iou(boxes, last)
-            ratio = box_sizes(boxes)[:, None] / np.maximum(box_sizes(last)[None, :], 1)
-            overlap[(ratio > LINK_SIZE_RATIO) | (ratio < 1 / LINK_SIZE_RATIO)] = 0.0
-            used_tracks: set[int] = set()
-            for flat in np.argsort(-overlap, axis=None, kind="stable"):
-                b, t = divmod(int(flat), overlap.shape[1])
-                if overlap[b, t] < LINK_IOU:
-                    break
-                if chosen[b] is None and t not in used_tracks:
-                    chosen[b] = self.active[t]
-                    used_tracks.add(t)
-        return chosen
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from faceripper.pose import FRONTAL_MIN_FACES, FRONTAL_YAW, HeadPose
+from faceripper.tracker import Tracker
 from faceripper.tracks import (
     CUT_THRESHOLD,
     SPLIT_DISTANCE,
@@ -17,7 +18,6 @@ from faceripper.tracks import (
     Decision,
     Observation,
     Track,
-    Tracker,
     decide,
     frame_thumbnail,
     is_cut,
@@ -459,6 +459,38 @@ def test_tracker_disabled_and_cut_start_new_tracks():
     a[0].observations.append(obs(0, 0))
     tracker.cut()
     assert tracker.active == [] and tracker.finished == a
+
+
+def test_a_waiting_track_is_continued_after_missed_frames_then_ends():
+    """A track the ``wait`` rule keeps survives frames without a face (its misses
+    counted), is continued by a box near its last one, and ends once ``wait`` says no."""
+    tracker = Tracker()
+    box = np.array([[10, 110, 110, 10]])
+    (track,) = tracker.assign(0, box, np.arange(1))
+    track.observations.append(obs(0, 0, box=(10, 110, 110, 10)))
+
+    def wait(t):
+        return t.misses < 2
+
+    assert tracker.assign(1, np.zeros((0, 4), np.int64), np.arange(0), wait) == []
+    assert tracker.waiting == [track] and track.misses == 1 and tracker.finished == []
+    assert tracker.lost(np.zeros((0, 4), np.int64)) == [track]
+    assert tracker.lost(box + 2) == []  # a box near its last one would continue it
+    (again,) = tracker.assign(2, box + 2, np.arange(1), wait)
+    assert again is track and track.misses == 0 and tracker.waiting == []
+    again.observations.append(obs(2, 0, box=(12, 112, 112, 12)))
+    for frame in (3, 4):
+        tracker.assign(frame, np.zeros((0, 4), np.int64), np.arange(0), wait)
+    assert tracker.waiting == [track]
+    tracker.assign(5, np.zeros((0, 4), np.int64), np.arange(0), wait)
+    assert tracker.waiting == [] and tracker.finished == [track]
+    # Without ``wait`` (and at a cut) nothing waits.
+    tracker = Tracker()
+    (track,) = tracker.assign(0, box, np.arange(1))
+    track.observations.append(obs(0, 0, box=(10, 110, 110, 10)))
+    tracker.assign(1, np.zeros((0, 4), np.int64), np.arange(0), wait)
+    tracker.cut()
+    assert tracker.waiting == [] and tracker.finished == [track]
 
 
 # ----------------------------------------------------------------- cuts in real frames

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceripper.tracks import Observation, Track, Tracker
+from faceripper.tracker import Tracker
+from faceripper.tracks import Observation, Track
 from faceripper.video import plan_segments, reach, scan_video
 from faceripper.worker import (
     DEDUPE_RECENT,

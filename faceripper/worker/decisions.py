@@ -14,7 +14,8 @@ import numpy.typing as npt
 
 from faceripper import adaptive
 from faceripper.crops import signature_distance
-from faceripper.tracks import Decision, Track, Tracker, decide, join, one_per_frame, split
+from faceripper.tracker import Tracker
+from faceripper.tracks import Decision, Track, decide, join, one_per_frame, split
 from faceripper.trim import trim_far
 from faceripper.worker.records import FaceHit, References, RipSettings, SegmentResult
 

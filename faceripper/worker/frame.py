@@ -12,6 +12,7 @@ track. Identities are decided when the tracks end (:mod:`faceripper.worker.decis
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -23,11 +24,20 @@ from faceripper.crops import SIGNATURE_PX, face_crop, signature, signature_dista
 from faceripper.detector import detect_around, detect_faces_scaled
 from faceripper.encoder import encode_faces, face_distances
 from faceripper.faces import Faces
-from faceripper.follow import FollowSettings, RecentFrame, follow_back, follow_lost, recent_frames
+from faceripper.follow import (
+    FollowSettings,
+    FrameFaces,
+    RecentFrame,
+    follow_back,
+    follow_lost,
+    recent_frames,
+    waits,
+)
 from faceripper.geometry import BoxArray
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
-from faceripper.tracks import APPEARANCE_JUMP, MEDIAN_SLACK, Observation, Track, Tracker, vote
+from faceripper.tracker import Tracker
+from faceripper.tracks import APPEARANCE_JUMP, MEDIAN_SLACK, Observation, Track, vote
 from faceripper.worker.records import References, RipSettings, SegmentResult
 
 
@@ -45,6 +55,8 @@ class _FrameState:
     last_full: int = -(10**9)
     #: The last looked-at frames, to follow tracks backwards (:mod:`faceripper.follow`).
     recent: deque[RecentFrame] = field(default_factory=recent_frames)
+    #: The regions of them held for the tracks not followed yet, by ``id`` of the track.
+    held: dict[int, list[RecentFrame]] = field(default_factory=dict)
 
 
 def process_frame(
@@ -75,10 +87,13 @@ def process_frame(
     faces = faces[large]
     if settings.follows:
         faces = _follow_lost(image, faces, detected, settings, references, state, result)
-    tracks = state.tracker.assign(frame, faces.box_trbl, faces.face_index)
+    wait = None
+    if settings.follows:  # a followed track survives a few frames with nothing found
+        wait = functools.partial(waits, n_people=references.n_people, tolerance=settings.tolerance)
+    tracks = state.tracker.assign(frame, faces.box_trbl, faces.face_index, wait)
     if settings.follows:
         next_index = detected + int(faces.followed.sum())
-        state.recent.append(RecentFrame(frame, time_s, image, faces, next_index))
+        state.recent.append(RecentFrame(frame, time_s, image, FrameFaces(faces, next_index)))
     if len(faces) == 0:
         return
     faces = _measure(image, faces, settings)
@@ -99,7 +114,13 @@ def process_frame(
             )
         track.observations.append(observation)
     if settings.follows:
-        follow_back(tracks, state.recent, _follow_settings(settings, references), result.counts)
+        follow_back(
+            state.tracker.tracked,
+            state.recent,
+            _follow_settings(settings, references),
+            result.counts,
+            state.held,
+        )
     if not settings.tracks:
         state.tracker.cut()
 
@@ -121,7 +142,7 @@ def _follow_lost(
     found = follow_lost(
         image,
         faces.box_trbl,
-        state.tracker.active,
+        state.tracker.tracked,
         lost,
         _follow_settings(settings, references),
         result.counts,
@@ -260,7 +281,7 @@ def _detect(
     the next whole-frame search, at most ``detect_every - 1`` frames late. (With
     ``--every N`` for ``N >= detect_every``, every frame looked at is searched whole.)
     """
-    active = state.tracker.active
+    active = state.tracker.tracked
     full = not settings.tracks or not active or frame - state.last_full >= settings.detect_every
     if full:
         state.last_full = frame

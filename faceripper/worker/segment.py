@@ -26,7 +26,8 @@ from faceripper.detector import detect_faces_batch_scaled
 from faceripper.geometry import BoxArray
 from faceripper.images import ImageRGB
 from faceripper.models import get_models
-from faceripper.tracks import Track, Tracker, frame_thumbnail, is_cut
+from faceripper.tracker import Tracker
+from faceripper.tracks import Track, frame_thumbnail, is_cut
 from faceripper.video import DecodedFrame, VideoError, iter_frames, reach
 from faceripper.worker.decisions import finish_tracks
 from faceripper.worker.frame import _FrameState, process_frame
