@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from faceripper import adaptive, worker
+from faceripper import adaptive, heldback, worker
 from faceripper.clustering import track_distances
 from faceripper.config import config_from_refs
 from faceripper.geometry import as_boxes, iou
@@ -118,8 +118,8 @@ def collect_tracks(footage: Footage, refs: Path, min_size: int, tolerance: float
 def replay(data: dict[str, Any], tolerance: float, trust_references: bool) -> None:
     """The video-adaptive step on the collected tracks, as rip runs it (sets ``adoption``)."""
     tracks, n_people = data["tracks"], len(data["names"])
-    anchors: list[adaptive.Anchor] = []
-    pending: list[adaptive.PendingTrack] = []
+    anchors: list[heldback.Anchor] = []
+    pending: list[heldback.PendingTrack] = []
     held: list[dict[str, Any]] = []
     for t in tracks:
         if t["encodings"] is None:
@@ -127,13 +127,13 @@ def replay(data: dict[str, Any], tolerance: float, trust_references: bool) -> No
         distances, encodings = t["distances"], t["encodings"]
         median = np.median(distances, axis=0)
         if t["person"] >= 0:
-            if adaptive.confident_faces(distances, t["person"], n_people).any():
-                chosen = encodings[adaptive.spread(len(encodings), adaptive.ANCHOR_ENCODINGS)]
-                anchors.append(adaptive.Anchor(t["person"], t["first"], t["last"], chosen))
+            if heldback.confident_faces(distances, t["person"], n_people).any():
+                chosen = encodings[heldback.spread(len(encodings), heldback.ANCHOR_ENCODINGS)]
+                anchors.append(heldback.Anchor(t["person"], t["first"], t["last"], chosen))
                 continue
             excluded: list[int] = []
             best = float(distances[:, t["person"]].min())
-        elif adaptive.is_borderline(median, t["reason"], n_people, tolerance):
+        elif heldback.is_borderline(median, t["reason"], n_people, tolerance):
             excluded = sorted(
                 {
                     o["person"]
@@ -144,9 +144,9 @@ def replay(data: dict[str, Any], tolerance: float, trust_references: bool) -> No
             best = float("inf")
         else:
             continue
-        chosen = encodings[adaptive.spread(len(encodings), adaptive.PENDING_ENCODINGS)]
+        chosen = encodings[heldback.spread(len(encodings), heldback.PENDING_ENCODINGS)]
         pending.append(
-            adaptive.PendingTrack(
+            heldback.PendingTrack(
                 t["name"],
                 t["first"],
                 t["last"],
@@ -160,7 +160,7 @@ def replay(data: dict[str, Any], tolerance: float, trust_references: bool) -> No
         held.append(t)
     decided = adaptive.decide_video(
         pending,
-        adaptive.merge_anchors([anchors]),
+        heldback.merge_anchors([anchors]),
         n_people,
         tolerance,
         trust_references=trust_references,

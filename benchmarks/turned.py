@@ -17,7 +17,7 @@ pose and whether HOG finds it. Then runs ``faceripper rip`` once per option set
   counts, so compare it with ``--no-dedupe``);
 - the manifest's ``detector`` column (``hog`` / ``followed``) for all crops and for the
   HOG-lost ones saved right;
-- why the other HOG-lost faces were lost (:data:`faceripper.testing.turned.LOSS_CAUSES`,
+- why the other HOG-lost faces were lost (:data:`faceripper.testing.turned_eval.LOSS_CAUSES`,
   the first cause that applies, read from the truth and the manifest);
 - with ``--replay``, for each run of HOG-lost frames that follows a saved crop of the
   same face: the forward-following rules of *this* tree (``follow.choose`` on
@@ -50,15 +50,9 @@ from pathlib import Path
 
 import numpy as np
 
-from faceripper.testing.turned import (
-    LOSS_CAUSES,
-    POSES,
-    PoseRow,
-    Turned,
-    build_turned,
-    evaluate_turned,
-    match_rows,
-)
+from faceripper.testing.poses import POSES
+from faceripper.testing.turned import PoseRow, Turned, build_turned
+from faceripper.testing.turned_eval import LOSS_CAUSES, evaluate_turned, match_rows
 
 
 def describe(turned: Turned) -> str:

@@ -1,7 +1,7 @@
 """Unconfirmed tracks without an anchor: which statistics tell a person from a look-alike.
 
 A track the references decide for person P without a single face matched with
-confidence (:func:`faceripper.adaptive.confident_faces`) is *unconfirmed*; in a video
+confidence (:func:`faceripper.heldback.confident_faces`) is *unconfirmed*; in a video
 with no anchor of P (no track of P matched with confidence) nothing but the references
 can decide it. This study simulates such tracks with ``lfw_dev`` (24 people x 10 photos,
 40 more with one photo each) and measures, for same-person and different-person tracks,
@@ -46,13 +46,15 @@ import numpy as np
 import numpy.typing as npt
 
 from faceripper.adaptive import (
-    CONFIDENT_DISTANCE,
-    CONFIDENT_MARGIN,
     VIEW_DISTANCE,
-    Anchor,
-    PendingTrack,
     decide_video,
     view_distance,
+)
+from faceripper.heldback import (
+    CONFIDENT_DISTANCE,
+    CONFIDENT_MARGIN,
+    Anchor,
+    PendingTrack,
 )
 from faceripper.matching import DEFAULT_AMBIGUITY_GAP
 from faceripper.tracks import MEDIAN_SLACK

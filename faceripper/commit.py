@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from faceripper import adaptive, spool
+from faceripper import adaptive, heldback, spool
 from faceripper.config import Config
 from faceripper.corrections import Learned, judge
 from faceripper.video import video_id
@@ -191,17 +191,17 @@ def adapt_video(
     """
     spools = dataset.spools(video_key)
     n_people = len(config.people)
-    summaries: list[adaptive.PendingTrack] = []
+    summaries: list[heldback.PendingTrack] = []
     sizes: list[int] = []
 
-    def anchors_of_spools() -> Iterator[list[adaptive.Anchor]]:
+    def anchors_of_spools() -> Iterator[list[heldback.Anchor]]:
         for path in spools:
             anchors, pending = spool.unpack(path.read_bytes(), crops=False)
             summaries.extend(pending)
             sizes.append(len(pending))
             yield anchors
 
-    anchors = adaptive.merge_anchors(anchors_of_spools())
+    anchors = heldback.merge_anchors(anchors_of_spools())
     decided = adaptive.decide_video(
         summaries, anchors, n_people, settings.tolerance, trust_references=settings.trust_references
     )
@@ -215,7 +215,7 @@ def adapt_video(
             counts[f"adapt_{decision.reason.replace(' ', '_')}"] += 1
             if decision.person < 0:
                 continue
-            adopted = SegmentResult(-1, hits=list(adaptive.adopted_hits(track, decision)))
+            adopted = SegmentResult(-1, hits=list(heldback.adopted_hits(track, decision)))
             for hit, corrected in judge(learned, video_key, adopted):
                 write_hit(dataset, video_key, hit, config, corrected)
                 counts["adapted_crops" if track.decided < 0 else "confirmed_crops"] += 1

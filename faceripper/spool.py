@@ -1,7 +1,7 @@
 """The spool format of the video-adaptive step: a segment's anchors and held-back tracks.
 
-:func:`pack` turns a segment's :class:`faceripper.adaptive.Anchor` and
-:class:`faceripper.adaptive.PendingTrack` items into ``.npz`` bytes (no pickle: arrays
+:func:`pack` turns a segment's :class:`faceripper.heldback.Anchor` and
+:class:`faceripper.heldback.PendingTrack` items into ``.npz`` bytes (no pickle: arrays
 and one JSON string) for the writer's spool file; :func:`unpack` reads them back, with
 or without the tracks' crops. Spools of earlier versions read as well (no anchors, no
 ``best``).
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from faceripper.adaptive import Anchor, PendingTrack
+from faceripper.heldback import Anchor, PendingTrack
 from faceripper.pose import HeadPose
 
 

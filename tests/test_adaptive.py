@@ -6,25 +6,27 @@ import numpy as np
 import pytest
 
 from faceripper.adaptive import (
-    CONFIDENT_DISTANCE,
     CORE_SLACK,
-    MAX_ANCHORS,
     NEAR_DISTANCE,
-    REFERENCE_SLACK,
     SHARED_VIEW,
     VIDEO_TOLERANCE,
     VIEW_DISTANCE,
+    corroborating,
+    decide_video,
+    own_core,
+    view_distance,
+)
+from faceripper.heldback import (
+    CONFIDENT_DISTANCE,
+    MAX_ANCHORS,
+    REFERENCE_SLACK,
     Anchor,
     PendingTrack,
     adopted_hits,
     confident_faces,
-    corroborating,
-    decide_video,
     is_borderline,
     merge_anchors,
-    own_core,
     spread,
-    view_distance,
 )
 from faceripper.tracks import Decision
 from faceripper.worker import FaceHit
@@ -486,7 +488,7 @@ def test_adopted_hits_take_the_person_and_their_distance():
     track = pending(np.stack([unit(5)]), [0.45, 0.7])
     track.hits = [hit(1), hit(2)]
     track.own_distances = [np.array([0.43, 0.8]), None]
-    from faceripper.adaptive import Adoption
+    from faceripper.heldback import Adoption
 
     out = adopted_hits(track, Adoption(0, 0.3, "adopted"))
     assert [(h.person, round(h.distance, 2)) for h in out] == [(0, 0.43), (0, 0.45)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceripper.adaptive import Anchor, PendingTrack
+from faceripper.heldback import Anchor, PendingTrack
 from faceripper.pose import HeadPose
 from faceripper.spool import pack, unpack
 from faceripper.worker import FaceHit

@@ -9,16 +9,9 @@ import pytest
 
 from faceripper.detector import detection_scale
 from faceripper.testing import Shot, load_face_sources, render_video
-from faceripper.testing.turned import (
-    LOSS_CAUSES,
-    Turned,
-    _placed,
-    evaluate_turned,
-    hog_missed_photos,
-    label_frames,
-    pose_of_frames,
-    pose_variants,
-)
+from faceripper.testing.poses import hog_missed_photos, pose_variants
+from faceripper.testing.turned import Turned, _placed, label_frames, pose_of_frames
+from faceripper.testing.turned_eval import LOSS_CAUSES, evaluate_turned
 
 SCALE = detection_scale(80)  # rip's at --min-size 80
 

@@ -9,16 +9,17 @@ few frames, in poses that HOG misses at ``rip``'s detection scale while dlib's C
 (MMOD, ``--model cnn``) finds them:
 
 - ``lfw``: real LFW photos of the person that HOG misses and the CNN finds (there are 3
-  in ``lfw_dev``: :func:`hog_missed_photos`);
+  in ``lfw_dev``: :func:`faceripper.testing.poses.hog_missed_photos`);
 - ``tilt``: a frontal photo turned 45-70 degrees in the image's plane;
 - ``down``: a frontal photo foreshortened vertically, as a face looking down at a
   plate is;
 - ``occluded``: a frontal photo with a hand over the mouth and chin.
 
-Each derived pose is searched for per photo (:func:`pose_variants`): among the settings
-of the pose at which HOG misses the photo's face at its drawn size and the CNN finds it,
-the second mildest (the mildest when only one qualifies), so that the video's noise and
-compression do not bring the face back into HOG's sight; the truth says where they do.
+Each derived pose is searched for per photo
+(:func:`faceripper.testing.poses.pose_variants`): among the settings of the pose at
+which HOG misses the photo's face at its drawn size and the CNN finds it, the second
+mildest (the mildest when only one qualifies), so that the video's noise and compression
+do not bring the face back into HOG's sight; the truth says where they do.
 Strangers (never referenced) do the same beside them, and a person's HOG-lost face is
 twice replaced, on the same background at the same place, by a stranger's HOG-lost
 face (a follower must not drift onto them). Every face of every *decoded* frame is then
@@ -26,8 +27,8 @@ labelled (:class:`PoseRow`): its pose, whether HOG finds it (dlib's HOG on the w
 frame at ``rip``'s detection scale, :func:`faceripper.detector.detect_faces_scaled`),
 whether the CNN finds it (the region around its true box, searched as ``rip`` searches
 around a lost face), and for a referenced person's HOG-lost face, how far its encoding
-lies from the same face's HOG-found encodings in the shot. :func:`evaluate_turned` scores
-a ``rip`` manifest per pose.
+lies from the same face's HOG-found encodings in the shot.
+:func:`faceripper.testing.turned_eval.evaluate_turned` scores a ``rip`` manifest per pose.
 
 One reference photo per person (their most typical HOG-found photo, never shown).
 Pixels are RGB uint8 ``(h, w, 3)``, boxes ``(top, right, bottom, left)``, as in
@@ -39,8 +40,7 @@ from __future__ import annotations
 import csv
 import math
 import shutil
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,231 +48,22 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from faceripper.images import ImageRGB, is_image_name, load_rgb
+from faceripper.images import load_rgb
 from faceripper.testing.footage import medoid, write_h264
+from faceripper.testing.poses import (
+    FOUND_IOU,
+    POSE_SETTINGS,
+    PoseVariant,
+    at_size,
+    best_iou,
+    cnn_finds,
+    hog_finds,
+    hog_missed_photos,
+    pose_variants,
+)
 from faceripper.testing.scenes import Box, FaceSource, PlacedFace, Shot, shot_times
-from faceripper.testing.truth import Truth, TruthRow, evaluate
+from faceripper.testing.truth import Truth
 
-#: The poses of a face, in the order they are reported. ``frontal`` is a plain photo.
-POSES = ("frontal", "lfw", "tilt", "down", "occluded")
-#: Poses made from a frontal photo, each with the settings tried, mildest first:
-#: degrees of in-plane tilt; vertical scale of the face (looking down); the fraction of
-#: the face box's height from its top at which the hand over mouth and chin begins.
-POSE_SETTINGS: dict[str, tuple[float, ...]] = {
-    "tilt": (45.0, 50.0, 55.0, 60.0, 65.0, 70.0),
-    "down": (0.7, 0.65, 0.6, 0.55, 0.5, 0.45),
-    "occluded": (0.62, 0.58, 0.54, 0.5, 0.46, 0.42, 0.38),
-}
-#: A detection counts as finding a face when its box overlaps the face's by this IoU.
-FOUND_IOU = 0.3
-#: Least CNN score for a face to count as found (``faceripper.follow``'s threshold).
-CNN_MIN_SCORE = 0.3
-#: dlib's CNN box of a face is about 0.89 of its HOG box's height and 0.08 of it higher
-#: (medians over the 277 ``lfw_dev`` photos both find): a CNN box is turned into the
-#: HOG box the face would have, so that every face's truth box is HOG-like.
-CNN_TO_HOG_SIZE = 1 / 0.89
-CNN_TO_HOG_DY = 0.08
-
-
-def _warp(image: ImageRGB, matrix: npt.NDArray[np.float64]) -> ImageRGB:
-    import cv2
-
-    height, width = image.shape[:2]
-    warped = cv2.warpAffine(
-        image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
-    )
-    return np.ascontiguousarray(warped, dtype=np.uint8)
-
-
-def _centre(box: Box) -> tuple[float, float]:
-    top, right, bottom, left = box
-    return (left + right) / 2.0, (top + bottom) / 2.0
-
-
-def tilt_image(image: ImageRGB, box: Box, degrees: float) -> ImageRGB:
-    """``image`` turned ``degrees`` (counter-clockwise) about the face box's centre."""
-    import cv2
-
-    matrix = cv2.getRotationMatrix2D(_centre(box), degrees, 1.0)
-    return _warp(image, np.asarray(matrix, dtype=np.float64))
-
-
-def look_down_image(image: ImageRGB, box: Box, scale: float) -> ImageRGB:
-    """``image`` squeezed vertically to ``scale`` about the face box's centre: a face
-    looking down shows its features closer together, foreshortened."""
-    _, cy = _centre(box)
-    matrix = np.array([[1.0, 0.0, 0.0], [0.0, scale, cy * (1.0 - scale)]])
-    return _warp(image, matrix)
-
-
-def occlude_image(image: ImageRGB, box: Box, start: float) -> ImageRGB:
-    """``image`` with a hand over the lower face: a palm and four fingers in the face's
-    own skin colour (a little darker, outlined), from ``start`` of the face box's
-    height (from its top) to below the chin."""
-    import cv2
-
-    top, right, bottom, left = box
-    side_w, side_h = right - left, bottom - top
-    cheeks = image[
-        top + side_h // 3 : top + 2 * side_h // 3, left + side_w // 4 : right - side_w // 4
-    ]
-    skin = np.median(cheeks.reshape(-1, 3), axis=0) * 0.85
-    colour = tuple(int(c) for c in skin)
-    edge = tuple(int(c * 0.6) for c in skin)
-    layer = image.copy()
-    cx = (left + right) / 2.0
-    y0 = top + start * side_h
-    palm_c = (round(cx + 0.05 * side_w), round(bottom + 0.05 * side_h))
-    palm_axes = (round(0.42 * side_w), round(bottom + 0.05 * side_h - y0 - 0.1 * side_h))
-    cv2.ellipse(layer, palm_c, palm_axes, 0, 0, 360, colour, -1, cv2.LINE_AA)
-    finger_w = 0.11 * side_w
-    for k in range(4):
-        fx = cx - 0.3 * side_w + k * 0.2 * side_w
-        length = (0.25 - 0.04 * abs(k - 1.5)) * side_h
-        centre = (round(fx), round(y0 + length / 2))
-        axes = (round(finger_w), round(length / 2 + finger_w))
-        cv2.ellipse(layer, centre, axes, 8, 0, 360, colour, -1, cv2.LINE_AA)
-        cv2.ellipse(layer, centre, axes, 8, 180, 360, edge, 1, cv2.LINE_AA)
-    layer = cv2.GaussianBlur(layer, (0, 0), max(0.6, side_w / 200))
-    changed = np.any(layer != image, axis=2, keepdims=True)
-    return np.ascontiguousarray(np.where(changed, layer, image), dtype=np.uint8)
-
-
-POSE_IMAGES = {"tilt": tilt_image, "down": look_down_image, "occluded": occlude_image}
-
-
-def cnn_box_to_hog(box: Sequence[int]) -> Box:
-    """The HOG-like box (:data:`CNN_TO_HOG_SIZE`, :data:`CNN_TO_HOG_DY`) of a CNN box."""
-    top, right, bottom, left = (float(v) for v in box)
-    cx, cy = (left + right) / 2.0, (top + bottom) / 2.0
-    side = (bottom - top) * CNN_TO_HOG_SIZE
-    cy += CNN_TO_HOG_DY * side
-    half = side / 2.0
-    return (round(cy - half), round(cx + half), round(cy + half), round(cx - half))
-
-
-def _best_iou(box: Box, boxes: npt.NDArray[np.int64]) -> tuple[float, int]:
-    from faceripper.geometry import as_boxes, iou
-
-    if len(boxes) == 0:
-        return 0.0, -1
-    overlaps = iou(as_boxes([box]), as_boxes(boxes))[0]
-    best = int(np.argmax(overlaps))
-    return float(overlaps[best]), best
-
-
-def hog_finds(image: ImageRGB, box: Box, scale: float) -> bool:
-    """Whether HOG, on ``image`` resized by ``scale`` (no upsampling), finds the face
-    at ``box`` (IoU at least :data:`FOUND_IOU`)."""
-    from faceripper.detector import detect_faces_scaled
-
-    return _best_iou(box, detect_faces_scaled(image, scale))[0] >= FOUND_IOU
-
-
-def cnn_finds(image: ImageRGB, box: Box) -> tuple[float, Box | None]:
-    """The CNN's best score and box for the face at ``box``, searching the region
-    ``rip`` follows a face in (:func:`faceripper.detector.detect_cnn_around`); 0 and
-    None when no box of score :data:`CNN_MIN_SCORE` overlaps it by :data:`FOUND_IOU`."""
-    from faceripper.detector import detect_cnn_around
-
-    boxes, scores = detect_cnn_around(image, np.asarray(box, dtype=np.int64))
-    keep = scores >= CNN_MIN_SCORE
-    boxes, scores = boxes[keep], scores[keep]
-    overlap, best = _best_iou(box, boxes)
-    if overlap < FOUND_IOU:
-        return 0.0, None
-    top, right, bottom, left = (int(v) for v in boxes[best])
-    return float(scores[best]), (top, right, bottom, left)
-
-
-def _at_size(image: ImageRGB, box: Box, size: float) -> tuple[ImageRGB, Box]:
-    """``image`` resized so that ``box`` is ``size`` high, and the box there."""
-    import cv2
-
-    factor = size / max(box[2] - box[0], 1)
-    height, width = image.shape[:2]
-    resized = cv2.resize(
-        image, (round(width * factor), round(height * factor)), interpolation=cv2.INTER_AREA
-    )
-    scaled = (
-        round(box[0] * factor),
-        round(box[1] * factor),
-        round(box[2] * factor),
-        round(box[3] * factor),
-    )
-    return np.ascontiguousarray(resized, dtype=np.uint8), scaled
-
-
-def hog_lost_cnn_found(image: ImageRGB, box: Box, size: float, scale: float) -> bool:
-    """Whether the face at ``box``, drawn ``size`` high, is missed by HOG at ``scale``
-    and found by the CNN."""
-    small, small_box = _at_size(image, box, size)
-    return not hog_finds(small, small_box, scale) and cnn_finds(small, small_box)[0] > 0
-
-
-@dataclass(frozen=True)
-class PoseVariant:
-    """A photo in one pose, written to a file, with the pose's name and setting."""
-
-    source: FaceSource
-    pose: str
-    setting: float
-
-
-def pose_variants(
-    source: FaceSource, out_dir: Path, size: float, scale: float, poses: Iterable[str]
-) -> list[PoseVariant]:
-    """For each of ``poses`` (keys of :data:`POSE_SETTINGS`), a setting at which HOG (at
-    ``scale``) misses the face of ``source`` drawn ``size`` high and the CNN finds it (the
-    second mildest such setting, else the only one), written as a PNG under ``out_dir``;
-    poses with no such setting are left out. The variant's box is the original face's
-    (same centre and size)."""
-    import cv2
-
-    image = load_rgb(source.path)
-    found = []
-    for pose in poses:
-        good = [
-            (setting, posed)
-            for setting in POSE_SETTINGS[pose]
-            for posed in [POSE_IMAGES[pose](image, source.box, setting)]
-            if hog_lost_cnn_found(posed, source.box, size, scale)
-        ]
-        if not good:
-            continue
-        # One step past the mildest setting HOG misses, where there is one: the video's
-        # noise and compression must not bring the face back into HOG's sight.
-        setting, posed = good[min(1, len(good) - 1)]
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / f"{source.path.stem}-{pose}-{setting:g}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(posed, cv2.COLOR_RGB2BGR))
-        found.append(PoseVariant(FaceSource(path, source.identity, source.box), pose, setting))
-    return found
-
-
-def hog_missed_photos(people_dir: Path, scale: float) -> list[tuple[FaceSource, float]]:
-    """The photos of ``people_dir`` (LFW, one folder a person) in which HOG at ``scale``
-    finds no face and the CNN (whole photo, no upsampling) finds one: each as a
-    :class:`FaceSource` with the HOG-like box of the CNN's (:func:`cnn_box_to_hog`), and
-    the CNN's score. ``lfw_dev`` has 3 (measured: Jacques Chirac 0006 and 0010, John Paul
-    II 0002; HOG finds the last when the photo is doubled)."""
-    from faceripper.detector import detect_cnn_scored, detect_faces_scaled
-
-    found = []
-    for folder in sorted(p for p in Path(people_dir).iterdir() if p.is_dir()):
-        for path in sorted(p for p in folder.iterdir() if is_image_name(p)):
-            image = load_rgb(path)
-            if len(detect_faces_scaled(image, scale)):
-                continue
-            boxes, scores = detect_cnn_scored(image)
-            if len(boxes) and scores[0] >= CNN_MIN_SCORE:
-                found.append(
-                    (FaceSource(path, folder.name, cnn_box_to_hog(boxes[0])), float(scores[0]))
-                )
-    return found
-
-
-# --------------------------------------------------------------------------------------
 # The clip
 # --------------------------------------------------------------------------------------
 
@@ -294,7 +85,8 @@ class Person:
         frontal: photos HOG finds at the drawn size, nearest the reference first.
         size: the face size drawn, px (at most the photos' native sizes).
         posed: per frontal photo (same order), its :class:`PoseVariant` by pose.
-        lfw: the person's LFW photos HOG misses (:func:`hog_missed_photos`).
+        lfw: the person's LFW photos HOG misses
+            (:func:`faceripper.testing.poses.hog_missed_photos`).
     """
 
     name: str
@@ -311,7 +103,8 @@ class PoseRow:
 
     Attributes:
         frame, appearance, identity, is_target: as the truth's :class:`TruthRow`.
-        pose: one of :data:`POSES` (during a crossfade, the view that weighs more).
+        pose: one of :data:`faceripper.testing.poses.POSES` (during a crossfade, the view
+            that weighs more).
         setting: the pose's setting (degrees, vertical scale, hand start; 0 for
             ``frontal`` and ``lfw``).
         fading: the frame is inside a crossfade between two views.
@@ -424,7 +217,7 @@ def load_person(
     # first ``frontal_count`` that every pose can be made of (else those with the most).
     candidates: list[tuple[FaceSource, dict[str, PoseVariant]]] = []
     for source in sources:
-        small, box = _at_size(load_rgb(source.path), source.box, size)
+        small, box = at_size(load_rgb(source.path), source.box, size)
         if not hog_finds(small, box, scale):
             continue
         variants = pose_variants(source, out_dir / name, size, scale, POSE_SETTINGS)
@@ -601,7 +394,7 @@ def label_frames(
         boxes: list[Box] = []
         for row in truth.in_frame(decoded.index):
             pose, setting, fading = poses[(row.frame, row.appearance)]
-            overlap, best = _best_iou(row.box, found)
+            overlap, best = best_iou(row.box, found)
             hog = overlap >= FOUND_IOU
             score, cnn_box = cnn_finds(image, row.box)
             record: dict[str, Any] = {"row": row, "pose": pose, "setting": setting,
@@ -752,167 +545,3 @@ def build_turned(
 
 
 # --------------------------------------------------------------------------------------
-# Evaluation
-# --------------------------------------------------------------------------------------
-
-#: Why a referenced person's HOG-lost face was not saved, first cause that applies
-#: (:func:`loss_cause`), in report order.
-LOSS_CAUSES = (
-    "CNN misses it",
-    "encoding over 0.65 from the face's HOG faces",
-    "no HOG face of the appearance saved (no decided track)",
-    "before the track's first saved HOG face, within 15 frames of it",
-    "before the track's first saved HOG face, further back",
-    "after a saved HOG face, fewer than 2 encoded (undecided when lost)",
-    "after a saved HOG face, more than 4 s later",
-    "after a decided track, not followed (other rule)",
-)
-
-
-@dataclass(frozen=True)
-class TurnedMetrics:
-    """A ``rip`` manifest scored against the clip.
-
-    Attributes:
-        base: the ordinary :class:`~faceripper.testing.truth.Metrics` (precision, frame
-            recall, crops on strangers, crops on no face).
-        lost: per pose, referenced people's HOG-lost faces (not in a crossfade).
-        lost_saved: per pose, those saved under the right label.
-        lost_wrong: per pose, those saved under another label.
-        hog_faces, hog_saved: per pose, referenced people's HOG-found faces and those
-            saved right.
-        detectors: saved crops per manifest ``detector`` value.
-        lost_detectors: HOG-lost faces saved right, per ``detector``.
-        on_replaced: crops on a stranger who took a person's place.
-        losses: HOG-lost faces not saved, per :data:`LOSS_CAUSES` entry.
-    """
-
-    base: Any
-    lost: dict[str, int]
-    lost_saved: dict[str, int]
-    lost_wrong: dict[str, int]
-    hog_faces: dict[str, int]
-    hog_saved: dict[str, int]
-    detectors: dict[str, int]
-    lost_detectors: dict[str, int]
-    on_replaced: int
-    losses: dict[str, int]
-
-    def lost_ratio(self) -> float:
-        """HOG-lost faces saved right over all of them."""
-        total = sum(self.lost.values())
-        return sum(self.lost_saved.values()) / total if total else 0.0
-
-
-def match_rows(
-    manifest_rows: Iterable[Mapping[str, Any]], truth: Truth, iou_threshold: float = 0.4
-) -> list[tuple[Mapping[str, Any], TruthRow | None]]:
-    """Each saved manifest row with the truth face it matches, as
-    :func:`~faceripper.testing.truth.evaluate` matches it (the face of its frame with
-    the highest IoU, at least ``iou_threshold``), or None."""
-    out: list[tuple[Mapping[str, Any], TruthRow | None]] = []
-    for record in manifest_rows:
-        if str(record["status"]) != "saved":
-            continue
-        box: Box = tuple(int(record[k]) for k in ("top", "right", "bottom", "left"))  # type: ignore[assignment]
-        candidates = truth.in_frame(int(record["frame"]))
-        overlap, best = _best_iou(
-            box, np.array([c.box for c in candidates], dtype=np.int64).reshape(-1, 4)
-        )
-        out.append((record, candidates[best] if overlap >= iou_threshold else None))
-    return out
-
-
-def loss_cause(
-    row: PoseRow,
-    saved_hog: Sequence[tuple[int, bool]],
-    fps: float,
-    back_frames: int = 15,
-    max_s: float = 4.0,
-    same_face: float = 0.65,
-) -> str:
-    """The first of :data:`LOSS_CAUSES` that explains an unsaved HOG-lost face.
-
-    Args:
-        row: the face.
-        saved_hog: ``(frame, encoded)`` of the crops ``rip`` saved right from HOG in
-            the face's appearance.
-    """
-    if row.cnn_score <= 0:
-        return LOSS_CAUSES[0]
-    if not math.isnan(row.own_distance) and row.own_distance > same_face:
-        return LOSS_CAUSES[1]
-    if not saved_hog:
-        return LOSS_CAUSES[2]
-    before = [(f, e) for f, e in saved_hog if f < row.frame]
-    if not before:
-        first = min(f for f, _ in saved_hog)
-        return LOSS_CAUSES[3] if first - row.frame <= back_frames else LOSS_CAUSES[4]
-    if sum(e for _, e in before) < 2:
-        return LOSS_CAUSES[5]
-    if (row.frame - max(f for f, _ in before)) / fps > max_s:
-        return LOSS_CAUSES[6]
-    return LOSS_CAUSES[7]
-
-
-def evaluate_turned(
-    manifest_rows: Sequence[Mapping[str, Any]],
-    turned: Turned,
-    min_size_px: int = 80,
-    fps: float = 30.0,
-) -> TurnedMetrics:
-    """Score a ``rip`` manifest (rows as ``csv.DictReader`` reads them) against the clip."""
-    base = evaluate(manifest_rows, turned.truth, turned.label_to_identity, min_size_px)
-    labels = turned.label_to_identity
-    right: dict[tuple[int, int], str] = {}
-    wrong: set[tuple[int, int]] = set()
-    detectors: Counter[str] = Counter()
-    saved_hog: dict[int, list[tuple[int, bool]]] = {}
-    replaced_apps = _replaced_appearances(turned)
-    on_replaced = 0
-    for record, face in match_rows(manifest_rows, turned.truth):
-        detector = str(record.get("detector") or "hog")
-        detectors[detector] += 1
-        if face is None:
-            continue
-        key = (face.frame, face.appearance)
-        on_replaced += face.appearance in replaced_apps
-        if labels.get(str(record["label"])) == face.identity:
-            right.setdefault(key, detector)
-            if detector == "hog":
-                encoded = str(record.get("encoded", "1")) in ("1", "True", "true")
-                saved_hog.setdefault(face.appearance, []).append((face.frame, encoded))
-        else:
-            wrong.add(key)
-    lost: Counter[str] = Counter()
-    lost_saved: Counter[str] = Counter()
-    lost_wrong: Counter[str] = Counter()
-    hog_faces: Counter[str] = Counter()
-    hog_saved: Counter[str] = Counter()
-    lost_detectors: Counter[str] = Counter()
-    losses: Counter[str] = Counter()
-    for row in turned.poses:
-        if not row.is_target or row.fading:
-            continue
-        key = (row.frame, row.appearance)
-        if row.hog:
-            hog_faces[row.pose] += 1
-            hog_saved[row.pose] += key in right
-            continue
-        lost[row.pose] += 1
-        lost_wrong[row.pose] += key in wrong
-        if key in right:
-            lost_saved[row.pose] += 1
-            lost_detectors[right[key]] += 1
-        else:
-            losses[loss_cause(row, saved_hog.get(row.appearance, ()), fps)] += 1
-    return TurnedMetrics(
-        base, dict(lost), dict(lost_saved), dict(lost_wrong), dict(hog_faces), dict(hog_saved),
-        dict(detectors), dict(lost_detectors), on_replaced, dict(losses),
-    )  # fmt: skip
-
-
-def _replaced_appearances(turned: Turned) -> set[int]:
-    """Appearances of strangers who are alone in their shot (the replacements)."""
-    per_frame: Counter[int] = Counter(r.frame for r in turned.poses)
-    return {r.appearance for r in turned.poses if not r.is_target and per_frame[r.frame] == 1}

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from faceripper import adaptive
+from faceripper import adaptive, heldback
 from faceripper.crops import signature_distance
 from faceripper.tracker import Tracker
 from faceripper.tracks import Decision, Track, decide, join, one_per_frame, split
@@ -157,12 +157,12 @@ def _own_core(
 
 def _confirmed(track: Track, person: int, n_people: int) -> bool:
     """Whether a track decided for ``person`` has a face matched with confidence
-    (:func:`faceripper.adaptive.confident_faces`); one without waits for its video."""
+    (:func:`faceripper.heldback.confident_faces`); one without waits for its video."""
     encoded = [o.distances for o in track.observations if o.distances is not None]
     if not encoded:
         return True  # nothing to compare (not decided from encodings)
     distances = np.stack(encoded)  # (n, n_identities)
-    return bool(adaptive.confident_faces(distances, person, n_people).any())
+    return bool(heldback.confident_faces(distances, person, n_people).any())
 
 
 def collect_adaptive(
@@ -189,13 +189,13 @@ def collect_adaptive(
         encodings = np.stack([o.encoding for o in encoded])  # type: ignore[misc]
         median = np.median(distances, axis=0)
         if decision.person >= 0:
-            if adaptive.confident_faces(distances, decision.person, n_people).any():
-                chosen = encodings[adaptive.spread(len(encodings), adaptive.ANCHOR_ENCODINGS)]
-                result.anchors.append(adaptive.Anchor(decision.person, first, last, chosen))
+            if heldback.confident_faces(distances, decision.person, n_people).any():
+                chosen = encodings[heldback.spread(len(encodings), heldback.ANCHOR_ENCODINGS)]
+                result.anchors.append(heldback.Anchor(decision.person, first, last, chosen))
                 continue
             excluded: list[int] = []
             result.counts["tracks_unconfirmed"] += 1
-        elif adaptive.is_borderline(median, decision.reason, n_people, settings.tolerance):
+        elif heldback.is_borderline(median, decision.reason, n_people, settings.tolerance):
             excluded = sorted(
                 {
                     d.person
@@ -208,12 +208,12 @@ def collect_adaptive(
             continue
         hits = _track_hits(track, -1, float("nan"), settings, result)
         by_frame = {o.frame: o.distances for o in encoded}
-        pending = adaptive.PendingTrack(
+        pending = heldback.PendingTrack(
             name=track.name,
             first_frame=first,
             last_frame=last,
             ref_distance=median,
-            encodings=encodings[adaptive.spread(len(encodings), adaptive.PENDING_ENCODINGS)],
+            encodings=encodings[heldback.spread(len(encodings), heldback.PENDING_ENCODINGS)],
             excluded=tuple(excluded),
             hits=hits,
             own_distances=[by_frame.get(h.frame) if h.encoded else None for h in hits],
@@ -230,7 +230,7 @@ def _view_distance(
     settings: RipSettings,
     references: References | None,
 ) -> float:
-    """:attr:`faceripper.adaptive.PendingTrack.best` of a track decided for ``person``
+    """:attr:`faceripper.heldback.PendingTrack.best` of a track decided for ``person``
     (inf for a borderline one): its :func:`faceripper.adaptive.view_distance`."""
     if person < 0:
         return float("inf")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from faceripper import adaptive
+from faceripper import heldback
 from faceripper.blur import DEFAULT_BLUR_THRESHOLD
 from faceripper.detector import detection_scale
 from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
@@ -231,5 +231,5 @@ class SegmentResult:
     #: With ``settings.adapt``: the anchor tracks (decided with a face matched with
     #: confidence), and the tracks left for the video's second step
     #: (:mod:`faceripper.adaptive`).
-    anchors: list[adaptive.Anchor] = field(default_factory=list)
-    pending: list[adaptive.PendingTrack] = field(default_factory=list)
+    anchors: list[heldback.Anchor] = field(default_factory=list)
+    pending: list[heldback.PendingTrack] = field(default_factory=list)
