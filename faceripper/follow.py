@@ -379,7 +379,7 @@ def follow_lost(
         candidates, scores = detect_cnn_around(image, last)
         others = np.stack(taken + found) if taken or found else np.zeros((0, 4), np.int64)
         row = choose(last, candidates, scores, others, settings.min_size_px)
-        hog = next(np.array(o.box_trbl) for o in reversed(track.observations) if not o.followed)
+        hog = next((np.array(o.box_trbl) for o in track.observations[::-1] if not o.followed), last)
         if row < 0 and searches < FOLLOW_MAX_SEARCHES and not np.array_equal(hog, last):
             counts["follow_searches"] += 1  # again around the last HOG box (module doc)
             searches += 1
