@@ -22,8 +22,9 @@ pose and whether HOG finds it. Then runs ``faceripper rip`` once per option set
 - with ``--replay``, for each run of HOG-lost frames that follows a saved crop of the
   same face: the forward-following rules of *this* tree (``follow.choose`` on
   ``detector.detect_cnn_around``, the encoding check left out) replayed from ``rip``'s
-  last saved box, and where the chain stops (CNN score, box under ``--min-size``, no
-  link), with the unsaved faces of such runs per pose and stop.
+  last saved box (searched again around the last saved HOG box where nothing continues
+  it), and where the chain stops (CNN score, box under ``--min-size``, no link), with
+  the unsaved faces of such runs per pose and stop.
 
     python benchmarks/turned.py -- "" "--no-dedupe" "--no-follow"
 
@@ -164,10 +165,13 @@ def replay(turned: Turned, rows: list[dict[str, str]], min_size: int) -> Counter
     from faceripper.video import iter_frames, scan_video
 
     saved: dict[tuple[int, int], np.ndarray] = {}
+    hog_saved: dict[int, list[tuple[int, np.ndarray]]] = {}
     for record, face in match_rows(rows, turned.truth):
         if face is not None and turned.label_to_identity.get(record["label"]) == face.identity:
-            box = [int(record[k]) for k in ("top", "right", "bottom", "left")]
-            saved[(face.frame, face.appearance)] = np.array(box, dtype=np.int64)
+            box = np.array([int(record[k]) for k in ("top", "right", "bottom", "left")])
+            saved[(face.frame, face.appearance)] = box
+            if record.get("detector", "hog") == "hog":
+                hog_saved.setdefault(face.appearance, []).append((face.frame, box))
     lost: dict[int, list[PoseRow]] = {}
     for row in turned.poses:
         if row.is_target and not row.hog:
@@ -184,6 +188,11 @@ def replay(turned: Turned, rows: list[dict[str, str]], min_size: int) -> Counter
         runs.append(run)
     runs = [r for r in runs if (r[0].frame - 1, r[0].appearance) in saved]
     chains = {id(r): saved[(r[0].frame - 1, r[0].appearance)] for r in runs}
+    # The last HOG box before each run, searched around when the last box finds nothing.
+    hogs: dict[int, np.ndarray] = {}
+    for r in runs:
+        before = [(f, b) for f, b in hog_saved.get(r[0].appearance, []) if f < r[0].frame]
+        hogs[id(r)] = max(before, key=lambda fb: fb[0])[1] if before else chains[id(r)]
     stops: dict[int, str] = {}
     by_frame: dict[int, list[tuple[list[PoseRow], PoseRow]]] = {}
     for run in runs:
@@ -201,10 +210,13 @@ def replay(turned: Turned, rows: list[dict[str, str]], min_size: int) -> Counter
             last = chains[id(run)]
             boxes, scores = detect_cnn_around(decoded.rgb(), last)
             chosen = choose(last, boxes, scores, np.zeros((0, 4), np.int64), min_size)
+            if chosen < 0 and not np.array_equal(hogs[id(run)], last):
+                boxes, scores = detect_cnn_around(decoded.rgb(), hogs[id(run)])
+                chosen = choose(last, boxes, scores, np.zeros((0, 4), np.int64), min_size)
             if chosen >= 0:
                 chains[id(run)] = boxes[chosen]
             elif len(boxes) == 0 or float(scores.max()) < FOLLOW_MIN_SCORE:
-                stops[id(run)] = "CNN score under 0.3 around the last box"
+                stops[id(run)] = "CNN score under 0.3 around the last box and the last HOG box"
             elif (box_sizes(boxes) < min_size).all():
                 stops[id(run)] = "CNN box under --min-size"
             else:

@@ -37,11 +37,15 @@ only when
 - the track has not been followed for :data:`FOLLOW_MAX_S` seconds since its last HOG
   face already.
 
+Where no CNN face around a followed track's last (CNN) box continues it, the region
+around its last HOG box is searched once more, same rules: a weak MMOD detection (a hand
+over the mouth) depends on the scale and place it is searched at.
+
 A frame in which nothing acceptable is found does not end the following: the track
 waits (:meth:`faceripper.tracker.Tracker.assign`'s ``wait``, :func:`waits`) up to
 :data:`FOLLOW_MISSES` looked-at frames in a row, searched again around its last box
 (nothing is saved in the frames it missed), and a HOG face may continue it too. At
-most :data:`FOLLOW_MAX_SEARCHES` tracks are searched in a frame (:func:`follow_order`).
+most :data:`FOLLOW_MAX_SEARCHES` CNN searches are made in a frame (:func:`follow_order`).
 
 A face is also followed backwards (:func:`follow_back`): a person often turns towards
 the camera, and HOG first sees him, after being turned away. So the moment a track
@@ -52,10 +56,9 @@ row have no face that continues it (nothing is saved in those). Only the last
 :data:`FOLLOW_BACK_FRAMES` looked-at frames are kept for that (:class:`RecentFrame`),
 never those before the last shot cut or reset point (the worker keeps them in the
 state it makes anew there), so what is found does not depend on how the video is cut
-into segments. A track that starts without being followed
-holds the regions of those frames around its first box (:meth:`RecentFrame.region`,
-:data:`FOLLOW_HOLD_MARGIN`), so that how far back it is followed does not depend on
-when it becomes a person's.
+into segments. A track that starts without being followed holds the regions of those
+frames around its first box (:meth:`RecentFrame.region`, :data:`FOLLOW_HOLD_MARGIN`),
+so that how far back it is followed does not depend on when it becomes a person's.
 
 A followed face is an observation of its track, but never an encoded one: the track's
 identity is still decided from its HOG faces alone (:func:`faceripper.tracks.decide`),
@@ -108,8 +111,7 @@ FOLLOW_SAME_FACE = 0.65
 #: turned to a neighbour for a few sentences); then it ends, as it would without
 #: following. Every face followed passes the checks above on its own (CNN score,
 #: continuity, clear of other faces, its encoding near the track's), so the limit is
-#: only a bound on the cost of a track whose face stays out of HOG's sight. (It was 30
-#: looked-at frames, a second at 30 frames/s: a head turned longer was lost.)
+#: only a bound on the cost of a track whose face stays out of HOG's sight.
 FOLLOW_MAX_S = 4.0
 #: A track not yet decided is followed when its encoded faces lie at most this much
 #: beyond the tolerance from a person by the median (:func:`candidate`); what is
@@ -118,8 +120,7 @@ FOLLOW_CANDIDATE_SLACK = 0.15
 #: A followed track in whose frame nothing acceptable is found waits this many
 #: looked-at frames for a face that continues it (nothing saved in those), then ends.
 FOLLOW_MISSES = 3
-#: At most this many CNN searches a looked-at frame forwards (:func:`follow_order`): a
-#: bound on the cost of a frame where many faces turn away at once.
+#: At most this many CNN searches a looked-at frame forwards (:func:`follow_order`).
 FOLLOW_MAX_SEARCHES = 4
 #: A track that starts unfollowed holds the region within this many face sides of its
 #: first box from the kept frames before it (:meth:`RecentFrame.region`), to be followed
@@ -308,8 +309,7 @@ def choose(
         min_size_px: the run's ``--min-size``.
 
     Returns:
-        The row of the face that overlaps ``last`` most among those that qualify (see
-        the module's docstring); -1 for none.
+        The row of the qualifying face (module doc) that overlaps ``last`` most; -1: none.
 
     Example:
         >>> last = np.array([100, 200, 200, 100])
@@ -345,8 +345,7 @@ def follow_lost(
     settings: FollowSettings,
     counts: Counter[str],
 ) -> BoxArray:
-    """Faces that continue the lost tracks of people and candidates in this frame (see
-    the module).
+    """Faces that continue the lost tracks of people and candidates here (module doc).
 
     Args:
         image: the frame, RGB uint8 ``(h, w, 3)``.
@@ -355,10 +354,9 @@ def follow_lost(
             looked-at frame, and the waiting ones: :attr:`faceripper.tracker.Tracker.tracked`).
         lost: those of them no HOG face continues.
         settings: the run's settings and references.
-        counts: tallies, updated: ``follow_searches`` (CNN searches), ``followed``
-            (faces taken), ``follow_vetoed`` (someone else's, or unlike the track's),
-            ``follow_retries`` (encoded again in the track's last box, :func:`_accept`),
-            ``follow_skipped`` (tracks unsearched, over :data:`FOLLOW_MAX_SEARCHES`).
+        counts: tallies, updated: ``follow_searches`` (CNN searches), ``followed`` (faces
+            taken), ``follow_vetoed`` (someone else's, or unlike the track's), ``follow_retries``
+            (:func:`_accept`), ``follow_skipped`` (over :data:`FOLLOW_MAX_SEARCHES`).
 
     Returns:
         ``(k, 4)`` int64 boxes, each continuing one lost track as the tracker links it
@@ -381,13 +379,18 @@ def follow_lost(
         candidates, scores = detect_cnn_around(image, last)
         others = np.stack(taken + found) if taken or found else np.zeros((0, 4), np.int64)
         row = choose(last, candidates, scores, others, settings.min_size_px)
+        hog = next((np.array(o.box_trbl) for o in track.observations[::-1] if not o.followed), last)
+        if row < 0 and searches < FOLLOW_MAX_SEARCHES and not np.array_equal(hog, last):
+            counts["follow_searches"] += 1  # again around the last HOG box (module doc)
+            searches += 1
+            candidates, scores = detect_cnn_around(image, hog)
+            row = choose(last, candidates, scores, others, settings.min_size_px)
         if row < 0:
             continue
         box, _ = _accept(image, last, candidates[row], others, person, track, settings, counts)
-        if box is None:
-            continue
-        found.append(box)
-        counts["followed"] += 1
+        if box is not None:
+            found.append(box)
+            counts["followed"] += 1
     return np.stack(found) if found else np.zeros((0, 4), dtype=np.int64)
 
 
@@ -405,10 +408,9 @@ def _accept(
     """The box a CNN face ``box`` continues ``track`` with, after the encoding check
     (:func:`_check`), and its landmarks (the frame's pixels); None: refused.
 
-    A face refused only as unlike the track (not as anybody else's) is checked once
-    more in the track's box ``last`` (dlib's landmarks depend on the box they are
-    fitted in, and can lose the eyes of a tilted head in one box and not in another),
-    when that box is clear of ``others``; it is taken with that box if it passes there.
+    A face refused only as unlike the track (not as anybody else's) is checked once more
+    in the track's box ``last`` (the landmarks depend on the box they are fitted in) when
+    that box is clear of ``others``, and taken with that box if it passes there.
     ``shift``: what to subtract from a box to have it in ``image`` (a region).
     """
     move = np.zeros(4, np.int64) if shift is None else shift
@@ -483,10 +485,9 @@ def follow_back(
     first observation are searched newest first around its earliest box, as
     :func:`follow_lost` searches forwards, until :data:`FOLLOW_MISSES` frames in a row
     have no face that continues it; the faces found become its first observations
-    (``followed``, cropped as the worker crops), and are added to their frame's faces. At most
-    :data:`FOLLOW_MAX_S` seconds before its first face. The frames searched are those
-    of ``recent``, or, for a track that started without being followed, the regions
-    of them held in ``held`` at its start.
+    (``followed``, cropped as the worker crops), added to their frame's faces. At most
+    :data:`FOLLOW_MAX_S` seconds before its first face. The frames searched are those of
+    ``recent``, or, for a track that started unfollowed, their regions held in ``held``.
 
     Args:
         tracks: the tracks of the current frame, their observations of it included
@@ -498,10 +499,9 @@ def follow_back(
             (faces taken backwards), ``follow_vetoed``.
         held: the regions held for tracks not followed yet, by ``id`` of the track,
             updated: a track that starts (its first observation is of this frame)
-            without being followed gets the regions of ``recent`` around its first
-            box (:data:`FOLLOW_HOLD_MARGIN`); they are let go when it is followed,
-            when it is no longer among ``tracks``, or when it is settled as nobody's.
-            None: nothing is held.
+            without being followed gets the regions of ``recent`` around its first box
+            (:data:`FOLLOW_HOLD_MARGIN`); they are let go when it is followed, when it
+            is no longer among ``tracks``, or when it is settled as nobody's. None: none.
     """
     far = settings.tolerance + MEDIAN_SLACK
     for track in tracks:

@@ -43,6 +43,7 @@ from faceripper.pose import (
     nose_offset,
     roll_degrees,
 )
+from faceripper.testing.poses import occlude_image
 from faceripper.tracks import Observation, Track
 
 # ----------------------------------------------------------------------- pure rules
@@ -563,3 +564,56 @@ def test_a_track_is_followed_back_from_regions_held_at_its_start(testdata, fresh
         crops = [cv2.imdecode(np.frombuffer(j, np.uint8), 1) for j in (held_jpeg, frame_jpeg)]
         # The same crop, but for the rounding of the landmarks moved by the region's place.
         assert np.abs(crops[0].astype(int) - crops[1]).max() <= 8
+
+
+def _follow_hand_covered(testdata: Path) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """Lin-Manuel Miranda's face, 100 px, a hand over it from 0.46 of its height (HOG
+    misses it; the CNN's score depends on the region it is searched in), lost by a track
+    whose last box is the CNN's of it. Returns what a CNN search around that box alone
+    links (-1: nothing), what :func:`follow_lost` takes for his track and for a
+    stranger's (Obama's encodings) in the same place, and his HOG box."""
+    photo = testdata / "face_recognition" / "lin-manuel-miranda.png"
+    image, (_, right, _, left) = _photo_face(photo)
+    factor = 100 / (right - left)
+    small = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    frame = np.ascontiguousarray(small)
+    hog = detect_faces(frame, upsample=0)[0]
+    covered = np.ascontiguousarray(occlude_image(frame, tuple(int(v) for v in hog), 0.46))
+    assert len(detect_faces(covered, upsample=0)) == 0
+    boxes, scores = detect_cnn_around(covered, hog)
+    last = boxes[int(np.argmax(scores))]  # the CNN's box of the previous frame
+    around, around_scores = detect_cnn_around(covered, last)
+    alone = choose(last, around, around_scores, np.zeros((0, 4), np.int64), 80)
+    obama, obama_box = _photo_face(testdata / "face_recognition" / "obama3.jpg")
+    taken = []
+    for encoding in (
+        encode_faces(frame, hog[None, :]).encodings[0],
+        encode_faces(obama, obama_box[None, :]).encodings[0],
+    ):
+        box = tuple(int(v) for v in hog)
+        track = Track(
+            "0.0",
+            [Observation(f, f / 30, 0, box, 100.0, False, np.array([0.3]), encoding=encoding)
+             for f in range(2)]
+            + [Observation(2, 2 / 30, 0, tuple(int(v) for v in last), 100.0, False, followed=True)],
+        )  # fmt: skip
+        track.votes.update({0: 2})
+        settings = FollowSettings(
+            min_size_px=80, tolerance=0.6, ambiguity_gap=0.0, landmarks="5", engine="dlib",
+            device="cpu", encodings=encoding[None, :], person=np.zeros(1, np.int64),
+            n_identities=1, n_people=1,
+        )  # fmt: skip
+        none = np.zeros((0, 4), np.int64)
+        taken.append(follow_lost(covered, none, [track], [track], settings, Counter()))
+    return alone, taken[0], taken[1], hog
+
+
+def test_a_hand_covered_face_lost_in_the_cnn_box_is_found_around_the_last_hog_box(testdata, fresh):
+    """Where the CNN finds no face around a followed track's last (CNN) box, it searches
+    once more around the track's last HOG box: a weak MMOD detection (a hand over the
+    mouth) depends on the region's scale and place. What is found there still passes
+    every check: for a stranger's track in the same place it is not taken."""
+    alone, own, stranger, hog = fresh.submit(_follow_hand_covered, testdata).result()
+    assert alone == -1  # the search around the last box alone loses it
+    assert own.shape == (1, 4) and iou(own, hog[None, :])[0, 0] >= 0.5  # his face
+    assert stranger.shape == (0, 4)  # a stranger's track never takes it
