@@ -137,7 +137,11 @@ RIP_ARGS = [
 ]
 
 
-def rip_args(clip: dict[str, Path], target: Path, *extra: str) -> list[str]:
+def clip_rip_args(
+    clip: dict[str, Path], target: Path, *extra: str, cache: Path | None = None
+) -> list[str]:
+    """``rip`` on a rendered clip's ``refs`` and ``videos`` into ``target``, then
+    ``extra``; the reference cache is ``cache``, by default in ``clip["base"]``."""
     return [
         "rip",
         "--refs",
@@ -147,10 +151,13 @@ def rip_args(clip: dict[str, Path], target: Path, *extra: str) -> list[str]:
         "--target-dir",
         str(target),
         "--cache",
-        str(target.parent / "refs.npz"),
-        *RIP_ARGS,
+        str(cache or clip["base"] / "refs.npz"),
         *extra,
     ]
+
+
+def rip_args(clip: dict[str, Path], target: Path, *extra: str) -> list[str]:
+    return clip_rip_args(clip, target, *RIP_ARGS, *extra, cache=target.parent / "refs.npz")
 
 
 @pytest.fixture(scope="session")

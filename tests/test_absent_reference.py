@@ -33,7 +33,7 @@ from faceripper.testing import (
 from faceripper.testing.footage import write_tight_crop
 from faceripper.writer import read_manifest
 
-from conftest import run_cli
+from conftest import clip_rip_args, run_cli
 
 PERSON = "Hu_Jintao"
 LOOKALIKE = "Kim_Hong-up"
@@ -50,22 +50,7 @@ def _clip(base: Path, faces: list[PlacedFace]) -> dict[str, Path]:
 
 
 def _rip(clip: dict[str, Path], target: Path, *extra: str) -> tuple[object, str]:
-    result = run_cli(
-        [
-            "rip",
-            "--refs",
-            str(clip["refs"]),
-            "--video-dir",
-            str(clip["videos"]),
-            "--target-dir",
-            str(target),
-            "--cache",
-            str(clip["base"] / "refs.npz"),
-            "--min-size",
-            "60",
-            *extra,
-        ]
-    )
+    result = run_cli(clip_rip_args(clip, target, "--min-size", "60", *extra))
     assert result.exit_code == 0, result.stderr
     rows = read_manifest(target / "manifest.csv")
     truth = load_truth(clip["base"] / "clip.truth.csv")

@@ -33,7 +33,7 @@ from faceripper.testing import (
 )
 from faceripper.writer import ADAPT_PREFIX, JOURNAL_NAME, Dataset, read_manifest
 
-from conftest import run_cli, tree_digest
+from conftest import clip_rip_args, run_cli, tree_digest
 
 pytestmark = pytest.mark.slow
 
@@ -83,24 +83,9 @@ def _render_clip(base: Path, shots: list[Shot]) -> dict[str, Path]:
 
 
 def args(clip: dict[str, Path], target: Path, *extra: str) -> list[str]:
-    return [
-        "rip",
-        "--refs",
-        str(clip["refs"]),
-        "--video-dir",
-        str(clip["videos"]),
-        "--target-dir",
-        str(target),
-        "--cache",
-        str(clip["base"] / "refs.npz"),
-        "--tolerance",
-        "0.3",
-        "--min-size",
-        "60",
-        "--segment-frames",
-        "12",
-        *extra,
-    ]
+    return clip_rip_args(
+        clip, target, "--tolerance", "0.3", "--min-size", "60", "--segment-frames", "12", *extra
+    )
 
 
 def score(clip: dict[str, Path], target: Path):

@@ -23,7 +23,7 @@ from test_adaptive_rip import _render_clip
 from faceripper.testing import PlacedFace, Shot, evaluate, load_face_sources, load_truth
 from faceripper.writer import JOURNAL_NAME, read_manifest
 
-from conftest import run_cli
+from conftest import clip_rip_args, run_cli
 
 LANCE, HU, KIM = "Lance_Armstrong", "Hu_Jintao", "Kim_Hong-up"
 
@@ -92,22 +92,7 @@ def test_a_shot_showing_a_view_of_the_persons_anchor_is_saved_and_the_lookalike_
     clip, tmp_path
 ):
     target = tmp_path / "faces"
-    result = run_cli(
-        [
-            "rip",
-            "--refs",
-            str(clip["refs"]),
-            "--video-dir",
-            str(clip["videos"]),
-            "--target-dir",
-            str(target),
-            "--cache",
-            str(clip["base"] / "refs.npz"),
-            "--min-size",
-            "60",
-            "--no-dedupe",
-        ]
-    )
+    result = run_cli(clip_rip_args(clip, target, "--min-size", "60", "--no-dedupe"))
     assert result.exit_code == 0, result.stderr
     rows = read_manifest(target / "manifest.csv")
     metrics = evaluate(rows, load_truth(clip["truth"]), {"lance": LANCE, "hu": HU}, 60)

@@ -447,6 +447,16 @@ def write_h264(
     return truth
 
 
+def write_video(
+    path: Path, shots: Sequence[Shot], frame_size: tuple[int, int], fps: float
+) -> Truth:
+    """Render ``shots`` into ``path``: H.264 for a ``.mp4`` (:func:`write_h264`), MJPG at
+    quality 90 otherwise (:func:`faceripper.testing.render.render_video`)."""
+    if path.suffix.lower() == ".mp4":
+        return write_h264(path, shots, frame_size, fps)
+    return render_video(path, shots, frame_size=frame_size, fps=fps, quality=90)
+
+
 def _references(
     photos: dict[str, list[Path]],
     chosen: Sequence[str],
@@ -563,10 +573,7 @@ def build_footage(
     videos = Path(out_dir) / "videos"
     videos.mkdir(parents=True, exist_ok=True)
     video = videos / video_name
-    if video.suffix.lower() == ".mp4":
-        truth = write_h264(video, shots, frame_size, fps)
-    else:
-        truth = render_video(video, shots, frame_size=frame_size, fps=fps, quality=90)
+    truth = write_video(video, shots, frame_size, fps)
     truth_csv = Path(out_dir) / f"{video_name}.truth.csv"
     truth_path(video).replace(truth_csv)
     starts = np.cumsum([0] + [s.n_frames for s in shots])

@@ -49,7 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceripper.images import load_rgb
-from faceripper.testing.footage import medoid, write_h264
+from faceripper.testing.footage import medoid, write_video
 from faceripper.testing.poses import (
     FOUND_IOU,
     POSE_SETTINGS,
@@ -498,7 +498,6 @@ def build_turned(
     ``out_dir/videos/<video_name>``, its truth beside it and ``out_dir/poses.csv``.
     """
     from faceripper.detector import detection_scale
-    from faceripper.testing.render import render_video
 
     scale = detection_scale(min_size_px)
     out_dir = Path(out_dir)
@@ -534,10 +533,7 @@ def build_turned(
     videos = out_dir / "videos"
     videos.mkdir(parents=True, exist_ok=True)
     video = videos / video_name
-    if video.suffix.lower() == ".mp4":
-        truth = write_h264(video, shots, frame_size, fps)
-    else:
-        truth = render_video(video, shots, frame_size=frame_size, fps=fps, quality=90)
+    truth = write_video(video, shots, frame_size, fps)
     rows = label_frames(video, truth, pose_of_frames(shots, kinds), scale)
     poses_csv = out_dir / "poses.csv"
     write_poses(rows, poses_csv)
