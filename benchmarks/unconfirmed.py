@@ -261,6 +261,25 @@ def simulate(
             out.append(video[pick].reshape(-1, 128))
         return out
 
+    def unconfirmed(
+        tracks: list[npt.NDArray[np.float64]],
+        refs: npt.NDArray[np.float64],
+        view: npt.NDArray[np.float64],
+        kind_of_pair: str,
+    ) -> list[dict[str, Any]]:
+        """One video of ``tracks``: its unconfirmed tracks' statistics, whether the video
+        has an anchor, and what rip's video step does with each; ``counts`` updated."""
+        decided = [classify(t, refs, tolerance, view) for t in tracks]
+        anchor = any(kind == "confirmed" for kind, _ in decided)
+        kept = iter(video_step(tracks, decided, refs, tolerance))
+        counts[f"{kind_of_pair} tracks"] += len(decided)
+        counts[f"{kind_of_pair} confirmed"] += sum(kind == "confirmed" for kind, _ in decided)
+        return [
+            {**s, "anchor": anchor, "rip": next(kept)}
+            for kind, s in decided
+            if kind == "unconfirmed"
+        ]
+
     for target in main:
         others = [n for n in main if n != target]
         for ref in rows[target]:
@@ -271,17 +290,7 @@ def simulate(
                 refs = np.stack(
                     [plain[ref]] + [plain[_usable_row(rng, rows[n], usable)] for n in run]
                 )
-                tracks = shots(target, int(ref))
-                decided = [classify(t, refs, tolerance, views[ref]) for t in tracks]
-                anchor = any(kind == "confirmed" for kind, _ in decided)
-                kept = iter(video_step(tracks, decided, refs, tolerance))
-                counts["same tracks"] += len(decided)
-                counts["same confirmed"] += sum(kind == "confirmed" for kind, _ in decided)
-                same += [
-                    {**s, "anchor": anchor, "rip": next(kept)}
-                    for kind, s in decided
-                    if kind == "unconfirmed"
-                ]
+                same += unconfirmed(shots(target, int(ref)), refs, views[ref], "same")
             run = list(rng.choice(others, n_other_refs, replace=False))
             picks = [_usable_row(rng, rows[n], usable) for n in run]
             refs = np.stack([plain[ref]] + [plain[r] for r in picks])
@@ -289,16 +298,8 @@ def simulate(
                 if stranger == target or stranger in run:
                     continue
                 tracks = shots(stranger, -1)
-                decided = [classify(t, refs, tolerance, views[ref]) for t in tracks]
-                anchor = any(kind == "confirmed" for kind, _ in decided)
-                kept = iter(video_step(tracks, decided, refs, tolerance))
-                counts["different tracks"] += len(decided)
-                counts["different confirmed"] += sum(kind == "confirmed" for kind, _ in decided)
-                different += [
-                    {**s, "anchor": anchor, "who": f"{stranger}~{target}", "rip": next(kept)}
-                    for kind, s in decided
-                    if kind == "unconfirmed"
-                ]
+                found = unconfirmed(tracks, refs, views[ref], "different")
+                different += [{**f, "who": f"{stranger}~{target}"} for f in found]
     return same, different, counts
 
 
