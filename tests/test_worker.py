@@ -13,6 +13,7 @@ from faceripper.tracks import Observation, Track
 from faceripper.video import plan_segments, reach, scan_video
 from faceripper.worker import (
     DEDUPE_RECENT,
+    References,
     RipSettings,
     SegmentResult,
     SegmentTask,
@@ -21,6 +22,10 @@ from faceripper.worker import (
     owned_frames,
     starts_shot,
 )
+
+#: Two people's reference rows (these tests give each face its distances by hand; the
+#: encodings matter only to the video step's near rule for unconfirmed tracks).
+TWO_PEOPLE = References(np.eye(2, 128), np.arange(2, dtype=np.int64), 2)
 
 
 def observation(frame: int, signature: np.ndarray, encoded: bool) -> Observation:
@@ -43,7 +48,7 @@ def finished(signatures: list[np.ndarray], dedupe: bool = True) -> SegmentResult
     tracker = Tracker()
     tracker.finished = [track]
     result = SegmentResult(0)
-    finish_tracks(tracker, RipSettings(dedupe=dedupe), result, n_people=2)
+    finish_tracks(tracker, RipSettings(dedupe=dedupe), result, TWO_PEOPLE)
     return result
 
 
@@ -86,7 +91,7 @@ def finish(tracks: list[Track]) -> SegmentResult:
     tracker = Tracker()
     tracker.finished = tracks
     result = SegmentResult(0)
-    finish_tracks(tracker, RipSettings(dedupe=False), result, n_people=2)
+    finish_tracks(tracker, RipSettings(dedupe=False), result, TWO_PEOPLE)
     return result
 
 
@@ -204,7 +209,6 @@ def test_reset_points_are_cuts_and_block_starts():
 def test_the_engine_and_device_are_not_part_of_the_resume_check(tmp_path):
     from faceripper.config import Config, Person
     from faceripper.pipeline import run_fingerprint
-    from faceripper.worker import References
 
     config = Config((Person("amy", "amy", "", tmp_path),), tmp_path)
     references = References(np.zeros((1, 128)), np.zeros(1, dtype=np.int64), 1)
@@ -267,7 +271,7 @@ def test_a_turning_face_is_kept_by_its_confident_views_with_adapt(adapt):
     tracker = Tracker()
     tracker.finished = [Track("0.0", observations)]
     result = SegmentResult(0)
-    finish_tracks(tracker, RipSettings(dedupe=False, adapt=adapt), result, n_people=2)
+    finish_tracks(tracker, RipSettings(dedupe=False, adapt=adapt), result, TWO_PEOPLE)
     assert len(result.hits) == (11 if adapt else 0)
     assert all(h.person == 0 for h in result.hits)
     assert result.counts["tracks_own_core"] == adapt
@@ -276,5 +280,5 @@ def test_a_turning_face_is_kept_by_its_confident_views_with_adapt(adapt):
     jumped = [face(f, d, f * step + (f > 5) * 4 * step) for f, d in enumerate(distances)]
     tracker.finished = [Track("0.0", jumped)]
     result = SegmentResult(0)
-    finish_tracks(tracker, RipSettings(dedupe=False, adapt=adapt), result, n_people=2)
+    finish_tracks(tracker, RipSettings(dedupe=False, adapt=adapt), result, TWO_PEOPLE)
     assert result.hits == []

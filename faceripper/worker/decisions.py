@@ -29,9 +29,8 @@ def finish_tracks(
     tracker: Tracker,
     settings: RipSettings,
     result: SegmentResult,
-    n_people: int,
+    references: References,
     resets: Sequence[int] | None = None,
-    references: References | None = None,
 ) -> None:
     """Decide every track's identity and turn its crops into hits (near duplicates out).
 
@@ -40,9 +39,11 @@ def finish_tracks(
     the parts of one face that the detector lost for a moment are joined again
     (:func:`faceripper.tracks.join`); each is decided on its own, then at most one per
     person is kept in any frame (:func:`faceripper.tracks.one_per_frame`). Identities
-    from ``n_people`` on are negatives: their tracks are dropped and counted.
-    ``references``: the run's, for the video step's near rule (:func:`collect_adaptive`).
+    from ``references.n_people`` on are negatives: their tracks are dropped and counted.
+    ``references``: the run's; they also give the video step's near rule its photos and
+    their views (:func:`collect_adaptive`).
     """
+    n_people = references.n_people
     tracker.cut()
     hits: list[FaceHit] = []
     parts = [
@@ -103,7 +104,7 @@ def finish_tracks(
             continue  # held back for the video's word (collect_adaptive)
         hits += _track_hits(track, decision.person, decision.distance, settings, result)
     if settings.adapt:
-        collect_adaptive(parts, decisions, settings, result, n_people, references)
+        collect_adaptive(parts, decisions, settings, result, references)
     tracker.finished = []
     hits.sort(key=lambda h: (h.frame, h.face_index))
     result.hits += hits
@@ -170,14 +171,13 @@ def collect_adaptive(
     decisions: list[Decision],
     settings: RipSettings,
     result: SegmentResult,
-    n_people: int,
-    references: References | None = None,
+    references: References,
 ) -> None:
     """Keep a segment's anchors (tracks decided with a face matched with confidence),
     its borderline tracks and its tracks decided without a face matched with confidence
     for the video's second step (:mod:`faceripper.adaptive`). A track of the last kind
-    keeps its :func:`faceripper.adaptive.view_distance` to its person's ``references``
-    (without them: the distance of its nearest face, as if each photo were its own view)."""
+    keeps its :func:`faceripper.adaptive.view_distance` to its person's ``references``."""
+    n_people = references.n_people
     spans = [(t.observations[0].frame, t.observations[-1].frame) for t in tracks]
     for track, decision, (first, last) in zip(tracks, decisions, spans, strict=True):
         encoded = [
@@ -218,25 +218,20 @@ def collect_adaptive(
             hits=hits,
             own_distances=[by_frame.get(h.frame) if h.encoded else None for h in hits],
             decided=decision.person,
-            best=_view_distance(encodings, distances, decision.person, settings, references),
+            best=_view_distance(encodings, decision.person, settings, references),
         )
         result.pending.append(pending)
 
 
 def _view_distance(
     encodings: npt.NDArray[np.float64],
-    distances: npt.NDArray[np.float64],
     person: int,
     settings: RipSettings,
-    references: References | None,
+    references: References,
 ) -> float:
     """:attr:`faceripper.heldback.PendingTrack.best` of a track decided for ``person``
     (inf for a borderline one): its :func:`faceripper.adaptive.view_distance`."""
     if person < 0:
         return float("inf")
-    if references is None:
-        own = distances[:, person]
-        near = own[own <= min(settings.tolerance, adaptive.NEAR_DISTANCE)]
-        return float(near.min()) if near.size else float("inf")
     photos, views = references.photos_of(person)
     return adaptive.view_distance(encodings, photos, views, settings.tolerance)

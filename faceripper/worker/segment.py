@@ -178,7 +178,7 @@ def process_segment(task: SegmentTask) -> SegmentResult:
             _new_state(settings, state, finished)  # ends the last tracks
         tracker = Tracker(enabled=settings.tracks)
         tracker.finished = finished
-        finish_tracks(tracker, settings, result, references.n_people, resets, references)
+        finish_tracks(tracker, settings, result, references, resets)
         result.frames = walk.planned
         result.owned = (walk.first, walk.last + 1) if walk.first >= 0 else (task.end, task.end)
         expected = task.end - task.start
