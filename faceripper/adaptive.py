@@ -91,7 +91,6 @@ from faceripper.heldback import (
     PendingTrack,
     confident_faces,
 )
-from faceripper.template import typical_tracks
 from faceripper.tracks import Decision
 
 if TYPE_CHECKING:
@@ -332,29 +331,20 @@ def decide_video(
         pending, anchors, _decide(pending, anchors, n_people, tolerance), n_people, tolerance
     )
     if trust_references:
-        final = _corroborated(pending, anchors, decisions, n_people, tolerance)
-        typical = typical_tracks(pending, anchors, [d.person for d in final], n_people)
-        for k, person in typical.items():
-            final[k] = Adoption(person, final[k].video_distance, "template")
-        return final
+        return _corroborated(pending, anchors, decisions, n_people, tolerance)
     alone = [k for k, d in enumerate(decisions) if d.reason == "references"]
     near = [k for k in alone if pending[k].best <= VIEW_DISTANCE]
-    held = [-1 if k in alone and k not in near else d.person for k, d in enumerate(decisions)]
-    typical = typical_tracks(pending, anchors, held, n_people)
-    rest = [k for k in alone if k not in near and k not in typical]
+    rest = [k for k in alone if pending[k].best > VIEW_DISTANCE]
     final = list(decisions)
     for k in near:
         final[k] = Adoption(pending[k].decided, decisions[k].video_distance, "near")
-    for k, person in typical.items():
-        final[k] = Adoption(person, decisions[k].video_distance, "template")
-    if not near and not typical:
+    if not near:
         for k in rest:
             final[k] = Adoption(-1, decisions[k].video_distance, "no anchor")
         return final
     stand_in = [
-        Anchor(final[k].person, t.first_frame, t.last_frame, t.encodings)
-        for k, t in enumerate(pending)
-        if k in near or k in typical
+        Anchor(t.decided, t.first_frame, t.last_frame, t.encodings)
+        for t in (pending[k] for k in near)
     ]
     again = _decide([pending[k] for k in rest], [*anchors, *stand_in], n_people, tolerance)
     for k, adoption in zip(rest, again, strict=True):

@@ -85,9 +85,6 @@ class PendingTrack:
         best: for such a track, its :func:`faceripper.adaptive.view_distance` to
             ``decided``'s reference photos and their second views (inf: no face near
             enough, or a borderline track).
-        template: its :func:`faceripper.template.template_distance` (all its encoded
-            faces) to the photos of ``decided``, or of its nearest person by
-            ``ref_distance`` for a borderline track (inf: not known).
     """
 
     name: str
@@ -100,13 +97,6 @@ class PendingTrack:
     own_distances: list[npt.NDArray[np.float64] | None] = field(default_factory=list)
     decided: int = -1
     best: float = float("inf")
-    template: float = float("inf")
-
-    def person(self, n_people: int) -> int:
-        """The person it is held back for: ``decided``, else its nearest by the references."""
-        if self.decided >= 0:
-            return self.decided
-        return int(np.argmin(self.ref_distance[:n_people])) if n_people else -1
 
     def overlaps(self, first: int, last: int) -> bool:
         """Whether the track shares a frame with the span ``[first, last]``."""

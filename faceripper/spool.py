@@ -52,7 +52,6 @@ def pack(anchors: Sequence[Anchor], pending: Sequence[PendingTrack]) -> bytes:
                 "excluded": list(track.excluded),
                 "decided": track.decided,
                 "best": track.best if np.isfinite(track.best) else None,
-                "template": track.template if np.isfinite(track.template) else None,
                 "encodings": len(track.encodings),
                 "hits": hits,
             }
@@ -117,7 +116,6 @@ def unpack(data: bytes, crops: bool = True) -> tuple[list[Anchor], list[PendingT
             tuple(int(p) for p in item["excluded"]),
             decided=int(item.get("decided", -1)),
             best=float("inf") if item.get("best") is None else float(item["best"]),
-            template=float("inf") if item.get("template") is None else float(item["template"]),
         )
         row += item["encodings"]
         for hit in item["hits"] if crops else ():

@@ -14,7 +14,6 @@ import numpy.typing as npt
 
 from faceripper import adaptive, heldback
 from faceripper.crops import signature_distance
-from faceripper.template import template_distance
 from faceripper.tracker import Tracker
 from faceripper.tracks import Decision, Track, decide, join, one_per_frame, split
 from faceripper.trim import trim_far
@@ -178,9 +177,7 @@ def collect_adaptive(
     its borderline tracks and its tracks decided without a face matched with confidence
     for the video's second step (:mod:`faceripper.adaptive`). A track of the last kind
     keeps its :func:`faceripper.adaptive.view_distance` to its person's ``references``
-    (without them: the distance of its nearest face, as if each photo were its own view);
-    every held-back track its :func:`faceripper.template.template_distance` to its
-    person's (:meth:`faceripper.heldback.PendingTrack.person`)."""
+    (without them: the distance of its nearest face, as if each photo were its own view)."""
     spans = [(t.observations[0].frame, t.observations[-1].frame) for t in tracks]
     for track, decision, (first, last) in zip(tracks, decisions, spans, strict=True):
         encoded = [
@@ -223,10 +220,6 @@ def collect_adaptive(
             decided=decision.person,
             best=_view_distance(encodings, distances, decision.person, settings, references),
         )
-        if references is not None:
-            pending.template = template_distance(
-                encodings, *references.photos_of(pending.person(n_people))
-            )
         result.pending.append(pending)
 
 
