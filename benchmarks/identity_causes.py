@@ -31,7 +31,10 @@ miss:
     its track was given to another person.
 
 The replay equals a run (the same crops, on the videos measured); the frame recall it
-prints is rip's with ``--no-dedupe``.
+prints is rip's with ``--no-dedupe`` (``--trust-references``: as rip's option). The
+step is replayed on the worker's own held-back tracks and anchors (their
+:attr:`~faceripper.heldback.PendingTrack.best` included). ``--tracks`` lists the
+held-back tracks with their template distance (``benchmarks/templates.py``).
 
     python benchmarks/identity_causes.py --work /tmp/faceripper-identity --moving --seed 21 \
         --refs tight
@@ -44,6 +47,7 @@ import pickle
 import sys
 import tempfile
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +87,7 @@ def collect_tracks(footage: Footage, refs: Path, min_size: int, tolerance: float
     tracks: list[dict[str, Any]] = []
     original = worker_decisions.collect_adaptive
 
-    def collect(parts, decisions, settings, result, n_people):  # type: ignore[no-untyped-def]
+    def collect(parts, decisions, settings, result, n_people, references=None):  # type: ignore[no-untyped-def]
         for track, decision in zip(parts, decisions, strict=True):
             encoded = [
                 o for o in track.observations if o.distances is not None and o.encoding is not None
@@ -100,76 +104,44 @@ def collect_tracks(footage: Footage, refs: Path, min_size: int, tolerance: float
                     "person": decision.person,
                     "reason": decision.reason,
                     "encodings": np.stack([o.encoding for o in encoded]) if encoded else None,
-                    "distances": np.stack([o.distances for o in encoded]) if encoded else None,
                     "faces": faces,
                 }
             )
-        return original(parts, decisions, settings, result, n_people)
+        return original(parts, decisions, settings, result, n_people, references)
 
     worker_decisions.collect_adaptive = collect  # instrumentation: the same call, observed
     try:
         scan = scan_video(footage.video)
-        worker.process_segment(worker.SegmentTask(0, "v", footage.video, scan, 0, scan.frame_count))
+        result = worker.process_segment(
+            worker.SegmentTask(0, "v", footage.video, scan, 0, scan.frame_count)
+        )
     finally:
         worker_decisions.collect_adaptive = original
-    return {"names": [p.name for p in config.people], "tracks": tracks}
+    return {
+        "names": [p.name for p in config.people],
+        "tracks": tracks,
+        "pending": [replace(p, hits=[], own_distances=[]) for p in result.pending],
+        "anchors": list(result.anchors),
+        "photos": [references.photos_of(i) for i in range(references.n_people)],
+    }
 
 
 def replay(data: dict[str, Any], tolerance: float, trust_references: bool) -> None:
-    """The video-adaptive step on the collected tracks, as rip runs it (sets ``adoption``)."""
-    tracks, n_people = data["tracks"], len(data["names"])
-    anchors: list[heldback.Anchor] = []
-    pending: list[heldback.PendingTrack] = []
-    held: list[dict[str, Any]] = []
-    for t in tracks:
-        if t["encodings"] is None:
-            continue
-        distances, encodings = t["distances"], t["encodings"]
-        median = np.median(distances, axis=0)
-        if t["person"] >= 0:
-            if heldback.confident_faces(distances, t["person"], n_people).any():
-                chosen = encodings[heldback.spread(len(encodings), heldback.ANCHOR_ENCODINGS)]
-                anchors.append(heldback.Anchor(t["person"], t["first"], t["last"], chosen))
-                continue
-            excluded: list[int] = []
-            best = float(distances[:, t["person"]].min())
-        elif heldback.is_borderline(median, t["reason"], n_people, tolerance):
-            excluded = sorted(
-                {
-                    o["person"]
-                    for o in tracks
-                    if o["person"] >= 0 and o["first"] <= t["last"] and t["first"] <= o["last"]
-                }
-            )
-            best = float("inf")
-        else:
-            continue
-        chosen = encodings[heldback.spread(len(encodings), heldback.PENDING_ENCODINGS)]
-        pending.append(
-            heldback.PendingTrack(
-                t["name"],
-                t["first"],
-                t["last"],
-                median,
-                chosen,
-                tuple(excluded),
-                decided=t["person"],
-                best=best,
-            )
-        )
-        held.append(t)
+    """The video-adaptive step on the worker's own held-back tracks and anchors, as rip
+    runs it (sets each held-back track's ``adoption``, ``summary`` and ``median``)."""
+    pending: list[heldback.PendingTrack] = data["pending"]
     decided = adaptive.decide_video(
         pending,
-        heldback.merge_anchors([anchors]),
-        n_people,
+        heldback.merge_anchors([data["anchors"]]),
+        len(data["names"]),
         tolerance,
         trust_references=trust_references,
     )
-    for t, adoption in zip(held, decided, strict=True):
-        t["adoption"] = adoption
-        t["summary"] = pending[held.index(t)].encodings
-        t["median"] = pending[held.index(t)].ref_distance
-    data["anchors"] = anchors
+    by_name = {t["name"]: t for t in data["tracks"]}
+    for track, adoption in zip(pending, decided, strict=True):
+        t = by_name[track.name]
+        t["adoption"], t["summary"], t["median"] = adoption, track.encodings, track.ref_distance
+        t["best"] = track.best
 
 
 def why_not_lent(data: dict[str, Any], track: dict[str, Any]) -> str:
@@ -223,6 +195,34 @@ def causes(data: dict[str, Any], footage: Footage, min_size: int) -> tuple[Count
     return total, per_appearance
 
 
+def held_back_tracks(data: dict[str, Any]) -> None:
+    """One row per held-back track: who it shows (the truth, most of its faces), the
+    person it is held back for, the step's decision, its median and nearest face to that
+    person's references, and its template's distance to them (photo and second view)."""
+    from templates import template_distance
+
+    names = data["names"]
+    by_name = {t["name"]: t for t in data["tracks"]}
+    print("\n| track | frames | shows | held back for | decision | median | nearest | template |")
+    print("|---|---|---|---|---|---:|---:|---:|")
+    for track in data["pending"]:
+        t = by_name[track.name]
+        shows = Counter(f[1] for f in t["faces"] if f[1] != "?").most_common(1)
+        person = track.decided
+        if person < 0:
+            person = int(np.argmin(track.ref_distance[: len(names)]))
+        photos, views = data["photos"][person]
+        nearest = float(np.linalg.norm(t["encodings"][:, None] - photos[None], axis=2).min())
+        adoption = t["adoption"]
+        print(
+            f"| {track.name} | {track.first_frame}-{track.last_frame} | "
+            f"{shows[0][0] if shows else '?'} | {names[person]} | "
+            f"{names[adoption.person] if adoption.person >= 0 else '-'} ({adoption.reason}) | "
+            f"{track.ref_distance[person]:.3f} | {nearest:.3f} | "
+            f"{template_distance(t['encodings'], photos, views):.3f} |"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/faceripper-identity"))
@@ -231,13 +231,18 @@ def main() -> int:
     parser.add_argument("--refs", choices=("plain", "tight"), default="plain")
     parser.add_argument("--min-size", type=int, default=80)
     parser.add_argument("--tolerance", type=float, default=0.4)
-    parser.add_argument("--no-trust-references", action="store_true")
+    parser.add_argument("--trust-references", action="store_true", help="as rip's option")
+    parser.add_argument(
+        "--tracks",
+        action="store_true",
+        help="list the held-back tracks with their template distance (benchmarks/templates.py)",
+    )
     args = parser.parse_args()
     work = args.work / (f"seed{args.seed}" + ("-moving" if args.moving else ""))
     footage: Footage = pickle.loads((work / "footage.pickle").read_bytes())
     refs = footage.refs_tight if args.refs == "tight" else footage.refs
     data = collect_tracks(footage, refs, args.min_size, args.tolerance)
-    replay(data, args.tolerance, not args.no_trust_references)
+    replay(data, args.tolerance, args.trust_references)
     total, per_appearance = causes(data, footage, args.min_size)
     eligible = sum(total.values())
     print(
@@ -255,6 +260,8 @@ def main() -> int:
                 f"| {appearance} | {identity} | {sum(counts.values())} | {counts['saved']} | "
                 f"{missed} |"
             )
+    if args.tracks:
+        held_back_tracks(data)
     return 0
 
 

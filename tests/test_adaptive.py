@@ -555,3 +555,34 @@ def test_own_core_refuses_a_track_with_a_missed_cut_or_a_negative():
     assert own_core(distances, encodings, matched, 3, TOLERANCE) is matched
     disagree = Decision(-1, 0.5, "disagree", 0)
     assert own_core(distances, encodings, disagree, 3, TOLERANCE) is disagree
+
+
+def test_a_lookalikes_mean_face_is_no_evidence_without_an_anchor(testdata, lfw_encodings):
+    # Kim Hong-up's photo is the only reference, with its real second view; Hu Jintao,
+    # never referenced, is shown in one shot turning through his photos 2, 4, 8 and 9:
+    # each face 0.4-0.5 from Kim's photo (a borderline track), their mean face 0.39 from
+    # the photo and from its face alone: as near as a person's own shot comes to their
+    # photo when no face of it is confident (Andy Roddick's on the seed-29 footage: 0.378).
+    # A rule that took such a track on its mean face would take Hu for Kim
+    # (docs/quality.md, "Track templates (measured, not adopted)"): none does.
+    from faceripper.geometry import as_boxes
+    from faceripper.images import load_rgb
+    from faceripper.refcache import EncodeSettings
+    from faceripper.references import encode_reference_view
+    from faceripper.testing import load_face_sources
+
+    hu, kim = lfw_encodings[HU], lfw_encodings[KIM][0]
+    photo = sorted((testdata / "lfw_dev" / KIM).glob("*.jpg"))[0]
+    source = load_face_sources([photo])[0]
+    view = encode_reference_view(load_rgb(photo), as_boxes([source.box]), EncodeSettings())
+    faces = hu[[2, 4, 8, 9]]
+    distances = np.linalg.norm(faces - kim, axis=1)
+    assert distances.min() > TOLERANCE and np.median(distances) <= TOLERANCE + REFERENCE_SLACK
+    unit_faces = faces / np.linalg.norm(faces, axis=1, keepdims=True)
+    mean = unit_faces.mean(axis=0)
+    mean *= np.linalg.norm(faces, axis=1).mean() / np.linalg.norm(mean)
+    assert max(np.linalg.norm(mean - kim), np.linalg.norm(mean - view)) < 0.4
+    track = pending(faces, [float(np.median(distances))], 0, 40, name="0.0")
+    for trust in (False, True):
+        (decision,) = decide_video([track], [], 1, TOLERANCE, trust_references=trust)
+        assert decision.person == -1
