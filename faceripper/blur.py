@@ -34,12 +34,12 @@ DEFAULT_BLUR_THRESHOLD: float = 75.0
 #: Default ``rip --blur-floor``: a face under ``--blur`` but not under this floor is kept
 #: when it is as sharp as its track allows (:func:`soft_in_track`); a face under the floor
 #: never is. Measured on footage-like ground truth: docs/blur.md, "Soft faces of a track".
-DEFAULT_BLUR_FLOOR: float = 40.0
+DEFAULT_BLUR_FLOOR: float = 50.0
 
 #: A face under ``--blur`` is kept only when it scores at least this fraction of its
 #: track's sharp level (:func:`track_sharpness`): a dip in a sharp track (motion blur, a
 #: focus pull) stays blurry. Measured with :data:`DEFAULT_BLUR_FLOOR`: docs/blur.md.
-TRACK_FACTOR: float = 0.5
+TRACK_FACTOR: float = 0.3
 
 
 def sharpness(image: npt.NDArray[np.uint8], boxes: BoxArray) -> npt.NDArray[np.float64]:

@@ -34,6 +34,7 @@ from faceripper.cli.common import (
 from faceripper.cli.rip_options import (
     AdaptOption,
     AlignOption,
+    BlurFloorOption,
     BlurOption,
     BlurryDirOption,
     DedupeOption,
@@ -81,6 +82,7 @@ def rip_command(
     tight_crops: TightCropsOption = TightCropsChoice.mirrored,
     model: RipModelOption = Detector.hog,
     blur: BlurOption = None,
+    blur_floor: BlurFloorOption = None,
     save_blurry: SaveBlurryOption = False,
     blurry_dir: BlurryDirOption = None,
     min_size: MinSizeOption = 100,
@@ -115,13 +117,14 @@ def rip_command(
     Rerunning it resumes the run; 'faceripper review TARGET' shows the crops to check.
     """
     from faceripper.api import rip
-    from faceripper.blur import DEFAULT_BLUR_THRESHOLD
+    from faceripper.blur import DEFAULT_BLUR_FLOOR, DEFAULT_BLUR_THRESHOLD
     from faceripper.worker import RipSettings
 
     settings = RipSettings(
         tolerance=tolerance,
         min_size_px=min_size,
         blur_threshold=DEFAULT_BLUR_THRESHOLD if blur is None else blur,
+        blur_floor=DEFAULT_BLUR_FLOOR if blur_floor is None else blur_floor,
         save_blurry=save_blurry,
         model=model.value,
         landmarks=landmarks.value,
