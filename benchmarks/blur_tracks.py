@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from faceripper import worker
-from faceripper.blur import DEFAULT_BLUR_THRESHOLD, track_sharpness
+from faceripper.blur import DEFAULT_BLUR_THRESHOLD, TRACK_FACTOR, track_sharpness
 from faceripper.config import config_from_refs
 from faceripper.geometry import as_boxes, iou
 from faceripper.pipeline import references_for_run
@@ -78,6 +78,9 @@ def collect_faces(
                 faces.append(
                     {
                         "track": track.name,
+                        "reason": decision.reason,
+                        "encoded": sum(x.distances is not None for x in track.observations),
+                        "level": reference,
                         "sharpness": o.sharpness,
                         "relative": o.sharpness / reference if reference > 0 else 0.0,
                         "size": o.box_trbl[2] - o.box_trbl[0],
@@ -178,6 +181,26 @@ def main() -> int:
             other = sum(not f["blurred"] and f["decided"] != f["identity"] for f in kept)
             low = min(decided_blurred) if decided_blurred else float("nan")
             print(f"| {floor} | {factor} | {gained} | {blurred} | {other} | {low:.0f} |")
+    lost = [
+        f
+        for f in under
+        if f["eligible"]
+        and not (f["decided"] and f["sharpness"] >= args.floor and f["relative"] >= TRACK_FACTOR)
+    ]
+    print(f"\nin-focus faces under {threshold:g} still lost at floor {args.floor:g}, by track:")
+    print(
+        "| track | faces | decided | reason | encoded | track level | scores |\n|---|---:|---|---|---:|---:|---|"
+    )
+    by_track: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for f in lost:
+        by_track[f["track"]].append(f)
+    for name, group in sorted(by_track.items()):
+        g = group[0]
+        scores = " ".join(f"{f['sharpness']:.0f}" for f in group)
+        print(
+            f"| {name} | {len(group)} | {g['decided']} | {g['reason']} | {g['encoded']} | "
+            f"{g['level']:.0f} | {scores} |"
+        )
     return 0
 
 
