@@ -169,8 +169,8 @@ def main() -> int:
         "other decided | min blurred decided |\n|---:|---:|---:|---:|---:|---:|"
     )
     decided_blurred = [f["sharpness"] for f in under if f["blurred"] and f["decided"]]
-    for floor in (20, 25, 30, 35, 40, 45, 50):
-        for factor in (0.0, 0.3, 0.4, 0.5, 0.6):
+    for floor in (30, 40, 45, 50, 55):
+        for factor in (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5):
             kept = [
                 f
                 for f in under
@@ -189,7 +189,8 @@ def main() -> int:
     ]
     print(f"\nin-focus faces under {threshold:g} still lost at floor {args.floor:g}, by track:")
     print(
-        "| track | faces | decided | reason | encoded | track level | scores |\n|---|---:|---|---|---:|---:|---|"
+        "| track | faces | decided | reason | encoded | track level | scores |\n"
+        "|---|---:|---|---|---:|---:|---|"
     )
     by_track: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for f in lost:
