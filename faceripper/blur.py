@@ -100,20 +100,15 @@ def is_blurry(scores: npt.NDArray[np.float64], threshold: float) -> npt.NDArray[
 
 
 def croppable(
-    scores: npt.NDArray[np.float64],
-    blurry: npt.NDArray[np.bool_],
-    floor: float,
-    save_blurry: bool,
+    scores: npt.NDArray[np.float64], blurry: npt.NDArray[np.bool_], floor: float
 ) -> npt.NDArray[np.bool_]:
-    """Which faces of a frame are cropped: ``(n,)`` bool, the faces not ``blurry`` and
-    those that their track may still keep (not under ``floor``: :func:`soft_in_track`);
-    every face with ``save_blurry``.
+    """Which faces of a frame are cropped: ``(n,)`` bool, those not ``blurry`` and those
+    that their track may still keep, not under ``floor`` (:func:`soft_in_track`; 0:
+    every face, as ``--save-blurry`` keeps them all; inf: none that is blurry).
 
-    >>> croppable(np.array([90.0, 50.0, 20.0]), np.array([False, True, True]), 40.0, False).tolist()
+    >>> croppable(np.array([90.0, 50.0, 20.0]), np.array([False, True, True]), 40.0).tolist()
     [True, True, False]
     """
-    if save_blurry:
-        return np.ones(len(scores), dtype=bool)
     return np.asarray(~np.asarray(blurry, dtype=bool) | (np.asarray(scores) >= floor), dtype=bool)
 
 

@@ -156,10 +156,7 @@ class FollowSettings:
     size_px: int = 256
     jpeg_quality: int = 95
     blur_threshold: float = 0.0
-    #: Faces under ``blur_threshold`` but not under this are cropped too, for their
-    #: track to decide (:func:`faceripper.blur.soft_in_track`); inf: none is.
-    blur_floor: float = float("inf")
-    save_blurry: bool = False
+    crop_floor: float = float("inf")  # blurry faces from it up are cropped (blur.croppable)
     dedupe: bool = True
 
 
@@ -595,7 +592,7 @@ def _observation(
         landmarks_xy=landmarks[None],
     )
     observation = Observation.from_faces(face, 0, past.frame, past.time_s)
-    if not croppable(sharp, face.blurry, settings.blur_floor, settings.save_blurry)[0]:
+    if not croppable(sharp, face.blurry, settings.crop_floor)[0]:
         return observation
     observation.jpeg, observation.signature = face_crop(
         past.image, local[0], landmarks - np.array(past.offset[::-1], dtype=np.float64), settings

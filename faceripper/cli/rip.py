@@ -11,6 +11,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from faceripper.blur import DEFAULT_BLUR_FLOOR, DEFAULT_BLUR_THRESHOLD
 from faceripper.cli.common import (
     ConfigOption,
     Detector,
@@ -114,10 +115,8 @@ def rip_command(
 ) -> None:
     """Extract the faces of the configured people from videos into a training dataset.
 
-    Rerunning it resumes the run; 'faceripper review TARGET' shows the crops to check.
-    """
+    Rerunning it resumes the run; 'faceripper review TARGET' shows the crops to check."""
     from faceripper.api import rip
-    from faceripper.blur import DEFAULT_BLUR_FLOOR, DEFAULT_BLUR_THRESHOLD
     from faceripper.worker import RipSettings
 
     settings = RipSettings(

@@ -99,7 +99,7 @@ def process_frame(
     faces = _measure(image, faces, settings)
     # A face under --blur but not under --blur-floor is cropped too: its track decides
     # whether it is blurry (:func:`faceripper.worker.decisions.finish_tracks`).
-    keep = croppable(faces.sharpness, faces.blurry, settings.soft_floor, settings.save_blurry)
+    keep = croppable(faces.sharpness, faces.blurry, settings.crop_floor)
     result.counts["blurry_skipped"] += int((~keep).sum())
     faces = _encode(image, faces, keep, keep & _due(faces, tracks, frame, settings), settings)
     faces = _distances(faces, references, result)
@@ -245,8 +245,7 @@ def _follow_settings(settings: RipSettings, references: References) -> FollowSet
         size_px=settings.size_px,
         jpeg_quality=settings.jpeg_quality,
         blur_threshold=settings.blur_threshold,
-        blur_floor=settings.soft_floor,
-        save_blurry=settings.save_blurry,
+        crop_floor=settings.crop_floor,
         dedupe=settings.dedupe,
     )
 

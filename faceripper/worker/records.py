@@ -89,10 +89,13 @@ class RipSettings:
         return detection_scale(self.min_size_px, self.model)
 
     @property
-    def soft_floor(self) -> float:
-        """Faces under ``blur_threshold`` but not under this are cropped, for their track
-        to decide whether they are blurry (:func:`faceripper.blur.soft_in_track`); inf
-        without tracks (a face alone has nothing to be compared with)."""
+    def crop_floor(self) -> float:
+        """Blurry faces from this score up are cropped (:func:`faceripper.blur.croppable`):
+        ``blur_floor``, for their track to decide (:func:`faceripper.blur.soft_in_track`);
+        0 with ``save_blurry`` (all are); inf without tracks (a face alone has nothing to
+        be compared with)."""
+        if self.save_blurry:
+            return 0.0
         return self.blur_floor if self.tracks else float("inf")
 
     @property
