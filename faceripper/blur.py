@@ -33,14 +33,15 @@ DEFAULT_BLUR_THRESHOLD: float = 75.0
 
 #: Default ``rip --blur-floor``: a face under ``--blur`` but not under this floor is kept
 #: when it is as sharp as its track allows (:func:`soft_in_track`); a face under the floor
-#: never is. Measured on footage-like ground truth: docs/blur.md, "Soft faces of a track".
+#: never is. Measured on footage-like ground truth: docs/blur.md, "Soft faces judged by
+#: their track".
 DEFAULT_BLUR_FLOOR: float = 50.0
 
 #: A face under ``--blur`` is kept only when it scores at least this fraction of its
 #: track's sharp level (:func:`track_sharpness`): a face blurred by a Gaussian of 2% of
 #: its height keeps 6-14% of its sharp score, one of 3% 3-6%, so such a dip in a sharp
 #: track stays blurry, while an in-focus track's faces (head turns, light) were measured
-#: down to 16% of its level. docs/blur.md, "Soft faces of a track".
+#: down to 16% of its level. docs/blur.md, "Soft faces judged by their track".
 TRACK_FACTOR: float = 0.15
 
 
