@@ -32,6 +32,7 @@ from faceripper.testing import (
     TruthRow,
     evaluate,
     load_face_sources,
+    load_truth,
     render_frames,
     truth_path,
 )
@@ -45,7 +46,9 @@ BLURRED_SHOT = range(24, 36)
 DIP = range(10, 14)
 
 
-def _write(base: Path, shots: list[Shot], edit: Callable[[int, ImageRGB], None] | None = None):
+def _write(
+    base: Path, shots: list[Shot], edit: Callable[[int, ImageRGB], None] | None = None
+) -> dict[str, Path]:
     """``shots`` rendered into ``base/videos/clip.avi`` (each frame passed to ``edit``
     first), its truth in ``base/clip.truth.csv``; the clip's folders."""
     video = base / "videos" / "clip.avi"
@@ -114,8 +117,6 @@ def _saved(rows: list[dict[str, str]], frames: range) -> list[dict[str, str]]:
 
 
 def test_an_in_focus_soft_shot_is_kept_and_a_blurred_one_is_not(soft_clip, tmp_path):
-    from faceripper.testing import load_truth
-
     truth = load_truth(soft_clip["base"] / "clip.truth.csv")
     rows = _rip(soft_clip, tmp_path / "faces")
     metrics = evaluate(rows, truth, {"hu": "Hu_Jintao"}, min_size_px=60)
