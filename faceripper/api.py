@@ -86,6 +86,8 @@ def check_settings(settings: RipSettings) -> None:
         raise UsageError(f"--min-size must be 1 or more, got {settings.min_size_px}")
     if settings.blur_threshold < 0:
         raise UsageError(f"--blur must be 0 or more, got {settings.blur_threshold:g}")
+    if settings.blur_floor < 0:
+        raise UsageError(f"--blur-floor must be 0 or more, got {settings.blur_floor:g}")
     if not 0.0 <= settings.margin <= 2.0:
         raise UsageError(f"--margin must be between 0 and 2, got {settings.margin:g}")
     if settings.size_px < 0 or settings.size_px > MAX_SIZE_PX:

@@ -31,6 +31,19 @@ NORMALISED_SIZE_PX = 64
 #: Measured on real faces from 60 to 1000 px, sharp and blurred: see docs/blur.md.
 DEFAULT_BLUR_THRESHOLD: float = 75.0
 
+#: Default ``rip --blur-floor``: a face under ``--blur`` but not under this floor is kept
+#: when it is as sharp as its track allows (:func:`soft_in_track`); a face under the floor
+#: never is. Measured on footage-like ground truth: docs/blur.md, "Soft faces judged by
+#: their track".
+DEFAULT_BLUR_FLOOR: float = 50.0
+
+#: A face under ``--blur`` is kept only when it scores at least this fraction of its
+#: track's sharp level (:func:`track_sharpness`): a face blurred by a Gaussian of 2% of
+#: its height keeps 6-14% of its sharp score, one of 3% 3-6%, so such a dip in a sharp
+#: track stays blurry, while an in-focus track's faces (head turns, light) were measured
+#: down to 16% of its level. docs/blur.md, "Soft faces judged by their track".
+TRACK_FACTOR: float = 0.15
+
 
 def sharpness(image: npt.NDArray[np.uint8], boxes: BoxArray) -> npt.NDArray[np.float64]:
     """Size-normalised sharpness of each face box: ``(n,)`` float64, higher is sharper.
@@ -85,3 +98,58 @@ def is_blurry(scores: npt.NDArray[np.float64], threshold: float) -> npt.NDArray[
     if threshold > 0:
         return np.asarray(scores < threshold, dtype=bool)
     return np.zeros(len(scores), dtype=bool)
+
+
+def croppable(
+    scores: npt.NDArray[np.float64], blurry: npt.NDArray[np.bool_], floor: float
+) -> npt.NDArray[np.bool_]:
+    """Which faces of a frame are cropped: ``(n,)`` bool, those not ``blurry`` and those
+    that their track may still keep, not under ``floor`` (:func:`soft_in_track`; 0:
+    every face, as ``--save-blurry`` keeps them all; inf: none that is blurry).
+
+    >>> croppable(np.array([90.0, 50.0, 20.0]), np.array([False, True, True]), 40.0).tolist()
+    [True, True, False]
+    """
+    return np.asarray(~np.asarray(blurry, dtype=bool) | (np.asarray(scores) >= floor), dtype=bool)
+
+
+def track_sharpness(scores: npt.NDArray[np.float64]) -> float:
+    """A track's sharp level: the upper quartile of its faces' :func:`sharpness` scores
+    (0 for no face). A quarter of the track's faces may be blurred by motion or focus
+    without lowering it.
+
+    >>> track_sharpness(np.array([400.0, 420.0, 30.0, 410.0, 35.0]))
+    410.0
+    """
+    if len(scores) == 0:
+        return 0.0
+    return float(np.percentile(np.asarray(scores, dtype=np.float64), 75))
+
+
+def soft_in_track(
+    scores: npt.NDArray[np.float64],
+    threshold: float,
+    floor: float,
+    factor: float = TRACK_FACTOR,
+) -> npt.NDArray[np.bool_]:
+    """Which faces of one track are under ``threshold`` (``--blur``) yet kept: ``(n,)``
+    bool, those scoring at least ``floor`` (``--blur-floor``) and at least ``factor``
+    of the track's sharp level (:func:`track_sharpness`).
+
+    A track whose faces are all soft alike (a dark, noisy or soft shot, in focus) keeps
+    them; a face far under the rest of its track (a motion-blurred frame of a sharp
+    track) does not, nor does any face under ``floor``. With ``floor >= threshold`` (or
+    ``threshold`` 0) no face is. ``scores``: the track's faces, all of them.
+
+    >>> soft_in_track(np.array([50.0, 60.0, 45.0, 30.0]), 75.0, 40.0).tolist()
+    [True, True, True, False]
+    >>> soft_in_track(np.array([400.0, 420.0, 60.0, 410.0]), 75.0, 40.0).tolist()
+    [False, False, False, False]
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if threshold <= 0 or floor >= threshold:
+        return np.zeros(len(scores), dtype=bool)
+    level = track_sharpness(scores)
+    return np.asarray(
+        (scores < threshold) & (scores >= floor) & (scores >= factor * level), dtype=bool
+    )

@@ -76,7 +76,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from faceripper.blur import is_blurry, sharpness
+from faceripper.blur import croppable, is_blurry, sharpness
 from faceripper.crops import face_crop
 from faceripper.detector import detect_cnn_around
 from faceripper.encoder import encode_faces, face_distances
@@ -156,7 +156,7 @@ class FollowSettings:
     size_px: int = 256
     jpeg_quality: int = 95
     blur_threshold: float = 0.0
-    save_blurry: bool = False
+    crop_floor: float = float("inf")  # blurry faces from it up are cropped (blur.croppable)
     dedupe: bool = True
 
 
@@ -592,7 +592,7 @@ def _observation(
         landmarks_xy=landmarks[None],
     )
     observation = Observation.from_faces(face, 0, past.frame, past.time_s)
-    if observation.blurry and not settings.save_blurry:
+    if not croppable(sharp, face.blurry, settings.crop_floor)[0]:
         return observation
     observation.jpeg, observation.signature = face_crop(
         past.image, local[0], landmarks - np.array(past.offset[::-1], dtype=np.float64), settings

@@ -11,6 +11,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from faceripper.blur import DEFAULT_BLUR_FLOOR, DEFAULT_BLUR_THRESHOLD
 from faceripper.cli.common import (
     ConfigOption,
     Detector,
@@ -34,6 +35,7 @@ from faceripper.cli.common import (
 from faceripper.cli.rip_options import (
     AdaptOption,
     AlignOption,
+    BlurFloorOption,
     BlurOption,
     BlurryDirOption,
     DedupeOption,
@@ -81,6 +83,7 @@ def rip_command(
     tight_crops: TightCropsOption = TightCropsChoice.mirrored,
     model: RipModelOption = Detector.hog,
     blur: BlurOption = None,
+    blur_floor: BlurFloorOption = None,
     save_blurry: SaveBlurryOption = False,
     blurry_dir: BlurryDirOption = None,
     min_size: MinSizeOption = 100,
@@ -112,16 +115,15 @@ def rip_command(
 ) -> None:
     """Extract the faces of the configured people from videos into a training dataset.
 
-    Rerunning it resumes the run; 'faceripper review TARGET' shows the crops to check.
-    """
+    Rerunning it resumes the run; 'faceripper review TARGET' shows the crops to check."""
     from faceripper.api import rip
-    from faceripper.blur import DEFAULT_BLUR_THRESHOLD
     from faceripper.worker import RipSettings
 
     settings = RipSettings(
         tolerance=tolerance,
         min_size_px=min_size,
         blur_threshold=DEFAULT_BLUR_THRESHOLD if blur is None else blur,
+        blur_floor=DEFAULT_BLUR_FLOOR if blur_floor is None else blur_floor,
         save_blurry=save_blurry,
         model=model.value,
         landmarks=landmarks.value,

@@ -10,10 +10,10 @@ import typer
 from faceripper.cli.common import Detector
 
 
-def _default_blur() -> str:
-    from faceripper.blur import DEFAULT_BLUR_THRESHOLD
+def _default_blur(name: str = "DEFAULT_BLUR_THRESHOLD") -> str:
+    from faceripper import blur
 
-    return f"{DEFAULT_BLUR_THRESHOLD:g}"
+    return f"{getattr(blur, name):g}"
 
 
 TargetDirOption = Annotated[
@@ -82,6 +82,18 @@ BlurOption = Annotated[
         help="Sharpness threshold: faces scoring below it are blurry and skipped "
         "(size-normalised variance of the Laplacian; see docs/blur.md). 0 disables. "
         "[default: " + _default_blur() + "]",
+    ),
+]
+
+BlurFloorOption = Annotated[
+    float | None,
+    typer.Option(
+        "--blur-floor",
+        min=0.0,
+        help="A face under --blur but not under this floor is kept when its track shows "
+        "that it is as sharp as that face gets (within a factor of the track's sharp "
+        "faces; see docs/blur.md). Set it to --blur's value for the fixed threshold alone. "
+        "[default: " + _default_blur("DEFAULT_BLUR_FLOOR") + "]",
     ),
 ]
 

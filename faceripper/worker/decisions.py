@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceripper import adaptive, heldback
+from faceripper.blur import soft_in_track
 from faceripper.crops import signature_distance
 from faceripper.tracker import Tracker
 from faceripper.tracks import Decision, Track, decide, join, one_per_frame, split
@@ -85,6 +86,8 @@ def finish_tracks(
             _own_core(t, d, settings, result, n_people) for t, d in zip(parts, first, strict=True)
         ]
     decisions = one_per_frame(parts, first)
+    for track in parts:
+        _soft_faces(track, settings, result)
     for track, decision in zip(parts, decisions, strict=True):
         written = [o for o in track.observations if o.jpeg is not None]
         result.counts["tracks"] += 1
@@ -136,6 +139,26 @@ def _track_hits(
             FaceHit.from_observation(observation, person, distance, track.name, settings.model)
         )
     return hits
+
+
+def _soft_faces(track: Track, settings: RipSettings, result: SegmentResult) -> None:
+    """Decide which faces of a finished track under ``--blur`` are blurry after all
+    (:func:`faceripper.blur.soft_in_track`): those as sharp as the track allows lose
+    their blurry flag (counted ``blurry_kept``); the others lose their crop, unless
+    blurry crops are kept (``--save-blurry``). Their sharpness stays as measured."""
+    if not settings.tracks:
+        return  # a face alone has nothing to be compared with (no crop either)
+    scores = np.array([o.sharpness for o in track.observations], dtype=np.float64)
+    soft = soft_in_track(scores, settings.blur_threshold, settings.blur_floor)
+    for observation, kept in zip(track.observations, soft.tolist(), strict=True):
+        if not observation.blurry:
+            continue
+        if kept:
+            observation.blurry = False
+            result.counts["blurry_kept"] += 1
+        elif observation.jpeg is not None and not settings.save_blurry:
+            observation.jpeg = observation.signature = None
+            result.counts["blurry_skipped"] += 1
 
 
 def _own_core(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from faceripper.blur import is_blurry, sharpness
+from faceripper.blur import croppable, is_blurry, sharpness
 from faceripper.crops import SIGNATURE_PX, face_crop, signature, signature_distance
 from faceripper.detector import detect_around, detect_faces_scaled
 from faceripper.encoder import encode_faces, face_distances
@@ -97,7 +97,9 @@ def process_frame(
     if len(faces) == 0:
         return
     faces = _measure(image, faces, settings)
-    keep = ~faces.blurry | settings.save_blurry
+    # A face under --blur but not under --blur-floor is cropped too: its track decides
+    # whether it is blurry (:func:`faceripper.worker.decisions.finish_tracks`).
+    keep = croppable(faces.sharpness, faces.blurry, settings.crop_floor)
     result.counts["blurry_skipped"] += int((~keep).sum())
     faces = _encode(image, faces, keep, keep & _due(faces, tracks, frame, settings), settings)
     faces = _distances(faces, references, result)
@@ -243,7 +245,7 @@ def _follow_settings(settings: RipSettings, references: References) -> FollowSet
         size_px=settings.size_px,
         jpeg_quality=settings.jpeg_quality,
         blur_threshold=settings.blur_threshold,
-        save_blurry=settings.save_blurry,
+        crop_floor=settings.crop_floor,
         dedupe=settings.dedupe,
     )
 

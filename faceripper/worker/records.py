@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceripper import heldback
-from faceripper.blur import DEFAULT_BLUR_THRESHOLD
+from faceripper.blur import DEFAULT_BLUR_FLOOR, DEFAULT_BLUR_THRESHOLD
 from faceripper.detector import detection_scale
 from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
 from faceripper.pose import HeadPose
@@ -39,6 +39,10 @@ class RipSettings:
     tolerance: float = 0.4
     min_size_px: int = 100
     blur_threshold: float = DEFAULT_BLUR_THRESHOLD
+    #: Faces under ``blur_threshold`` but not under this floor are kept when they are as
+    #: sharp as their track allows (:func:`faceripper.blur.soft_in_track`); ``>=
+    #: blur_threshold``: never (the fixed threshold alone).
+    blur_floor: float = DEFAULT_BLUR_FLOOR
     save_blurry: bool = False
     model: DetectorModel = "hog"
     landmarks: LandmarkModel = "5"
@@ -83,6 +87,16 @@ class RipSettings:
     def detection_scale(self) -> float:
         """Factor frames are resized by before detection (see :func:`detection_scale`)."""
         return detection_scale(self.min_size_px, self.model)
+
+    @property
+    def crop_floor(self) -> float:
+        """Blurry faces from this score up are cropped (:func:`faceripper.blur.croppable`):
+        ``blur_floor``, for their track to decide (:func:`faceripper.blur.soft_in_track`);
+        0 with ``save_blurry`` (all are); inf without tracks (a face alone has nothing to
+        be compared with)."""
+        if self.save_blurry:
+            return 0.0
+        return self.blur_floor if self.tracks else float("inf")
 
     @property
     def follows(self) -> bool:
