@@ -1,0 +1,181 @@
+"""Look-alike strangers made by face morphs: is a relative of a referenced person saved?
+
+For each of ``--pairs`` people A of ``lfw_dev`` (drawn by ``--seed``), a *relative*
+(:func:`faceripper.testing.morph.relative_photos`: 6 morphs of A's other photos with the
+photos of another person B, each at the weight of B that puts it 0.38-0.48 from A's
+reference photo) appears without references in two footage-like videos
+(:func:`faceripper.testing.footage.build_footage`, faces moving within a shot):
+
+``present``
+    A (referenced, with confident faces) and two other referenced people; the relative
+    in 4 shots, the first beside A.
+``absent``
+    the same without A's shots, A's reference photo still given (a father in a video
+    his son is not in).
+
+Then ``faceripper rip`` per video, reference kind (plain, tight) and option set; one
+Markdown row each: the relative's crops saved (must be 0), A's frame recall, and the
+run's precision and frame recall.
+
+    python benchmarks/lookalike.py --work /tmp/lookalike --pairs 6 -- "--no-dedupe"
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import os
+import pickle
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from faceripper.images import is_image_name
+from faceripper.testing import Truth, evaluate, load_face_sources
+from faceripper.testing.footage import (
+    MOVING,
+    Footage,
+    _encode_photo,
+    build_footage,
+    medoid,
+    write_tight_crop,
+)
+from faceripper.testing.morph import relative_photos
+
+
+def make_pair(
+    lfw: Path, work: Path, a: str, b: str, others: list[str], seed: int
+) -> dict[str, Footage]:
+    """The two videos (``present``, ``absent``) of A's relative, built once in ``work``."""
+    cached = work / "footage.pickle"
+    if cached.is_file():
+        return pickle.loads(cached.read_bytes())  # type: ignore[no-any-return]
+    people = work / "people"
+    people.mkdir(parents=True, exist_ok=True)
+    for name in (a, *others):
+        if not (people / name).exists():
+            (people / name).symlink_to(lfw / name)
+    sources = load_face_sources(lfw / a, identity=a)
+    encodings = np.stack([_encode_photo(s) for s in sources])
+    typical = medoid(encodings)
+    relative = f"Relative_of_{a}"
+    morphs = relative_photos(
+        [s.path for i, s in enumerate(sources) if i != typical],
+        sorted(p for p in (lfw / b).iterdir() if is_image_name(p)),
+        encodings[typical],
+        people / relative,
+        np.random.default_rng(seed),
+    )
+    print(
+        f"{relative} (B = {b}): alphas {[m.alpha for m in morphs]}, "
+        f"distances to A's reference {[round(m.distance, 3) for m in morphs]}",
+        flush=True,
+    )
+    options = dict(
+        shots_per_person=4, stranger_shots=4, invisible_cuts=1, stranger=relative, **MOVING
+    )
+    present = build_footage(
+        people, work / "present", seed=seed, targets=[a, *others], **options  # type: ignore[arg-type]
+    )
+    absent = build_footage(
+        people, work / "absent", seed=seed, targets=others, **options  # type: ignore[arg-type]
+    )
+    reference = sources[typical]
+    (absent.refs / a).mkdir(parents=True, exist_ok=True)
+    shutil.copy(reference.path, absent.refs / a / reference.path.name)
+    write_tight_crop(reference, absent.refs_tight / a / reference.path.name)
+    absent = dataclasses.replace(absent, label_to_identity={**absent.label_to_identity, a: a})
+    footage = {"present": present, "absent": absent}
+    cached.write_bytes(pickle.dumps(footage))
+    return footage
+
+
+def rip(footage: Footage, refs: Path, target: Path, threads: int, min_size: int, extra: str) -> int:
+    command = [
+        sys.executable, "-m", "faceripper", "rip", "--refs", str(refs), "--video",
+        str(footage.video), "--target-dir", str(target), "--min-size", str(min_size),
+        "--threads", str(threads), "--restart", *shlex.split(extra),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        print((done.stderr.strip().splitlines() or ["?"])[-1], file=sys.stderr)
+    return done.returncode
+
+
+def score(footage: Footage, target: Path, a: str, min_size: int) -> str:
+    with (target / "manifest.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    m = evaluate(rows, footage.truth, footage.label_to_identity, min_size)
+    only_a = Truth(
+        tuple(dataclasses.replace(r, is_target=r.identity == a) for r in footage.truth.rows)
+    )
+    a_rows = [r for r in rows if r["label"] == a]
+    recall_a = evaluate(a_rows, only_a, {a: a}, min_size).recall if a in {
+        r.identity for r in footage.truth.rows
+    } else float("nan")
+    labels = sorted({r["label"] for r in rows if r.get("status") == "saved"})
+    return (
+        f"{m.on_distractor} | {recall_a:.3f} | {m.saved} | {m.precision:.3f} | {m.recall:.3f} | "
+        f"{m.wrong_identity} | {','.join(labels)}"
+    )
+
+
+def main() -> int:
+    default = os.environ.get("FACERIPPER_TESTDATA") or str(
+        Path(__file__).resolve().parents[2] / "shared" / "testdata"
+    )
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--testdata", type=Path, default=Path(default))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/faceripper-lookalike"))
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pairs", type=int, default=6)
+    parser.add_argument("--first", type=int, default=0, help="skip the first pairs drawn")
+    parser.add_argument("--min-size", type=int, default=80)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--refs", choices=("plain", "tight", "both"), default="both")
+    parser.add_argument("--videos", default="present,absent")
+    parser.add_argument("runs", nargs="*", default=["--no-dedupe"], help="rip options per run")
+    args = parser.parse_args()
+    lfw = args.testdata / "lfw_dev"
+    names = sorted(
+        p.name for p in lfw.iterdir() if p.is_dir() and sum(map(is_image_name, p.iterdir())) >= 8
+    )
+    rng = np.random.default_rng(args.seed)
+    order = [names[int(i)] for i in rng.permutation(len(names))]
+    print(
+        "| A | video | refs | options | relative's crops | A's frame recall | crops | "
+        "precision | frame recall | wrong | labels |"
+    )
+    print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---|")
+    for k in range(args.first, args.first + args.pairs):
+        a, b = order[k % len(order)], order[(k + len(order) // 2) % len(order)]
+        rest = [n for n in order if n not in (a, b)]
+        others = sorted(rest[int(i)] for i in np.random.default_rng(args.seed + k).permutation(
+            len(rest))[:2])  # fmt: skip
+        work = args.work / f"{k:02d}-{a}"
+        footage = make_pair(lfw, work, a, b, others, args.seed * 100 + k)
+        for video in args.videos.split(","):
+            f = footage[video]
+            kinds = ["plain", "tight"] if args.refs == "both" else [args.refs]
+            for kind in kinds:
+                for index, extra in enumerate(args.runs):
+                    target = work / f"faces-{video}-{kind}-{index}"
+                    refs = f.refs if kind == "plain" else f.refs_tight
+                    if rip(f, refs, target, args.threads, args.min_size, extra) != 0:
+                        print(f"| {a} | {video} | {kind} | `{extra}` | failed |", flush=True)
+                        continue
+                    print(
+                        f"| {a} | {video} | {kind} | `{extra or '(defaults)'}` | "
+                        f"{score(f, target, a, args.min_size)} |",
+                        flush=True,
+                    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
