@@ -2,9 +2,10 @@
 
 For each of ``--pairs`` people A of ``lfw_dev`` (drawn by ``--seed``), a *relative*
 (:func:`faceripper.testing.morph.relative_photos`: 6 morphs of A's other photos with the
-photos of another person B, each at the weight of B that puts it 0.38-0.48 from A's
-reference photo) appears without references in two footage-like videos
-(:func:`faceripper.testing.footage.build_footage`, faces moving within a shot):
+photos of another person B, each at the weight of B that puts it 0.38-0.48 from the
+nearest of A's photos and within 0.5 of A's reference photo) appears without references
+in two footage-like videos (:func:`faceripper.testing.footage.build_footage`, faces
+moving within a shot):
 
 ``present``
     A (referenced, with confident faces) and two other referenced people; the relative
@@ -68,22 +69,32 @@ def make_pair(
         [s.path for i, s in enumerate(sources) if i != typical],
         sorted(p for p in (lfw / b).iterdir() if is_image_name(p)),
         encodings[typical],
+        encodings,
         people / relative,
         np.random.default_rng(seed),
     )
     print(
         f"{relative} (B = {b}): alphas {[m.alpha for m in morphs]}, "
-        f"distances to A's reference {[round(m.distance, 3) for m in morphs]}",
+        f"distances to A's reference {[round(m.distance, 3) for m in morphs]}, "
+        f"to A's nearest photo {[round(m.nearest, 3) for m in morphs]}",
         flush=True,
     )
     options = dict(
         shots_per_person=4, stranger_shots=4, invisible_cuts=1, stranger=relative, **MOVING
     )
     present = build_footage(
-        people, work / "present", seed=seed, targets=[a, *others], **options  # type: ignore[arg-type]
+        people,
+        work / "present",
+        seed=seed,
+        targets=[a, *others],
+        **options,  # type: ignore[arg-type]
     )
     absent = build_footage(
-        people, work / "absent", seed=seed, targets=others, **options  # type: ignore[arg-type]
+        people,
+        work / "absent",
+        seed=seed,
+        targets=others,
+        **options,  # type: ignore[arg-type]
     )
     reference = sources[typical]
     (absent.refs / a).mkdir(parents=True, exist_ok=True)
@@ -115,9 +126,11 @@ def score(footage: Footage, target: Path, a: str, min_size: int) -> str:
         tuple(dataclasses.replace(r, is_target=r.identity == a) for r in footage.truth.rows)
     )
     a_rows = [r for r in rows if r["label"] == a]
-    recall_a = evaluate(a_rows, only_a, {a: a}, min_size).recall if a in {
-        r.identity for r in footage.truth.rows
-    } else float("nan")
+    recall_a = (
+        evaluate(a_rows, only_a, {a: a}, min_size).recall
+        if a in {r.identity for r in footage.truth.rows}
+        else float("nan")
+    )
     labels = sorted({r["label"] for r in rows if r.get("status") == "saved"})
     return (
         f"{m.on_distractor} | {recall_a:.3f} | {m.saved} | {m.precision:.3f} | {m.recall:.3f} | "

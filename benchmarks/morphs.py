@@ -72,8 +72,10 @@ def main() -> int:
                     )
                 )
     print(f"{len(names)} people A, {args.pairs} morphs each, seed {args.seed}\n")
-    print("| alpha (B's weight) | morphs | to A's reference | to A's nearest other photo | "
-          "to B's nearest photo | in 0.38-0.5 of A's reference |")
+    print(
+        "| alpha (B's weight) | morphs | to A's reference | to A's nearest other photo | "
+        "to B's nearest photo | in 0.38-0.5 of A's reference |"
+    )
     print("|---:|---:|---|---|---|---:|")
 
     def spread(values: np.ndarray) -> str:
@@ -84,8 +86,10 @@ def main() -> int:
         if len(rows) == 0:
             continue
         zone = np.mean((rows[:, 0] >= 0.38) & (rows[:, 0] <= 0.5))
-        print(f"| {alpha:.2f} | {len(rows)} | {spread(rows[:, 0])} | {spread(rows[:, 1])} | "
-              f"{spread(rows[:, 2])} | {zone:.2f} |")
+        print(
+            f"| {alpha:.2f} | {len(rows)} | {spread(rows[:, 0])} | {spread(rows[:, 1])} | "
+            f"{spread(rows[:, 2])} | {zone:.2f} |"
+        )
     return 0
 
 

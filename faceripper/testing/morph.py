@@ -11,7 +11,8 @@ Real look-alikes (a father beside his son; Kim Hong-up and Hu Jintao in ``lfw_de
 about 0.38-0.5 from the referenced person's photo: the zone in which the video-adaptive
 rules of :mod:`faceripper.adaptive` lend borderline tracks to a person.
 :func:`relative_photos` picks, per morph, the ``alpha`` whose morph lands at a distance
-drawn in such a zone, and uses a different photo of A and of B each time, so that the
+drawn in such a zone from the nearest of A's photos (and within 0.5 of A's reference),
+and uses a different photo of A and of B each time, so that the
 relative's faces vary across shots as a real person's do.
 
 Pixels are RGB uint8 as in :mod:`faceripper.testing`.
@@ -90,7 +91,11 @@ def _warp_triangle(
         tri_from.astype(np.float32), (tri_to - [x0, y0]).astype(np.float32)
     )
     patch = cv2.warpAffine(
-        source, matrix, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+        source,
+        matrix,
+        (x1 - x0, y1 - y0),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT_101,
     )
     mask = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
     cv2.fillConvexPoly(mask, np.round(tri_to - [x0, y0]).astype(np.int32), 1.0, cv2.LINE_AA)
@@ -113,7 +118,10 @@ def morph_faces(
     if similarity is None:
         raise ValueError("the two faces' landmarks do not align")
     b_in_a = cv2.warpAffine(
-        np.ascontiguousarray(image_b), similarity, (width, height), borderMode=cv2.BORDER_REFLECT_101
+        np.ascontiguousarray(image_b),
+        similarity,
+        (width, height),
+        borderMode=cv2.BORDER_REFLECT_101,
     )
     moved_b = points_b @ similarity[:, :2].T + similarity[:, 2]
     frame = _frame_points(width, height)
@@ -160,6 +168,7 @@ class Relative:
         b_photo: the photo of B it morphs.
         alpha: B's weight.
         distance: its encoding's distance to A's reference encoding.
+        nearest: its encoding's distance to the nearest of A's photos.
     """
 
     path: Path
@@ -167,12 +176,14 @@ class Relative:
     b_photo: Path
     alpha: float
     distance: float
+    nearest: float
 
 
 def relative_photos(
     a_photos: Sequence[Path],
     b_photos: Sequence[Path],
     a_reference: npt.NDArray[np.float64],
+    a_encodings: npt.NDArray[np.float64],
     out_dir: Path,
     rng: np.random.Generator,
     n: int = 6,
@@ -180,9 +191,15 @@ def relative_photos(
     alphas: Sequence[float] = ALPHAS,
 ) -> list[Relative]:
     """``n`` morph photos of a relative of A (another photo of A and of B each time, in
-    turn) written as JPEG to ``out_dir``: for each, the ``alpha`` of ``alphas`` whose morph
-    lies nearest to a distance drawn uniformly in ``zone`` from ``a_reference`` (A's
-    reference encoding). Pairs whose landmarks or morph HOG cannot find are skipped."""
+    turn) written as JPEG to ``out_dir``.
+
+    A real look-alike is a look-alike of every photo of A, not only of the reference: for
+    each morph, of the ``alphas`` whose morph lies within 0.5 of ``a_reference`` (A's
+    reference encoding), the one whose distance to the nearest of ``a_encodings`` (all of
+    A's photos, the reference among them: the faces the video shows of A) is nearest a
+    distance drawn uniformly in ``zone``. A light morph of one of A's photos lies near that
+    photo: it is A's face, not a stranger's. Pairs whose landmarks or morph HOG cannot find
+    are skipped."""
     import cv2
 
     def loaded(paths: Sequence[Path]) -> list[tuple[Path, ImageRGB, Points]]:
@@ -205,19 +222,22 @@ def relative_photos(
         a_path, a_image, a_points = a_faces[k % len(a_faces)]
         b_path, b_image, b_points = b_faces[(k * 7 + 3) % len(b_faces)]
         wanted = float(rng.uniform(*zone))
-        best: tuple[float, float, ImageRGB] | None = None
+        best: tuple[float, float, float, ImageRGB] | None = None
         for alpha in alphas:
             image = morph_faces(a_image, a_points, b_image, b_points, alpha)
             encoding = encode_largest(image)
             if encoding is None:
                 continue
             distance = float(np.linalg.norm(encoding - a_reference))
-            if best is None or abs(distance - wanted) < abs(best[1] - wanted):
-                best = (alpha, distance, image)
+            nearest = float(np.linalg.norm(a_encodings - encoding, axis=1).min())
+            if distance > 0.5:
+                continue
+            if best is None or abs(nearest - wanted) < abs(best[2] - wanted):
+                best = (alpha, distance, nearest, image)
         if best is None:
             continue
         path = out_dir / f"relative_{len(relatives):02d}.jpg"
-        bgr = cv2.cvtColor(best[2], cv2.COLOR_RGB2BGR)
+        bgr = cv2.cvtColor(best[3], cv2.COLOR_RGB2BGR)
         cv2.imwrite(str(path), bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        relatives.append(Relative(path, a_path, b_path, best[0], best[1]))
+        relatives.append(Relative(path, a_path, b_path, best[0], best[1], best[2]))
     return relatives
