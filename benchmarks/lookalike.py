@@ -51,8 +51,9 @@ from faceripper.testing.morph import relative_photos
 
 def make_pair(
     lfw: Path, work: Path, a: str, b: str, others: list[str], seed: int
-) -> dict[str, Footage]:
-    """The two videos (``present``, ``absent``) of A's relative, built once in ``work``."""
+) -> dict[str, Footage] | None:
+    """The two videos (``present``, ``absent``) of A's relative, built once in ``work``;
+    ``None`` when fewer than 3 morphs of A land in the zone."""
     cached = work / "footage.pickle"
     if cached.is_file():
         return pickle.loads(cached.read_bytes())  # type: ignore[no-any-return]
@@ -73,6 +74,9 @@ def make_pair(
         people / relative,
         np.random.default_rng(seed),
     )
+    if len(morphs) < 3:
+        print(f"{relative} (B = {b}): {len(morphs)} morphs in the zone, skipped", flush=True)
+        return None
     print(
         f"{relative} (B = {b}): alphas {[m.alpha for m in morphs]}, "
         f"distances to A's reference {[round(m.distance, 3) for m in morphs]}, "
@@ -146,7 +150,7 @@ def main() -> int:
     parser.add_argument("--testdata", type=Path, default=Path(default))
     parser.add_argument("--work", type=Path, default=Path("/tmp/faceripper-lookalike"))
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--pairs", type=int, default=6)
+    parser.add_argument("--pairs", type=int, default=6, help="people A with a relative")
     parser.add_argument("--first", type=int, default=0, help="skip the first pairs drawn")
     parser.add_argument("--min-size", type=int, default=80)
     parser.add_argument("--threads", type=int, default=1)
@@ -165,13 +169,19 @@ def main() -> int:
         "precision | frame recall | wrong | labels |"
     )
     print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---|")
-    for k in range(args.first, args.first + args.pairs):
+    made = 0
+    for k in range(args.first, args.first + len(order)):
+        if made == args.pairs:
+            break
         a, b = order[k % len(order)], order[(k + len(order) // 2) % len(order)]
         rest = [n for n in order if n not in (a, b)]
         others = sorted(rest[int(i)] for i in np.random.default_rng(args.seed + k).permutation(
             len(rest))[:2])  # fmt: skip
         work = args.work / f"{k:02d}-{a}"
         footage = make_pair(lfw, work, a, b, others, args.seed * 100 + k)
+        if footage is None:
+            continue
+        made += 1
         for video in args.videos.split(","):
             f = footage[video]
             kinds = ["plain", "tight"] if args.refs == "both" else [args.refs]

@@ -197,9 +197,11 @@ def relative_photos(
     each morph, of the ``alphas`` whose morph lies within 0.5 of ``a_reference`` (A's
     reference encoding), the one whose distance to the nearest of ``a_encodings`` (all of
     A's photos, the reference among them: the faces the video shows of A) is nearest a
-    distance drawn uniformly in ``zone``. A light morph of one of A's photos lies near that
-    photo: it is A's face, not a stranger's. Pairs whose landmarks or morph HOG cannot find
-    are skipped."""
+    distance drawn uniformly in ``zone``; never one nearer than ``zone[0] - 0.04`` to one of
+    A's photos (a light morph of one of A's photos lies near that photo: it is A's face, not a
+    stranger's). A pair of photos without such a weight, or whose landmarks or morph HOG
+    cannot find, is skipped: fewer than ``n`` photos may come back (none where A's photos
+    all lie far from A's reference, so that no look-alike of them is within 0.5 of it)."""
     import cv2
 
     def loaded(paths: Sequence[Path]) -> list[tuple[Path, ImageRGB, Points]]:
@@ -216,7 +218,7 @@ def relative_photos(
         raise ValueError("no face found in A's or in B's photos")
     out_dir.mkdir(parents=True, exist_ok=True)
     relatives: list[Relative] = []
-    for k in range(max(n, 0) * 2):
+    for k in range(max(n, 0) * 3):
         if len(relatives) == n:
             break
         a_path, a_image, a_points = a_faces[k % len(a_faces)]
@@ -230,7 +232,7 @@ def relative_photos(
                 continue
             distance = float(np.linalg.norm(encoding - a_reference))
             nearest = float(np.linalg.norm(a_encodings - encoding, axis=1).min())
-            if distance > 0.5:
+            if distance > 0.5 or nearest < zone[0] - 0.04:
                 continue
             if best is None or abs(nearest - wanted) < abs(best[2] - wanted):
                 best = (alpha, distance, nearest, image)
