@@ -14,9 +14,16 @@ moving within a shot):
     the same without A's shots, A's reference photo still given (a father in a video
     his son is not in).
 
+By default (``--morph-from unseen``) the relative is morphed from 4 of A's photos that
+neither the video nor A's reference uses (a relative resembles A, not A's shots);
+``--morph-from shown`` morphs him from the photos the video shows of A (each of his faces
+then shares a pose, light and background with one of A's shots: harder than a real
+relative).
+
 Then ``faceripper rip`` per video, reference kind (plain, tight) and option set; one
 Markdown row each: the relative's crops saved (must be 0), A's frame recall, and the
-run's precision and frame recall.
+run's precision and frame recall, and the video-adaptive step's counts of tracks by
+reason (``near``, ``confirmed``, ``adopted``, ``shared_view``, ... from the run's journal).
 
     python benchmarks/lookalike.py --work /tmp/lookalike --pairs 6 -- "--no-dedupe"
 """
@@ -26,6 +33,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import json
 import os
 import pickle
 import shlex
@@ -50,27 +58,46 @@ from faceripper.testing.morph import relative_photos
 
 
 def make_pair(
-    lfw: Path, work: Path, a: str, b: str, others: list[str], seed: int
+    lfw: Path, work: Path, a: str, b: str, others: list[str], seed: int, unseen: bool
 ) -> dict[str, Footage] | None:
     """The two videos (``present``, ``absent``) of A's relative, built once in ``work``;
-    ``None`` when fewer than 3 morphs of A land in the zone."""
+    ``None`` when fewer than 3 morphs of A land in the zone. ``unseen``: 4 of A's photos
+    (drawn by ``seed``) are kept out of the video and A's reference (the most typical of
+    the rest), and the relative is morphed from them; otherwise from A's photos the video
+    shows."""
     cached = work / "footage.pickle"
     if cached.is_file():
         return pickle.loads(cached.read_bytes())  # type: ignore[no-any-return]
     people = work / "people"
     people.mkdir(parents=True, exist_ok=True)
-    for name in (a, *others):
+    for name in others:
         if not (people / name).exists():
             (people / name).symlink_to(lfw / name)
-    sources = load_face_sources(lfw / a, identity=a)
-    encodings = np.stack([_encode_photo(s) for s in sources])
+    all_sources = load_face_sources(lfw / a, identity=a)
+    all_encodings = np.stack([_encode_photo(s) for s in all_sources])
+    held_out: list[int] = []
+    if unseen:
+        held_out = sorted(
+            int(i) for i in np.random.default_rng(seed).permutation(len(all_sources))[:4]
+        )
+    (people / a).mkdir(exist_ok=True)
+    keep = [i for i in range(len(all_sources)) if i not in held_out]
+    for i in keep:
+        link = people / a / all_sources[i].path.name
+        if not link.exists():
+            link.symlink_to(all_sources[i].path)
+    sources = [all_sources[i] for i in keep]
+    encodings = all_encodings[keep]
     typical = medoid(encodings)
+    morph_from = [all_sources[i].path for i in held_out] or [
+        s.path for i, s in enumerate(sources) if i != typical
+    ]
     relative = f"Relative_of_{a}"
     morphs = relative_photos(
-        [s.path for i, s in enumerate(sources) if i != typical],
+        morph_from,
         sorted(p for p in (lfw / b).iterdir() if is_image_name(p)),
         encodings[typical],
-        encodings,
+        all_encodings,
         people / relative,
         np.random.default_rng(seed),
     )
@@ -135,10 +162,15 @@ def score(footage: Footage, target: Path, a: str, min_size: int) -> str:
         if a in {r.identity for r in footage.truth.rows}
         else float("nan")
     )
-    labels = sorted({r["label"] for r in rows if r.get("status") == "saved"})
+    counts: dict[str, int] = {}
+    for line in (target / ".faceripper-journal.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if "adapted" in record:
+            counts = record["counts"]
+    rules = ", ".join(f"{k[6:]} {v}" for k, v in sorted(counts.items()) if k.startswith("adapt_"))
     return (
         f"{m.on_distractor} | {recall_a:.3f} | {m.saved} | {m.precision:.3f} | {m.recall:.3f} | "
-        f"{m.wrong_identity} | {','.join(labels)}"
+        f"{m.wrong_identity} | {rules}"
     )
 
 
@@ -156,6 +188,12 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--refs", choices=("plain", "tight", "both"), default="both")
     parser.add_argument("--videos", default="present,absent")
+    parser.add_argument(
+        "--morph-from",
+        choices=("shown", "unseen"),
+        default="unseen",
+        help="morph the relative from A's photos the video shows, or from 4 it never shows",
+    )
     parser.add_argument("runs", nargs="*", default=["--no-dedupe"], help="rip options per run")
     args = parser.parse_args()
     lfw = args.testdata / "lfw_dev"
@@ -166,7 +204,7 @@ def main() -> int:
     order = [names[int(i)] for i in rng.permutation(len(names))]
     print(
         "| A | video | refs | options | relative's crops | A's frame recall | crops | "
-        "precision | frame recall | wrong | labels |"
+        "precision | frame recall | wrong | the video step's tracks |"
     )
     print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---|")
     made = 0
@@ -178,7 +216,9 @@ def main() -> int:
         others = sorted(rest[int(i)] for i in np.random.default_rng(args.seed + k).permutation(
             len(rest))[:2])  # fmt: skip
         work = args.work / f"{k:02d}-{a}"
-        footage = make_pair(lfw, work, a, b, others, args.seed * 100 + k)
+        footage = make_pair(
+            lfw, work, a, b, others, args.seed * 100 + k, args.morph_from == "unseen"
+        )
         if footage is None:
             continue
         made += 1
