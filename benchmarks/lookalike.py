@@ -58,7 +58,15 @@ from faceripper.testing.morph import relative_photos
 
 
 def make_pair(
-    lfw: Path, work: Path, a: str, b: str, others: list[str], seed: int, unseen: bool
+    lfw: Path,
+    work: Path,
+    a: str,
+    b: str,
+    others: list[str],
+    seed: int,
+    unseen: bool,
+    zone: tuple[float, float] = (0.38, 0.48),
+    zone_of: str = "nearest",
 ) -> dict[str, Footage] | None:
     """The two videos (``present``, ``absent``) of A's relative, built once in ``work``;
     ``None`` when fewer than 3 morphs of A land in the zone. ``unseen``: 4 of A's photos
@@ -100,6 +108,8 @@ def make_pair(
         all_encodings,
         people / relative,
         np.random.default_rng(seed),
+        zone=zone,
+        zone_of=zone_of,
     )
     if len(morphs) < 3:
         print(f"{relative} (B = {b}): {len(morphs)} morphs in the zone, skipped", flush=True)
@@ -188,6 +198,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--refs", choices=("plain", "tight", "both"), default="both")
     parser.add_argument("--videos", default="present,absent")
+    parser.add_argument("--zone", default="0.38,0.48", help="the relative's distances, LOW,HIGH")
+    parser.add_argument(
+        "--zone-of",
+        choices=("nearest", "reference"),
+        default="nearest",
+        help="--zone is the distance to A's nearest photo, or to A's reference photo",
+    )
     parser.add_argument(
         "--morph-from",
         choices=("shown", "unseen"),
@@ -217,7 +234,15 @@ def main() -> int:
             len(rest))[:2])  # fmt: skip
         work = args.work / f"{k:02d}-{a}"
         footage = make_pair(
-            lfw, work, a, b, others, args.seed * 100 + k, args.morph_from == "unseen"
+            lfw,
+            work,
+            a,
+            b,
+            others,
+            args.seed * 100 + k,
+            args.morph_from == "unseen",
+            (float(args.zone.split(",")[0]), float(args.zone.split(",")[1])),
+            args.zone_of,
         )
         if footage is None:
             continue

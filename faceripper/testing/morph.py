@@ -189,6 +189,7 @@ def relative_photos(
     n: int = 6,
     zone: tuple[float, float] = (0.38, 0.48),
     alphas: Sequence[float] = ALPHAS,
+    zone_of: str = "nearest",
 ) -> list[Relative]:
     """``n`` morph photos of a relative of A (another photo of A and of B each time, in
     turn) written as JPEG to ``out_dir``.
@@ -199,9 +200,11 @@ def relative_photos(
     A's photos, the reference among them: the faces the video shows of A) is nearest a
     distance drawn uniformly in ``zone``; never one nearer than ``zone[0] - 0.04`` to one of
     A's photos (a light morph of one of A's photos lies near that photo: it is A's face, not a
-    stranger's). A pair of photos without such a weight, or whose landmarks or morph HOG
-    cannot find, is skipped: fewer than ``n`` photos may come back (none where A's photos
-    all lie far from A's reference, so that no look-alike of them is within 0.5 of it)."""
+    stranger's). With ``zone_of="reference"`` the drawn distance is to ``a_reference``
+    instead (the bar of the near rule). A pair of photos without such a weight, or whose
+    landmarks or morph HOG cannot find, is skipped: fewer than ``n`` photos may come back
+    (none where A's photos all lie far from A's reference, so that no look-alike of them
+    is within 0.5 of it)."""
     import cv2
 
     def loaded(paths: Sequence[Path]) -> list[tuple[Path, ImageRGB, Points]]:
@@ -224,7 +227,7 @@ def relative_photos(
         a_path, a_image, a_points = a_faces[k % len(a_faces)]
         b_path, b_image, b_points = b_faces[(k * 7 + 3) % len(b_faces)]
         wanted = float(rng.uniform(*zone))
-        best: tuple[float, float, float, ImageRGB] | None = None
+        best: tuple[float, float, float, ImageRGB, float] | None = None
         for alpha in alphas:
             image = morph_faces(a_image, a_points, b_image, b_points, alpha)
             encoding = encode_largest(image)
@@ -234,8 +237,9 @@ def relative_photos(
             nearest = float(np.linalg.norm(a_encodings - encoding, axis=1).min())
             if distance > 0.5 or nearest < zone[0] - 0.04:
                 continue
-            if best is None or abs(nearest - wanted) < abs(best[2] - wanted):
-                best = (alpha, distance, nearest, image)
+            measured = distance if zone_of == "reference" else nearest
+            if best is None or abs(measured - wanted) < abs(best[4] - wanted):
+                best = (alpha, distance, nearest, image, measured)
         if best is None:
             continue
         path = out_dir / f"relative_{len(relatives):02d}.jpg"
