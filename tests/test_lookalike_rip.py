@@ -89,6 +89,27 @@ def _rip(clip: dict[str, object], target: Path, *extra: str) -> object:
     return evaluate(rows, truth, {"hu": PERSON}, min_size_px=60)
 
 
+def test_a_morph_moves_from_one_face_to_the_other(testdata: Path) -> None:
+    from faceripper.images import load_rgb
+    from faceripper.testing.morph import encode_largest, landmarks68, morph_faces
+
+    a = load_rgb(testdata / "lfw_dev" / PERSON / f"{PERSON}_0001.jpg")
+    b = load_rgb(testdata / "lfw_dev" / OTHER / f"{OTHER}_0001.jpg")
+    pa, pb = landmarks68(a), landmarks68(b)
+    assert pa is not None and pb is not None
+    same = morph_faces(a, pa, b, pb, 0.0)
+    assert same.shape == a.shape and np.abs(same.astype(int) - a).mean() < 0.5
+    ea, eb = encode_largest(a), encode_largest(b)
+    distances = []
+    for alpha in (0.2, 0.5, 0.8):
+        e = encode_largest(morph_faces(a, pa, b, pb, alpha))
+        assert e is not None and ea is not None and eb is not None
+        distances.append((np.linalg.norm(e - ea), np.linalg.norm(e - eb)))
+    to_a, to_b = zip(*distances, strict=True)
+    assert to_a[0] < to_a[1] < to_a[2] and to_b[0] > to_b[1] > to_b[2]
+    assert to_a[0] < 0.4 and to_b[2] < 0.4
+
+
 def test_a_relative_of_a_referenced_person_is_never_saved(relative_clip, tmp_path):
     morphs = relative_clip["morphs"]
     assert len(morphs) == 3
