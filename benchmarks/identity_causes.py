@@ -4,10 +4,10 @@
 to the reference); this one follows rip's own decisions. It runs rip's worker over the
 whole video of ``benchmarks/identity.py`` as one segment (``--no-dedupe``, ``--min-size``),
 keeps every track it hands to the video-adaptive step (its faces, encodings, distances and
-decision from the references), replays that step (:func:`faceripper.adaptive.decide_video`,
-as :func:`faceripper.commit` calls it) and puts every eligible face (a target, not blurred
-on purpose, at least ``--min-size`` in the truth) down to the first cause that explains a
-miss:
+decision from the references, and the summaries and anchors the worker keeps), replays that
+step (:func:`faceripper.adaptive.decide_video`, as :func:`faceripper.commit` calls it) and
+puts every eligible face (a target, not blurred on purpose, at least ``--min-size`` in the
+truth) down to the first cause that explains a miss:
 
 ``not tracked``
     no track holds a face there (not detected, not followed, or its detected box is
@@ -35,6 +35,11 @@ prints is rip's with ``--no-dedupe``.
 
     python benchmarks/identity_causes.py --work /tmp/faceripper-identity --moving --seed 21 \
         --refs tight
+
+The sitcom ground truth of ``benchmarks/sitcom.py`` (its references are tight crops)::
+
+    python benchmarks/identity_causes.py --min-size 100 \
+        --footage /tmp/faceripper-sitcom/seed1-draw1/sitcom.pickle
 """
 
 from __future__ import annotations
@@ -56,11 +61,14 @@ from faceripper.geometry import as_boxes, iou
 from faceripper.pipeline import references_for_run
 from faceripper.references import encode_references
 from faceripper.testing.footage import Footage
+from faceripper.testing.sitcom import Sitcom
 from faceripper.video import scan_video
 from faceripper.worker import decisions as worker_decisions
 
 
-def collect_tracks(footage: Footage, refs: Path, min_size: int, tolerance: float) -> dict[str, Any]:
+def collect_tracks(
+    footage: Footage | Sitcom, refs: Path, min_size: int, tolerance: float
+) -> dict[str, Any]:
     """Every track rip's worker decides on the whole video, with its faces' truth."""
     config, _ = config_from_refs(refs)
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,7 +91,10 @@ def collect_tracks(footage: Footage, refs: Path, min_size: int, tolerance: float
     tracks: list[dict[str, Any]] = []
     original = worker_decisions.collect_adaptive
 
-    def collect(parts, decisions, settings, result, n_people):  # type: ignore[no-untyped-def]
+    pending: list[heldback.PendingTrack] = []
+    anchors: list[heldback.Anchor] = []
+
+    def collect(parts, decisions, settings, result, *rest):  # type: ignore[no-untyped-def]
         for track, decision in zip(parts, decisions, strict=True):
             encoded = [
                 o for o in track.observations if o.distances is not None and o.encoding is not None
@@ -104,7 +115,10 @@ def collect_tracks(footage: Footage, refs: Path, min_size: int, tolerance: float
                     "faces": faces,
                 }
             )
-        return original(parts, decisions, settings, result, n_people)
+        held, anchored = len(result.pending), len(result.anchors)
+        original(parts, decisions, settings, result, *rest)
+        pending.extend(result.pending[held:])
+        anchors.extend(result.anchors[anchored:])
 
     worker_decisions.collect_adaptive = collect  # instrumentation: the same call, observed
     try:
@@ -112,64 +126,27 @@ def collect_tracks(footage: Footage, refs: Path, min_size: int, tolerance: float
         worker.process_segment(worker.SegmentTask(0, "v", footage.video, scan, 0, scan.frame_count))
     finally:
         worker_decisions.collect_adaptive = original
-    return {"names": [p.name for p in config.people], "tracks": tracks}
+    names = [p.name for p in config.people]
+    return {"names": names, "tracks": tracks, "pending": pending, "anchors": anchors}
 
 
 def replay(data: dict[str, Any], tolerance: float, trust_references: bool) -> None:
-    """The video-adaptive step on the collected tracks, as rip runs it (sets ``adoption``)."""
-    tracks, n_people = data["tracks"], len(data["names"])
-    anchors: list[heldback.Anchor] = []
-    pending: list[heldback.PendingTrack] = []
-    held: list[dict[str, Any]] = []
-    for t in tracks:
-        if t["encodings"] is None:
-            continue
-        distances, encodings = t["distances"], t["encodings"]
-        median = np.median(distances, axis=0)
-        if t["person"] >= 0:
-            if heldback.confident_faces(distances, t["person"], n_people).any():
-                chosen = encodings[heldback.spread(len(encodings), heldback.ANCHOR_ENCODINGS)]
-                anchors.append(heldback.Anchor(t["person"], t["first"], t["last"], chosen))
-                continue
-            excluded: list[int] = []
-            best = float(distances[:, t["person"]].min())
-        elif heldback.is_borderline(median, t["reason"], n_people, tolerance):
-            excluded = sorted(
-                {
-                    o["person"]
-                    for o in tracks
-                    if o["person"] >= 0 and o["first"] <= t["last"] and t["first"] <= o["last"]
-                }
-            )
-            best = float("inf")
-        else:
-            continue
-        chosen = encodings[heldback.spread(len(encodings), heldback.PENDING_ENCODINGS)]
-        pending.append(
-            heldback.PendingTrack(
-                t["name"],
-                t["first"],
-                t["last"],
-                median,
-                chosen,
-                tuple(excluded),
-                decided=t["person"],
-                best=best,
-            )
-        )
-        held.append(t)
+    """The video-adaptive step on the worker's own held-back tracks and anchors, as rip's
+    commit runs it (sets each held-back track's ``adoption``)."""
+    by_name = {t["name"]: t for t in data["tracks"]}
+    pending: list[heldback.PendingTrack] = data["pending"]
     decided = adaptive.decide_video(
         pending,
-        heldback.merge_anchors([anchors]),
-        n_people,
+        heldback.merge_anchors([data["anchors"]]),
+        len(data["names"]),
         tolerance,
         trust_references=trust_references,
     )
-    for t, adoption in zip(held, decided, strict=True):
+    for track, adoption in zip(pending, decided, strict=True):
+        t = by_name[track.name]
         t["adoption"] = adoption
-        t["summary"] = pending[held.index(t)].encodings
-        t["median"] = pending[held.index(t)].ref_distance
-    data["anchors"] = anchors
+        t["summary"] = track.encodings
+        t["median"] = track.ref_distance
 
 
 def why_not_lent(data: dict[str, Any], track: dict[str, Any]) -> str:
@@ -188,7 +165,9 @@ def why_not_lent(data: dict[str, Any], track: dict[str, Any]) -> str:
     return "anchor 0.4-0.5 away" if nearest <= 0.5 else "anchor over 0.5 away"
 
 
-def causes(data: dict[str, Any], footage: Footage, min_size: int) -> tuple[Counter[str], dict]:
+def causes(
+    data: dict[str, Any], footage: Footage | Sitcom, min_size: int
+) -> tuple[Counter[str], dict]:
     """First cause per eligible face, in all and per appearance."""
     names = data["names"]
     where: dict[tuple[int, int], list[tuple[dict[str, Any], tuple]]] = defaultdict(list)
@@ -229,12 +208,17 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--moving", action="store_true", help="the --moving video")
     parser.add_argument("--refs", choices=("plain", "tight"), default="plain")
+    parser.add_argument(
+        "--footage", type=Path, help="a pickled ground truth instead (benchmarks/sitcom.py's)"
+    )
     parser.add_argument("--min-size", type=int, default=80)
     parser.add_argument("--tolerance", type=float, default=0.4)
     parser.add_argument("--no-trust-references", action="store_true")
     args = parser.parse_args()
     work = args.work / (f"seed{args.seed}" + ("-moving" if args.moving else ""))
-    footage: Footage = pickle.loads((work / "footage.pickle").read_bytes())
+    if args.footage is not None:
+        work = args.footage.parent
+    footage: Footage | Sitcom = pickle.loads((args.footage or work / "footage.pickle").read_bytes())
     refs = footage.refs_tight if args.refs == "tight" else footage.refs
     data = collect_tracks(footage, refs, args.min_size, args.tolerance)
     replay(data, args.tolerance, not args.no_trust_references)

@@ -149,15 +149,17 @@ def load_cast(cast_dir: Path) -> dict[str, list[Path]]:
 
 
 def draw_roles(
-    cast: dict[str, list[Path]], seed: int, n_strangers: int = 2
+    cast: dict[str, list[Path]], seed: int, n_strangers: int = 2, strangers: Sequence[str] = ()
 ) -> tuple[tuple[str, ...], dict[str, Path]]:
-    """Which characters are strangers, and which crop is each other one's reference.
+    """Which characters are strangers (``strangers``, or ``n_strangers`` drawn), and which
+    crop is each other one's reference.
 
     Drawn with ``numpy.random.default_rng(seed)``: ``(strangers, {character: crop})``.
     """
     rng = np.random.default_rng(seed)
     names = sorted(cast)
-    strangers = tuple(sorted(names[int(i)] for i in rng.permutation(len(names))[:n_strangers]))
+    drawn = [names[int(i)] for i in rng.permutation(len(names))[:n_strangers]]
+    strangers = tuple(sorted(strangers or drawn))
     references = {
         name: cast[name][int(rng.integers(len(cast[name])))]
         for name in names
@@ -304,10 +306,13 @@ def build_sitcom(
     *,
     seed: int = 1,
     draw: int | None = None,
+    characters: Sequence[str] = (),
+    strangers: Sequence[str] = (),
     n_strangers: int = 2,
     n_shots: int = 16,
     invisible_cuts: int = 3,
     frames_per_shot: tuple[int, int] = (25, 125),
+    people_per_shot: tuple[int, int] = (2, 4),
     blur_probability: float = 0.12,
     frame_size: tuple[int, int] = (1280, 720),
     fps: float = 25.0,
@@ -315,15 +320,25 @@ def build_sitcom(
 ) -> Sitcom:
     """Render a sitcom-like ground-truth video from a cast folder (``face-api.js``).
 
-    ``draw`` (default ``seed``) picks the roles (:func:`draw_roles`): the strangers and
-    each referenced character's reference crop, copied to ``out_dir/refs/<character>/``;
+    The cast is every character of ``cast_dir`` (or those named in ``characters``).
+    ``draw`` (default ``seed``) picks the roles (:func:`draw_roles`): the strangers
+    (``strangers``, or ``n_strangers`` drawn) and each referenced character's reference
+    crop, copied to ``out_dir/refs/<character>/``;
     ``seed`` the scenes (:func:`make_sitcom_scenes`). The crops made ready to paste go to
     ``out_dir/sources/``, the video to ``out_dir/videos/<video_name>`` (``.mp4``: H.264;
     ``.avi``: Motion JPEG), its truth to ``out_dir/<video_name>.truth.csv``.
     """
     out_dir = Path(out_dir)
     cast = load_cast(cast_dir)
-    strangers, references = draw_roles(cast, seed if draw is None else draw, n_strangers)
+    if characters:
+        missing = sorted(set(characters) - set(cast))
+        if missing:
+            raise ValueError(f"{cast_dir}: no folder of 2 or more crops for {', '.join(missing)}")
+        cast = {name: cast[name] for name in sorted(characters)}
+    if set(strangers) - set(cast):
+        raise ValueError(f"strangers {sorted(set(strangers) - set(cast))} are not in the cast")
+    roles = draw_roles(cast, seed if draw is None else draw, n_strangers, strangers)
+    strangers, references = roles
     refs = out_dir / "refs"
     shutil.rmtree(refs, ignore_errors=True)
     shown: dict[str, list[FaceSource]] = {}
@@ -344,6 +359,7 @@ def build_sitcom(
         n_shots=n_shots,
         invisible_cuts=invisible_cuts,
         frames_per_shot=frames_per_shot,
+        people_per_shot=people_per_shot,
         blur_probability=blur_probability,
     )
     videos = out_dir / "videos"
