@@ -113,6 +113,7 @@ def collect_tracks(
                     "encodings": np.stack([o.encoding for o in encoded]) if encoded else None,
                     "distances": np.stack([o.distances for o in encoded]) if encoded else None,
                     "faces": faces,
+                    "encoded_appearances": [truth_of(o)[1] for o in encoded],
                 }
             )
         held, anchored = len(result.pending), len(result.anchors)
@@ -202,6 +203,21 @@ def causes(
     return total, per_appearance
 
 
+def reference_distances(data: dict[str, Any]) -> dict[int, float]:
+    """Per appearance: the median distance of its encoded faces to its person's reference
+    (appearances of people with references only)."""
+    names = data["names"]
+    found: dict[int, list[float]] = defaultdict(list)
+    for t in data["tracks"]:
+        if t["distances"] is None:
+            continue
+        people = {f[2]: f[1] for f in t["faces"]}
+        for row, appearance in zip(t["distances"], t["encoded_appearances"], strict=True):
+            if people.get(appearance) in names:
+                found[appearance].append(float(row[names.index(people[appearance])]))
+    return {a: float(np.median(v)) for a, v in found.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/faceripper-identity"))
@@ -231,14 +247,23 @@ def main() -> int:
     print("| first cause | faces |\n|---|---:|")
     for cause, n in total.most_common():
         print(f"| {cause} | {n} |")
-    print("\n| appearance | person | faces | saved | missed because |\n|---:|---|---:|---:|---|")
+    print(
+        "\n| appearance | person | faces | saved | median distance to the reference | "
+        "missed because |\n|---:|---|---:|---:|---:|---|"
+    )
+    median = reference_distances(data)
     for (appearance, identity), counts in sorted(per_appearance.items()):
         missed = ", ".join(f"{c} {n}" for c, n in counts.most_common() if c != "saved")
         if missed:
             print(
                 f"| {appearance} | {identity} | {sum(counts.values())} | {counts['saved']} | "
-                f"{missed} |"
+                f"{median.get(appearance, float('nan')):.2f} | {missed} |"
             )
+    spread = np.percentile(list(median.values()), [0, 50, 100]) if median else []
+    print(
+        "\nmedian distance of an appearance's faces to its reference, over "
+        f"{len(median)} appearances: min, median, max {', '.join(f'{v:.2f}' for v in spread)}"
+    )
     return 0
 
 
