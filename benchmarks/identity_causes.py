@@ -259,7 +259,8 @@ def main() -> int:
                 f"| {appearance} | {identity} | {sum(counts.values())} | {counts['saved']} | "
                 f"{median.get(appearance, float('nan')):.2f} | {missed} |"
             )
-    spread = np.percentile(list(median.values()), [0, 50, 100]) if median else []
+    values = list(median.values())
+    spread: list[float] = list(np.percentile(values, [0, 50, 100])) if values else []
     print(
         "\nmedian distance of an appearance's faces to its reference, over "
         f"{len(median)} appearances: min, median, max {', '.join(f'{v:.2f}' for v in spread)}"
