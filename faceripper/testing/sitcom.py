@@ -251,11 +251,13 @@ def make_sitcom_scenes(
         views = tuple(crops[(first + j) % len(crops)] for j in range(1, views_per_shot + 1))
         return crops[first], tuple(v for v in views if v is not crops[first])
 
-    def least_seen(k: int, exclude: Sequence[str] = ()) -> list[str]:
+    def least_seen(k: int, exclude: Sequence[str] = (), skip: Sequence[str] = ()) -> list[str]:
+        # ``skip``: not chosen, yet drawn for as ``exclude`` is not (the same random draws
+        # with or without it).
         pool = [n for n in names if n not in exclude]
         noise = rng.random(len(pool))
         ranked = sorted(range(len(pool)), key=lambda i: (seen[pool[i]], noise[i]))
-        chosen = [pool[i] for i in ranked[:k]]
+        chosen = [pool[i] for i in ranked if pool[i] not in skip][:k]
         for name in chosen:
             seen[name] += 1
         return chosen
@@ -273,8 +275,7 @@ def make_sitcom_scenes(
             pair = least_seen(2)
             if strangers and len(invisible) == 0:  # a stranger, then a target, same place
                 pair = [strangers[int(rng.integers(len(strangers)))]]
-                pair += least_seen(1, exclude=pair)
-                pair = pair[::-1] if pair[1] in strangers else pair
+                pair += least_seen(1, exclude=pair, skip=strangers)
             centre = (float(rng.uniform(0.4, 0.6)) * frame_size[0], 0.45 * frame_size[1])
             size = float(rng.uniform(*CLOSE_UP_SIZES))
             for k, name in enumerate(pair):
