@@ -12,6 +12,9 @@ stranger crops, wrong-person crops (another referenced character), crops on no f
     python benchmarks/sitcom.py --draw 1 --draw 2 --draw 3 -- "" "--no-dedupe"
 
 ``--hog`` first prints the fraction of faces HOG finds at rip's detection scale.
+``--absent N`` adds, as issue 13's clip came with, references of N people who are not in
+the video (the first N of ``lfw_dev``'s one-photo people): a crop under their names counts
+as a wrong-person crop.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import csv
 import os
 import pickle
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -42,10 +46,25 @@ def load_or_build(testdata: Path, work: Path, seed: int, draw: int) -> tuple[Sit
     return sitcom, folder
 
 
-def run_rip(sitcom: Sitcom, target: Path, min_size: int, threads: int, extra: str) -> str:
+def with_absent(sitcom: Sitcom, lfw: Path, folder: Path, n: int) -> Path:
+    """The sitcom's references plus one photo each of ``n`` people not in the video."""
+    if n == 0:
+        return sitcom.refs
+    refs = folder / f"refs-absent{n}"
+    shutil.rmtree(refs, ignore_errors=True)
+    shutil.copytree(sitcom.refs, refs)
+    singles = [p for p in sorted(lfw.iterdir()) if p.is_dir() and len(list(p.iterdir())) == 1]
+    for person in singles[:n]:
+        shutil.copytree(person, refs / person.name)
+    return refs
+
+
+def run_rip(
+    sitcom: Sitcom, refs: Path, target: Path, min_size: int, threads: int, extra: str
+) -> str:
     """One rip run scored as a Markdown row's cells (after the draw and the options)."""
     command = [
-        sys.executable, "-m", "faceripper", "rip", "--refs", str(sitcom.refs),
+        sys.executable, "-m", "faceripper", "rip", "--refs", str(refs),
         "--video", str(sitcom.video), "--target-dir", str(target), "--min-size",
         str(min_size), "--threads", str(threads), "--restart", *shlex.split(extra),
     ]  # fmt: skip
@@ -78,6 +97,7 @@ def main() -> int:
     parser.add_argument("--min-size", type=int, default=100, help="rip's default: 100")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--hog", action="store_true", help="measure what HOG finds first")
+    parser.add_argument("--absent", type=int, default=0, help="references of absent people")
     parser.add_argument("runs", nargs="*", default=[""], help="extra rip options per run")
     args = parser.parse_args()
     header = (
@@ -88,11 +108,11 @@ def main() -> int:
     rows = []
     for draw in args.draw or [args.seed]:
         sitcom, folder = load_or_build(args.testdata, args.work, args.seed, draw)
-        refs = ", ".join(f"{k} ({v.name})" for k, v in sorted(sitcom.reference_photos.items()))
+        photos = ", ".join(f"{k} ({v.name})" for k, v in sorted(sitcom.reference_photos.items()))
         print(
             f"draw {draw}: {1 + max(r.frame for r in sitcom.truth)} frames, "
             f"{len(sitcom.truth)} faces, strangers {', '.join(sitcom.strangers)}, references "
-            f"{refs}, invisible cuts at {list(sitcom.invisible_cuts)}, folder {folder}",
+            f"{photos}, invisible cuts at {list(sitcom.invisible_cuts)}, folder {folder}",
             flush=True,
         )
         if args.hog:
@@ -103,9 +123,12 @@ def main() -> int:
                 + ", ".join(f"{k} {a}/{b} ({a / max(b, 1):.2f})" for k, (a, b) in found.items()),
                 flush=True,
             )
+        refs = with_absent(sitcom, args.testdata / "lfw_dev", folder, args.absent)
+        absent = f" + {args.absent} absent refs" if args.absent else ""
         for index, extra in enumerate(args.runs):
-            cells = run_rip(sitcom, folder / f"faces-{index}", args.min_size, args.threads, extra)
-            rows.append(f"| {draw} | `{extra or '(defaults)'}` | {cells} |")
+            target = folder / f"faces{absent.replace(' ', '')}-{index}"
+            cells = run_rip(sitcom, refs, target, args.min_size, args.threads, extra)
+            rows.append(f"| {draw} | `{extra or '(defaults)'}`{absent} | {cells} |")
             print(rows[-1], flush=True)
     print("\n" + header + "\n" + "\n".join(rows))
     return 0
