@@ -38,6 +38,11 @@ held-back tracks with their template distance (``benchmarks/templates.py``).
 
     python benchmarks/identity_causes.py --work /tmp/faceripper-identity --moving --seed 21 \
         --refs tight
+
+The sitcom ground truth of ``benchmarks/sitcom.py`` (its references are tight crops)::
+
+    python benchmarks/identity_causes.py --min-size 100 \
+        --footage /tmp/faceripper-sitcom/seed1-draw1/sitcom.pickle
 """
 
 from __future__ import annotations
@@ -60,11 +65,14 @@ from faceripper.geometry import as_boxes, iou
 from faceripper.pipeline import references_for_run
 from faceripper.references import encode_references
 from faceripper.testing.footage import Footage
+from faceripper.testing.sitcom import Sitcom
 from faceripper.video import scan_video
 from faceripper.worker import decisions as worker_decisions
 
 
-def collect_tracks(footage: Footage, refs: Path, min_size: int, tolerance: float) -> dict[str, Any]:
+def collect_tracks(
+    footage: Footage | Sitcom, refs: Path, min_size: int, tolerance: float
+) -> dict[str, Any]:
     """Every track rip's worker decides on the whole video, with its faces' truth."""
     config, _ = config_from_refs(refs)
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,7 +95,7 @@ def collect_tracks(footage: Footage, refs: Path, min_size: int, tolerance: float
     tracks: list[dict[str, Any]] = []
     original = worker_decisions.collect_adaptive
 
-    def collect(parts, decisions, settings, result, n_people, references=None):  # type: ignore[no-untyped-def]
+    def collect(parts, decisions, settings, result, *rest):  # type: ignore[no-untyped-def]
         for track, decision in zip(parts, decisions, strict=True):
             encoded = [
                 o for o in track.observations if o.distances is not None and o.encoding is not None
@@ -104,10 +112,12 @@ def collect_tracks(footage: Footage, refs: Path, min_size: int, tolerance: float
                     "person": decision.person,
                     "reason": decision.reason,
                     "encodings": np.stack([o.encoding for o in encoded]) if encoded else None,
+                    "distances": np.stack([o.distances for o in encoded]) if encoded else None,
                     "faces": faces,
+                    "encoded_appearances": [truth_of(o)[1] for o in encoded],
                 }
             )
-        return original(parts, decisions, settings, result, n_people, references)
+        return original(parts, decisions, settings, result, *rest)
 
     worker_decisions.collect_adaptive = collect  # instrumentation: the same call, observed
     try:
@@ -160,7 +170,9 @@ def why_not_lent(data: dict[str, Any], track: dict[str, Any]) -> str:
     return "anchor 0.4-0.5 away" if nearest <= 0.5 else "anchor over 0.5 away"
 
 
-def causes(data: dict[str, Any], footage: Footage, min_size: int) -> tuple[Counter[str], dict]:
+def causes(
+    data: dict[str, Any], footage: Footage | Sitcom, min_size: int
+) -> tuple[Counter[str], dict]:
     """First cause per eligible face, in all and per appearance."""
     names = data["names"]
     where: dict[tuple[int, int], list[tuple[dict[str, Any], tuple]]] = defaultdict(list)
@@ -193,6 +205,21 @@ def causes(data: dict[str, Any], footage: Footage, min_size: int) -> tuple[Count
         total[cause] += 1
         per_appearance[(row.appearance, row.identity)][cause] += 1
     return total, per_appearance
+
+
+def reference_distances(data: dict[str, Any]) -> dict[int, float]:
+    """Per appearance: the median distance of its encoded faces to its person's reference
+    (appearances of people with references only)."""
+    names = data["names"]
+    found: dict[int, list[float]] = defaultdict(list)
+    for t in data["tracks"]:
+        if t["distances"] is None:
+            continue
+        people = {f[2]: f[1] for f in t["faces"]}
+        for row, appearance in zip(t["distances"], t["encoded_appearances"], strict=True):
+            if people.get(appearance) in names:
+                found[appearance].append(float(row[names.index(people[appearance])]))
+    return {a: float(np.median(v)) for a, v in found.items()}
 
 
 def held_back_tracks(data: dict[str, Any]) -> None:
@@ -229,6 +256,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--moving", action="store_true", help="the --moving video")
     parser.add_argument("--refs", choices=("plain", "tight"), default="plain")
+    parser.add_argument(
+        "--footage", type=Path, help="a pickled ground truth instead (benchmarks/sitcom.py's)"
+    )
     parser.add_argument("--min-size", type=int, default=80)
     parser.add_argument("--tolerance", type=float, default=0.4)
     parser.add_argument("--trust-references", action="store_true", help="as rip's option")
@@ -239,7 +269,9 @@ def main() -> int:
     )
     args = parser.parse_args()
     work = args.work / (f"seed{args.seed}" + ("-moving" if args.moving else ""))
-    footage: Footage = pickle.loads((work / "footage.pickle").read_bytes())
+    if args.footage is not None:
+        work = args.footage.parent
+    footage: Footage | Sitcom = pickle.loads((args.footage or work / "footage.pickle").read_bytes())
     refs = footage.refs_tight if args.refs == "tight" else footage.refs
     data = collect_tracks(footage, refs, args.min_size, args.tolerance)
     replay(data, args.tolerance, args.trust_references)
@@ -252,16 +284,26 @@ def main() -> int:
     print("| first cause | faces |\n|---|---:|")
     for cause, n in total.most_common():
         print(f"| {cause} | {n} |")
-    print("\n| appearance | person | faces | saved | missed because |\n|---:|---|---:|---:|---|")
+    print(
+        "\n| appearance | person | faces | saved | median distance to the reference | "
+        "missed because |\n|---:|---|---:|---:|---:|---|"
+    )
+    median = reference_distances(data)
     for (appearance, identity), counts in sorted(per_appearance.items()):
         missed = ", ".join(f"{c} {n}" for c, n in counts.most_common() if c != "saved")
         if missed:
             print(
                 f"| {appearance} | {identity} | {sum(counts.values())} | {counts['saved']} | "
-                f"{missed} |"
+                f"{median.get(appearance, float('nan')):.2f} | {missed} |"
             )
     if args.tracks:
         held_back_tracks(data)
+    values = list(median.values())
+    spread: list[float] = list(np.percentile(values, [0, 50, 100])) if values else []
+    print(
+        "\nmedian distance of an appearance's faces to its reference, over "
+        f"{len(median)} appearances: min, median, max {', '.join(f'{v:.2f}' for v in spread)}"
+    )
     return 0
 
 
