@@ -78,6 +78,7 @@ writer's spool (no pickle).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -90,16 +91,30 @@ from faceripper.heldback import (
     PendingTrack,
     confident_faces,
 )
-from faceripper.nearview import NEAR_DISTANCE as NEAR_DISTANCE  # re-exported
-from faceripper.nearview import VIEW_DISTANCE, near_unlike
-from faceripper.nearview import view_distance as view_distance  # re-exported
 from faceripper.tracks import Decision
+
+if TYPE_CHECKING:
+    pass
 
 #: A held-back track is a person's if it is at most this far from one of their anchors
 #: (:func:`faceripper.clustering.track_distances`) ...
 VIDEO_TOLERANCE = 0.4
 #: ... and every other person's anchors are at least this much farther.
 VIDEO_GAP = 0.04
+#: In a video without an anchor of ``p``, a track decided for ``p`` without a confident
+#: face is kept only if one of its faces lies within this of one of ``p``'s reference
+#: photos (whatever the tolerance, when that is looser: the bar does not move with
+#: ``--tolerance``) ...
+NEAR_DISTANCE = 0.4
+#: ... and within this of the same photo's second view (the same face encoded the other
+#: way: :func:`faceripper.references.encode_reference_view`; :func:`view_distance`); the
+#: others only if they look like such a track (:func:`decide_video`). A look-alike whom
+#: one encoding of a photo puts near it rarely stays near the other: on the footage Kim
+#: Hong-up comes 0.383 from Hu Jintao's photo and 0.484 from its face alone; a person's
+#: own unconfirmed tracks without an anchor come 0.36-0.45 with whole photos, 0.35-0.44
+#: with tight crops (footage), 699 of 707 within 0.45 (``lfw_dev``, docs/quality.md,
+#: "Unconfirmed tracks without an anchor").
+VIEW_DISTANCE = 0.45
 #: A held-back track shows a view of a person's anchors when at least this many of its
 #: faces ...
 SHARED_FACES = 2
@@ -181,6 +196,36 @@ def own_core(
     if steps.size and float(steps.max()) > tolerance + CORE_STEP_SLACK:
         return decision
     return Decision(person, float(median[person]), "matched", person)
+
+
+def view_distance(
+    encodings: npt.NDArray[np.float64],
+    photos: npt.NDArray[np.float64],
+    views: npt.NDArray[np.float64],
+    tolerance: float,
+) -> float:
+    """How near a track comes to a person's reference photos seen two ways.
+
+    Args:
+        encodings: ``(n, 128)`` the track's encoded faces.
+        photos: ``(r, 128)`` the person's reference encodings.
+        views: ``(r, 128)`` their second views
+            (:func:`faceripper.references.encode_reference_view`; a reference without one,
+            e.g. a face learnt from a correction, is its own).
+        tolerance: the run's tolerance.
+
+    Returns:
+        The least, over the faces within ``min(tolerance, NEAR_DISTANCE)`` of a photo,
+        of the larger of the face's distances to that photo and to its view; inf when
+        no face is that near a photo.
+    """
+    if len(encodings) == 0 or len(photos) == 0:
+        return float("inf")
+    to_photo = np.linalg.norm(encodings[:, None] - photos[None], axis=2)  # (n, r)
+    to_view = np.linalg.norm(encodings[:, None] - views[None], axis=2)
+    near = to_photo <= min(tolerance, NEAR_DISTANCE)
+    both = np.where(near, np.maximum(to_photo, to_view), np.inf)
+    return float(both.min())
 
 
 def _decide(
@@ -285,7 +330,6 @@ def decide_video(
     decisions = shared_views(
         pending, anchors, _decide(pending, anchors, n_people, tolerance), n_people, tolerance
     )
-    decisions = near_unlike(pending, anchors, decisions, VIDEO_GAP)
     if trust_references:
         return _corroborated(pending, anchors, decisions, n_people, tolerance)
     alone = [k for k, d in enumerate(decisions) if d.reason == "references"]
