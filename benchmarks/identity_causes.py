@@ -87,7 +87,7 @@ def collect_tracks(footage: Footage, refs: Path, min_size: int, tolerance: float
     tracks: list[dict[str, Any]] = []
     original = worker_decisions.collect_adaptive
 
-    def collect(parts, decisions, settings, result, n_people, references=None):  # type: ignore[no-untyped-def]
+    def collect(parts, decisions, settings, result, references):  # type: ignore[no-untyped-def]
         for track, decision in zip(parts, decisions, strict=True):
             encoded = [
                 o for o in track.observations if o.distances is not None and o.encoding is not None
@@ -107,7 +107,7 @@ def collect_tracks(footage: Footage, refs: Path, min_size: int, tolerance: float
                     "faces": faces,
                 }
             )
-        return original(parts, decisions, settings, result, n_people, references)
+        return original(parts, decisions, settings, result, references)
 
     worker_decisions.collect_adaptive = collect  # instrumentation: the same call, observed
     try:
