@@ -132,8 +132,8 @@ def decide(data: dict[str, Any], candidate: str, tolerance: float = 0.4) -> list
 
 
 def crops(data: dict[str, Any], decisions: list[Adoption]) -> Counter[str]:
-    """The held-back tracks' crops (cropped, not blurry) given to the right and a wrong
-    person."""
+    """The held-back tracks' crops (cropped, not blurry, on a face of the truth) given to
+    the right and a wrong person."""
     names = data["names"]
     by_name = {t["name"]: t for t in data["tracks"]}
     out: Counter[str] = Counter()
@@ -142,7 +142,7 @@ def crops(data: dict[str, Any], decisions: list[Adoption]) -> Counter[str]:
             continue
         for face in by_name[track.name]["faces"]:
             _, identity, _, cropped, blurry = face[:5]
-            if cropped and not blurry:
+            if cropped and not blurry and identity != "?":  # "?": no box of the truth there
                 out["right" if identity == names[adoption.person] else "wrong"] += 1
     return out
 
