@@ -91,7 +91,7 @@ def write_refs(
     :func:`~faceripper.testing.footage.write_tight_crop` does; a spare given as a path is
     copied). Returns ``out`` (rewritten each call)."""
     shutil.rmtree(out, ignore_errors=True)
-    shutil.copytree(base, out)
+    shutil.copytree(base, out, ignore=shutil.ignore_patterns(".faceripper-*"))
     for name, extra in spares.items():
         if not (out / name).is_dir():
             continue
