@@ -24,7 +24,8 @@ Julie_Gerberding,Lance_Armstrong -- "" "--no-dedupe"
 
 More reference photos per person (``--refs-per-person K``, repeatable): each person's
 reference plus their K - 1 most typical photos that the video does not show
-(:func:`faceripper.testing.more_refs.footage_spares`), on the same video::
+(:func:`faceripper.testing.more_refs.footage_spares`; for a referenced person absent
+from the video, their most typical other photos), on the same video::
 
     python benchmarks/identity.py --moving --seed 21 --refs plain --refs-per-person 1 \
         --refs-per-person 2 --refs-per-person 3 -- "--no-dedupe"
@@ -44,7 +45,8 @@ from pathlib import Path
 
 from faceripper.testing import evaluate
 from faceripper.testing.footage import MOVING, Footage, build_footage
-from faceripper.testing.more_refs import footage_spares, write_refs
+from faceripper.testing.more_refs import by_typicality, footage_spares, write_refs
+from faceripper.testing.scenes import load_face_sources
 
 
 def main() -> int:
@@ -110,6 +112,11 @@ def main() -> int:
         if max(ks) > 1
         else {}
     )
+    for name in sorted(p.name for p in footage.refs.iterdir() if p.is_dir()):
+        if max(ks) > 1 and name not in spares:  # referenced, absent from the video
+            mine = {p.name for p in (footage.refs / name).iterdir()}
+            others = load_face_sources(args.testdata / "lfw_dev" / name, identity=name)
+            spares[name] = by_typicality([s for s in others if s.path.name not in mine])
     for name, extra in sorted(spares.items()):
         print(f"{name}: photos not shown {[s.path.name for s in extra]}")
     print(
