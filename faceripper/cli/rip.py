@@ -119,11 +119,10 @@ def rip_command(
     from faceripper.api import rip
     from faceripper.worker import RipSettings
 
-    threshold = DEFAULT_BLUR_THRESHOLD if blur is None else blur
     settings = RipSettings(
         tolerance=tolerance,
         min_size_px=min_size,
-        blur_threshold=threshold,
+        blur_threshold=(threshold := DEFAULT_BLUR_THRESHOLD if blur is None else blur),
         blur_floor=default_floor(threshold) if blur_floor is None else blur_floor,
         save_blurry=save_blurry,
         model=model.value,
