@@ -21,6 +21,14 @@ nearest pair of different people in ``lfw_dev``)::
     python benchmarks/identity.py --work /tmp/hard --stranger Kim_Hong-up --targets \
         Abdullah_Gul,Andy_Roddick,Britney_Spears,Hu_Jintao,John_Allen_Muhammad,\
 Julie_Gerberding,Lance_Armstrong -- "" "--no-dedupe"
+
+More reference photos per person (``--refs-per-person K``, repeatable): each person's
+reference plus their K - 1 most typical photos that the video does not show
+(:func:`faceripper.testing.more_refs.footage_spares`; for a referenced person absent
+from the video, their most typical other photos), on the same video::
+
+    python benchmarks/identity.py --moving --seed 21 --refs plain --refs-per-person 1 \
+        --refs-per-person 2 --refs-per-person 3 -- "--no-dedupe"
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ from pathlib import Path
 
 from faceripper.testing import evaluate
 from faceripper.testing.footage import MOVING, Footage, build_footage
+from faceripper.testing.more_refs import by_typicality, footage_spares, write_refs
+from faceripper.testing.scenes import load_face_sources
 
 
 def main() -> int:
@@ -62,6 +72,13 @@ def main() -> int:
         help="faces that vary within a shot (faceripper.testing.footage.MOVING): other photos of "
         "the person crossfaded in as the head turns, per-frame jitter",
     )
+    parser.add_argument(
+        "--refs-per-person",
+        type=int,
+        action="append",
+        help="reference photos per person, the extra ones among those the video does not "
+        "show (repeatable; default 1)",
+    )
     parser.add_argument("runs", nargs="*", default=[""], help="extra rip options per run")
     args = parser.parse_args()
     work = args.work / (f"seed{args.seed}" + ("-moving" if args.moving else ""))
@@ -84,6 +101,24 @@ def main() -> int:
         f"(looks like {footage.lookalike}), invisible cuts at {list(footage.invisible_cuts)}, "
         f"work folder {work}\n"
     )
+    ks = args.refs_per_person or [1]
+    spares = (
+        footage_spares(
+            args.testdata / "lfw_dev",
+            sorted(footage.label_to_identity),
+            seed=args.seed,
+            views_per_shot=int(MOVING["views_per_shot"]) if args.moving else 1,
+        )
+        if max(ks) > 1
+        else {}
+    )
+    for name in sorted(p.name for p in footage.refs.iterdir() if p.is_dir()):
+        if max(ks) > 1 and name not in spares:  # referenced, absent from the video
+            mine = {p.name for p in (footage.refs / name).iterdir()}
+            others = load_face_sources(args.testdata / "lfw_dev" / name, identity=name)
+            spares[name] = by_typicality([s for s in others if s.path.name not in mine])
+    for name, extra in sorted(spares.items()):
+        print(f"{name}: photos not shown {[s.path.name for s in extra]}")
     print(
         "| refs | options | s | crops | precision | frame recall | appearances covered | "
         "strangers saved | on blurred |"
@@ -91,44 +126,49 @@ def main() -> int:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     ref_sets = {"plain": footage.refs, "tight": footage.refs_tight}
     chosen = ["plain", "tight"] if args.refs == "both" else [args.refs]
-    for kind in chosen:
-        for index, extra in enumerate(args.runs):
-            target = work / f"faces-{kind}-{index}"
-            command = [
-                sys.executable,
-                "-m",
-                "faceripper",
-                "rip",
-                "--refs",
-                str(ref_sets[kind]),
-                "--video",
-                str(footage.video),
-                "--target-dir",
-                str(target),
-                "--min-size",
-                str(args.min_size),
-                "--threads",
-                str(args.threads),
-                "--restart",
-                *shlex.split(extra),
-            ]
-            started = time.monotonic()
-            done = subprocess.run(command, capture_output=True, text=True)
-            seconds = time.monotonic() - started
-            if done.returncode != 0:
-                last = (done.stderr.strip().splitlines() or ["?"])[-1]
-                print(f"| {kind} | `{extra}` | failed: {last} |", flush=True)
-                continue
-            with (target / "manifest.csv").open(newline="", encoding="utf-8") as handle:
-                rows = list(csv.DictReader(handle))
-            m = evaluate(rows, footage.truth, footage.label_to_identity, args.min_size)
-            print(
-                f"| {kind} | `{extra or '(defaults)'}` | {seconds:.0f} | {m.saved} | "
-                f"{m.precision:.3f} | {m.recall:.3f} | "
-                f"{m.appearances_found}/{m.eligible_appearances} | {m.on_distractor} | "
-                f"{m.on_blurred} |",
-                flush=True,
-            )
+    runs = [(kind, k, index, extra) for kind in chosen for k in ks
+            for index, extra in enumerate(args.runs)]  # fmt: skip
+    for kind, k, index, extra in runs:
+        refs = ref_sets[kind]
+        if k > 1:
+            refs = write_refs(refs, spares, k, work / f"{refs.name}-k{k}", kind == "tight")
+        target = work / (f"faces-{kind}-{index}" + (f"-k{k}" if k > 1 else ""))
+        kind_k = kind + (f" x{k}" if k > 1 else "")
+        command = [
+            sys.executable,
+            "-m",
+            "faceripper",
+            "rip",
+            "--refs",
+            str(refs),
+            "--video",
+            str(footage.video),
+            "--target-dir",
+            str(target),
+            "--min-size",
+            str(args.min_size),
+            "--threads",
+            str(args.threads),
+            "--restart",
+            *shlex.split(extra),
+        ]
+        started = time.monotonic()
+        done = subprocess.run(command, capture_output=True, text=True)
+        seconds = time.monotonic() - started
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["?"])[-1]
+            print(f"| {kind_k} | `{extra}` | failed: {last} |", flush=True)
+            continue
+        with (target / "manifest.csv").open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        m = evaluate(rows, footage.truth, footage.label_to_identity, args.min_size)
+        print(
+            f"| {kind_k} | `{extra or '(defaults)'}` | {seconds:.0f} | {m.saved} | "
+            f"{m.precision:.3f} | {m.recall:.3f} | "
+            f"{m.appearances_found}/{m.eligible_appearances} | {m.on_distractor} | "
+            f"{m.on_blurred} |",
+            flush=True,
+        )
     return 0
 
 

@@ -26,6 +26,12 @@ run's precision and frame recall, and the video-adaptive step's counts of tracks
 reason (``near``, ``confirmed``, ``adopted``, ``shared_view``, ... from the run's journal).
 
     python benchmarks/lookalike.py --work /tmp/lookalike --pairs 6 -- "--no-dedupe"
+
+``--refs-per-person K`` (repeatable): each referenced person's reference plus their K - 1
+most typical photos that the video does not show
+(:func:`faceripper.testing.more_refs.footage_spares`; A's are those the ``present`` video
+does not show, and never the photos the relative is morphed from): does a second photo,
+which may give A confident faces, stop the relative?
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import itertools
 import json
 import os
 import pickle
@@ -54,7 +61,9 @@ from faceripper.testing.footage import (
     medoid,
     write_tight_crop,
 )
+from faceripper.testing.more_refs import footage_spares, write_refs
 from faceripper.testing.morph import relative_photos
+from faceripper.testing.scenes import FaceSource
 
 
 def make_pair(
@@ -147,6 +156,19 @@ def make_pair(
     return footage
 
 
+def more_references(
+    work: Path, a: str, others: list[str], seed: int
+) -> dict[str, dict[str, list[FaceSource]]]:
+    """Per video (``present``, ``absent``): each referenced person's photos that the video
+    does not show (:func:`footage_spares`); A's are those ``present`` does not show."""
+    views = int(MOVING["views_per_shot"])
+    present = footage_spares(work / "people", [a, *others], seed=seed, views_per_shot=views)
+    absent = footage_spares(work / "people", others, seed=seed, views_per_shot=views)
+    for name, extra in sorted(present.items()):
+        print(f"{name}: photos not shown {[s.path.name for s in extra]}", flush=True)
+    return {"present": present, "absent": {**absent, a: present[a]}}
+
+
 def rip(footage: Footage, refs: Path, target: Path, threads: int, min_size: int, extra: str) -> int:
     command = [
         sys.executable, "-m", "faceripper", "rip", "--refs", str(refs), "--video",
@@ -211,6 +233,9 @@ def main() -> int:
         default="unseen",
         help="morph the relative from A's photos the video shows, or from 4 it never shows",
     )
+    parser.add_argument(
+        "--refs-per-person", type=int, action="append", help="reference photos per person"
+    )
     parser.add_argument("runs", nargs="*", default=["--no-dedupe"], help="rip options per run")
     args = parser.parse_args()
     lfw = args.testdata / "lfw_dev"
@@ -247,21 +272,30 @@ def main() -> int:
         if footage is None:
             continue
         made += 1
-        for video in args.videos.split(","):
+        ks = args.refs_per_person or [1]
+        spares = more_references(work, a, others, args.seed * 100 + k) if max(ks) > 1 else {}
+        kinds = ["plain", "tight"] if args.refs == "both" else [args.refs]
+        for video, kind, n_refs, (index, extra) in itertools.product(
+            args.videos.split(","), kinds, ks, enumerate(args.runs)
+        ):
             f = footage[video]
-            kinds = ["plain", "tight"] if args.refs == "both" else [args.refs]
-            for kind in kinds:
-                for index, extra in enumerate(args.runs):
-                    target = work / f"faces-{video}-{kind}-{index}"
-                    refs = f.refs if kind == "plain" else f.refs_tight
-                    if rip(f, refs, target, args.threads, args.min_size, extra) != 0:
-                        print(f"| {a} | {video} | {kind} | `{extra}` | failed |", flush=True)
-                        continue
-                    print(
-                        f"| {a} | {video} | {kind} | `{extra or '(defaults)'}` | "
-                        f"{score(f, target, a, args.min_size)} |",
-                        flush=True,
-                    )
+            suffix = f"-k{n_refs}" if n_refs > 1 else ""
+            target = work / f"faces-{video}-{kind}-{index}{suffix}"
+            refs = f.refs if kind == "plain" else f.refs_tight
+            if n_refs > 1:
+                refs = write_refs(
+                    refs, spares[video], n_refs, work / f"refs-{video}-{kind}{suffix}",
+                    kind == "tight",
+                )  # fmt: skip
+            label = kind + (f" x{n_refs}" if n_refs > 1 else "")
+            if rip(f, refs, target, args.threads, args.min_size, extra) != 0:
+                print(f"| {a} | {video} | {label} | `{extra}` | failed |", flush=True)
+                continue
+            print(
+                f"| {a} | {video} | {label} | `{extra or '(defaults)'}` | "
+                f"{score(f, target, a, args.min_size)} |",
+                flush=True,
+            )
     return 0
 
 

@@ -15,6 +15,14 @@ stranger crops, wrong-person crops (another referenced character), crops on no f
 ``--absent N`` adds, as issue 13's clip came with, references of N people who are not in
 the video (the first N of ``lfw_dev``'s one-photo people): a crop under their names counts
 as a wrong-person crop.
+
+``--held-out N`` builds videos that keep N crops of each referenced character out of the
+footage (the reference and N - 1 spares, folder ``seed{S}-draw{D}-held{N}``), and
+``--refs-per-person K`` (repeatable) rips each with the first K of them as references, so
+that 1, 2, ... reference photos are compared on the same video::
+
+    python benchmarks/sitcom.py --held-out 2 --draw 1 --refs-per-person 1 \
+        --refs-per-person 2 -- "--no-dedupe"
 """
 
 from __future__ import annotations
@@ -32,16 +40,19 @@ from pathlib import Path
 
 from faceripper.detector import detection_scale
 from faceripper.testing import evaluate
+from faceripper.testing.more_refs import write_refs
 from faceripper.testing.sitcom import Sitcom, build_sitcom, hog_visibility
 
 
-def load_or_build(testdata: Path, work: Path, seed: int, draw: int) -> tuple[Sitcom, Path]:
+def load_or_build(
+    testdata: Path, work: Path, seed: int, draw: int, held_out: int = 1
+) -> tuple[Sitcom, Path]:
     """The cached video of ``seed`` and ``draw`` under ``work``, built the first time."""
-    folder = work / f"seed{seed}-draw{draw}"
+    folder = work / (f"seed{seed}-draw{draw}" + (f"-held{held_out}" if held_out > 1 else ""))
     cached = folder / "sitcom.pickle"
     if cached.is_file():
         return pickle.loads(cached.read_bytes()), folder
-    sitcom = build_sitcom(testdata / "face-api.js", folder, seed=seed, draw=draw)
+    sitcom = build_sitcom(testdata / "face-api.js", folder, seed=seed, draw=draw, held_out=held_out)
     cached.write_bytes(pickle.dumps(sitcom))
     return sitcom, folder
 
@@ -98,16 +109,25 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--hog", action="store_true", help="measure what HOG finds first")
     parser.add_argument("--absent", type=int, default=0, help="references of absent people")
+    parser.add_argument(
+        "--held-out", type=int, default=1, help="crops per character kept out of the video"
+    )
+    parser.add_argument(
+        "--refs-per-person",
+        type=int,
+        action="append",
+        help="reference crops per character, among those held out (repeatable; default 1)",
+    )
     parser.add_argument("runs", nargs="*", default=[""], help="extra rip options per run")
     args = parser.parse_args()
     header = (
-        "| draw | options | s | crops | precision | frame recall | appearances covered | "
-        "stranger crops | wrong-person crops | on no face | on blurred |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| draw | refs per person | options | s | crops | precision | frame recall | "
+        "appearances covered | stranger crops | wrong-person crops | on no face | on blurred |\n"
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
     rows = []
     for draw in args.draw or [args.seed]:
-        sitcom, folder = load_or_build(args.testdata, args.work, args.seed, draw)
+        sitcom, folder = load_or_build(args.testdata, args.work, args.seed, draw, args.held_out)
         photos = ", ".join(f"{k} ({v.name})" for k, v in sorted(sitcom.reference_photos.items()))
         print(
             f"draw {draw}: {1 + max(r.frame for r in sitcom.truth)} frames, "
@@ -123,13 +143,20 @@ def main() -> int:
                 + ", ".join(f"{k} {a}/{b} ({a / max(b, 1):.2f})" for k, (a, b) in found.items()),
                 flush=True,
             )
-        refs = with_absent(sitcom, args.testdata / "lfw_dev", folder, args.absent)
+        base = with_absent(sitcom, args.testdata / "lfw_dev", folder, args.absent)
         absent = f" + {args.absent} absent refs" if args.absent else ""
-        for index, extra in enumerate(args.runs):
-            target = folder / f"faces{absent.replace(' ', '')}-{index}"
-            cells = run_rip(sitcom, refs, target, args.min_size, args.threads, extra)
-            rows.append(f"| {draw} | `{extra or '(defaults)'}`{absent} | {cells} |")
-            print(rows[-1], flush=True)
+        spares = dict(sitcom.spare_references)
+        for k in args.refs_per_person or [1]:
+            if any(len(v) < k - 1 for v in spares.values()) or (k > 1 and not spares):
+                print(f"  {k} references: the video holds out too few crops", flush=True)
+                continue
+            refs = base if k == 1 else write_refs(base, spares, k, folder / f"refs-k{k}")
+            for index, extra in enumerate(args.runs):
+                name = f"faces{absent.replace(' ', '')}" + (f"-k{k}" if k > 1 else "")
+                cells = run_rip(sitcom, refs, folder / f"{name}-{index}", args.min_size,
+                                args.threads, extra)  # fmt: skip
+                rows.append(f"| {draw} | {k} | `{extra or '(defaults)'}`{absent} | {cells} |")
+                print(rows[-1], flush=True)
     print("\n" + header + "\n" + "\n".join(rows))
     return 0
 

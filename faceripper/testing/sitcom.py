@@ -74,6 +74,9 @@ class Sitcom:
         strangers: the characters shown without references.
         reference_photos: character -> the crop used as their reference (never shown).
         invisible_cuts: frame indices of cuts between two close-ups at one place.
+        spare_references: ``(character, crops)`` pairs: more crops of each referenced
+            character kept out of the video (``held_out`` > 1 in :func:`build_sitcom`),
+            for a second or third reference photo; not in ``refs``.
     """
 
     video: Path
@@ -85,6 +88,7 @@ class Sitcom:
     strangers: tuple[str, ...]
     reference_photos: dict[str, Path]
     invisible_cuts: tuple[int, ...]
+    spare_references: tuple[tuple[str, tuple[Path, ...]], ...] = ()
 
     @property
     def stranger(self) -> str:
@@ -318,6 +322,7 @@ def build_sitcom(
     frame_size: tuple[int, int] = (1280, 720),
     fps: float = 25.0,
     video_name: str = "sitcom.mp4",
+    held_out: int = 1,
 ) -> Sitcom:
     """Render a sitcom-like ground-truth video from a cast folder (``face-api.js``).
 
@@ -328,6 +333,8 @@ def build_sitcom(
     ``seed`` the scenes (:func:`make_sitcom_scenes`). The crops made ready to paste go to
     ``out_dir/sources/``, the video to ``out_dir/videos/<video_name>`` (``.mp4``: H.264;
     ``.avi``: Motion JPEG), its truth to ``out_dir/<video_name>.truth.csv``.
+    ``held_out`` > 1 keeps that many crops of each referenced character out of the video:
+    the reference and the next ones in name order (:attr:`Sitcom.spare_references`).
     """
     out_dir = Path(out_dir)
     cast = load_cast(cast_dir)
@@ -340,6 +347,13 @@ def build_sitcom(
         raise ValueError(f"strangers {sorted(set(strangers) - set(cast))} are not in the cast")
     roles = draw_roles(cast, seed if draw is None else draw, n_strangers, strangers)
     strangers, references = roles
+    spares = {
+        name: tuple(
+            cast[name][(cast[name].index(crop) + j) % len(cast[name])]
+            for j in range(1, min(held_out, len(cast[name]) - 1))
+        )
+        for name, crop in references.items()
+    }
     refs = out_dir / "refs"
     shutil.rmtree(refs, ignore_errors=True)
     shown: dict[str, list[FaceSource]] = {}
@@ -347,7 +361,7 @@ def build_sitcom(
         shown[name] = [
             prepare_crop(crop, out_dir / "sources" / name / f"{crop.stem}.png", name)
             for crop in crops
-            if crop != references.get(name)
+            if crop != references.get(name) and crop not in spares.get(name, ())
         ]
         if name in references:
             (refs / name).mkdir(parents=True, exist_ok=True)
@@ -380,6 +394,7 @@ def build_sitcom(
         strangers,
         dict(references),
         tuple(int(starts[i]) for i in invisible),
+        tuple(sorted(spares.items())),
     )
 
 
