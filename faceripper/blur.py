@@ -37,6 +37,18 @@ DEFAULT_BLUR_THRESHOLD: float = 75.0
 #: their track".
 DEFAULT_BLUR_FLOOR: float = 50.0
 
+
+def default_floor(threshold: float) -> float:
+    """``--blur-floor`` when it is not given: the same fraction of ``--blur`` as the
+    defaults' (two thirds), so that a stricter ``--blur`` (FaceRipper v1's 250) keeps its
+    meaning instead of meeting a floor measured for 75.
+
+    >>> default_floor(DEFAULT_BLUR_THRESHOLD), default_floor(250.0)
+    (50.0, 166.66666666666666)
+    """
+    return threshold * DEFAULT_BLUR_FLOOR / DEFAULT_BLUR_THRESHOLD
+
+
 #: A face under ``--blur`` is kept only when it scores at least this fraction of its
 #: track's sharp level (:func:`track_sharpness`): a face blurred by a Gaussian of 2% of
 #: its height keeps 6-14% of its sharp score, one of 3% 3-6%, so such a dip in a sharp

@@ -19,6 +19,8 @@ from faceripper.blur import DEFAULT_BLUR_THRESHOLD, sharpness
 from faceripper.geometry import as_boxes
 from faceripper.images import load_rgb
 
+from conftest import run_cli
+
 BACKGROUND = 90
 
 
@@ -144,3 +146,32 @@ def test_real_photo_sharp_passes_and_blurred_fails(testdata: Path):
     small = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
     small_box = np.rint(box * factor).astype(np.int64)
     assert float(sharpness(small, small_box)[0]) > DEFAULT_BLUR_THRESHOLD
+
+
+class _Settings(Exception):
+    """Raised by the stand-in for ``faceripper.api.rip`` with the settings it was given."""
+
+
+@pytest.mark.parametrize(
+    ("options", "threshold", "floor"),
+    [
+        ([], 75.0, 50.0),
+        (["--blur", "250"], 250.0, 250.0 * 2 / 3),  # FaceRipper v1's value stays strict
+        (["--blur", "250", "--blur-floor", "40"], 250.0, 40.0),
+        (["--blur-floor", "75"], 75.0, 75.0),
+    ],
+)
+def test_the_blur_floor_follows_blur_unless_given(
+    options: list[str], threshold: float, floor: float, tmp_path: Path, monkeypatch
+) -> None:
+    # CLI wiring only: the run itself is replaced by a stand-in that reports its settings.
+    import faceripper.api
+
+    def report(*args: object, settings: object, **kwargs: object) -> None:
+        raise _Settings(settings)
+
+    monkeypatch.setattr(faceripper.api, "rip", report)
+    with pytest.raises(_Settings) as caught:
+        run_cli(["rip", "--refs", str(tmp_path), "--target-dir", str(tmp_path / "t"), *options])
+    settings = caught.value.args[0]
+    assert (settings.blur_threshold, settings.blur_floor) == pytest.approx((threshold, floor))

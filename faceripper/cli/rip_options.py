@@ -92,8 +92,10 @@ BlurFloorOption = Annotated[
         min=0.0,
         help="A face under --blur but not under this floor is kept when its track shows "
         "that it is as sharp as that face gets (within a factor of the track's sharp "
-        "faces; see docs/blur.md). Set it to --blur's value for the fixed threshold alone. "
-        "[default: " + _default_blur("DEFAULT_BLUR_FLOOR") + "]",
+        "faces; see docs/blur.md). Set it to --blur's value for the fixed threshold alone; "
+        "not set, it is two thirds of --blur. [default: "
+        + _default_blur("DEFAULT_BLUR_FLOOR")
+        + "]",
     ),
 ]
 
