@@ -22,19 +22,16 @@ from __future__ import annotations
 import argparse
 import pickle
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from identity_causes import start_worker
 
 from faceripper import worker
 from faceripper.blur import DEFAULT_BLUR_THRESHOLD, TRACK_FACTOR, track_sharpness
-from faceripper.config import config_from_refs
 from faceripper.geometry import as_boxes, iou
-from faceripper.pipeline import references_for_run
-from faceripper.references import encode_references
 from faceripper.testing.footage import Footage
 from faceripper.video import scan_video
 from faceripper.worker import decisions as worker_decisions
@@ -45,13 +42,8 @@ def collect_faces(
 ) -> list[dict[str, Any]]:
     """Every face of every decided track part (after split, join and trim), with its
     truth; ``floor``: the run's ``blur_floor`` (faces under it are not encoded)."""
-    config, _ = config_from_refs(refs)
-    with tempfile.TemporaryDirectory() as tmp:
-        encoded = encode_references(config, Path(tmp) / "cache.npz").references
-    references = references_for_run(config, encoded)
     settings = worker.RipSettings(min_size_px=min_size, dedupe=False, blur_floor=floor)
-    worker.init_worker(settings, references)
-    names = [p.name for p in config.people]
+    names, _ = start_worker(refs, settings)
     label_to_identity = footage.label_to_identity
     truth_by_frame = defaultdict(list)
     for row in footage.truth:

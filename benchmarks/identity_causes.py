@@ -67,19 +67,27 @@ from faceripper.references import encode_references
 from faceripper.testing.footage import Footage
 from faceripper.testing.sitcom import Sitcom
 from faceripper.video import scan_video
+from faceripper.worker import References
 from faceripper.worker import decisions as worker_decisions
+
+
+def start_worker(refs: Path, settings: worker.RipSettings) -> tuple[list[str], References]:
+    """rip's worker in this process with ``settings`` and the references of the folder
+    ``refs`` (encoded as rip encodes them): their people's names and the references."""
+    config, _ = config_from_refs(refs)
+    with tempfile.TemporaryDirectory() as tmp:
+        encoded = encode_references(config, Path(tmp) / "cache.npz").references
+    references = references_for_run(config, encoded)
+    worker.init_worker(settings, references)
+    return [p.name for p in config.people], references
 
 
 def collect_tracks(
     footage: Footage | Sitcom, refs: Path, min_size: int, tolerance: float
 ) -> dict[str, Any]:
     """Every track rip's worker decides on the whole video, with its faces' truth."""
-    config, _ = config_from_refs(refs)
-    with tempfile.TemporaryDirectory() as tmp:
-        encoded = encode_references(config, Path(tmp) / "cache.npz").references
-    references = references_for_run(config, encoded)
     settings = worker.RipSettings(min_size_px=min_size, dedupe=False, tolerance=tolerance)
-    worker.init_worker(settings, references)
+    names, references = start_worker(refs, settings)
     truth_by_frame = defaultdict(list)
     for row in footage.truth:
         truth_by_frame[row.frame].append(row)
@@ -128,7 +136,7 @@ def collect_tracks(
     finally:
         worker_decisions.collect_adaptive = original
     return {
-        "names": [p.name for p in config.people],
+        "names": names,
         "tracks": tracks,
         "pending": [replace(p, hits=[], own_distances=[]) for p in result.pending],
         "anchors": list(result.anchors),

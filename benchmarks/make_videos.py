@@ -316,7 +316,7 @@ def make_benchmark_scenes(cast: Cast, spec: VideoSpec) -> list[Shot]:
 
 def write_h264(path: Path, shots: Sequence[Shot], spec: VideoSpec) -> Truth:
     """Render ``shots`` into an H.264 MP4 (first ``spec.frames`` frames) and its truth CSV."""
-    from faceripper.testing.footage import write_h264 as render_h264
+    from faceripper.testing.render import write_h264 as render_h264
 
     size = (spec.width, spec.height)
     return render_h264(path, shots, size, spec.fps, spec.crf, spec.preset, spec.frames)

@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 from faceripper.testing import PlacedFace, Shot, evaluate, load_face_sources, load_truth, truth_path
-from faceripper.testing.footage import _encode_photo, medoid, write_video
+from faceripper.testing.footage import _encode_photo, medoid
 from faceripper.testing.morph import relative_photos
+from faceripper.testing.render import write_video
 from faceripper.writer import read_manifest
 
 from conftest import clip_rip_args, run_cli

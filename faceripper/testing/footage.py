@@ -51,13 +51,10 @@ from faceripper.testing import (
     PlacedFace,
     Shot,
     Truth,
-    TruthRow,
     faces_overlap,
     load_face_sources,
-    render_frames,
-    render_video,
-    truth_path,
 )
+from faceripper.testing.render import write_ground_truth
 
 #: Side, in pixels, of a tight-crop reference photo (the face box enlarged to it).
 TIGHT_SIDE_PX = 200
@@ -408,55 +405,6 @@ def _appearances(
     return appearances, stranger_apps, (turns if views_per_shot > 1 else {})
 
 
-def write_h264(
-    path: Path,
-    shots: Sequence[Shot],
-    frame_size: tuple[int, int],
-    fps: float,
-    crf: int = 23,
-    preset: str = "fast",
-    max_frames: int | None = None,
-) -> Truth:
-    """Render ``shots`` into an H.264 MP4 (PyAV, libx264, yuv420p) and its truth CSV.
-
-    ``max_frames``: keep only the first this many frames (default: all).
-    """
-    import av
-
-    partial = path.with_name(path.name + ".partial.mp4")
-    rows: list[TruthRow] = []
-    container = av.open(str(partial), "w")
-    try:
-        stream = container.add_stream("libx264", rate=round(fps))
-        stream.width, stream.height = frame_size
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": preset}
-        for index, (image, frame_rows) in enumerate(render_frames(shots, frame_size, fps)):
-            if max_frames is not None and index >= max_frames:
-                break
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-            rows.extend(frame_rows)
-        for packet in stream.encode():
-            container.mux(packet)
-    finally:
-        container.close()
-    partial.replace(path)
-    truth = Truth(tuple(rows))
-    truth.write_csv(truth_path(path))
-    return truth
-
-
-def write_video(
-    path: Path, shots: Sequence[Shot], frame_size: tuple[int, int], fps: float
-) -> Truth:
-    """Render ``shots`` into ``path``: H.264 for a ``.mp4`` (:func:`write_h264`), MJPG at
-    quality 90 otherwise (:func:`faceripper.testing.render.render_video`)."""
-    if path.suffix.lower() == ".mp4":
-        return write_h264(path, shots, frame_size, fps)
-    return render_video(path, shots, frame_size=frame_size, fps=fps, quality=90)
-
-
 def _references(
     photos: dict[str, list[Path]],
     chosen: Sequence[str],
@@ -570,13 +518,9 @@ def build_footage(
         views_per_shot=views_per_shot,
         wobble=wobble,
     )
-    videos = Path(out_dir) / "videos"
-    videos.mkdir(parents=True, exist_ok=True)
-    video = videos / video_name
-    truth = write_video(video, shots, frame_size, fps)
-    truth_csv = Path(out_dir) / f"{video_name}.truth.csv"
-    truth_path(video).replace(truth_csv)
-    starts = np.cumsum([0] + [s.n_frames for s in shots])
+    video, truth, truth_csv, starts = write_ground_truth(
+        Path(out_dir), video_name, shots, frame_size, fps
+    )
     return Footage(
         video,
         truth,

@@ -290,3 +290,68 @@ def render_video(
     truth = Truth(tuple(rows))
     truth.write_csv(truth_path(path))
     return truth
+
+
+def write_h264(
+    path: Path,
+    shots: Sequence[Shot],
+    frame_size: tuple[int, int],
+    fps: float,
+    crf: int = 23,
+    preset: str = "fast",
+    max_frames: int | None = None,
+) -> Truth:
+    """Render ``shots`` into an H.264 MP4 (PyAV, libx264, yuv420p) and its truth CSV.
+
+    ``max_frames``: keep only the first this many frames (default: all).
+    """
+    import av
+
+    partial = path.with_name(path.name + ".partial.mp4")
+    rows: list[TruthRow] = []
+    container = av.open(str(partial), "w")
+    try:
+        stream = container.add_stream("libx264", rate=round(fps))
+        stream.width, stream.height = frame_size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(crf), "preset": preset}
+        for index, (image, frame_rows) in enumerate(render_frames(shots, frame_size, fps)):
+            if max_frames is not None and index >= max_frames:
+                break
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+            rows.extend(frame_rows)
+        for packet in stream.encode():
+            container.mux(packet)
+    finally:
+        container.close()
+    partial.replace(path)
+    truth = Truth(tuple(rows))
+    truth.write_csv(truth_path(path))
+    return truth
+
+
+def write_video(
+    path: Path, shots: Sequence[Shot], frame_size: tuple[int, int], fps: float
+) -> Truth:
+    """Render ``shots`` into ``path``: H.264 for a ``.mp4`` (:func:`write_h264`), MJPG at
+    quality 90 otherwise (:func:`faceripper.testing.render.render_video`)."""
+    if path.suffix.lower() == ".mp4":
+        return write_h264(path, shots, frame_size, fps)
+    return render_video(path, shots, frame_size=frame_size, fps=fps, quality=90)
+
+
+def write_ground_truth(
+    out_dir: Path, video_name: str, shots: Sequence[Shot], frame_size: tuple[int, int], fps: float
+) -> tuple[Path, Truth, Path, npt.NDArray[np.int64]]:
+    """Render ``shots`` into ``out_dir/videos/video_name`` (:func:`write_video`) with its
+    truth CSV beside the folder, not in it (``out_dir/<video_name>.truth.csv``, where rip
+    does not take it for a video): the video, its truth, the CSV and each shot's first
+    frame (one more: the frame count)."""
+    videos = out_dir / "videos"
+    videos.mkdir(parents=True, exist_ok=True)
+    video = videos / video_name
+    truth = write_video(video, shots, frame_size, fps)
+    truth_csv = out_dir / f"{video_name}.truth.csv"
+    truth_path(video).replace(truth_csv)
+    return video, truth, truth_csv, np.cumsum([0] + [s.n_frames for s in shots])

@@ -45,9 +45,10 @@ from pathlib import Path
 import numpy as np
 
 from faceripper.images import is_image_name, load_rgb
-from faceripper.testing.footage import MOVING, _background, _face, write_video
+from faceripper.testing.footage import MOVING, _background, _face
+from faceripper.testing.render import write_ground_truth
 from faceripper.testing.scenes import FaceSource, PlacedFace, Shot, faces_overlap
-from faceripper.testing.truth import Truth, truth_path
+from faceripper.testing.truth import Truth
 
 #: A tight crop is enlarged by this factor (Lanczos) before it is pasted, so that faces
 #: up to about 190 px are drawn without enlarging them further.
@@ -377,13 +378,9 @@ def build_sitcom(
         people_per_shot=people_per_shot,
         blur_probability=blur_probability,
     )
-    videos = out_dir / "videos"
-    videos.mkdir(parents=True, exist_ok=True)
-    video = videos / video_name
-    truth = write_video(video, shots, frame_size, fps)
-    truth_csv = out_dir / f"{video_name}.truth.csv"
-    truth_path(video).replace(truth_csv)
-    starts = np.cumsum([0] + [s.n_frames for s in shots])
+    video, truth, truth_csv, starts = write_ground_truth(
+        out_dir, video_name, shots, frame_size, fps
+    )
     return Sitcom(
         video,
         truth,

@@ -49,7 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceripper.images import load_rgb
-from faceripper.testing.footage import medoid, write_video
+from faceripper.testing.footage import medoid
 from faceripper.testing.poses import (
     FOUND_IOU,
     POSE_SETTINGS,
@@ -61,6 +61,7 @@ from faceripper.testing.poses import (
     hog_missed_photos,
     pose_variants,
 )
+from faceripper.testing.render import write_video
 from faceripper.testing.scenes import Box, FaceSource, PlacedFace, Shot, shot_times
 from faceripper.testing.truth import Truth
 
