@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -11,7 +12,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from faceripper.blur import DEFAULT_BLUR_THRESHOLD, default_floor
+from faceripper.blur import DEFAULT_BLUR_THRESHOLD
 from faceripper.cli.common import (
     ConfigOption,
     Detector,
@@ -122,8 +123,8 @@ def rip_command(
     settings = RipSettings(
         tolerance=tolerance,
         min_size_px=min_size,
-        blur_threshold=(threshold := DEFAULT_BLUR_THRESHOLD if blur is None else blur),
-        blur_floor=default_floor(threshold) if blur_floor is None else blur_floor,
+        blur_threshold=DEFAULT_BLUR_THRESHOLD if blur is None else blur,
+        blur_floor=math.nan if blur_floor is None else blur_floor,  # nan: it follows --blur
         save_blurry=save_blurry,
         model=model.value,
         landmarks=landmarks.value,

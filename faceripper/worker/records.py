@@ -7,6 +7,7 @@ hold plain data only.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceripper import heldback
-from faceripper.blur import DEFAULT_BLUR_FLOOR, DEFAULT_BLUR_THRESHOLD
+from faceripper.blur import DEFAULT_BLUR_THRESHOLD, default_floor
 from faceripper.detector import detection_scale
 from faceripper.models import DetectorModel, Device, EncoderEngine, LandmarkModel
 from faceripper.pose import HeadPose
@@ -41,8 +42,9 @@ class RipSettings:
     blur_threshold: float = DEFAULT_BLUR_THRESHOLD
     #: Faces under ``blur_threshold`` but not under this floor are kept when they are as
     #: sharp as their track allows (:func:`faceripper.blur.soft_in_track`); ``>=
-    #: blur_threshold``: never (the fixed threshold alone).
-    blur_floor: float = DEFAULT_BLUR_FLOOR
+    #: blur_threshold``: never (the fixed threshold alone). Not given (nan): two thirds of
+    #: ``blur_threshold`` (:func:`faceripper.blur.default_floor`), set when constructed.
+    blur_floor: float = math.nan
     save_blurry: bool = False
     model: DetectorModel = "hog"
     landmarks: LandmarkModel = "5"
@@ -73,6 +75,10 @@ class RipSettings:
     trust_references: bool = False
     #: Follow a person's track with the CNN where HOG loses its face (:mod:`faceripper.follow`).
     follow: bool = True
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.blur_floor):  # not given: it follows blur_threshold
+            object.__setattr__(self, "blur_floor", default_floor(self.blur_threshold))
 
     def frame_step(self, video_fps: float) -> int:
         """Process every this many frames (``--every``, or ``--fps`` for this video)."""
