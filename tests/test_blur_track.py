@@ -16,6 +16,7 @@ tolerance and blur threshold:
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -123,6 +124,11 @@ def test_an_in_focus_soft_shot_is_kept_and_a_blurred_one_is_not(soft_clip, tmp_p
     assert metrics.precision == 1.0 and metrics.on_blurred == 0
     soft = _saved(rows, SOFT_SHOT)
     assert len(soft) == len(SOFT_SHOT)  # every frame of the soft shot
+    # the summary says how many soft faces their tracks kept
+    args = clip_rip_args(soft_clip, tmp_path / "again", "--min-size", "60", "--no-dedupe")
+    kept = re.search(r"\((\d+) soft kept by their track\)", run_cli(args).stdout)
+    soft_saved = [r for r in rows if float(r["sharpness"]) < DEFAULT_BLUR_THRESHOLD]
+    assert kept is not None and int(kept.group(1)) == len(soft_saved) > 0
     # ... most of them under --blur: the fixed threshold alone would lose them
     assert sum(float(r["sharpness"]) < DEFAULT_BLUR_THRESHOLD for r in soft) >= 8
     assert all(float(r["sharpness"]) >= DEFAULT_BLUR_FLOOR for r in soft)

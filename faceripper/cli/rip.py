@@ -258,7 +258,8 @@ def _report(summary: Any) -> None:
     out.print(
         f"{summary.frames} frames ({summary.frames_this_run} this run, "
         f"{summary.seconds:.1f} s); faces detected {counts['detected']}, "
-        f"too small {counts['too_small']}, blurry skipped {counts['blurry_skipped']}, "
+        f"too small {counts['too_small']}, blurry skipped {counts['blurry_skipped']} "
+        f"({counts['blurry_kept']} soft kept by their track), "
         f"unknown {counts['unknown']}, negatives {counts['negative']}; "
         f"{counts['tracks']} tracks, {counts['encoded']} faces encoded, "
         f"{counts['whole_frame_searches']} frames searched whole, "
