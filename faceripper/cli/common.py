@@ -193,10 +193,28 @@ def user_errors() -> Iterator[None]:
         _fail(error)
     except KeyboardInterrupt as stop:
         report_interrupt(getattr(stop, "signum", signal.SIGINT))
+    received: list[int] = _signals["received"]
+    if received:  # its Interrupted was raised where Python ignores exceptions (a __del__)
+        report_interrupt(received[0])
 
 
-#: The signals :func:`stop_on_signals`' handler received, and whether one was reported.
-_signals: dict[str, Any] = {"received": [], "reported": False}
+#: The signals :func:`stop_on_signals`' handler received, whether one was reported, and
+#: whether :func:`check_interrupted` raised one again.
+_signals: dict[str, Any] = {"received": [], "reported": False, "raised_again": False}
+
+
+def check_interrupted() -> None:
+    """Raise :class:`Interrupted` again, once, for a signal whose first one was lost.
+
+    The handler raises where the signal finds the main thread; when that is a
+    finalizer (an object's ``__del__``, run by the garbage collector at any moment),
+    Python prints the exception and goes on, and the command would run to its end as
+    if Ctrl-C had never been pressed. Called where a command reports progress.
+    """
+    received: list[int] = _signals["received"]
+    if received and not _signals["raised_again"]:
+        _signals["raised_again"] = True
+        raise Interrupted(received[0])
 
 
 def say_interrupted(signum: int) -> int:
@@ -289,6 +307,7 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
     task = progress.add_task(description, total=None)
 
     def update(done: int, total: int) -> None:
+        check_interrupted()
         progress.update(task, completed=done, total=total)
 
     with progress:

@@ -27,6 +27,7 @@ from faceripper.cli.common import (
     TightCropsChoice,
     TightCropsOption,
     app,
+    check_interrupted,
     err,
     out,
     progress_bar,
@@ -225,6 +226,7 @@ def rip_progress() -> Iterator[Callable[[Any], None]]:
     task = progress.add_task("rip", total=None, faces=0, fps=0.0, videos="0/?")
 
     def update(state: Any) -> None:
+        check_interrupted()
         progress.update(
             task,
             completed=state.frames_done,
