@@ -48,8 +48,9 @@ RipToleranceOption = Annotated[
         min=0.0,
         max=2.0,
         help="Euclidean distance to a person's nearest reference encoding within which "
-        "a face counts as theirs. With --tracks a face track is theirs when most of its "
-        "frames are within it and its median distance is within it + 0.1; with "
+        "a face counts as theirs. With --tracks a face track is theirs when its frames "
+        "within it vote for them (votes for anyone else at most a tenth of theirs) and "
+        "its median distance is within it + 0.1 (single crops may lie farther); with "
         "--no-tracks each face must be within it.",
     ),
 ]
