@@ -238,6 +238,16 @@ def list_reference_files(folder: Path) -> tuple[list[Path], list[Path]]:
     return images, others
 
 
+def reference_path(path: Path) -> Path:
+    """Where a reference photo is read from: ``path`` resolved (a link to a photo is the
+    photo), but a broken symbolic link as itself, absolute, so that its warning names the
+    file in the references folder, not the target that is missing."""
+    resolved = path.resolve()
+    if path.is_symlink() and not resolved.exists():
+        return Path(os.path.abspath(path))  # noqa: PTH100 (resolve() follows the link)
+    return resolved
+
+
 def _json_place(name: str, field_path: tuple[Any, ...] = ()) -> str:
     place = "$" + "[" + json.dumps(name, ensure_ascii=False) + "]"
     for part in field_path:
