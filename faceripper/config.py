@@ -455,6 +455,9 @@ def negatives_config(folder: Path) -> Config:
     Raises:
         UsageError: the folder is missing or holds no image.
     """
+    if not folder.is_dir():
+        what = "does not exist" if not folder.exists() else "is a file, not a folder"
+        raise UsageError(f"{folder}: negatives folder {what}")  # not the references'
     found, _ = scan_refs_dir(folder)
     if found:
         people = tuple(Person(name, name, "", sub.resolve()) for name, sub in found)
