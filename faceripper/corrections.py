@@ -325,8 +325,8 @@ def _refuse_a_renamed_class(target: Path, rows: Sequence[dict], strays: list[Cor
         if n > 1 and n == saved[old] and not (target / old).is_dir():
             raise UsageError(
                 f"{target / new}: holds all {n} crops of the class folder {old}, which is gone: "
-                f"rename it back to {old} (for another label, edit the config and rip with "
-                "--restart); nothing was recorded"
+                f"rename it back to {old}; nothing was recorded (for another label: rename it "
+                "back, edit the config, then rip with --restart)"
             )
 
 

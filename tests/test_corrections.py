@@ -145,8 +145,8 @@ def test_a_renamed_class_folder_is_refused_not_learnt_as_wrong_faces(faces: Path
         assert result.exit_code == 2
         assert result.stderr.strip() == (
             f"error: {faces / 'Halle Berry'}: holds all {n} crops of the class folder halle, "
-            "which is gone: rename it back to halle (for another label, edit the config and "
-            "rip with --restart); nothing was recorded"
+            "which is gone: rename it back to halle; nothing was recorded (for another label: "
+            "rename it back, edit the config, then rip with --restart)"
         )
     assert (faces / "manifest.csv").read_bytes() == before
     assert not (faces / CORRECTIONS_NAME).exists()
