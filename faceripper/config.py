@@ -238,6 +238,16 @@ def list_reference_files(folder: Path) -> tuple[list[Path], list[Path]]:
     return images, others
 
 
+def reference_path(path: Path) -> Path:
+    """Where a reference photo is read from: ``path`` resolved (a link to a photo is the
+    photo), but a broken symbolic link as itself, absolute, so that its warning names the
+    file in the references folder, not the target that is missing."""
+    resolved = path.resolve()
+    if path.is_symlink() and not resolved.exists():
+        return Path(os.path.abspath(path))  # noqa: PTH100 (resolve() follows the link)
+    return resolved
+
+
 def _json_place(name: str, field_path: tuple[Any, ...] = ()) -> str:
     place = "$" + "[" + json.dumps(name, ensure_ascii=False) + "]"
     for part in field_path:
@@ -445,6 +455,9 @@ def negatives_config(folder: Path) -> Config:
     Raises:
         UsageError: the folder is missing or holds no image.
     """
+    if not folder.is_dir():
+        what = "does not exist" if not folder.exists() else "is a file, not a folder"
+        raise UsageError(f"{folder}: negatives folder {what}")  # not the references'
     found, _ = scan_refs_dir(folder)
     if found:
         people = tuple(Person(name, name, "", sub.resolve()) for name, sub in found)

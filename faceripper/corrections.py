@@ -37,7 +37,7 @@ import contextlib
 import csv
 import io
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -200,7 +200,7 @@ def reconcile(target: Path, lock: bool = True, dry_run: bool = False) -> Reconci
 
     Raises:
         TargetLockedError: a ``rip`` is writing to ``target``.
-        UsageError: the manifest cannot be read.
+        UsageError: the manifest cannot be read, or a class folder was renamed whole.
     """
     report = ReconcileReport(target)
     manifest = target / MANIFEST_NAME
@@ -300,6 +300,7 @@ def _reconcile(target: Path, report: ReconcileReport, dry_run: bool = False) -> 
         if correction.key not in keys:
             keys.add(correction.key)
             new.append(correction)
+    _refuse_a_renamed_class(target, rows, report.strays)
     report.unlisted = sum(
         1 for name, folders in found.items() for f in folders if f"{f}/{name}" not in listed
     )
@@ -313,6 +314,20 @@ def _reconcile(target: Path, report: ReconcileReport, dry_run: bool = False) -> 
         # this run appends match its header)
         _replace_manifest(manifest, keep)
     return report
+
+
+def _refuse_a_renamed_class(target: Path, rows: Sequence[dict], strays: list[Correction]) -> None:
+    """A class folder renamed as a whole is not all wrong faces: learning each of its
+    crops as not the person would refuse the person's faces in every later video."""
+    moves = Counter((c.path.split("/")[0], c.to_path.split("/")[0]) for c in strays)
+    saved = Counter(folder_of(r["path"]) for r in rows if r["status"] == "saved")
+    for (old, new), n in sorted(moves.items()):
+        if n > 1 and n == saved[old] and not (target / old).is_dir():
+            raise UsageError(
+                f"{target / new}: holds all {n} crops of the class folder {old}, which is gone: "
+                f"rename it back to {old}; nothing was recorded (for another label: rename it "
+                "back, edit the config, then rip with --restart)"
+            )
 
 
 def _unfinished_prunes(target: Path) -> set[str]:

@@ -137,12 +137,29 @@ def check_header(
     old = header.get("settings", {})
     changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
     if changed:
-        what = ", ".join(f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in changed)
+        what = ", ".join(f"{k}: {_change(old.get(k), settings.get(k))}" for k in changed)
         raise SettingsChangedError(
             f"{target}: made by a run with other settings ({what}); "
             "rerun with the same options, use --restart to start over, "
             "or choose another --target-dir"
         )
+
+
+def _change(old: Any, new: Any) -> str:
+    """``old -> new``, floats to 6 significant digits where that tells them apart.
+
+    >>> _change(50.0, 53.333333333333336)
+    '50 -> 53.3333'
+    >>> _change(0.1, 0.10000000001)
+    '0.1 -> 0.10000000001'
+    >>> _change("{label}", "{group}")
+    "'{label}' -> '{group}'"
+    """
+    if isinstance(old, float) and isinstance(new, float):
+        short = f"{old:.6g}", f"{new:.6g}"
+        if short[0] != short[1]:
+            return f"{short[0]} -> {short[1]}"
+    return f"{old!r} -> {new!r}"
 
 
 def summarize(records: Iterable[SegmentRecord]) -> dict[str, Counter[str]]:

@@ -23,6 +23,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import re
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -339,6 +340,26 @@ def _check_run(
     return folders
 
 
+#: The frames a damaged segment lost, as its error message states them.
+_LOST = re.compile(r"frames \d+-\d+ lost")
+
+
+def _all_damage(first: str | None, messages: list[str]) -> str:
+    """A video's one error line: its first error, then the frames its other damaged
+    segments lost (each segment records its own; the first alone understated the loss).
+
+    >>> _all_damage(None, ["v: at frame 9: frames 9-19 lost", "v: at frame 40: frames 40-59 lost"])
+    'v: at frame 9: frames 9-19 lost; 1 more damaged segment (frames 40-59 lost)'
+    """
+    head = messages[0] if first is None else first
+    rest = [m for m in messages if m != head]
+    if not rest:
+        return head
+    lost = [found.group(0) for found in map(_LOST.search, rest) if found]
+    more = f"{len(rest)} more damaged segment{'s' if len(rest) > 1 else ''}"
+    return f"{head}; {more}" + (f" ({', '.join(lost)})" if lost else "")
+
+
 def _summary(
     dataset: Dataset, committer: Committer, config: Config, state: RipProgress
 ) -> RipSummary:
@@ -347,10 +368,13 @@ def _summary(
     counts = Counter(committer.counts)
     errors = dict(committer.errors)
     counts.update(dataset.adapt_counts)
+    damage: dict[str, list[tuple[int, str]]] = {}
     for record in dataset.done.values():
         counts.update(record.counts)
         if record.error:
-            errors.setdefault(record.video, record.error)
+            damage.setdefault(record.video, []).append((record.start, record.error))
+    for video, found in damage.items():
+        errors[video] = _all_damage(errors.get(video), [message for _, message in sorted(found)])
     held = dataset.row_counts
     return RipSummary(
         saved=Counter({label: n for (label, status), n in held.items() if status == "saved"}),

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from faceripper.config import Config, list_reference_files
+from faceripper.config import Config, list_reference_files, reference_path
 from faceripper.engines import prepare_engine, resolve_engine
 from faceripper.errors import FaceripperError, ImageReadError, NotAnImageError
 from faceripper.geometry import BoxArray, box_areas, clip_boxes, scale_boxes
@@ -469,7 +469,7 @@ def encode_references(
     wanted: list[tuple[Path, str]] = []
     for entry in config:
         images, others = list_reference_files(entry.faces_dir)
-        wanted += [(p.resolve(), entry.name) for p in images + others]
+        wanted += [(reference_path(p), entry.name) for p in images + others]
     results, todo, refreshed = _reuse_cached(wanted, cached, settings)
 
     report.reused = len(results)

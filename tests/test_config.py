@@ -20,6 +20,7 @@ from faceripper.config import (
     folder_key,
     label_problem,
     load_config,
+    negatives_config,
     parse_config,
 )
 from faceripper.errors import ConfigError, UsageError
@@ -611,3 +612,15 @@ def test_cli_encode_with_refs_warns_of_skipped_folders(tmp_path):
     again = run_cli(["encode", "--refs", str(refs), "--threads", "1"])
     assert again.exit_code == 0, again.stderr
     assert "(0 photos encoded, 4 unchanged, 0 removed)" in again.stdout
+
+
+@pytest.mark.parametrize("make", [None, "file"])
+def test_a_missing_negatives_folder_is_named_as_the_negatives(tmp_path, make):
+    # --negatives is not the references: the message said "references folder".
+    folder = tmp_path / "lookalikes"
+    if make == "file":
+        folder.write_text("not a folder")
+    with pytest.raises(UsageError) as caught:
+        negatives_config(folder)
+    what = "is a file, not a folder" if make else "does not exist"
+    assert str(caught.value) == f"{folder}: negatives folder {what}"

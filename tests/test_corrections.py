@@ -134,6 +134,26 @@ def test_a_move_to_a_folder_of_no_person_counts_as_deleted(faces: Path) -> None:
     ) == (frozenset({1}), -1)
 
 
+def test_a_renamed_class_folder_is_refused_not_learnt_as_wrong_faces(faces: Path, lfw_clip):
+    # Every crop of halle/ "moved out of the classes" would be learnt as not Halle, and
+    # her faces refused in every later video: refused, with what to do, nothing recorded.
+    before = (faces / "manifest.csv").read_bytes()
+    n = sum(1 for p in _saved(faces) if p.startswith("halle/"))
+    (faces / "halle").rename(faces / "Halle Berry")
+    for command in (["reconcile", str(faces)], rip_args(lfw_clip, faces)):
+        result = run_cli(command)
+        assert result.exit_code == 2
+        assert result.stderr.strip() == (
+            f"error: {faces / 'Halle Berry'}: holds all {n} crops of the class folder halle, "
+            "which is gone: rename it back to halle; nothing was recorded (for another label: "
+            "rename it back, edit the config, then rip with --restart)"
+        )
+    assert (faces / "manifest.csv").read_bytes() == before
+    assert not (faces / CORRECTIONS_NAME).exists()
+    (faces / "Halle Berry").rename(faces / "halle")
+    assert not reconcile(faces).changed
+
+
 def test_exclusions_only_affect_their_person() -> None:
     # Faces at distance 0.3 and 0.5 from person 0's reference; an exclusion of person 0
     # at 0.2 from the first face; person 1 untouched.

@@ -488,6 +488,29 @@ def test_a_truncated_mp4_keeps_the_faces_decoded_before_the_damage(hamilton, tmp
     assert read_manifest(target / "manifest.csv") == rows
 
 
+def test_a_video_damaged_twice_reports_the_frames_lost_in_both_places(hamilton, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    data = bytearray(hamilton["video"].read_bytes())
+    for at in (len(data) // 3, len(data) // 2):  # two stretches of the stream zeroed
+        data[at : at + 30000] = bytes(30000)
+    (videos / "damaged.mp4").write_bytes(bytes(data))
+    target = tmp_path / "faces"
+    args = ["rip", "--refs", str(hamilton["refs"]), "--video-dir", str(videos)]
+    args += ["--target-dir", str(target), "-j", "2"]
+    result = _run(args)
+    assert result.returncode == 1, result.stderr.decode()
+    (line,) = result.stderr.decode().splitlines()
+    assert line.startswith(f"error: {videos / 'damaged.mp4'}: decoding failed (")
+    # each damage lost frames; the line said only the first's (30 of the 105 lost)
+    assert line.endswith(
+        "at frame 90: frames 90-119 lost, frames 60-89 kept; "
+        "1 more damaged segment (frames 136-210 lost)"
+    )
+    again = _run(args)  # from the journal: the same line
+    assert again.stderr.decode().splitlines() == [line]
+
+
 # ------------------------------------------------------------------ small messages
 
 

@@ -189,6 +189,11 @@ def test_check_header_refuses_a_foreign_journal_and_changed_settings(tmp_path: P
         "tolerance: 0.4 -> 0.5); rerun with the same options, use --restart to start "
         "over, or choose another --target-dir"
     )
+    # --blur 80 moves the floor it implies to two thirds of 80: shown as a person reads it
+    header = {"format": JOURNAL_FORMAT, "settings": {"blur_threshold": 75.0, "blur_floor": 50.0}}
+    with pytest.raises(SettingsChangedError) as caught:
+        check_header(path, header, {"blur_threshold": 80.0, "blur_floor": 80 * 2 / 3}, tmp_path)
+    assert "(blur_floor: 50 -> 53.3333, blur_threshold: 75 -> 80)" in str(caught.value)
 
 
 def test_the_lock_is_exclusive_and_released(tmp_path: Path) -> None:

@@ -850,3 +850,17 @@ def test_tight_crops_black_keeps_face_recognitions_encoding_and_its_own_cache(lf
     assert np.array_equal(read_npz(cache)["encodings"][0], mirrored.encoding)
     with pytest.raises(UsageError, match="--tight-crops"):
         EncodeSettings(tight_crops="white")  # type: ignore[arg-type]
+
+
+def test_a_broken_link_among_the_photos_is_named_by_its_own_path(testdata, tmp_path):
+    # A photo linked from elsewhere that was since moved: the warning must name the link
+    # the user sees in the references folder, not the missing target.
+    person = tmp_path / "refs" / "obama"
+    person.mkdir(parents=True)
+    shutil.copy(testdata / "face_recognition" / "obama3.jpg", person / "obama3.jpg")
+    (person / "moved.jpg").symlink_to(tmp_path / "elsewhere" / "moved.jpg")
+    result = run_cli(["encode", "--refs", str(tmp_path / "refs"), "--threads", "1"])
+    assert result.exit_code == 0, result.stderr
+    link = Path(os.path.abspath(person / "moved.jpg"))  # noqa: PTH100
+    assert f"warning: {link}: No such file or directory" in text_lines(result.stderr)
+    assert "elsewhere" not in result.stderr

@@ -643,3 +643,18 @@ def test_the_crops_do_not_depend_on_the_segments_or_the_workers(long_shots, tmp_
     assert {*(r for r in resets if r < CUT), CUT} <= starts <= {*resets, CUT}, starts
     first = sorted(int(r["frame"]) for r in rows if r["track"].startswith("0."))
     assert first[0] < 12 <= first[-1]  # a track over two segments of the last run
+
+
+def test_a_bad_video_given_by_a_relative_path_is_named_once(lfw_clip, tmp_path):
+    # --video's key is the absolute path; the decoder's message names the path as given.
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "broken.mp4").write_text("not a video at all\n" * 100)
+    target = tmp_path / "faces"
+    args = rip_args(lfw_clip, target)
+    at = args.index("--video-dir")
+    args[at : at + 2] = ["--video", "v/broken.mp4"]
+    result = run_cli(args, cwd=tmp_path)
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    expected = "error: v/broken.mp4: cannot open video (Invalid data found when processing input)"
+    assert errors == [expected]

@@ -287,9 +287,17 @@ def _naming(key: str, message: str) -> str:
     'videos/a/x.mp4: empty file (0 bytes)'
     >>> _naming("x.mp4", "the worker process crashed")
     'x.mp4: the worker process crashed'
+
+    A ``--video`` file's key is its absolute path, its message the path as given:
+    >>> import os
+    >>> key = os.path.abspath("v/x.mp4").replace(os.sep, "/")
+    >>> _naming(key, "v/x.mp4: no video stream")
+    'v/x.mp4: no video stream'
     """
     named = message.split(": ", 1)[0].replace("\\", "/")
-    return message if named == key or named.endswith("/" + key) else f"{key}: {message}"
+    given = os.path.abspath(named).replace(os.sep, "/") if named else ""  # noqa: PTH100
+    same = named == key or named.endswith("/" + key) or given == key
+    return message if same else f"{key}: {message}"
 
 
 def _print_corrections(summary: Any) -> None:

@@ -48,8 +48,9 @@ RipToleranceOption = Annotated[
         min=0.0,
         max=2.0,
         help="Euclidean distance to a person's nearest reference encoding within which "
-        "a face counts as theirs. With --tracks a face track is theirs when most of its "
-        "frames are within it and its median distance is within it + 0.1; with "
+        "a face counts as theirs. With --tracks a face track is theirs when its frames "
+        "within it vote for them (votes for anyone else at most a tenth of theirs) and "
+        "its median distance is within it + 0.1 (single crops may lie farther); with "
         "--no-tracks each face must be within it.",
     ),
 ]
@@ -172,7 +173,8 @@ TrustReferencesOption = Annotated[
     bool,
     typer.Option(
         "--trust-references/--no-trust-references",
-        help="In a video where a person is never matched with confidence, keep every track "
+        help="With --adapt, in a video where a person is never matched with confidence, "
+        "keep every track "
         "the references decide for them (a look-alike of a person absent from the video "
         "is then saved as them). The default, --no-trust-references, keeps only tracks with "
         "a face within 0.4 of a reference photo and 0.45 of that photo's face alone "
@@ -185,7 +187,8 @@ AdaptOption = Annotated[
         "--adapt/--no-adapt",
         help="Decide a face track that the references leave undecided (0.4-0.5 from "
         "them) from the faces of the same video matched with confidence; --no-adapt "
-        "decides from the references alone.",
+        "decides from the references alone, on their word as --trust-references does "
+        "(a look-alike of a person absent from the video is then saved as them).",
     ),
 ]
 
