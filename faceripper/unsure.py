@@ -349,9 +349,7 @@ def _draw(
             )
         )
     summary = "; ".join(
-        tally.describe(what)
-        for what, tally in ((HELD, held), (NEAR, near))
-        if tally.tracks
+        tally.describe(what) for what, tally in ((HELD, held), (NEAR, near)) if tally.tracks
     )
     title = f"is this {name}?"
     path = unsure_dir / f"{folder}.png"
