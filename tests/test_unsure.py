@@ -14,15 +14,19 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
+from faceripper.config import Config, Person
 from faceripper.geometry import iou
+from faceripper.heldback import Adoption, Anchor, PendingTrack
 from faceripper.refcache import EncodeSettings
 from faceripper.references import encode_reference_file
 from faceripper.testing import evaluate
 from faceripper.testing.sitcom import Sitcom, build_sitcom
-from faceripper.unsure import Candidate, Notice, Tally, VideoUnsure
+from faceripper.unsure import PER_VIDEO, Candidate, Notice, Tally, VideoUnsure, report
+from faceripper.worker import FaceHit
 from faceripper.writer import read_manifest
 
 from conftest import run_cli
@@ -151,3 +155,59 @@ def test_notice_line_and_tallies():
     assert "in 2 videos; 3 tracks held back at 0.43-0.48, 1 track kept without a confident " in both
     assert "face at 0.38 -> add a face that is Hu" in both
     assert VideoUnsure.__doc__
+
+
+def _track(name, ref_distance, frame, decided=-1, excluded=(), own=None):
+    track = PendingTrack(name, frame, frame + 5, np.array(ref_distance), np.zeros((1, 128)))
+    track.decided, track.excluded = decided, excluded
+    jpeg = cv2.imencode(".jpg", np.full((40, 40, 3), 128, np.uint8))[1].tobytes()
+    track.hits = [
+        FaceHit(f, f / 25, 0, (10, 60, 60, 10), -1, float("nan"), 120.0, "saved", jpeg, name)
+        for f in (frame, frame + 5)
+    ]
+    track.own_distances = [None if own is None else np.array(own), None]
+    return track
+
+
+def test_video_unsure_counts_and_bounds_the_candidates(tmp_path):
+    people = tuple(Person(n, n.lower(), "", tmp_path / "refs" / n) for n in ("Amy", "Bo", "Cy"))
+    config = Config(people, tmp_path)
+    # Amy has an anchor in the video: nothing said of her.
+    doubts = VideoUnsure(
+        "v/clip.mp4", config, {"bo": "Bo_folder"}, [Anchor(0, 0, 9, np.zeros((1, 128)))]
+    )
+    refused, kept = Adoption(-1, 0.5, "no anchors"), Adoption(1, 0.3, "near")
+    doubts.add(_track("a", [0.45, 0.6, 0.7], 1), refused)  # Amy's: she is confident
+    doubts.add(_track("x", [0.6, 0.48, 0.7], 2, excluded=(1,)), refused)  # beside a Bo track
+    for k in range(PER_VIDEO + 3):  # Bo: more held-back tracks than are kept
+        doubts.add(
+            _track(f"b{k}", [0.7, 0.41 + k / 100, 0.8], 10 * k + 20, own=[0.7, 0.4, 0.8]), refused
+        )
+    doubts.add(_track("n", [0.7, 0.39, 0.8], 300, decided=1), kept)
+    doubts.add(_track("c", [0.7, 0.8, 0.47], 400, decided=2), Adoption(-1, 0.5, "no anchor"))
+    doubts.write(tmp_path / "unsure")
+    data = doubts.to_json()
+    assert sorted(data) == ["Bo", "Cy"]
+    assert data["Bo"]["held"] == [PER_VIDEO + 3, 0.41, 0.49]
+    assert data["Bo"]["near"] == [1, 0.39, 0.39]
+    shown = [Candidate.from_json(c) for c in data["Bo"]["candidates"]]
+    assert len(shown) == PER_VIDEO and shown[0].track == "n" and shown[0].kind == "near"
+    assert [c.track for c in shown[1:]] == [f"b{k}" for k in range(PER_VIDEO - 1)]
+    assert shown[1].face_distance == 0.4 and shown[1].file.startswith("Bo_folder/clip-")
+    assert all((tmp_path / "unsure" / c.file).is_file() for c in shown)
+    # The end of the run: one notice each, a sheet each, the crops no sheet shows deleted.
+    stray = tmp_path / "unsure" / "Bo_folder" / "clip-00000000-f0009999-0.jpg"
+    stray.write_bytes(b"x")
+    mine = tmp_path / "unsure" / "Bo_folder" / "mine.txt"
+    mine.write_text("not rip's")
+    notices = report({"v/clip.mp4": data}, config, {"bo": "Bo_folder"}, tmp_path / "unsure")
+    assert [n.person for n in notices] == ["Bo", "Cy"]
+    assert (tmp_path / "unsure" / "Bo_folder.png").is_file() and (
+        tmp_path / "unsure" / "cy.png"
+    ).is_file()
+    assert not stray.exists() and mine.exists()
+    assert "1 track kept without a confident face at 0.39" in notices[0].line()
+    # Bo confirmed later (no record of him): his sheet and crops go, not other files.
+    report({"v/clip.mp4": {"Cy": data["Cy"]}}, config, {"bo": "Bo_folder"}, tmp_path / "unsure")
+    assert not (tmp_path / "unsure" / "Bo_folder.png").exists()
+    assert sorted(p.name for p in (tmp_path / "unsure" / "Bo_folder").iterdir()) == ["mine.txt"]
