@@ -68,6 +68,17 @@ def footage_video(testdata: Path, work: Path, seed: int, tight: bool) -> Video:
     )  # fmt: skip
 
 
+def built_footage(folder: Path) -> Video:
+    """A footage video built before (``FOLDER/footage.pickle``), with ``FOLDER/refs`` (for
+    the absent-person video: Hu Jintao's folder copied in there)."""
+    footage = pickle.loads((folder / "footage.pickle").read_bytes())
+    video = footage.video if footage.video.is_file() else folder / "videos" / footage.video.name
+    return Video(
+        f"footage {folder.parent.name}/{folder.name}", video, footage.truth,
+        footage.label_to_identity, folder / "refs", (footage.stranger,), folder,
+    )  # fmt: skip
+
+
 def sitcom_video(testdata: Path, work: Path, seed: int, draw: int) -> Video:
     sys.path.insert(0, str(Path(__file__).parent))
     from sitcom import load_or_build  # type: ignore[import-not-found]
@@ -142,7 +153,8 @@ def scores(video: Video, rows: Sequence[dict[str, str]], min_size: int) -> str:
     m = evaluate(rows, video.truth, video.label_to_identity, min_size)
     return (
         f"{m.saved}, {m.precision:.3f}, {m.recall:.3f}, {m.appearances_found}/"
-        f"{m.eligible_appearances}, {m.on_distractor}, {m.wrong_identity - m.on_distractor}"
+        f"{m.eligible_appearances}, {m.on_distractor}, {m.wrong_identity - m.on_distractor}, "
+        f"{m.unmatched}"
     )
 
 
@@ -166,7 +178,8 @@ def measure(video: Video, args: argparse.Namespace) -> dict[str, Any]:
     ranks: dict[str, int] = {}
     true_count = total = 0
     for person, listed in shown.items():
-        truths = [identity_of(video.truth, c) == video.label_to_identity[person] for c in listed]
+        identity = video.label_to_identity.get(person, person)  # absent: in no frame
+        truths = [identity_of(video.truth, c) == identity for c in listed]
         total += len(listed)
         true_count += sum(truths)
         if any(truths):
@@ -205,16 +218,21 @@ def main() -> int:
     parser.add_argument("--footage", type=int, action="append", default=[], help="seed (moving)")
     parser.add_argument("--tight", action="store_true", help="footage: tight-crop references")
     parser.add_argument("--sitcom", action="append", default=[], help="SEED:DRAW")
+    parser.add_argument(
+        "--footage-dir", type=Path, action="append", default=[], help="a footage video built before"
+    )
     parser.add_argument("--min-size", type=int, default=80)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("extra", nargs="*", default=[], help="extra rip options")
     args = parser.parse_args()
     videos = [footage_video(args.testdata, args.work, s, args.tight) for s in args.footage]
+    videos += [built_footage(folder) for folder in args.footage_dir]
     for text in args.sitcom:
         seed, draw = (int(v) for v in text.split(":"))
         videos.append(sitcom_video(args.testdata, args.work, seed, draw))
     print(
-        "| video | before: crops, precision, frame recall, appearances, strangers, wrong | "
+        "| video | before: crops, precision, frame recall, appearances, strangers, wrong, "
+        "on no face | "
         "people shown | missed (recall < 0.5) | missed with a notice | other notices | "
         "candidates that are the person | first true candidate's rank | after adding it | "
         "rescued: recall before -> after |\n|---|---|---:|---|---:|---|---:|---|---|---|"
