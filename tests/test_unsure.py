@@ -211,3 +211,21 @@ def test_video_unsure_counts_and_bounds_the_candidates(tmp_path):
     report({"v/clip.mp4": {"Cy": data["Cy"]}}, config, {"bo": "Bo_folder"}, tmp_path / "unsure")
     assert not (tmp_path / "unsure" / "Bo_folder.png").exists()
     assert sorted(p.name for p in (tmp_path / "unsure" / "Bo_folder").iterdir()) == ["mine.txt"]
+
+
+@pytest.mark.slow
+def test_a_dask_cluster_run_names_raj_and_shows_the_same_faces(clip, first_run, tmp_path):
+    """The video step runs in the client: the notes and candidates are a local run's."""
+    distributed = pytest.importorskip("distributed")
+    local = first_run["base"]
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        result = _rip(clip, clip.refs, tmp_path / "faces", "--scheduler", cluster.scheduler_address)
+    assert result.exit_code == 0, result.stderr
+    notes = [x for x in result.stderr.splitlines() if x.startswith("note: raj: ")]
+    expected = [x for x in first_run["result"].stderr.splitlines() if x.startswith("note: raj: ")]
+    assert [n.split(" -> ")[0] for n in notes] == [n.split(" -> ")[0] for n in expected]
+    assert _candidates(tmp_path / "faces") == _candidates(local / "faces")
+    files = sorted(p.name for p in (tmp_path / "faces-review" / "unsure" / "raj").iterdir())
+    assert files == sorted(p.name for p in (local / "faces-review" / "unsure" / "raj").iterdir())
