@@ -127,12 +127,17 @@ class Committer:
         return record
 
     def _finish_video(self, key: str) -> None:
-        """A video whose segments are all committed: its adaptive step, then its thinning."""
+        """A video whose segments are all committed: its adaptive step (and the candidate
+        faces no sheet would show deleted: :func:`faceripper.unsure.trim`), then its
+        thinning."""
         dataset = self.dataset
         if self.settings.adapt and key not in dataset.adapted and key not in self._incomplete:
             # Every segment is finished (a broken video's too: its decode errors are
             # final), so a resumed run decides exactly what an uninterrupted one does.
             adapt_video(dataset, key, self.config, self.settings, self.learned)
+            folder = unsure.unsure_dir_for(dataset.target)
+            people = dataset.unsure.get(key, {})
+            unsure.trim(dataset.unsure, self.config, dataset.folders, folder, people)
         if key in self.errors:
             return
         if self.max_per_video and key not in dataset.pruned:

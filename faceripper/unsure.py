@@ -19,8 +19,8 @@ a class to dataset loaders). The tallies and the candidates go into the video's 
 line, so a resumed run still reports them. At the end of a run, :func:`report` turns
 the journal's records (every video of the target) into one :class:`Notice` per person
 and one contact sheet per person, ``<target>-review/unsure/<folder>.png``, of their
-:data:`PER_SHEET` nearest candidates, and deletes the candidate crops no sheet shows,
-so the folder stays bounded.
+:data:`PER_SHEET` nearest candidates. The candidate crops no sheet would show are
+deleted as each video ends (:func:`trim`), so the folder stays bounded.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -285,32 +285,58 @@ def report(
     cannot be written are logged and the notice names none.
     """
     notices: list[Notice] = []
-    shown: set[str] = set()
     for index, person in enumerate(config.people):
-        videos, held, near = 0, Tally(), Tally()
-        candidates: list[Candidate] = []
-        for video in sorted(records):
-            entry = records[video].get(person.name)
-            if not entry:
-                continue
-            videos += 1
-            for kind, tally in (("held", held), ("near", near)):
-                if kind in entry:
-                    tracks, low, high = entry[kind]
-                    tally.merge(Tally(int(tracks), float(low), float(high)))
-            candidates += [Candidate.from_json(c) for c in entry.get("candidates", [])]
+        videos, held, near, candidates = _gather(records, person.name)
         if not videos:
             continue
-        candidates.sort(key=lambda c: (c.distance, c.video, c.frame, c.face))
-        candidates = candidates[:PER_SHEET]
-        shown.update(c.file for c in candidates)
         folder = _folder(config, folders, index)
         sheet = _draw(person.name, folder, candidates, held, near, unsure_dir)
         notices.append(
             Notice(person.name, videos, held, near, sheet, person.faces_dir, tuple(candidates))
         )
-    _prune(unsure_dir, config, folders, shown, {n.person for n in notices})
+    trim(records, config, folders, unsure_dir)
     return notices
+
+
+def trim(
+    records: Mapping[str, Mapping[str, Any]],
+    config: Config,
+    folders: Mapping[str, str],
+    unsure_dir: Path,
+    only: Collection[str] | None = None,
+) -> None:
+    """Delete the candidate crops of ``unsure_dir`` that no sheet would show, and the
+    sheets of people without a notice (only files rip writes there); with ``only``, the
+    crops of those people alone. Called for the people of each video as its step ends,
+    so the folder holds at most :data:`PER_SHEET` crops a person (and
+    :data:`PER_VIDEO` more) however many videos a run has."""
+    names = [p.name for p in config.people if only is None or p.name in only]
+    gathered = {name: _gather(records, name) for name in names}
+    shown = {c.file for _, _, _, candidates in gathered.values() for c in candidates}
+    noticed = {name for name, (videos, *_) in gathered.items() if videos}
+    _prune(unsure_dir, config, folders, shown, noticed, set(names))
+
+
+def _gather(
+    records: Mapping[str, Mapping[str, Any]], name: str
+) -> tuple[int, Tally, Tally, list[Candidate]]:
+    """A person's videos with a record, their two tallies, and their :data:`PER_SHEET`
+    nearest candidates over every video."""
+    videos, held, near = 0, Tally(), Tally()
+    candidates: list[Candidate] = []
+    for video in sorted(records):
+        entry = records[video].get(name)
+        if not entry:
+            continue
+        videos += 1
+        for kind, tally in (("held", held), ("near", near)):
+            if kind in entry:
+                tracks, low, high = entry[kind]
+                tally.merge(Tally(int(tracks), float(low), float(high)))
+        candidates += [Candidate.from_json(c) for c in entry.get("candidates", [])]
+        candidates.sort(key=lambda c: (c.distance, c.video, c.frame, c.face))
+        del candidates[PER_SHEET:]
+    return videos, held, near, candidates
 
 
 def _draw(
@@ -369,12 +395,15 @@ def _prune(
     folders: Mapping[str, str],
     shown: set[str],
     noticed: set[str],
+    people: set[str],
 ) -> None:
-    """Delete the candidate crops no sheet shows, and the sheets of people without a
-    notice (only files rip writes there)."""
+    """Delete the crops of ``people`` no sheet shows, and the sheets of those of them
+    without a notice (only files rip writes there)."""
     if not unsure_dir.is_dir():
         return
     for index, person in enumerate(config.people):
+        if person.name not in people:
+            continue
         folder = _folder(config, folders, index)
         if person.name not in noticed:
             (unsure_dir / f"{folder}.png").unlink(missing_ok=True)

@@ -25,7 +25,7 @@ from faceripper.refcache import EncodeSettings
 from faceripper.references import encode_reference_file
 from faceripper.testing import evaluate
 from faceripper.testing.sitcom import Sitcom, build_sitcom
-from faceripper.unsure import PER_VIDEO, Candidate, Notice, Tally, VideoUnsure, report
+from faceripper.unsure import PER_VIDEO, Candidate, Notice, Tally, VideoUnsure, report, trim
 from faceripper.worker import FaceHit
 from faceripper.writer import read_manifest
 
@@ -207,6 +207,12 @@ def test_video_unsure_counts_and_bounds_the_candidates(tmp_path):
     ).is_file()
     assert not stray.exists() and mine.exists()
     assert "1 track kept without a confident face at 0.39" in notices[0].line()
+    # As each video ends, only its people's crops are trimmed, and no sheet goes.
+    stray.write_bytes(b"x")
+    trim({"v/clip.mp4": data}, config, {"bo": "Bo_folder"}, tmp_path / "unsure", {"Cy"})
+    assert stray.exists()
+    trim({"v/clip.mp4": data}, config, {"bo": "Bo_folder"}, tmp_path / "unsure", {"Bo"})
+    assert not stray.exists() and (tmp_path / "unsure" / "Bo_folder.png").is_file()
     # Bo confirmed later (no record of him): his sheet and crops go, not other files.
     report({"v/clip.mp4": {"Cy": data["Cy"]}}, config, {"bo": "Bo_folder"}, tmp_path / "unsure")
     assert not (tmp_path / "unsure" / "Bo_folder.png").exists()
