@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from faceripper import adaptive, heldback, spool
+from faceripper import adaptive, heldback, spool, unsure
 from faceripper.config import Config
 from faceripper.corrections import Learned, judge
 from faceripper.video import video_id
@@ -127,12 +127,17 @@ class Committer:
         return record
 
     def _finish_video(self, key: str) -> None:
-        """A video whose segments are all committed: its adaptive step, then its thinning."""
+        """A video whose segments are all committed: its adaptive step (and the candidate
+        faces no sheet would show deleted: :func:`faceripper.unsure.trim`), then its
+        thinning."""
         dataset = self.dataset
         if self.settings.adapt and key not in dataset.adapted and key not in self._incomplete:
             # Every segment is finished (a broken video's too: its decode errors are
             # final), so a resumed run decides exactly what an uninterrupted one does.
             adapt_video(dataset, key, self.config, self.settings, self.learned)
+            folder = unsure.unsure_dir_for(dataset.target)
+            people = dataset.unsure.get(key, {})
+            unsure.trim(dataset.unsure, self.config, dataset.folders, folder, people)
         if key in self.errors:
             return
         if self.max_per_video and key not in dataset.pruned:
@@ -206,6 +211,7 @@ def adapt_video(
         summaries, anchors, n_people, settings.tolerance, trust_references=settings.trust_references
     )
     counts: Counter[str] = Counter()
+    doubts = unsure.VideoUnsure(video_key, config, dataset.folders, anchors)
     start = 0
     for spool_path, size in zip(spools, sizes, strict=True):
         _, pending = spool.unpack(spool_path.read_bytes())
@@ -213,6 +219,7 @@ def adapt_video(
         start += size
         for track, decision in zip(pending, decisions, strict=True):
             counts[f"adapt_{decision.reason.replace(' ', '_')}"] += 1
+            doubts.add(track, decision)
             if decision.person < 0:
                 continue
             adopted = SegmentResult(-1, hits=list(heldback.adopted_hits(track, decision)))
@@ -220,4 +227,5 @@ def adapt_video(
                 write_hit(dataset, video_key, hit, config, corrected)
                 counts["adapted_crops" if track.decided < 0 else "confirmed_crops"] += 1
             counts.update(adopted.counts)
-    dataset.finish_adapt(video_key, counts)
+    doubts.write(unsure.unsure_dir_for(dataset.target))
+    dataset.finish_adapt(video_key, counts, doubts.to_json())

@@ -136,6 +136,12 @@ def check_header(
         raise UsageError(f"{path}: not a faceripper journal")
     old = header.get("settings", {})
     changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+    if changed == ["references_sha256"]:
+        raise SettingsChangedError(
+            f"{target}: made with other reference photos (a photo was added, removed or "
+            "changed since); use --restart to redo it with these, or choose another "
+            "--target-dir"
+        )
     if changed:
         what = ", ".join(f"{k}: {_change(old.get(k), settings.get(k))}" for k in changed)
         raise SettingsChangedError(

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from faceripper import unsure
 from faceripper._version import __version__
 from faceripper.commit import Committer
 from faceripper.config import DEFAULT_LABEL_FORMAT, Config, class_folders
@@ -43,6 +44,7 @@ from faceripper.engines import prepare_engine
 from faceripper.errors import UsageError
 from faceripper.pool import Cluster, WorkerPool
 from faceripper.references import ReferenceSet
+from faceripper.unsure import Notice
 from faceripper.video import (
     DEFAULT_SEGMENT_FRAMES,
     SHORT_VIDEO_SEGMENTS,
@@ -120,6 +122,9 @@ class RipSummary:
     corrections: ReconcileReport | None = None
     #: What this run learnt from all their corrections.
     learned: Learned | None = None
+    #: The people never matched with confidence in a video, with their sheets of
+    #: candidate faces (:func:`faceripper.unsure.report`), in config order.
+    unsure: tuple[Notice, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -313,7 +318,8 @@ def rip(
             raise
         pool.shutdown()
         summary = _summary(dataset, committer, config, state)
-    return replace(summary, corrections=corrected, learned=learned)
+        notices = unsure.report(dataset.unsure, config, renamed, unsure.unsure_dir_for(target))
+    return replace(summary, corrections=corrected, learned=learned, unsure=tuple(notices))
 
 
 def _check_run(

@@ -208,6 +208,9 @@ class Dataset:
     #: Videos whose video-adaptive step is done, and that step's tallies.
     adapted: set[str] = field(default_factory=set)
     adapt_counts: Counter[str] = field(default_factory=Counter)
+    #: Per adapted video, what its step said of people never matched with confidence
+    #: (:mod:`faceripper.unsure`).
+    unsure: dict[str, dict[str, Any]] = field(default_factory=dict)
     _lock: TargetLock | None = None
     _manifest: ManifestFile | None = None
 
@@ -292,6 +295,8 @@ class Dataset:
                 if "adapted" in data:
                     self.adapted.add(str(data["adapted"]))
                     self.adapt_counts.update(data.get("counts", {}))
+                    if data.get("unsure"):
+                        self.unsure[str(data["adapted"])] = data["unsure"]
                     continue
                 record = SegmentRecord.from_json(data)
                 self.done[(record.video, record.start, record.end)] = record
@@ -397,13 +402,20 @@ class Dataset:
         paths = [self.spool_path(video, s, e) for s, e in ranges]
         return [p for p in paths if p.is_file()]
 
-    def finish_adapt(self, video: str, counts: Counter[str]) -> None:
-        """Make the adopted crops durable, record the video as adapted, drop its spools."""
+    def finish_adapt(
+        self, video: str, counts: Counter[str], unsure: dict[str, Any] | None = None
+    ) -> None:
+        """Make the adopted crops durable, record the video as adapted (with what its
+        step said of people never matched with confidence: ``unsure``), drop its spools."""
         assert self._manifest is not None
         spools = self.spools(video)
+        if unsure:
+            self.unsure[video] = unsure
         if spools:
             self._manifest.flush(durable=True)
-            line = {"adapted": video, "counts": dict(counts)}
+            line: dict[str, Any] = {"adapted": video, "counts": dict(counts)}
+            if unsure:
+                line["unsure"] = unsure
             self._append_journal(json.dumps(line, ensure_ascii=False))
             for spool in spools:
                 spool.unlink(missing_ok=True)

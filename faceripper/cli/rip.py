@@ -274,6 +274,10 @@ def _report(summary: Any) -> None:
         markup=False,
     )
     _print_corrections(summary)
+    for notice in summary.unsure:
+        # Advice on the references, like the other warnings about them: on stderr, so
+        # that stdout stays the dataset's table and counts.
+        err.print(f"note: {notice.line()}", markup=False)
     for key, message in summary.video_errors.items():
         err.print(f"error: {_naming(key, message)}", markup=False)
     if not summary.ok:

@@ -1,0 +1,426 @@
+"""People ``rip`` is unsure of: who needs a second reference photo, and faces to confirm.
+
+With one reference photo a person's faces can all lie 0.4-0.6 from it: no face is
+matched with confidence, their tracks are held back for the video's second step
+(:mod:`faceripper.adaptive`) and, with no anchor of theirs in the video, refused; or
+kept as near the photo (reason ``near``), with nothing but the photo to speak for them.
+The remedy measured is a second photo of the person from another occasion
+(docs/quality.md, "More than one reference photo"). This module tells the user who
+needs one, and shows them the faces that may be it.
+
+When a video's second step ends (:func:`faceripper.commit.adapt_video`), a
+:class:`VideoUnsure` looks at each held-back track's decision. For each person without
+an anchor in the video (never matched with confidence there), it counts the tracks
+refused that lie nearest that person (``held``) and the tracks kept for them without a
+confident face (``near``), and keeps the :data:`PER_VIDEO` nearest of them as
+candidates: one crop each, the face nearest the person, written beside the dataset,
+never inside it (``<target>-review/unsure/<folder>/``: a folder in the target would be
+a class to dataset loaders). The tallies and the candidates go into the video's journal
+line, so a resumed run still reports them. At the end of a run, :func:`report` turns
+the journal's records (every video of the target) into one :class:`Notice` per person
+and one contact sheet per person, ``<target>-review/unsure/<folder>.png``, of their
+:data:`PER_SHEET` nearest candidates. The candidate crops no sheet would show are
+deleted as each video ends (:func:`trim`), so the folder stays bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from faceripper.config import Config
+from faceripper.fileio import atomic_write_bytes
+from faceripper.heldback import Adoption, Anchor, PendingTrack
+from faceripper.video import video_id
+from faceripper.writer import crop_name
+
+if TYPE_CHECKING:
+    from faceripper.worker import FaceHit
+
+log = logging.getLogger(__name__)
+
+#: The folder of the candidates and their sheets, inside the review folder.
+UNSURE_DIR = "unsure"
+#: Candidate tracks kept per person and video (nearest first), one crop each.
+PER_VIDEO = 6
+#: Candidates on a person's sheet (nearest first, over every video).
+PER_SHEET = 24
+#: How the notices and sheets name the two kinds of candidate tracks.
+HELD = "held back"
+NEAR = "kept without a confident face"
+#: A candidate crop's file name (:func:`faceripper.writer.crop_name`).
+_CROP_NAME = re.compile(r".+-f\d{7}-\d+\.jpg$")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One track that may be a person's: a face of it to confirm.
+
+    Attributes:
+        person: the person's name (config key).
+        video: the video key.
+        track: the track's name (the manifest's ``track``).
+        kind: ``held`` (held back, then refused) or ``near`` (kept for the person
+            without a face matched with confidence; its crops are in the dataset).
+        distance: the track's median distance to the person's references.
+        face_distance: the shown face's own distance to them.
+        frame: the shown face's frame.
+        face: its index in the frame.
+        box_trbl: its face box in the frame (top, right, bottom, left), as in the manifest.
+        file: its crop, relative to the unsure folder (``<folder>/<name>.jpg``).
+    """
+
+    person: str
+    video: str
+    track: str
+    kind: str
+    distance: float
+    face_distance: float
+    frame: int
+    face: int
+    box_trbl: tuple[int, int, int, int]
+    file: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Candidate:
+        values = {k: data[k] for k in cls.__dataclass_fields__}
+        values["box_trbl"] = tuple(int(v) for v in values["box_trbl"])
+        return cls(**values)
+
+
+@dataclass
+class Tally:
+    """A person's tracks of one kind in the videos where they were never matched with
+    confidence: how many, and their distances' range."""
+
+    tracks: int = 0
+    low: float = float("inf")
+    high: float = float("-inf")
+
+    def add(self, distance: float, tracks: int = 1) -> None:
+        self.tracks += tracks
+        self.low = min(self.low, distance)
+        self.high = max(self.high, distance)
+
+    def merge(self, other: Tally) -> None:
+        if other.tracks:
+            self.add(other.low, other.tracks)
+            self.high = max(self.high, other.high)
+
+    def describe(self, what: str) -> str:
+        """``4 tracks held back at 0.43-0.48`` (one distance when they are all alike)."""
+        span = (
+            f"{self.low:.2f}"
+            if f"{self.low:.2f}" == f"{self.high:.2f}"
+            else (f"{self.low:.2f}-{self.high:.2f}")
+        )
+        return f"{self.tracks} track{'s' if self.tracks != 1 else ''} {what} at {span}"
+
+
+def _folder(config: Config, folders: Mapping[str, str], person: int) -> str:
+    label = config.people[person].label
+    return folders.get(label, label)
+
+
+@dataclass
+class VideoUnsure:
+    """What one video's second step says about people never matched with confidence.
+
+    Feed it every held-back track with its decision (:meth:`add`), then :meth:`write`
+    the candidates' crops and put :meth:`to_json` into the video's journal line.
+    """
+
+    video: str
+    config: Config
+    folders: Mapping[str, str]
+    anchors: Sequence[Anchor]
+    tallies: dict[tuple[int, str], Tally] = field(default_factory=dict)
+    candidates: dict[int, list[tuple[Candidate, bytes]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.confident = {a.person for a in self.anchors}
+
+    def add(self, track: PendingTrack, decision: Adoption) -> None:
+        """One held-back track and the video's decision on it."""
+        n_people = len(self.config.people)
+        if decision.person >= 0:
+            person, kind = decision.person, "near"
+        elif track.decided >= 0:
+            person, kind = track.decided, "held"
+        else:
+            person, kind = int(np.argmin(track.ref_distance[:n_people])), "held"
+            if person in track.excluded:
+                return  # it shares a frame with a track decided for them: someone else
+        if person in self.confident or person >= n_people:
+            return
+        distance = float(track.ref_distance[person])
+        self.tallies.setdefault((person, kind), Tally()).add(distance)
+        hit = _nearest_face(track, person)
+        if hit is None:
+            return
+        chosen, own = hit
+        folder = _folder(self.config, self.folders, person)
+        name = crop_name(
+            Path(self.video).stem, video_id(self.video), chosen.frame, chosen.face_index
+        )
+        candidate = Candidate(
+            self.config.people[person].name,
+            self.video,
+            track.name,
+            kind,
+            round(distance, 4),
+            round(own, 4),
+            chosen.frame,
+            chosen.face_index,
+            chosen.box_trbl,
+            f"{folder}/{name}",
+        )
+        kept = self.candidates.setdefault(person, [])
+        kept.append((candidate, chosen.jpeg))
+        kept.sort(key=lambda c: (c[0].distance, c[0].frame, c[0].face))
+        del kept[PER_VIDEO:]
+
+    def write(self, folder: Path) -> None:
+        """Write the candidates' crops under ``folder`` (the unsure folder); a folder
+        that cannot be written costs the candidates, never the run (logged)."""
+        try:
+            for kept in self.candidates.values():
+                for candidate, jpeg in kept:
+                    path = folder / candidate.file
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write_bytes(path, jpeg, fsync=False)
+        except OSError as exc:
+            log.warning("%s: cannot write the candidate faces: %s", folder, exc)
+
+    def to_json(self) -> dict[str, Any]:
+        """The tallies and candidates, by person name, for the journal."""
+        people: dict[str, Any] = {}
+        for (person, kind), tally in sorted(self.tallies.items()):
+            entry = people.setdefault(self.config.people[person].name, {"candidates": []})
+            entry[kind] = [tally.tracks, round(tally.low, 4), round(tally.high, 4)]
+        for person, kept in sorted(self.candidates.items()):
+            entry = people[self.config.people[person].name]
+            entry["candidates"] = [asdict(c) for c, _ in kept]
+        return people
+
+
+def _nearest_face(track: PendingTrack, person: int) -> tuple[FaceHit, float] | None:
+    """The track's saved face nearest ``person`` (encoded faces first), and its distance."""
+    best: tuple[tuple[bool, bool, float, int], FaceHit, float] | None = None
+    for index, (hit, own) in enumerate(zip(track.hits, track.own_distances, strict=True)):
+        distance = float(own[person]) if own is not None else float(track.ref_distance[person])
+        key = (hit.status != "saved", own is None, distance, index)
+        if best is None or key < best[0]:
+            best = (key, hit, distance)
+    return None if best is None else (best[1], best[2])
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What the end of a run tells the user about one person (:func:`report`).
+
+    Attributes:
+        person: the person's name.
+        videos: the videos where they were never matched with confidence, but had
+            tracks held back near them or kept for them without a confident face.
+        held: those held back and refused.
+        near: those kept without a face matched with confidence.
+        sheet: their sheet of candidates (None: not written).
+        refs: their reference photos' folder.
+        candidates: the candidates on the sheet, nearest first.
+    """
+
+    person: str
+    videos: int
+    held: Tally
+    near: Tally
+    sheet: Path | None
+    refs: Path
+    candidates: tuple[Candidate, ...]
+
+    def line(self) -> str:
+        """The notice as one line, e.g. ``Raj: never matched with confidence in 1 video;
+        4 tracks at 0.43-0.48 held back -> see ...``."""
+        parts = []
+        if self.held.tracks:
+            parts.append(self.held.describe(HELD))
+        if self.near.tracks:
+            parts.append(self.near.describe(NEAR))
+        where = f"see {_shown(self.sheet)}; " if self.sheet is not None else ""
+        return (
+            f"{self.person}: never matched with confidence in {self.videos} "
+            f"video{'s' if self.videos != 1 else ''}; {', '.join(parts)} -> {where}"
+            f"add a face that is {self.person} (or another photo) to {_shown(self.refs)}"
+            f"{os.sep} and rerun with --restart"
+        )
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def report(
+    records: Mapping[str, Mapping[str, Any]],
+    config: Config,
+    folders: Mapping[str, str],
+    unsure_dir: Path,
+) -> list[Notice]:
+    """The notices of a target's videos, and each person's sheet of candidates.
+
+    ``records``: per video key, its journal's ``unsure`` entry (:meth:`VideoUnsure.to_json`).
+    Writes ``unsure_dir/<folder>.png`` per person with a notice, and deletes the
+    candidate crops and sheets of ``unsure_dir`` that no notice shows (files named as
+    rip names crops, and ``<folder>.png`` of the people's folders only). Sheets that
+    cannot be written are logged and the notice names none.
+    """
+    notices: list[Notice] = []
+    for index, person in enumerate(config.people):
+        videos, held, near, candidates = _gather(records, person.name)
+        if not videos:
+            continue
+        folder = _folder(config, folders, index)
+        sheet = _draw(person.name, folder, candidates, held, near, unsure_dir)
+        notices.append(
+            Notice(person.name, videos, held, near, sheet, person.faces_dir, tuple(candidates))
+        )
+    trim(records, config, folders, unsure_dir)
+    return notices
+
+
+def trim(
+    records: Mapping[str, Mapping[str, Any]],
+    config: Config,
+    folders: Mapping[str, str],
+    unsure_dir: Path,
+    only: Collection[str] | None = None,
+) -> None:
+    """Delete the candidate crops of ``unsure_dir`` that no sheet would show, and the
+    sheets of people without a notice (only files rip writes there); with ``only``, the
+    crops of those people alone. Called for the people of each video as its step ends,
+    so the folder holds at most :data:`PER_SHEET` crops a person (and
+    :data:`PER_VIDEO` more) however many videos a run has."""
+    names = [p.name for p in config.people if only is None or p.name in only]
+    gathered = {name: _gather(records, name) for name in names}
+    shown = {c.file for _, _, _, candidates in gathered.values() for c in candidates}
+    noticed = {name for name, (videos, *_) in gathered.items() if videos}
+    _prune(unsure_dir, config, folders, shown, noticed, set(names))
+
+
+def _gather(
+    records: Mapping[str, Mapping[str, Any]], name: str
+) -> tuple[int, Tally, Tally, list[Candidate]]:
+    """A person's videos with a record, their two tallies, and their :data:`PER_SHEET`
+    nearest candidates over every video."""
+    videos, held, near = 0, Tally(), Tally()
+    candidates: list[Candidate] = []
+    for video in sorted(records):
+        entry = records[video].get(name)
+        if not entry:
+            continue
+        videos += 1
+        for kind, tally in (("held", held), ("near", near)):
+            if kind in entry:
+                tracks, low, high = entry[kind]
+                tally.merge(Tally(int(tracks), float(low), float(high)))
+        candidates += [Candidate.from_json(c) for c in entry.get("candidates", [])]
+        candidates.sort(key=lambda c: (c.distance, c.video, c.frame, c.face))
+        del candidates[PER_SHEET:]
+    return videos, held, near, candidates
+
+
+def _draw(
+    name: str,
+    folder: str,
+    candidates: Sequence[Candidate],
+    held: Tally,
+    near: Tally,
+    unsure_dir: Path,
+) -> Path | None:
+    """Draw one person's sheet of candidates; None when it cannot be written."""
+    from faceripper.errors import ImageReadError, UsageError
+    from faceripper.images import load_rgb
+    from faceripper.sheets import BLACK, GREY, RED, SheetTile, draw_sheet, fit_square, save_sheet
+
+    thumb = 160
+    tiles = []
+    for rank, candidate in enumerate(candidates, 1):
+        try:
+            image = fit_square(load_rgb(unsure_dir / candidate.file), thumb)
+        except ImageReadError:
+            image = None
+        held_back = candidate.kind == "held"
+        tiles.append(
+            SheetTile(
+                image,
+                [(f"face {candidate.face_distance:.3f}", BLACK)],
+                RED if held_back else GREY,
+                2 if held_back else 1,
+                badge=f"{rank} {'held back' if held_back else 'kept'}",
+                small=[
+                    (f"track {candidate.distance:.3f}", GREY),
+                    (f"{Path(candidate.video).name} f{candidate.frame}", GREY),
+                    (Path(candidate.file).name, GREY),
+                ],
+            )
+        )
+    summary = "; ".join(
+        tally.describe(what) for what, tally in ((HELD, held), (NEAR, near)) if tally.tracks
+    )
+    title = f"is this {name}?"
+    path = unsure_dir / f"{folder}.png"
+    try:
+        unsure_dir.mkdir(parents=True, exist_ok=True)
+        sheet = draw_sheet(title, summary, GREY, tiles, thumb, 6, 1)
+        save_sheet(sheet, path)
+    except (OSError, UsageError) as exc:
+        log.warning("%s: cannot write the sheet of candidates: %s", path, exc)
+        return None
+    return path
+
+
+def _prune(
+    unsure_dir: Path,
+    config: Config,
+    folders: Mapping[str, str],
+    shown: set[str],
+    noticed: set[str],
+    people: set[str],
+) -> None:
+    """Delete the crops of ``people`` no sheet shows, and the sheets of those of them
+    without a notice (only files rip writes there)."""
+    if not unsure_dir.is_dir():
+        return
+    for index, person in enumerate(config.people):
+        if person.name not in people:
+            continue
+        folder = _folder(config, folders, index)
+        if person.name not in noticed:
+            (unsure_dir / f"{folder}.png").unlink(missing_ok=True)
+        crops = unsure_dir / folder
+        if not crops.is_dir():
+            continue
+        for path in crops.iterdir():
+            if _CROP_NAME.match(path.name) and f"{folder}/{path.name}" not in shown:
+                path.unlink(missing_ok=True)
+        if not any(crops.iterdir()):
+            crops.rmdir()
+    if not any(unsure_dir.iterdir()):
+        unsure_dir.rmdir()
+
+
+def unsure_dir_for(target: Path) -> Path:
+    """The candidates' folder: ``<target>-review/unsure``, beside the dataset."""
+    from faceripper.review import review_dir_for
+
+    return review_dir_for(target) / UNSURE_DIR
