@@ -42,7 +42,7 @@ from faceripper.engines import prepare_engine, resolve_engine
 from faceripper.errors import FaceripperError, ImageReadError, NotAnImageError
 from faceripper.geometry import BoxArray, box_areas, clip_boxes, scale_boxes
 from faceripper.images import ImageRGB, load_rgb
-from faceripper.processes import init_worker_process, terminate_executor
+from faceripper.processes import init_worker_process, prepare_forked_workers, terminate_executor
 from faceripper.refcache import (
     CACHE_FORMAT,
     CACHE_FORMAT_VERSION,
@@ -424,6 +424,7 @@ def _encode_in_processes(
 
 
 def _executor(threads: int) -> Executor:
+    prepare_forked_workers()
     return ProcessPoolExecutor(max_workers=threads, initializer=init_worker_process)
 
 
