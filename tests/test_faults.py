@@ -109,13 +109,6 @@ def _lock_is_free(target: Path) -> bool:
         return True
 
 
-@pytest.fixture
-def cached(reference_run: Path, tmp_path: Path) -> Path:
-    """A target path beside a copy of the reference run's encodings cache."""
-    shutil.copy(reference_run.parent / "refs.npz", tmp_path / "refs.npz")
-    return tmp_path / "faces"
-
-
 @pytest.mark.skipif(not LINUX_PROC, reason="needs Linux /proc")
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
 def test_kill_9_of_rip_ends_its_workers_and_the_rerun_completes(
@@ -430,9 +423,9 @@ def test_a_huge_reference_photo_is_searched_on_a_bounded_size(testdata, tmp_path
         )
     path = tmp_path / "huge.jpg"
     huge.save(path, quality=95)
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: other jobs on the machine do not count
     result = encode_reference_file(path, "lin", EncodeSettings())
-    seconds = time.monotonic() - started
+    seconds = time.process_time() - started
     assert result.status == "ok", result.message
     assert seconds < 15  # 32 s when searched whole
     top, right, bottom, left = (v * factor for v in normal.box_trbl)
