@@ -177,9 +177,11 @@ def test_ten_kills_at_random_moments_then_the_rerun_equals_an_uninterrupted_run(
     chance.shuffle(kills)
     for kill in kills:
         process = _start(args)
-        time.sleep(chance.uniform(0.5, 4.0))  # a Python start, encoding, or ripping
-        if process.poll() is None:
+        try:  # killed at a random moment: a Python start, encoding, or ripping ...
+            process.wait(timeout=chance.uniform(0.5, 4.0))
+        except subprocess.TimeoutExpired:
             os.kill(process.pid, kill)
+        # ... unless it ended first (the dataset complete): then the next one starts at once
         _, stderr = process.communicate(timeout=60)
         # -SIGTERM: it came while Python was still starting, before any work.
         expected = (0, -signal.SIGKILL, -signal.SIGTERM, 128 + signal.SIGTERM)
