@@ -63,7 +63,7 @@ class WorkerPool:
         if self.cluster is not None:
             executor, self.threads = self.cluster.open(*self.initargs)
             return executor
-        prepare_forked_workers(self.context.get_start_method())
+        prepare_forked_workers(self.initargs[0].model, self.context.get_start_method())
         return ProcessPoolExecutor(
             max_workers=self.threads,
             mp_context=self.context,

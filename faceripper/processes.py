@@ -74,13 +74,14 @@ def init_worker_process() -> None:
     ).start()
 
 
-def prepare_forked_workers(start_method: str | None = None) -> None:
+def prepare_forked_workers(detector: str, start_method: str | None = None) -> None:
     """Build here what each worker would otherwise build for itself, where workers are
-    forked (``start_method``, default: the platform's): dlib's HOG face detector, 0.3 to
-    0.7 s of CPU to load in every process, which forked workers then share. (Only
-    plain data: a dlib network run here would hang the forked workers' first call.)
+    forked (``start_method``, default: the platform's) to detect faces with ``detector``:
+    dlib's HOG face detector, 0.3 to 0.7 s of CPU to load in every process, which forked
+    workers then share. (Only plain data: a dlib network run here would hang the forked
+    workers' first call.)
     """
-    if (start_method or multiprocessing.get_start_method()) != "fork":
+    if detector != "hog" or (start_method or multiprocessing.get_start_method()) != "fork":
         return
     from faceripper.models import get_models
 

@@ -388,7 +388,7 @@ def _encode_in_processes(
         alone = bool(suspects)
         source = suspects if alone else queue
         width = 1 if alone else min(threads, len(queue))
-        pool = _executor(width)
+        pool = _executor(width, todo[0][2].detector)
         in_flight: dict[Future[FileResult], EncodeTask] = {}
         lost: list[EncodeTask] = []
         try:
@@ -423,8 +423,8 @@ def _encode_in_processes(
 # ---------------------------------------------------------------------------- encoding
 
 
-def _executor(threads: int) -> Executor:
-    prepare_forked_workers()
+def _executor(threads: int, detector: str) -> Executor:
+    prepare_forked_workers(detector)
     return ProcessPoolExecutor(max_workers=threads, initializer=init_worker_process)
 
 

@@ -23,12 +23,14 @@ def test_forked_workers_inherit_the_hog_detector_and_spawned_ones_are_left_alone
     cache = get_models()._cache
     kept = cache.pop("hog", None)  # as in a process that has detected nothing yet
     try:
-        prepare_forked_workers("spawn")
+        prepare_forked_workers("hog", "spawn")
         assert "hog" not in cache  # a spawned worker would not inherit it
         fork = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(1, mp_context=fork) as pool:
             assert not pool.submit(_has_hog_detector).result()
-        prepare_forked_workers("fork")
+        prepare_forked_workers("cnn", "fork")
+        assert "hog" not in cache  # workers that will not use it
+        prepare_forked_workers("hog", "fork")
         assert "hog" in cache
         with ProcessPoolExecutor(1, mp_context=fork) as pool:
             assert pool.submit(_has_hog_detector).result()  # not built again in the worker
