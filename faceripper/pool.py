@@ -12,7 +12,11 @@ import multiprocessing
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any, Protocol
 
-from faceripper.processes import init_worker_process, terminate_executor
+from faceripper.processes import (
+    init_worker_process,
+    prepare_forked_workers,
+    terminate_executor,
+)
 from faceripper.worker import References, RipSettings, init_worker
 
 
@@ -59,6 +63,7 @@ class WorkerPool:
         if self.cluster is not None:
             executor, self.threads = self.cluster.open(*self.initargs)
             return executor
+        prepare_forked_workers(self.initargs[0].model, self.context.get_start_method())
         return ProcessPoolExecutor(
             max_workers=self.threads,
             mp_context=self.context,

@@ -42,7 +42,7 @@ from faceripper.engines import prepare_engine, resolve_engine
 from faceripper.errors import FaceripperError, ImageReadError, NotAnImageError
 from faceripper.geometry import BoxArray, box_areas, clip_boxes, scale_boxes
 from faceripper.images import ImageRGB, load_rgb
-from faceripper.processes import init_worker_process, terminate_executor
+from faceripper.processes import init_worker_process, prepare_forked_workers, terminate_executor
 from faceripper.refcache import (
     CACHE_FORMAT,
     CACHE_FORMAT_VERSION,
@@ -388,7 +388,7 @@ def _encode_in_processes(
         alone = bool(suspects)
         source = suspects if alone else queue
         width = 1 if alone else min(threads, len(queue))
-        pool = _executor(width)
+        pool = _executor(width, todo[0][2].detector)
         in_flight: dict[Future[FileResult], EncodeTask] = {}
         lost: list[EncodeTask] = []
         try:
@@ -423,7 +423,8 @@ def _encode_in_processes(
 # ---------------------------------------------------------------------------- encoding
 
 
-def _executor(threads: int) -> Executor:
+def _executor(threads: int, detector: str) -> Executor:
+    prepare_forked_workers(detector)
     return ProcessPoolExecutor(max_workers=threads, initializer=init_worker_process)
 
 

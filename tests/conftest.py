@@ -167,3 +167,11 @@ def reference_run(lfw_clip, tmp_path_factory) -> Path:
     result = run_cli(rip_args(lfw_clip, target, "--threads", "2"))
     assert result.exit_code == 0, result.stderr
     return target
+
+
+@pytest.fixture
+def cached(reference_run: Path, tmp_path: Path) -> Path:
+    """A target path beside a copy of the reference run's encodings cache (``rip_args``
+    reads it there): a run that is not about encoding the references skips it."""
+    shutil.copy(reference_run.parent / "refs.npz", tmp_path / "refs.npz")
+    return tmp_path / "faces"

@@ -27,10 +27,10 @@ from conftest import rip_args, run_cli
 
 
 @pytest.fixture
-def faces(reference_run: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "faces"
-    shutil.copytree(reference_run, target)
-    return target
+def faces(reference_run: Path, cached: Path) -> Path:
+    """A copy of the reference run, its encodings cache beside it (``rip_args``)."""
+    shutil.copytree(reference_run, cached)
+    return cached
 
 
 def _saved(target: Path) -> dict[str, dict[str, str]]:

@@ -30,6 +30,12 @@ IN_CI = os.environ.get("CI", "").strip().lower() == "true"
 REASON = 'needs the distributed extra: pip install -e ".[distributed]"'
 
 
+#: Without a dashboard a scheduler still serves HTTP (health checks), by default on port
+#: 8787 of every interface: a second cluster, or any other program there, moves it with a
+#: warning. A free port of 127.0.0.1 instead.
+NO_FIXED_PORT = {"dashboard_address": "127.0.0.1:0"}
+
+
 @pytest.fixture(scope="module")
 def dask() -> Any:
     """The ``distributed`` package (the test is skipped without it, except in CI)."""
@@ -49,6 +55,7 @@ def cluster(dask) -> Any:
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
+        scheduler_kwargs=NO_FIXED_PORT,
     ) as local:
         yield local
 
@@ -331,6 +338,7 @@ def test_tls_cluster_with_client_certificates(dask, reference_run, lfw_clip, tmp
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
+        scheduler_kwargs=NO_FIXED_PORT,
         protocol="tls://",
         security=security,
     ) as secure:

@@ -164,8 +164,8 @@ def test_a_face_lost_for_a_moment_keeps_its_label_and_a_stranger_does_not_get_it
     assert {r["track"] for r in rows} == {"0.0"}  # one face: one track again
 
 
-def test_dedupe_keeps_fewer_crops_at_equal_track_coverage(reference_run, lfw_clip, tmp_path):
-    target = tmp_path / "faces"
+def test_dedupe_keeps_fewer_crops_at_equal_track_coverage(reference_run, lfw_clip, cached):
+    target = cached
     result = run_cli(rip_args(lfw_clip, target, "--threads", "2", "--no-dedupe"))
     assert result.exit_code == 0, result.stderr
     everything, deduped = manifest(target), manifest(reference_run)
@@ -174,8 +174,8 @@ def test_dedupe_keeps_fewer_crops_at_equal_track_coverage(reference_run, lfw_cli
     assert {r["path"] for r in deduped} <= {r["path"] for r in everything}
 
 
-def test_every_nth_frame(lfw_clip, tmp_path):
-    target = tmp_path / "faces"
+def test_every_nth_frame(lfw_clip, cached):
+    target = cached
     result = run_cli(rip_args(lfw_clip, target, "--every", "5", "--no-dedupe"))
     assert result.exit_code == 0, result.stderr
     frames = {int(r["frame"]) for r in manifest(target)}
@@ -243,8 +243,8 @@ def test_a_negative_lookalike_is_never_saved(lookalike_clip, tmp_path):
     assert "negatives 0" not in stdout
 
 
-def test_max_per_video_keeps_the_sharpest_spread_over_the_video(reference_run, lfw_clip, tmp_path):
-    target = tmp_path / "faces"
+def test_max_per_video_keeps_the_sharpest_spread_over_the_video(reference_run, lfw_clip, cached):
+    target = cached
     result = run_cli(rip_args(lfw_clip, target, "--threads", "2", "--max-per-video", "3"))
     assert result.exit_code == 0, result.stderr
     kept, everything = manifest(target), manifest(reference_run)

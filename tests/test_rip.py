@@ -77,6 +77,8 @@ def test_threads_and_start_methods_give_identical_output(
     assert tree_digest(one) == tree_digest(reference_run)
     monkeypatch.setenv("FACERIPPER_START_METHOD", "spawn")
     spawned = tmp_path / "spawn" / "faces"
+    spawned.parent.mkdir()  # the references as encoded above (encoding forks either way)
+    shutil.copy(one.parent / "refs.npz", spawned.parent / "refs.npz")
     result = run_cli(rip_args(lfw_clip, spawned, "--threads", "2"))
     assert result.exit_code == 0, result.stderr
     assert tree_digest(spawned) == tree_digest(reference_run)
@@ -106,13 +108,13 @@ def _wait_for_rows(
 
 @pytest.mark.parametrize("share_before_kill", [0.0, 0.5])
 def test_resume_after_kill_9_equals_uninterrupted_run(
-    reference_run, lfw_clip, tmp_path, share_before_kill
+    reference_run, lfw_clip, cached, share_before_kill
 ):
     # Killed after the first row, or halfway. The clip is two units of work (its two
     # shots); with one worker the second is still being computed when the first's rows
     # appear (with two, both can be done by then, and the run is finished, not cut short).
     rows_before_kill = max(1, int(share_before_kill * len(manifest(reference_run))))
-    target = tmp_path / "faces"
+    target = cached
     args = rip_args(lfw_clip, target, "--threads", "1")
     process = _faceripper(args[:])
     _wait_for_rows(target, rows_before_kill, process)
@@ -135,8 +137,8 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
-def test_a_killed_worker_is_replaced_and_nothing_is_lost(reference_run, lfw_clip, tmp_path):
-    target = tmp_path / "faces"
+def test_a_killed_worker_is_replaced_and_nothing_is_lost(reference_run, lfw_clip, cached):
+    target = cached
     # One worker: when the first segment's rows are written, the second one (the clip's
     # second shot) is surely in flight.
     process = _faceripper(rip_args(lfw_clip, target, "--threads", "1"))
@@ -150,7 +152,7 @@ def test_a_killed_worker_is_replaced_and_nothing_is_lost(reference_run, lfw_clip
     assert tree_digest(target) == tree_digest(reference_run)
 
 
-def test_corrupt_videos_are_reported_and_the_others_finish(lfw_clip, tmp_path):
+def test_corrupt_videos_are_reported_and_the_others_finish(lfw_clip, cached, tmp_path):
     videos = tmp_path / "videos"
     videos.mkdir()
     good = lfw_clip["videos"] / "clip.avi"
@@ -160,7 +162,7 @@ def test_corrupt_videos_are_reported_and_the_others_finish(lfw_clip, tmp_path):
     data = good.read_bytes()
     (videos / "d_truncated.avi").write_bytes(data[: len(data) // 3])
     (videos / "notes.txt").write_text("ignored")
-    target = tmp_path / "faces"
+    target = cached
     args = rip_args(lfw_clip, target, "--threads", "2")
     args[args.index("--video-dir") + 1] = str(videos)
     result = run_cli(args)
@@ -183,8 +185,8 @@ def test_a_second_rip_on_the_same_target_is_refused(lfw_clip, tmp_path):
     assert "another faceripper rip is writing to this folder" in result.stderr
 
 
-def test_changed_settings_are_refused_and_restart_starts_over(reference_run, lfw_clip, tmp_path):
-    target = tmp_path / "faces"
+def test_changed_settings_are_refused_and_restart_starts_over(reference_run, lfw_clip, cached):
+    target = cached
     shutil.copytree(reference_run, target)
     result = run_cli([*rip_args(lfw_clip, target), "--margin", "0.5"])
     assert result.exit_code == 2
@@ -309,12 +311,14 @@ def test_cnn_model_on_the_engine_finds_what_dlibs_cnn_finds(testdata, tmp_path):
     scale = 300 / photo.shape[0]
     photo = cv2.resize(photo, (round(photo.shape[1] * scale), 300), interpolation=cv2.INTER_AREA)
     video = tmp_path / "obama.mp4"
+    # A frame not much larger than the photo: dlib's CNN on the CPU costs by the pixel
+    # (at --min-size 50 the frame is searched at 1.56 times its size).
     with av.open(str(video), "w") as container:
         stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = 320, 320, "yuv420p"
         for i in range(3):
-            frame = np.full((360, 640, 3), 80, np.uint8)
-            frame[30:330, 100 + 5 * i : 100 + 5 * i + photo.shape[1]] = photo
+            frame = np.full((320, 320, 3), 80, np.uint8)
+            frame[10:310, 100 + 5 * i : 100 + 5 * i + photo.shape[1]] = photo
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
     refs = tmp_path / "refs" / "obama"
@@ -409,7 +413,7 @@ def _crash_on_b(task):
 
 
 def test_a_video_that_crashes_its_worker_is_reported_and_the_others_finish(
-    lfw_clip, tmp_path, monkeypatch
+    lfw_clip, cached, tmp_path, monkeypatch
 ):
     """The pool is replaced, the crashing segments are found by running them alone."""
     import faceripper.pipeline
@@ -420,7 +424,7 @@ def test_a_video_that_crashes_its_worker_is_reported_and_the_others_finish(
         shutil.copy(lfw_clip["videos"] / "clip.avi", videos / name)
     monkeypatch.setattr(faceripper.pipeline, "process_segment", _crash_on_b)
     monkeypatch.setenv("FACERIPPER_START_METHOD", "fork")  # workers inherit the patch
-    target = tmp_path / "faces"
+    target = cached
     args = rip_args(lfw_clip, target, "--threads", "2")
     args[args.index("--video-dir") + 1] = str(videos)
     result = run_cli(args)
@@ -469,7 +473,7 @@ def _bug_on_frame_5(image, frame, *args, **kwargs):
 
 
 def test_a_bug_in_a_worker_is_one_line_and_its_traceback_is_logged_with_v(
-    lfw_clip, tmp_path, monkeypatch
+    lfw_clip, cached, monkeypatch
 ):
     import faceripper.worker.segment
 
@@ -477,12 +481,12 @@ def test_a_bug_in_a_worker_is_one_line_and_its_traceback_is_logged_with_v(
     _process_frame = faceripper.worker.segment.process_frame
     monkeypatch.setattr(faceripper.worker.segment, "process_frame", _bug_on_frame_5)
     monkeypatch.setenv("FACERIPPER_START_METHOD", "fork")  # workers inherit the patch
-    result = run_cli(rip_args(lfw_clip, tmp_path / "faces", "--threads", "1"))
+    result = run_cli(rip_args(lfw_clip, cached, "--threads", "1"))
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if "IndexError" in line]
     assert len(errors) == 1 and "clip.avi" in errors[0]
     assert "Traceback" not in result.stderr
-    verbose = run_cli(["-v", *rip_args(lfw_clip, tmp_path / "faces", "--threads", "1")])
+    verbose = run_cli(["-v", *rip_args(lfw_clip, cached, "--threads", "1")])
     assert verbose.exit_code == 1
     assert "Traceback" in verbose.stderr and "_bug_on_frame_5" in verbose.stderr
 
