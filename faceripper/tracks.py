@@ -178,6 +178,10 @@ class Observation:
     #: The face's yaw and roll from its landmarks (:mod:`faceripper.pose`); None when
     #: its landmarks were not computed.
     pose: HeadPose | None = None
+    #: Its encoding made after the fact, where its track's face changed person
+    #: (:mod:`faceripper.worker.backfill`): it places the change (:func:`split`), and
+    #: nothing else (it never votes; ``encoding`` stays None).
+    probe: npt.NDArray[np.float64] | None = None
 
     @classmethod
     def from_faces(cls, faces: Faces, i: int, frame: int, time_s: float) -> Observation:
@@ -339,8 +343,12 @@ def split(track: Track, tolerance: float, gap: float) -> list[Track]:
       encodings are more than :data:`SPLIT_RUN_DISTANCE` apart (there, at the largest
       jump of the encodings between the runs).
 
-    The frames between the two encoded frames go to the earlier or the later part by
-    where the face's appearance jumps most (to neither without appearances). The
+    A face's :attr:`~Observation.probe` (encoded after the fact where the encodings
+    jump, :mod:`faceripper.worker.backfill`) counts as an encoding here, so the cut
+    falls where the face changes. The frames between two encoded frames go to the
+    earlier or the later part by where the face's appearance jumps most (to neither
+    without appearances): a guess, left to the faces the frame stage could not encode
+    (blurry or followed ones). The
     first part keeps the track's name; the others are named
     ``<name>/<frame>.<face index>`` of their first frame.
 
@@ -351,10 +359,11 @@ def split(track: Track, tolerance: float, gap: float) -> list[Track]:
         [3]
     """
     observations = track.observations
-    encoded = [i for i, o in enumerate(observations) if o.encoding is not None]
+    found = [o.encoding if o.encoding is not None else o.probe for o in observations]
+    encoded = [i for i, e in enumerate(found) if e is not None]
     if len(encoded) < 2:
         return [track]
-    encodings = np.stack([observations[i].encoding for i in encoded])  # type: ignore[misc]
+    encodings = np.stack([found[i] for i in encoded])  # type: ignore[misc]
     jumps = np.linalg.norm(np.diff(encodings, axis=0), axis=1)  # (k - 1,)
     boundaries = {int(j) for j in np.flatnonzero(jumps > SPLIT_DISTANCE)}
     runs: list[list[int]] = []  # runs of encoded positions voting for one person

@@ -3,25 +3,30 @@
 A settled track is encoded every :data:`~faceripper.tracks.RECHECK_EVERY` frames, and in
 between only when its face's thumbnail jumps (:data:`~faceripper.tracks.APPEARANCE_JUMP`).
 When one close-up replaces another at the same place and the frame test misses the cut,
-the thumbnail of the new face may jump less than a face moving in its box does (the sitcom
+the new face's thumbnail may jump less than a face moving in its box does (the sitcom
 ground truth, seed 2, draw 4: Amy's close-up replaced by Raj's at frame 1401, a jump of
-0.535 at an unchanged box, while the box moving 17 px in Raj's next frame jumps 0.755).
-The change is then first seen at the track's next encoding, frames later, and
-:func:`faceripper.tracks.split` had to guess from the thumbnails which of the frames in
-between were whose: the first frame of Raj's close-up was saved as Amy.
+0.535 at an unchanged box, while Raj's box moving 17 px a frame later jumps 0.755).
+The change was then first seen at the track's next encoding, frames later, and
+:func:`faceripper.tracks.split` guessed from the thumbnails which frames in between were
+whose: the first frame of Raj's close-up was saved as Amy's.
 
 So the frame stage holds, for each track, a copy of the region around each face it
 could have encoded but did not (:class:`HeldFace`: cropped, not blurry, not followed)
 since the track's last encoding. When the next encoding shows that the face changed
 (:func:`changed`: more than :data:`~faceripper.tracks.SPLIT_DISTANCE` from the track's
-previous encoding, where :func:`faceripper.tracks.split` cuts, or a vote for a person the
-track has not voted for), the held faces are encoded too, and the split falls exactly
-where the encodings change. When a track ends, its last held face is encoded; only when
-it changed (more than :data:`~faceripper.tracks.SPLIT_DISTANCE` from the previous
-encoding: a person who replaced the track's face in its last frames) is it kept and
-are the others encoded: otherwise it is discarded, and the track is decided as before.
-Nothing is held across a reset point (the state that holds them is made anew there), so
-the result does not depend on how a video is cut into segments.
+previous encoding, where :func:`~faceripper.tracks.split` cuts, or a vote for a person
+the track has not voted for), the held faces are encoded too, and the split falls
+exactly where the encodings change. When a track ends, its last held face is encoded;
+when it changed (more than :data:`~faceripper.tracks.SPLIT_DISTANCE` from the previous
+encoding: a face that replaced the track's in its last frames) the other held faces are
+encoded too, else nothing more is done.
+
+These encodings made after the fact are the observations' :attr:`~faceripper.tracks.
+Observation.probe`: they place a change of person and do nothing else (no vote, no
+median, nothing for the video's second step), so a track is decided from the faces
+encoded as it went, as before. Nothing is held across a reset point (the state that
+holds them is made anew there), so the result does not depend on how a video is cut
+into segments.
 """
 
 from __future__ import annotations
@@ -32,18 +37,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from faceripper.encoder import encode_faces, face_distances
+from faceripper.encoder import encode_faces
 from faceripper.images import ImageRGB
-from faceripper.matching import person_distances
-from faceripper.pose import head_pose
 from faceripper.tracks import SPLIT_DISTANCE, Observation, Track, vote
-from faceripper.worker.records import References, RipSettings, SegmentResult
-
-#: A face's encoding, distances to every identity and landmarks.
-_Encoded = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
+from faceripper.worker.records import RipSettings, SegmentResult
 
 #: A held face keeps the frame's pixels within this many face sides around its box
-#: (its landmarks and encoding are then those of the whole frame, to the bit).
+#: (its encoding is then the one of the whole frame, to the bit).
 HOLD_MARGIN = 0.5
 
 
@@ -81,18 +81,15 @@ class _Since:
 def changed(
     since: _Since,
     encoding: npt.NDArray[np.float64],
-    distances: npt.NDArray[np.float64],
-    settings: RipSettings,
-    votes: bool = True,
+    person: int,
 ) -> bool:
-    """Whether a face (its ``encoding`` and ``distances`` to every identity) is another
-    person than its track's previous encoding (``since``): more than
-    :data:`~faceripper.tracks.SPLIT_DISTANCE` from it, or (with ``votes``) voting for a
-    person the track has not voted for (when it has voted)."""
+    """Whether a face (its ``encoding``, and the ``person`` it votes for, -1: none) is
+    another person than its track's previous encoding (``since``): more than
+    :data:`~faceripper.tracks.SPLIT_DISTANCE` from it, or voting for a person the track
+    has not voted for (when it has voted)."""
     if float(np.linalg.norm(encoding - since.encoding)) > SPLIT_DISTANCE:
         return True
-    person = vote(distances, settings.tolerance, settings.ambiguity_gap)
-    return votes and person >= 0 and bool(since.persons) and person not in since.persons
+    return person >= 0 and bool(since.persons) and person not in since.persons
 
 
 class Backfill:
@@ -108,56 +105,43 @@ class Backfill:
         image: ImageRGB,
         holdable: bool,
         settings: RipSettings,
-        references: References,
         result: SegmentResult,
     ) -> None:
         """Take ``observation``, just added to ``track``: hold it (``holdable``: cropped,
-        not blurry, not followed, not encoded), or, encoded, encode the held faces when
-        it changed (:func:`changed`) and start holding afresh."""
+        not blurry, not followed; when not encoded), or, encoded, encode the held faces
+        when it changed (:func:`changed`) and start holding afresh."""
         since = self.since.get(id(track))
         if observation.encoding is None or observation.distances is None:
             if holdable and since is not None:
                 since.held.append(HeldFace.of(image, observation))
             return
-        if (
-            since is not None
-            and since.held
-            and changed(since, observation.encoding, observation.distances, settings)
-        ):
-            _encode_held(since.held, track, settings, references, result)
-        persons = since.persons if since is not None else set()
         person = vote(observation.distances, settings.tolerance, settings.ambiguity_gap)
-        if person >= 0:
-            persons = persons | {person}
-        self.since[id(track)] = _Since(track, observation.encoding, persons)
+        if since is not None and since.held and changed(since, observation.encoding, person):
+            _probe(since.held, settings, result)
+        persons = since.persons if since is not None else set()
+        self.since[id(track)] = _Since(track, observation.encoding, persons | {person} - {-1})
 
-    def end(
-        self,
-        alive: Iterable[Track],
-        settings: RipSettings,
-        references: References,
-        result: SegmentResult,
-    ) -> None:
+    def end(self, alive: Iterable[Track], settings: RipSettings, result: SegmentResult) -> None:
         """Settle the tracks not in ``alive`` (they ended): the last face held is encoded;
-        when it changed (:func:`changed`, by distance alone) it is kept and the others
-        held are encoded too, else it is discarded."""
+        when it changed (:func:`changed`, by distance alone) the others held are encoded
+        too."""
         keep = {id(t) for t in alive}
         for key in [k for k in self.since if k not in keep]:
             since = self.since.pop(key)
             if not since.held:
                 continue
-            probe = _encodings(since.held[-1:], settings, references, result)
+            last = since.held.pop()
+            _probe([last], settings, result)
             result.counts["backfill_probes"] += 1
-            encoding, distances, _ = probe[0]
-            if changed(since, encoding, distances, settings, votes=False):
-                _encode_held(since.held, since.track, settings, references, result, probe)
+            assert last.observation.probe is not None
+            if changed(since, last.observation.probe, -1):
+                _probe(since.held, settings, result)
+            else:
+                last.observation.probe = None  # the same face: nothing to place
 
 
-def _encodings(
-    held: list[HeldFace], settings: RipSettings, references: References, result: SegmentResult
-) -> list[_Encoded]:
-    """Each held face's encoding, distances to every identity and landmarks."""
-    out = []
+def _probe(held: list[HeldFace], settings: RipSettings, result: SegmentResult) -> None:
+    """Encode the held faces into their observations' ``probe``."""
     for face in held:
         part = encode_faces(
             face.image,
@@ -167,35 +151,6 @@ def _encodings(
             engine=settings.engine,
             device=settings.device,
         )
-        encoding = part.encodings[0]
-        distances = person_distances(
-            face_distances(encoding[None, :], references.encodings),
-            references.person,
-            references.n_identities,
-        )[0]
-        out.append((encoding, distances, part.landmarks_xy[0]))
-    result.counts["encoded"] += len(held)
-    return out
-
-
-def _encode_held(
-    held: list[HeldFace],
-    track: Track,
-    settings: RipSettings,
-    references: References,
-    result: SegmentResult,
-    last: list[_Encoded] | None = None,
-) -> None:
-    """Encode the held faces into their observations (votes counted on ``track``);
-    ``last``: the last one's, computed already."""
-    done = _encodings(held[:-1] if last else held, settings, references, result) + (last or [])
+        face.observation.probe = part.encodings[0]
     result.counts["backfilled"] += len(held)
-    for face, (encoding, distances, landmarks) in zip(held, done, strict=True):
-        observation = face.observation
-        observation.encoding, observation.distances = encoding, distances
-        if observation.pose is None:
-            observation.pose = head_pose(landmarks)
-        person = vote(distances, settings.tolerance, settings.ambiguity_gap)
-        if person >= 0:
-            track.votes[person] += 1
     held.clear()

@@ -96,7 +96,7 @@ def process_frame(
         wait = functools.partial(waits, n_people=references.n_people, tolerance=settings.tolerance)
     tracks = state.tracker.assign(frame, faces.box_trbl, faces.face_index, wait)
     if settings.tracks:  # the tracks that ended: their last faces checked
-        state.backfill.end(state.tracker.tracked, settings, references, result)
+        state.backfill.end(state.tracker.tracked, settings, result)
     if settings.follows:
         next_index = detected + int(faces.followed.sum())
         state.recent.append(RecentFrame(frame, time_s, image, FrameFaces(faces, next_index)))
@@ -123,7 +123,7 @@ def process_frame(
         track.observations.append(observation)
         if settings.tracks:
             holdable = bool(keep[i] and not faces.blurry[i] and not faces.followed[i])
-            state.backfill.note(track, observation, image, holdable, settings, references, result)
+            state.backfill.note(track, observation, image, holdable, settings, result)
     if settings.follows:
         follow_back(
             state.tracker.tracked,
