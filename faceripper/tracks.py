@@ -332,6 +332,20 @@ def _change_between(observations: list[Observation], first: int, last: int) -> t
     return change, change
 
 
+def _probed_change(
+    found: Sequence[npt.NDArray[np.float64] | None], first: int, last: int
+) -> tuple[int, int]:
+    """The two encoded observations, from ``first`` to ``last`` (encoded) and the probed
+    ones between them (``found``: each observation's encoding or probe, or None),
+    between which the encodings jump most."""
+    at = [first, *(i for i in range(first + 1, last) if found[i] is not None), last]
+    if len(at) == 2:
+        return first, last
+    steps = [float(np.linalg.norm(found[b] - found[a])) for a, b in itertools.pairwise(at)]  # type: ignore[operator]
+    k = int(np.argmax(steps))
+    return at[k], at[k + 1]
+
+
 def split(track: Track, tolerance: float, gap: float) -> list[Track]:
     """Split a track where its face changes person; the parts in order (one: no change).
 
@@ -343,12 +357,14 @@ def split(track: Track, tolerance: float, gap: float) -> list[Track]:
       encodings are more than :data:`SPLIT_RUN_DISTANCE` apart (there, at the largest
       jump of the encodings between the runs).
 
-    A face's :attr:`~Observation.probe` (encoded after the fact where the encodings
-    jump, :mod:`faceripper.worker.backfill`) counts as an encoding here, so the cut
-    falls where the face changes. The frames between two encoded frames go to the
+    Where a cut falls between two encoded frames, the faces between them that have a
+    :attr:`~Observation.probe` (encoded after the fact, :mod:`faceripper.worker.backfill`)
+    place it: at the largest jump of the encodings and probes in between. A probe after
+    the track's last encoded frame (its last face, checked when it ended) is one more
+    encoded frame for the cuts by distance. Frames still between two encodings go to the
     earlier or the later part by where the face's appearance jumps most (to neither
-    without appearances): a guess, left to the faces the frame stage could not encode
-    (blurry or followed ones). The
+    without appearances): a guess, left to faces that could not be encoded (blurry or
+    followed ones). The
     first part keeps the track's name; the others are named
     ``<name>/<frame>.<face index>`` of their first frame.
 
@@ -360,7 +376,10 @@ def split(track: Track, tolerance: float, gap: float) -> list[Track]:
     """
     observations = track.observations
     found = [o.encoding if o.encoding is not None else o.probe for o in observations]
-    encoded = [i for i, e in enumerate(found) if e is not None]
+    encoded = [i for i, o in enumerate(observations) if o.encoding is not None]
+    probed = [i for i, o in enumerate(observations) if o.probe is not None]
+    if probed and encoded and probed[-1] > encoded[-1]:
+        encoded.append(probed[-1])  # a face that replaced the track's in its last frames
     if len(encoded) < 2:
         return [track]
     encodings = np.stack([found[i] for i in encoded])  # type: ignore[misc]
@@ -386,7 +405,10 @@ def split(track: Track, tolerance: float, gap: float) -> list[Track]:
                 boundaries.add(low + int(np.argmax(jumps[low:high])))
     if not boundaries:
         return [track]
-    changes = sorted(_change_between(observations, encoded[b], encoded[b + 1]) for b in boundaries)
+    changes = sorted(
+        _change_between(observations, *_probed_change(found, encoded[b], encoded[b + 1]))
+        for b in boundaries
+    )
     ends = [end for end, _ in changes] + [len(observations)]
     starts = [0] + [start for _, start in changes]
     parts: list[Track] = []
