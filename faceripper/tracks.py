@@ -178,6 +178,10 @@ class Observation:
     #: The face's yaw and roll from its landmarks (:mod:`faceripper.pose`); None when
     #: its landmarks were not computed.
     pose: HeadPose | None = None
+    #: Its encoding made after the fact, where its track's face changed person
+    #: (:mod:`faceripper.worker.backfill`): it places the change (:func:`split`), and
+    #: nothing else (it never votes; ``encoding`` stays None).
+    probe: npt.NDArray[np.float64] | None = None
 
     @classmethod
     def from_faces(cls, faces: Faces, i: int, frame: int, time_s: float) -> Observation:
@@ -328,6 +332,20 @@ def _change_between(observations: list[Observation], first: int, last: int) -> t
     return change, change
 
 
+def _probed_change(
+    found: Sequence[npt.NDArray[np.float64] | None], first: int, last: int
+) -> tuple[int, int]:
+    """The two encoded observations, from ``first`` to ``last`` (encoded) and the probed
+    ones between them (``found``: each observation's encoding or probe, or None),
+    between which the encodings jump most."""
+    at = [first, *(i for i in range(first + 1, last) if found[i] is not None), last]
+    if len(at) == 2:
+        return first, last
+    steps = [float(np.linalg.norm(found[b] - found[a])) for a, b in itertools.pairwise(at)]  # type: ignore[operator]
+    k = int(np.argmax(steps))
+    return at[k], at[k + 1]
+
+
 def split(track: Track, tolerance: float, gap: float) -> list[Track]:
     """Split a track where its face changes person; the parts in order (one: no change).
 
@@ -339,8 +357,14 @@ def split(track: Track, tolerance: float, gap: float) -> list[Track]:
       encodings are more than :data:`SPLIT_RUN_DISTANCE` apart (there, at the largest
       jump of the encodings between the runs).
 
-    The frames between the two encoded frames go to the earlier or the later part by
-    where the face's appearance jumps most (to neither without appearances). The
+    Where a cut falls between two encoded frames, the faces between them that have a
+    :attr:`~Observation.probe` (encoded after the fact, :mod:`faceripper.worker.backfill`)
+    place it: at the largest jump of the encodings and probes in between. A probe after
+    the track's last encoded frame (its last face, checked when it ended) is one more
+    encoded frame for the cuts by distance. Frames still between two encodings go to the
+    earlier or the later part by where the face's appearance jumps most (to neither
+    without appearances): a guess, left to faces that could not be encoded (blurry or
+    followed ones). The
     first part keeps the track's name; the others are named
     ``<name>/<frame>.<face index>`` of their first frame.
 
@@ -351,10 +375,14 @@ def split(track: Track, tolerance: float, gap: float) -> list[Track]:
         [3]
     """
     observations = track.observations
+    found = [o.encoding if o.encoding is not None else o.probe for o in observations]
     encoded = [i for i, o in enumerate(observations) if o.encoding is not None]
+    probed = [i for i, o in enumerate(observations) if o.probe is not None]
+    if probed and encoded and probed[-1] > encoded[-1]:
+        encoded.append(probed[-1])  # a face that replaced the track's in its last frames
     if len(encoded) < 2:
         return [track]
-    encodings = np.stack([observations[i].encoding for i in encoded])  # type: ignore[misc]
+    encodings = np.stack([found[i] for i in encoded])  # type: ignore[misc]
     jumps = np.linalg.norm(np.diff(encodings, axis=0), axis=1)  # (k - 1,)
     boundaries = {int(j) for j in np.flatnonzero(jumps > SPLIT_DISTANCE)}
     runs: list[list[int]] = []  # runs of encoded positions voting for one person
@@ -377,7 +405,10 @@ def split(track: Track, tolerance: float, gap: float) -> list[Track]:
                 boundaries.add(low + int(np.argmax(jumps[low:high])))
     if not boundaries:
         return [track]
-    changes = sorted(_change_between(observations, encoded[b], encoded[b + 1]) for b in boundaries)
+    changes = sorted(
+        _change_between(observations, *_probed_change(found, encoded[b], encoded[b + 1]))
+        for b in boundaries
+    )
     ends = [end for end, _ in changes] + [len(observations)]
     starts = [0] + [start for _, start in changes]
     parts: list[Track] = []

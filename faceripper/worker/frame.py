@@ -38,6 +38,7 @@ from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
 from faceripper.tracker import Tracker
 from faceripper.tracks import APPEARANCE_JUMP, MEDIAN_SLACK, Observation, Track, vote
+from faceripper.worker.backfill import Backfill
 from faceripper.worker.records import References, RipSettings, SegmentResult
 
 
@@ -57,6 +58,9 @@ class _FrameState:
     recent: deque[RecentFrame] = field(default_factory=recent_frames)
     #: The regions of them held for the tracks not followed yet, by ``id`` of the track.
     held: dict[int, list[RecentFrame]] = field(default_factory=dict)
+    #: The faces each track could have encoded since its last encoding
+    #: (:mod:`faceripper.worker.backfill`).
+    backfill: Backfill = field(default_factory=Backfill)
 
 
 def process_frame(
@@ -91,6 +95,8 @@ def process_frame(
     if settings.follows:  # a followed track survives a few frames with nothing found
         wait = functools.partial(waits, n_people=references.n_people, tolerance=settings.tolerance)
     tracks = state.tracker.assign(frame, faces.box_trbl, faces.face_index, wait)
+    if settings.tracks:  # the tracks that ended: their last faces checked
+        state.backfill.end(state.tracker.tracked, settings, result)
     if settings.follows:
         next_index = detected + int(faces.followed.sum())
         state.recent.append(RecentFrame(frame, time_s, image, FrameFaces(faces, next_index)))
@@ -115,6 +121,9 @@ def process_frame(
                 image, faces.box_trbl[i], faces.landmarks_xy[i], settings
             )
         track.observations.append(observation)
+        if settings.tracks:
+            holdable = bool(keep[i] and not faces.blurry[i] and not faces.followed[i])
+            state.backfill.note(track, observation, image, holdable, settings, result)
     if settings.follows:
         follow_back(
             state.tracker.tracked,

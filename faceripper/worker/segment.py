@@ -166,7 +166,7 @@ def process_segment(task: SegmentTask) -> SegmentResult:
                         resets.append(decoded.index)
                         _process_batch(batch, settings, references, state, result)
                         batch = []
-                        state = _new_state(settings, state, finished)
+                        state = _new_state(settings, result, state, finished)
                     batch.append((decoded.index, decoded.time_s, image))
                     if (decoded.index // step + 1) % _batch_frames(settings, image) == 0:
                         _process_batch(batch, settings, references, state, result)
@@ -175,7 +175,7 @@ def process_segment(task: SegmentTask) -> SegmentResult:
                 damage = exc  # a damaged file: what decoded before the damage is kept
         if state is not None:
             _process_batch(batch, settings, references, state, result)
-            _new_state(settings, state, finished)  # ends the last tracks
+            _new_state(settings, result, state, finished)  # ends the last tracks
         tracker = Tracker(enabled=settings.tracks)
         tracker.finished = finished
         finish_tracks(tracker, settings, result, references, resets)
@@ -206,10 +206,15 @@ def process_segment(task: SegmentTask) -> SegmentResult:
 
 
 def _new_state(
-    settings: RipSettings, state: _FrameState | None, finished: list[Track]
+    settings: RipSettings,
+    result: SegmentResult,
+    state: _FrameState | None,
+    finished: list[Track],
 ) -> _FrameState:
-    """A fresh state for a reset point; the ended tracks of ``state`` go to ``finished``."""
+    """A fresh state for a reset point; the ended tracks of ``state`` go to ``finished``
+    (their last faces checked first, :meth:`faceripper.worker.backfill.Backfill.end`)."""
     if state is not None:
+        state.backfill.end((), settings, result)
         state.tracker.cut()
         finished += state.tracker.finished
     return _FrameState(Tracker(enabled=settings.tracks))
