@@ -97,6 +97,7 @@ def terminate_executor(executor: Executor) -> None:
     """
     if isinstance(executor, ProcessPoolExecutor):
         processes = dict(getattr(executor, "_processes", None) or {})
+        results = getattr(executor, "_result_queue", None)
         for process in processes.values():
             with contextlib.suppress(Exception):
                 process.kill()
@@ -104,5 +105,14 @@ def terminate_executor(executor: Executor) -> None:
         for process in processes.values():
             with contextlib.suppress(Exception):
                 process.join(timeout=5)
+        # A worker killed while it sent a result leaves half a message in the results
+        # pipe, and the pool's manager thread waits for the rest for ever: the
+        # interpreter's exit joins that thread, and the process never ends. The workers
+        # are dead; with this process's own write end closed, the pipe has no writer
+        # left, and the thread reads end-of-file and ends as for a broken pool.
+        writer = getattr(results, "_writer", None)
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
         return
     executor.shutdown(wait=False, cancel_futures=True)
