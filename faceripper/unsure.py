@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,7 +38,7 @@ from faceripper.config import Config
 from faceripper.fileio import atomic_write_bytes
 from faceripper.heldback import Adoption, Anchor, PendingTrack
 from faceripper.video import video_id
-from faceripper.writer import crop_name
+from faceripper.writer import crop_name, is_crop_name
 
 if TYPE_CHECKING:
     from faceripper.worker import FaceHit
@@ -55,8 +54,6 @@ PER_SHEET = 24
 #: How the notices and sheets name the two kinds of candidate tracks.
 HELD = "held back"
 NEAR = "kept without a confident face"
-#: A candidate crop's file name (:func:`faceripper.writer.crop_name`).
-_CROP_NAME = re.compile(r".+-f\d{7}-\d+\.jpg$")
 
 
 @dataclass(frozen=True)
@@ -143,6 +140,8 @@ class VideoUnsure:
     anchors: Sequence[Anchor]
     tallies: dict[tuple[int, str], Tally] = field(default_factory=dict)
     candidates: dict[int, list[tuple[Candidate, bytes]]] = field(default_factory=dict)
+    #: The people with an anchor in the video (matched with confidence there).
+    confident: set[int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.confident = {a.person for a in self.anchors}
@@ -411,7 +410,7 @@ def _prune(
         if not crops.is_dir():
             continue
         for path in crops.iterdir():
-            if _CROP_NAME.match(path.name) and f"{folder}/{path.name}" not in shown:
+            if is_crop_name(path.name) and f"{folder}/{path.name}" not in shown:
                 path.unlink(missing_ok=True)
         if not any(crops.iterdir()):
             crops.rmdir()

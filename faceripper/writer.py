@@ -158,6 +158,11 @@ def crop_name(video_stem: str, video_id: str, frame: int, face_index: int) -> st
     return f"{safe_stem(video_stem)}-{video_id}-f{frame:07d}-{face_index}.jpg"
 
 
+def is_crop_name(name: str) -> bool:
+    """Whether ``name`` is one :func:`crop_name` gives (a file rip wrote)."""
+    return _CROP_NAME.fullmatch(name) is not None
+
+
 def inside(base: Path, path: Path) -> bool:
     """Whether ``path`` (resolved) stays inside ``base`` (resolved)."""
     try:
@@ -254,7 +259,7 @@ class Dataset:
         blurry_folders: set[Path] = set()
         for row in read_manifest(self._manifest_path()):
             crop = (self.target / row["path"]).resolve()
-            ours = _CROP_NAME.fullmatch(crop.name) is not None
+            ours = is_crop_name(crop.name)
             if inside(self.target, crop) or (row["status"] == "blurry" and ours):
                 crop.unlink(missing_ok=True)
                 if row["status"] == "blurry":
