@@ -361,6 +361,7 @@ def shared_views(
     decisions: Sequence[Adoption],
     n_people: int,
     tolerance: float,
+    reasons: Sequence[str] = SHARED_REASONS,
 ) -> list[Adoption]:
     """Step 3b: a held-back track that shows a view of ``p`` that ``p``'s anchors show.
 
@@ -385,6 +386,9 @@ def shared_views(
       so lent ``p`` sharing a frame, only one keeps ``p``: the one the references decided
       for ``p``, else the one with more shared faces, else the earlier.
 
+    ``reasons``: the decisions it may overturn (:data:`SHARED_REASONS`;
+    :mod:`faceripper.runanchors` adds ``no anchor``).
+
     Returns:
         ``decisions``, with the tracks so lent ``p``.
     """
@@ -397,11 +401,7 @@ def shared_views(
     )
     found: dict[int, tuple[int, int]] = {}  # pending index -> (person, shared faces)
     for k, (track, decision) in enumerate(zip(pending, decisions, strict=True)):
-        if (
-            decision.person >= 0
-            or decision.reason not in SHARED_REASONS
-            or not len(track.encodings)
-        ):
+        if decision.person >= 0 or decision.reason not in reasons or not len(track.encodings):
             continue
         people = track.ref_distance[:n_people]
         person = track.decided if track.decided >= 0 else int(np.argmin(people))

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from faceripper import adaptive, heldback, spool, unsure
+from faceripper import adaptive, heldback, runanchors, spool, unsure
 from faceripper.config import Config
 from faceripper.corrections import Learned, judge
 from faceripper.video import video_id
@@ -60,6 +60,9 @@ class Committer:
         self._unfinished: dict[str, int] = {}  # segments of a video still to commit
         self._incomplete: set[str] = set()  # videos with a segment left for the next run
         self._frame_counts: dict[str, int] = {}
+        # The run's gallery: the anchors of the videos adapted so far, this run's and
+        # (from the journal) an earlier run's on the same target, in commit order.
+        self.gallery = runanchors.gallery_of(dataset.gallery) if settings.run_anchors else None
 
     @property
     def waiting(self) -> int:
@@ -134,7 +137,7 @@ class Committer:
         if self.settings.adapt and key not in dataset.adapted and key not in self._incomplete:
             # Every segment is finished (a broken video's too: its decode errors are
             # final), so a resumed run decides exactly what an uninterrupted one does.
-            adapt_video(dataset, key, self.config, self.settings, self.learned)
+            adapt_video(dataset, key, self.config, self.settings, self.learned, self.gallery)
             folder = unsure.unsure_dir_for(dataset.target)
             people = dataset.unsure.get(key, {})
             unsure.trim(dataset.unsure, self.config, dataset.folders, folder, people)
@@ -184,6 +187,7 @@ def adapt_video(
     config: Config,
     settings: RipSettings,
     learned: Learned | None = None,
+    gallery: runanchors.Gallery | None = None,
 ) -> None:
     """The video-adaptive step of one finished video (:mod:`faceripper.adaptive`).
 
@@ -191,8 +195,11 @@ def adapt_video(
     per person) and the summaries of their held-back tracks (a few encodings each, no
     crops), which are decided together (:func:`faceripper.adaptive.decide_video`); then
     their crops, written segment by segment, so memory holds no crop beyond one
-    segment's. Deterministic: a run killed before :meth:`Dataset.finish_adapt` repeats
-    it to the same crops.
+    segment's. With the run's ``gallery`` (``settings.run_anchors``), the anchors of the
+    run's earlier videos decide the tracks the video leaves undecided
+    (:func:`faceripper.runanchors.lend`), and this video's anchors then join the gallery
+    (their faces added go into its journal line). Deterministic: a run killed before
+    :meth:`Dataset.finish_adapt` repeats it to the same crops.
     """
     spools = dataset.spools(video_key)
     n_people = len(config.people)
@@ -210,6 +217,13 @@ def adapt_video(
     decided = adaptive.decide_video(
         summaries, anchors, n_people, settings.tolerance, trust_references=settings.trust_references
     )
+    added: dict[str, str] = {}
+    if gallery is not None:
+        earlier = gallery.anchors(learned)
+        decided = runanchors.lend(
+            summaries, anchors, decided, earlier, n_people, settings.tolerance
+        )
+        added = runanchors.to_json(gallery.add(anchors))
     counts: Counter[str] = Counter()
     doubts = unsure.VideoUnsure(video_key, config, dataset.folders, anchors)
     start = 0
@@ -228,4 +242,4 @@ def adapt_video(
                 counts["adapted_crops" if track.decided < 0 else "confirmed_crops"] += 1
             counts.update(adopted.counts)
     doubts.write(unsure.unsure_dir_for(dataset.target))
-    dataset.finish_adapt(video_key, counts, doubts.to_json())
+    dataset.finish_adapt(video_key, counts, doubts.to_json(), added)

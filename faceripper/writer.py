@@ -216,6 +216,9 @@ class Dataset:
     #: Per adapted video, what its step said of people never matched with confidence
     #: (:mod:`faceripper.unsure`).
     unsure: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The faces each adapted video added to the run's gallery, in journal order
+    #: (:mod:`faceripper.runanchors`).
+    gallery: list[dict[str, Any]] = field(default_factory=list)
     _lock: TargetLock | None = None
     _manifest: ManifestFile | None = None
 
@@ -302,6 +305,8 @@ class Dataset:
                     self.adapt_counts.update(data.get("counts", {}))
                     if data.get("unsure"):
                         self.unsure[str(data["adapted"])] = data["unsure"]
+                    if data.get("gallery"):
+                        self.gallery.append(data["gallery"])
                     continue
                 record = SegmentRecord.from_json(data)
                 self.done[(record.video, record.start, record.end)] = record
@@ -408,10 +413,15 @@ class Dataset:
         return [p for p in paths if p.is_file()]
 
     def finish_adapt(
-        self, video: str, counts: Counter[str], unsure: dict[str, Any] | None = None
+        self,
+        video: str,
+        counts: Counter[str],
+        unsure: dict[str, Any] | None = None,
+        gallery: dict[str, Any] | None = None,
     ) -> None:
         """Make the adopted crops durable, record the video as adapted (with what its
-        step said of people never matched with confidence: ``unsure``), drop its spools."""
+        step said of people never matched with confidence: ``unsure``, and the faces it
+        adds to the run's gallery: ``gallery``), drop its spools."""
         assert self._manifest is not None
         spools = self.spools(video)
         if unsure:
@@ -421,6 +431,8 @@ class Dataset:
             line: dict[str, Any] = {"adapted": video, "counts": dict(counts)}
             if unsure:
                 line["unsure"] = unsure
+            if gallery:
+                line["gallery"] = gallery
             self._append_journal(json.dumps(line, ensure_ascii=False))
             for spool in spools:
                 spool.unlink(missing_ok=True)

@@ -136,7 +136,7 @@ def test_a_kill_inside_the_adaptive_step_resumes_to_the_same_dataset(
     """Crops of adopted tracks are written, then the run dies before the journal line."""
     target = tmp_path / "faces"
 
-    def die(self, video, counts, unsure=None):  # kill -9 leaves crops and rows, no journal line
+    def die(self, *args, **kwargs):  # kill -9 leaves crops and rows, no journal line
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Dataset, "finish_adapt", die)

@@ -55,6 +55,7 @@ from faceripper.cli.rip_options import (
     RipJittersOption,
     RipModelOption,
     RipToleranceOption,
+    RunAnchorsOption,
     SaveBlurryOption,
     SchedulerOption,
     SchedulerTimeoutOption,
@@ -96,6 +97,7 @@ def rip_command(
     dedupe: DedupeOption = True,
     adapt: AdaptOption = True,
     trust_references: TrustReferencesOption = False,
+    run_anchors: RunAnchorsOption = True,
     follow: FollowOption = True,
     every: EveryOption = 1,
     fps: FpsOption = 0.0,
@@ -136,6 +138,7 @@ def rip_command(
         dedupe=dedupe,
         adapt=adapt,
         trust_references=trust_references,
+        run_anchors=run_anchors,
         follow=follow,
         every=every,
         fps=fps,
@@ -147,8 +150,6 @@ def rip_command(
         cluster = connect_cluster(  # first: a wrong address fails at once, writes nothing
             stack, scheduler, scheduler_timeout, tls_ca_file, tls_cert, tls_key, threads
         )
-        encoding = stack.enter_context(progress_bar("encoding references"))
-        ripping = stack.enter_context(rip_progress())
         summary = rip(
             target_dir,
             config=None if config == DEFAULT_CONFIG else config,
@@ -168,8 +169,9 @@ def rip_command(
             label_format=label_format,
             cluster=cluster,
             start_method=os.environ.get("FACERIPPER_START_METHOD"),
-            progress=ripping,
-            encode_progress=encoding,
+            # Entered in this order: the encoding bar, then the run's.
+            encode_progress=stack.enter_context(progress_bar("encoding references")),
+            progress=stack.enter_context(rip_progress()),
             warn=warn,
         )
     _report(summary)

@@ -191,6 +191,16 @@ AdaptOption = Annotated[
         "(a look-alike of a person absent from the video is then saved as them).",
     ),
 ]
+RunAnchorsOption = Annotated[
+    bool,
+    typer.Option(
+        "--run-anchors/--no-run-anchors",
+        help="With --adapt, the faces of a person matched with confidence in the run's "
+        "earlier videos also decide a later video's undecided tracks (at least 2 faces "
+        "within 0.3 of them, none within 0.34 of anyone else's); --no-run-anchors "
+        "decides each video from its own faces only.",
+    ),
+]
 
 FollowOption = Annotated[
     bool,

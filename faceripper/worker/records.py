@@ -73,6 +73,9 @@ class RipSettings:
     #: view (:data:`faceripper.adaptive.VIEW_DISTANCE`) and the tracks like them
     #: (docs/quality.md, "Unconfirmed tracks without an anchor").
     trust_references: bool = False
+    #: With ``adapt``: the confident faces of the run's earlier videos help decide a
+    #: video's held-back tracks (:mod:`faceripper.runanchors`).
+    run_anchors: bool = True
     #: Follow a person's track with the CNN where HOG loses its face (:mod:`faceripper.follow`).
     follow: bool = True
 
