@@ -169,7 +169,6 @@ def rip_command(
             label_format=label_format,
             cluster=cluster,
             start_method=os.environ.get("FACERIPPER_START_METHOD"),
-            # Entered in this order: the encoding bar, then the run's.
             encode_progress=stack.enter_context(progress_bar("encoding references")),
             progress=stack.enter_context(rip_progress()),
             warn=warn,
