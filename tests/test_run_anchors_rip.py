@@ -13,6 +13,7 @@ the first video's view ``_0002`` again: the run's gallery saves him; Kim, never.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -169,3 +170,23 @@ def test_resuming_with_the_other_setting_is_refused(run, with_gallery, tmp_path)
     result = run_cli(args(run, target, "--no-run-anchors"))
     assert result.exit_code != 0
     assert "run_anchors: True -> False" in result.stderr
+
+
+def test_a_dask_cluster_run_equals_the_local_run(run, with_gallery, tmp_path):
+    """The run's gallery lives in the client (the committer): the workers never see it."""
+    if os.environ.get("CI", "").strip().lower() == "true":
+        import distributed as dask
+    else:
+        dask = pytest.importorskip("distributed", reason="needs the distributed extra")
+    with dask.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+    ) as cluster:
+        target = tmp_path / "faces"
+        result = run_cli(args(run, target, "--scheduler", cluster.scheduler_address))
+    assert result.exit_code == 0, result.stderr
+    assert tree_digest(target) == tree_digest(with_gallery)
