@@ -1,6 +1,7 @@
 """The run journal ``T/.faceripper-journal.jsonl``: the run's settings, then one line per
 finished segment (:class:`SegmentRecord`), thinned video (``{"pruned": video}``) or
-adapted video (``{"adapted": video, "counts": ...}``), each appended durably."""
+adapted video (``{"adapted": video, "counts": ..., "gallery": ...}``; ``gallery``: the
+faces it adds to the run's gallery, :mod:`faceripper.runanchors`), each appended durably."""
 
 from __future__ import annotations
 

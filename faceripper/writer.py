@@ -25,7 +25,8 @@ whose names are deterministic, rewritten).
 The video-adaptive step (:mod:`faceripper.adaptive`) keeps, per finished segment, its
 held-back tracks and anchor tracks in a spool file written before the segment's
 journal line. When a video's last segment is done, its held-back tracks are decided,
-the adopted crops written, and one journal line ``{"adapted": video}`` commits the step;
+the adopted crops written, and one journal line ``{"adapted": video}`` commits the step
+(with the faces the video adds to the run's gallery, :mod:`faceripper.runanchors`);
 only then are the spool files deleted. On resume, manifest rows of a video not yet
 adapted that belong to its spooled tracks are dropped with their files: the step runs
 again, deterministically, to the same result.
