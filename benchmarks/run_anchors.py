@@ -25,8 +25,8 @@ The runs (``--set``, repeatable):
     python benchmarks/run_anchors.py --set cast --set absent -- "--no-dedupe" \\
         "--no-dedupe --no-run-anchors"
 
-``--keep`` keeps each run's target (``WORK/<set>/faces-<index>``) for comparing
-manifests (e.g. ``--no-run-anchors`` with an older version's run).
+``--keep`` keeps each run's target (``WORK/<set>/faces<TAG>-<index>``, ``--tag``) for
+comparing manifests (e.g. ``--no-run-anchors`` with an older version's run).
 """
 
 from __future__ import annotations
@@ -193,6 +193,7 @@ def main() -> int:
     parser.add_argument("--set", action="append", dest="sets", help="cast, absent, cast21, sitcom")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the targets")
+    parser.add_argument("--tag", default="", help="the targets are WORK/<set>/faces<TAG>-<index>")
     parser.add_argument("runs", nargs="*", default=[""], help="extra rip options per run")
     args = parser.parse_args()
     print("| set | options | video | crops | precision | frame recall | appearances covered "
@@ -201,7 +202,7 @@ def main() -> int:
     for name in args.sets or ["cast"]:
         run = build(name, args.testdata, args.work)
         for index, extra in enumerate(args.runs):
-            target = args.work / name / f"faces-{index}"
+            target = args.work / name / f"faces{args.tag}-{index}"
             command = [
                 sys.executable, "-m", "faceripper", "rip", "--refs", str(run.refs),
                 "--video-dir", str(run.videos), "--target-dir", str(target),
