@@ -54,8 +54,8 @@ if TYPE_CHECKING:
 
 #: Faces a video adds to a person's gallery at most ...
 PER_VIDEO = 8
-#: ... each at least this far from the person's faces already there (another look; two
-#: encodings of one face in nearby frames lie within 0.1-0.15) ...
+#: ... each at least this far from the person's faces already there (another look, not
+#: the same face a few frames on: half the shared-views bar) ...
 NEW_LOOK = 0.15
 #: ... up to this many faces per person for the whole run (memory and journal bounded
 #: whatever the number of videos: 64 faces x 512 bytes a person).
