@@ -306,10 +306,13 @@ def _naming(key: str, message: str) -> str:
 
 def _print_corrections(summary: Any) -> None:
     """What rip found corrected by hand, and learnt (nothing when there is nothing)."""
+    from faceripper import wholeclass
     from faceripper.corrections import describe
 
     report, learned = summary.corrections, summary.learned
     if report is not None and report.changed:
+        for line in wholeclass.describe(report):  # class folders deleted whole (--restart)
+            out.print(line, markup=False)
         out.print(describe(report)[-1], markup=False)  # the counts; reconcile lists them
     if learned is not None and (len(learned) or learned.pending):
         text = (
