@@ -322,7 +322,8 @@ def rip(
             raise
         pool.shutdown()
         summary = _summary(dataset, committer, config, state)
-        notices = unsure.report(dataset.unsure, config, renamed, unsure.unsure_dir_for(target))
+        review = unsure.unsure_dir_for(target)
+        notices = unsure.report(dataset.unsure, config, renamed, review, summary.saved)
     return replace(summary, corrections=corrected, learned=learned, unsure=tuple(notices))
 
 
