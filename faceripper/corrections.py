@@ -61,6 +61,7 @@ from faceripper.manifest import (
     read_manifest,
 )
 from faceripper.matching import EXCLUDED
+from faceripper.words import counted
 
 if TYPE_CHECKING:
     from faceripper.worker import FaceHit, References, SegmentResult
@@ -550,7 +551,7 @@ def describe(report: ReconcileReport) -> list[str]:
     lines.append(
         f"{report.target}: {len(report.deleted)} deleted, {len(report.moved)} moved"
         + (f", {len(report.strays)} moved out of the classes" if report.strays else "")
-        + f" since the last run; {report.total} corrections in all"
+        + f" since the last run; {counted(report.total, 'correction')} in all"
     )
     return lines
 

@@ -74,9 +74,7 @@ def test_restart_starts_a_deleted_class_folder_over(faces: Path, lfw_clip) -> No
         f"halle: class folder deleted with its {len(halle)} crops: not recorded as "
         "corrections; halle starts over"
     ) in result.stdout
-    assert f"{faces}: 1 deleted, 0 moved since the last run; 1 corrections in all" in (
-        result.stdout
-    )
+    assert f"{faces}: 1 deleted, 0 moved since the last run; 1 correction in all" in (result.stdout)
     assert [(c.kind, c.path) for c in read_corrections(faces)] == [("deleted", hu[0])]
     # Halle's crops are all written again; hu's corrected face is not (nor faces
     # nearer to it than to his references).

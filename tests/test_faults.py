@@ -378,7 +378,7 @@ def test_a_photo_whose_worker_dies_twice_is_reported_in_one_line(many_refs):
     )
     assert ": 23 encodings of 3 people (24 photos encoded, 0 unchanged" in stdout.decode()
     again = _run(_encode_args(many_refs))  # it is tried again, and now encoded
-    assert ": 24 encodings of 3 people (1 photos encoded, 23 unchanged" in again.stdout.decode()
+    assert ": 24 encodings of 3 people (1 photo encoded, 23 unchanged" in again.stdout.decode()
 
 
 @pytest.fixture
