@@ -328,6 +328,8 @@ def _warn_resources(
 ) -> None:
     """Warn of dlib's own CNN detector running on the CPU, and of more local workers than
     CPUs."""
+    from faceripper.words import counted
+
     if settings.model == "cnn" and engine == "dlib":
         from faceripper.models import dlib_has_cuda
 
@@ -338,8 +340,8 @@ def _warn_resources(
             )
     if not on_cluster and workers > cpu_count():
         warn(
-            f"--threads {workers} is more than the {cpu_count()} CPUs this process may use: "
-            "the workers share them, each with its own models in memory"
+            f"--threads {workers} is more than the {counted(cpu_count(), 'CPU')} this process "
+            "may use: the workers share them, each with its own models in memory"
         )
 
 

@@ -212,7 +212,7 @@ def _tile(
     caption = f"dist {distance:.3f}  sharp {sharpness:.0f}"
     small = [(f"{Path(row['video']).name} f{row['frame']}", GREY)]
     if track is not None:
-        small.append((f"margin {track.margin:.3f}, {len(track.rows)} crops", RED))
+        small.append((f"margin {track.margin:.3f}, {counted(len(track.rows), 'crop')}", RED))
     return SheetTile(image, [(caption, BLACK)], GREY, 1, small=small)
 
 
