@@ -309,6 +309,7 @@ def _reconcile(target: Path, report: ReconcileReport, dry: bool, restart: bool) 
             new.append(correction)
     not_recorded = wholeclass.check(target, rows, report, restart)
     new = [c for c in new if c.key not in not_recorded]
+    keep += wholeclass.rows_to_keep(rows, report)
     report.unlisted = sum(
         1 for name, folders in found.items() for f in folders if f"{f}/{name}" not in listed
     )

@@ -56,6 +56,14 @@ def check(
     return {c.key for c in report.restarted}
 
 
+def rows_to_keep(rows: Sequence[dict[str, str]], report: ReconcileReport) -> list[dict[str, str]]:
+    """The manifest rows of the folders deleted whole under ``--restart``: left in the
+    manifest (the restart clears it), so that a restart that fails before it clears the
+    target leaves the deletion as it was, to be refused by the next resume."""
+    paths = {c.path for c in report.restarted}
+    return [r for r in rows if r["path"] in paths]
+
+
 def deleted_folders(target: Path, deleted: Sequence[Correction]) -> dict[str, list[Correction]]:
     """The class folders that are gone from ``target`` (not merely emptied), with the
     crops deleted with them, by folder name."""

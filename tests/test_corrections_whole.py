@@ -55,6 +55,12 @@ def test_a_deleted_class_folder_is_refused_and_nothing_recorded(faces: Path, lfw
     assert (faces / "manifest.csv").read_bytes() == manifest
     assert (faces / JOURNAL_NAME).read_bytes() == journal
     assert not (faces / CORRECTIONS_NAME).exists()
+    # What rip --restart reconciles first records nothing and leaves the rows to the
+    # restart: one that failed after it would leave the same refusal.
+    assert len(reconcile(faces, restart=True).restarted) == n
+    assert (faces / "manifest.csv").read_bytes() == manifest
+    assert not (faces / CORRECTIONS_NAME).exists()
+    assert run_cli(["reconcile", str(faces)]).exit_code == 2
     # The explicit way to say that none of them is her: the folder recreated empty.
     (faces / "halle").mkdir()
     report = reconcile(faces)
