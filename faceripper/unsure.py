@@ -16,7 +16,8 @@ confident face (``near``), and keeps the :data:`PER_VIDEO` nearest of them as
 candidates. A person with no such track in the video gets, instead, the tracks nearest
 them beyond the held-back window that the segments kept for the notes only
 (:mod:`faceripper.worker.notes`, kind ``far``; never decided, never written to the
-dataset). Candidates: one crop each, the face nearest the person, written beside the dataset,
+dataset), shown at the end only if the person has no crop in the dataset.
+Candidates: one crop each, the face nearest the person, written beside the dataset,
 never inside it (``<target>-review/unsure/<folder>/``: a folder in the target would be
 a class to dataset loaders). The tallies and the candidates go into the video's journal
 line, so a resumed run still reports them. At the end of a run, :func:`report` turns
@@ -333,18 +334,21 @@ def report(
     """The notices of a target's videos, and each person's sheet of candidates.
 
     ``records``: per video key, its journal's ``unsure`` entry (:meth:`VideoUnsure.to_json`).
-    ``saved``: the dataset's saved crops per label: a person with none and no notice
-    gets a notice of their own (``videos`` 0), so that nobody referenced is silently
-    absent. Writes ``unsure_dir/<folder>.png`` per person with candidates, and deletes
+    ``saved``: the dataset's saved crops per label: the tracks too far to hold back
+    (kind ``far``) are shown only for a person with none (for anyone else they would
+    mostly be strangers in videos the person is not in), and a person with none and no
+    notice gets a notice of their own (``videos`` 0), so that nobody referenced is
+    silently absent. Writes ``unsure_dir/<folder>.png`` per person with candidates, and deletes
     the candidate crops and sheets of ``unsure_dir`` that no notice shows (files named
     as rip names crops, and ``<folder>.png`` of the people's folders only). Sheets that
     cannot be written are logged and the notice names none.
     """
     notices: list[Notice] = []
     for index, person in enumerate(config.people):
-        videos, tallies, candidates = _gather(records, person.name)
+        absent = saved is None or not saved.get(person.label, 0)
+        videos, tallies, candidates = _gather(records, person.name, far=absent)
         if not videos:
-            if saved is not None and not saved.get(person.label, 0):
+            if saved is not None and absent:
                 notices.append(Notice(person.name, 0, Tally(), Tally(), None, person.faces_dir, ()))
             continue
         folder = _folder(config, folders, index)
@@ -361,7 +365,7 @@ def report(
                 tallies["far"],
             )
         )
-    trim(records, config, folders, unsure_dir)
+    trim(records, config, folders, unsure_dir, saved=saved)
     return notices
 
 
@@ -371,29 +375,36 @@ def trim(
     folders: Mapping[str, str],
     unsure_dir: Path,
     only: Collection[str] | None = None,
+    saved: Mapping[str, int] | None = None,
 ) -> None:
     """Delete the candidate crops of ``unsure_dir`` that no sheet would show, and the
     sheets of people without a notice (only files rip writes there); with ``only``, the
-    crops of those people alone. Called for the people of each video as its step ends,
-    so the folder holds at most :data:`PER_SHEET` crops a person (and
+    crops of those people alone; with ``saved`` (per label), the ``far`` crops of people
+    with a crop saved too (:func:`report`). Called for the people of each video as its
+    step ends, so the folder holds at most :data:`PER_SHEET` crops a person (and
     :data:`PER_VIDEO` more) however many videos a run has."""
     names = [p.name for p in config.people if only is None or p.name in only]
-    gathered = {name: _gather(records, name) for name in names}
+    far = {p.name: saved is None or not saved.get(p.label, 0) for p in config.people}
+    gathered = {name: _gather(records, name, far[name]) for name in names}
     shown = {c.file for _, _, candidates in gathered.values() for c in candidates}
     noticed = {name for name, (videos, *_) in gathered.items() if videos}
     _prune(unsure_dir, config, folders, shown, noticed, set(names))
 
 
 def _gather(
-    records: Mapping[str, Mapping[str, Any]], name: str
+    records: Mapping[str, Mapping[str, Any]], name: str, far: bool = True
 ) -> tuple[int, dict[str, Tally], list[Candidate]]:
     """A person's videos with a record, their tallies by kind (``held``, ``near``,
-    ``far``), and their :data:`PER_SHEET` nearest candidates over every video."""
+    ``far``), and their :data:`PER_SHEET` nearest candidates over every video (without
+    ``far``: the tracks too far to hold back left out)."""
     videos, tallies = 0, {kind: Tally() for kind in ("held", "near", "far")}
     candidates: list[Candidate] = []
     for video in sorted(records):
         entry = records[video].get(name)
-        if not entry:
+        if not far and entry:
+            entry = {k: v for k, v in entry.items() if k != "far"}
+            entry["candidates"] = [c for c in entry.get("candidates", []) if c["kind"] != "far"]
+        if not entry or not any(kind in entry for kind in tallies):
             continue
         videos += 1
         for kind, tally in tallies.items():

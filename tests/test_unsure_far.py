@@ -19,7 +19,7 @@ from faceripper.config import Config, Person
 from faceripper.geometry import iou
 from faceripper.heldback import Adoption, PendingTrack
 from faceripper.testing.sitcom import Sitcom, build_sitcom
-from faceripper.unsure import PER_VIDEO, Candidate, Notice, Tally, VideoUnsure
+from faceripper.unsure import PER_VIDEO, Candidate, Notice, Tally, VideoUnsure, report
 from faceripper.worker import FaceHit
 from faceripper.writer import read_manifest
 
@@ -140,3 +140,20 @@ def test_a_person_with_no_crop_and_nothing_to_show_is_named(hamilton, tmp_path):
         "alex_lacamoire is in the videos, add another photo of them (another occasion, "
         f"the whole head) to {hamilton['refs'] / 'alex_lacamoire'}/ and rerun with --restart"
     ]
+
+
+def test_far_candidates_are_shown_only_for_a_person_without_crops(tmp_path):
+    people = (Person("Bo", "bo", "", tmp_path / "refs" / "Bo"),)
+    config = Config(people, tmp_path)
+    doubts = VideoUnsure("v/clip.mp4", config, {}, [])
+    doubts.add_far([_far("b", [0.55], 10)])
+    unsure = tmp_path / "unsure"
+    doubts.write(unsure)
+    records = {"v/clip.mp4": doubts.to_json()}
+    # Bo has crops (from another video): a far track is mostly a stranger, not shown.
+    assert report(records, config, {}, unsure, saved={"bo": 12}) == []
+    assert not unsure.exists()
+    doubts.write(unsure)
+    (notice,) = report(records, config, {}, unsure, saved={"bo": 0})
+    assert notice.far.tracks == 1 and notice.candidates[0].kind == "far"
+    assert (unsure / "bo.png").is_file()

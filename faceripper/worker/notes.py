@@ -12,7 +12,10 @@ references that lie nearest that person and within the tolerance plus
 segment's spool as :class:`~faceripper.heldback.PendingTrack` with ``notes_only`` set:
 the video's step never decides them and nothing of them is written to the dataset
 (:func:`faceripper.commit.adapt_video`); they become candidates only for a person with
-no track held back or kept in that video (:meth:`faceripper.unsure.VideoUnsure.add_far`).
+no track held back or kept in that video (:meth:`faceripper.unsure.VideoUnsure.add_far`),
+and are shown only for a person with no crop in the dataset
+(:func:`faceripper.unsure.report`): for anyone else they would mostly be strangers in
+videos the person is not in.
 """
 
 from __future__ import annotations
