@@ -68,23 +68,30 @@ def _rip(clip: Sitcom, target: Path, *extra: str) -> object:
     return run_cli([*args, str(target), "--min-size", "80", "--tolerance", "0.3", *extra])
 
 
+@pytest.fixture(scope="module")
+def far_run(clip: Sitcom, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    """A local run at --tolerance 0.3: its folder and result."""
+    base = tmp_path_factory.mktemp("far")
+    return base, _rip(clip, base / "faces", "--threads", "1")
+
+
 def test_raj_with_nothing_held_back_gets_a_note_and_crops_stay_the_same(
-    clip, tmp_path, monkeypatch
+    clip, far_run, tmp_path, monkeypatch
 ):
-    result = _rip(clip, tmp_path / "faces", "--threads", "1")
+    base, result = far_run
     assert result.exit_code == 0, result.stderr
     notes = [x for x in result.stderr.splitlines() if x.startswith("note: raj: ")]
     assert len(notes) == 1, result.stderr
     assert "tracks too far to hold back at 0.4" in notes[0] or (
         "1 track too far to hold back at 0.4" in notes[0]
     )
-    candidates = [c for c in _candidates(tmp_path / "faces") if c.person == "raj"]
+    candidates = [c for c in _candidates(base / "faces") if c.person == "raj"]
     assert candidates and all(c.kind == "far" for c in candidates)
     assert all(0.4 < c.distance <= 0.5 for c in candidates)
     assert all(_identity(clip, c) == "raj" for c in candidates)
-    assert (tmp_path / "faces-review" / "unsure" / "raj.png").is_file()
+    assert (base / "faces-review" / "unsure" / "raj.png").is_file()
     # Resumed: the same note from the journal.
-    again = _rip(clip, tmp_path / "faces", "--threads", "1")
+    again = _rip(clip, base / "faces", "--threads", "1")
     assert notes[0] in again.stderr.splitlines()
     # Without the notes-only tracks, the dataset is the same, crop for crop.
     from faceripper.worker import notes
@@ -94,8 +101,8 @@ def test_raj_with_nothing_held_back_gets_a_note_and_crops_stay_the_same(
     assert plain.exit_code == 0, plain.stderr
     assert "too far" not in plain.stderr  # (Raj is still named: he has no crop)
     assert "note: raj: no face saved, and none near enough to show" in plain.stderr
-    assert tree_digest(tmp_path / "plain") == tree_digest(tmp_path / "faces")
-    rows = [r for r in read_manifest(tmp_path / "faces" / "manifest.csv") if r["label"] == "raj"]
+    assert tree_digest(tmp_path / "plain") == tree_digest(base / "faces")
+    rows = [r for r in read_manifest(base / "faces" / "manifest.csv") if r["label"] == "raj"]
     assert not rows
 
 
@@ -157,3 +164,17 @@ def test_far_candidates_are_shown_only_for_a_person_without_crops(tmp_path):
     (notice,) = report(records, config, {}, unsure, saved={"bo": 0})
     assert notice.far.tracks == 1 and notice.candidates[0].kind == "far"
     assert (unsure / "bo.png").is_file()
+
+
+@pytest.mark.slow
+def test_a_dask_cluster_run_shows_the_same_far_candidates(clip, far_run, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    base, _ = far_run
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        result = _rip(clip, tmp_path / "faces", "--scheduler", cluster.scheduler_address)
+    assert result.exit_code == 0, result.stderr
+    far = [c for c in _candidates(tmp_path / "faces") if c.kind == "far"]
+    assert far and far == [c for c in _candidates(base / "faces") if c.kind == "far"]
+    assert tree_digest(tmp_path / "faces") == tree_digest(base / "faces")
