@@ -200,7 +200,9 @@ def collect_adaptive(
     """Keep a segment's anchors (tracks decided with a face matched with confidence),
     its borderline tracks and its tracks decided without a face matched with confidence
     for the video's second step (:mod:`faceripper.adaptive`). A track of the last kind
-    keeps its :func:`faceripper.adaptive.view_distance` to its person's ``references``."""
+    keeps its :func:`faceripper.adaptive.view_distance` to its person's ``references``.
+    For the notes only, the tracks nearest a person beyond the held-back window are kept
+    too, a few a person with one crop each (:mod:`faceripper.worker.notes`)."""
     n_people = references.n_people
     spans = [(t.observations[0].frame, t.observations[-1].frame) for t in tracks]
     far: list[tuple[int, heldback.PendingTrack]] = []  # for the notes only
