@@ -297,6 +297,7 @@ def _check_videos(
     """
     from faceripper.engines import prepare_engine
     from faceripper.pipeline import collect_videos
+    from faceripper.words import counted
     from faceripper.writer import ensure_writable
 
     folder = Path(video_dir) if video_dir is not None else None
@@ -304,7 +305,7 @@ def _check_videos(
     for problem in collection.problems:
         warn(problem)
     if collection.ignored_files:
-        warn(f"{collection.ignored_files} non-video file(s) ignored")
+        warn(f"{counted(collection.ignored_files, 'non-video file')} ignored")
     check_folders(target, folder)
     ensure_writable(target)
     # fails here, in one line (also a --model cnn file that is not dlib's CNN)
@@ -327,6 +328,8 @@ def _warn_resources(
 ) -> None:
     """Warn of dlib's own CNN detector running on the CPU, and of more local workers than
     CPUs."""
+    from faceripper.words import counted
+
     if settings.model == "cnn" and engine == "dlib":
         from faceripper.models import dlib_has_cuda
 
@@ -337,8 +340,8 @@ def _warn_resources(
             )
     if not on_cluster and workers > cpu_count():
         warn(
-            f"--threads {workers} is more than the {cpu_count()} CPUs this process may use: "
-            "the workers share them, each with its own models in memory"
+            f"--threads {workers} is more than the {counted(cpu_count(), 'CPU')} this process "
+            "may use: the workers share them, each with its own models in memory"
         )
 
 

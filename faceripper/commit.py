@@ -209,6 +209,7 @@ def adapt_video(
     def anchors_of_spools() -> Iterator[list[heldback.Anchor]]:
         for path in spools:
             anchors, pending = spool.unpack(path.read_bytes(), crops=False)
+            pending = [t for t in pending if not t.notes_only]  # never decided
             summaries.extend(pending)
             sizes.append(len(pending))
             yield anchors
@@ -229,6 +230,8 @@ def adapt_video(
     start = 0
     for spool_path, size in zip(spools, sizes, strict=True):
         _, pending = spool.unpack(spool_path.read_bytes())
+        doubts.add_far([t for t in pending if t.notes_only])  # for the notes only
+        pending = [t for t in pending if not t.notes_only]
         decisions = decided[start : start + size]
         start += size
         for track, decision in zip(pending, decisions, strict=True):

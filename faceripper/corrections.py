@@ -37,7 +37,7 @@ import contextlib
 import csv
 import io
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from faceripper import wholeclass
 from faceripper.errors import UsageError
 from faceripper.fileio import atomic_write_bytes
 from faceripper.geometry import iou
@@ -60,6 +61,7 @@ from faceripper.manifest import (
     read_manifest,
 )
 from faceripper.matching import EXCLUDED
+from faceripper.words import counted
 
 if TYPE_CHECKING:
     from faceripper.worker import FaceHit, References, SegmentResult
@@ -143,11 +145,13 @@ class ReconcileReport:
     unlisted: int = 0
     #: Corrections in the log, this run's included.
     total: int = 0
+    #: Crops of class folders deleted whole under ``rip --restart``: not recorded.
+    restarted: list[Correction] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
         """Whether this reconcile found anything new."""
-        return bool(self.deleted or self.moved or self.strays)
+        return bool(self.deleted or self.moved or self.strays or self.restarted)
 
 
 def corrections_path(target: Path) -> Path:
@@ -186,13 +190,16 @@ def _people_of(target: Path, rows: Sequence[dict[str, str]]) -> dict[str, tuple[
     return people
 
 
-def reconcile(target: Path, lock: bool = True, dry_run: bool = False) -> ReconcileReport:
+def reconcile(
+    target: Path, lock: bool = True, dry_run: bool = False, restart: bool = False
+) -> ReconcileReport:
     """Compare ``target``'s class folders with its manifest; record and apply the changes.
 
     Args:
         target: a dataset written by ``rip``.
         lock: take the target's lock (``rip`` calls it before it takes the lock itself).
         dry_run: only report: record nothing, change nothing.
+        restart: for ``rip --restart`` (:func:`faceripper.wholeclass.check`).
 
     Returns:
         What changed since the last reconcile. A target without a manifest has nothing
@@ -200,7 +207,7 @@ def reconcile(target: Path, lock: bool = True, dry_run: bool = False) -> Reconci
 
     Raises:
         TargetLockedError: a ``rip`` is writing to ``target``.
-        UsageError: the manifest cannot be read, or a class folder was renamed whole.
+        UsageError: the manifest cannot be read, or a class folder renamed or deleted whole.
     """
     report = ReconcileReport(target)
     manifest = target / MANIFEST_NAME
@@ -212,7 +219,7 @@ def reconcile(target: Path, lock: bool = True, dry_run: bool = False) -> Reconci
         held.acquire()
     try:
         check_manifest_header(manifest)  # a file of the user's is never rewritten
-        return _reconcile(target, report, dry_run)
+        return _reconcile(target, report, dry_run, restart)
     finally:
         if held is not None:
             held.release()
@@ -229,7 +236,7 @@ def reconcile_dataset(target: Path, dry_run: bool = False) -> ReconcileReport:
     return reconcile(target, dry_run=dry_run)
 
 
-def _reconcile(target: Path, report: ReconcileReport, dry_run: bool = False) -> ReconcileReport:
+def _reconcile(target: Path, report: ReconcileReport, dry: bool, restart: bool) -> ReconcileReport:
     manifest = target / MANIFEST_NAME
     try:
         rows = read_manifest(manifest)
@@ -300,12 +307,14 @@ def _reconcile(target: Path, report: ReconcileReport, dry_run: bool = False) -> 
         if correction.key not in keys:
             keys.add(correction.key)
             new.append(correction)
-    _refuse_a_renamed_class(target, rows, report.strays)
+    not_recorded = wholeclass.check(target, rows, report, restart)
+    new = [c for c in new if c.key not in not_recorded]
+    keep += wholeclass.rows_to_keep(rows, report)
     report.unlisted = sum(
         1 for name, folders in found.items() for f in folders if f"{f}/{name}" not in listed
     )
     report.total = len(known) + len(new)
-    if dry_run:
+    if dry:
         return report
     if new:
         _write_corrections(target, [*known, *new])  # first: a kill leaves the row to redo
@@ -314,20 +323,6 @@ def _reconcile(target: Path, report: ReconcileReport, dry_run: bool = False) -> 
         # this run appends match its header)
         _replace_manifest(manifest, keep)
     return report
-
-
-def _refuse_a_renamed_class(target: Path, rows: Sequence[dict], strays: list[Correction]) -> None:
-    """A class folder renamed as a whole is not all wrong faces: learning each of its
-    crops as not the person would refuse the person's faces in every later video."""
-    moves = Counter((c.path.split("/")[0], c.to_path.split("/")[0]) for c in strays)
-    saved = Counter(folder_of(r["path"]) for r in rows if r["status"] == "saved")
-    for (old, new), n in sorted(moves.items()):
-        if n > 1 and n == saved[old] and not (target / old).is_dir():
-            raise UsageError(
-                f"{target / new}: holds all {n} crops of the class folder {old}, which is gone: "
-                f"rename it back to {old}; nothing was recorded (for another label: rename it "
-                "back, edit the config, then rip with --restart)"
-            )
 
 
 def _unfinished_prunes(target: Path) -> set[str]:
@@ -553,19 +548,24 @@ def describe(report: ReconcileReport) -> list[str]:
             f"moved: {c.path} -> {c.to_path}, not a person's class folder: "
             f"counted as deleted (not {c.person})"
         )
+    lines += wholeclass.describe(report)
     lines.append(
         f"{report.target}: {len(report.deleted)} deleted, {len(report.moved)} moved"
         + (f", {len(report.strays)} moved out of the classes" if report.strays else "")
-        + f" since the last run; {report.total} corrections in all"
+        + f" since the last run; {counted(report.total, 'correction')} in all"
     )
     return lines
 
 
 def prepare_run(
-    target: Path, people: Sequence[str], videos: Mapping[str, Path], landmarks: str
+    target: Path,
+    people: Sequence[str],
+    videos: Mapping[str, Path],
+    landmarks: str,
+    restart: bool = False,
 ) -> tuple[ReconcileReport, Learned]:
-    """What ``rip`` does first: reconcile ``target``, then learn from its corrections."""
-    report = reconcile(target)
+    """What ``rip`` does first: reconcile ``target`` (for ``--restart``?), then learn."""
+    report = reconcile(target, restart=restart)
     return report, learn(target, people, videos, landmarks)
 
 

@@ -85,6 +85,8 @@ class PendingTrack:
         best: for such a track, its :func:`faceripper.adaptive.view_distance` to
             ``decided``'s reference photos and their second views (inf: no face near
             enough, or a borderline track).
+        notes_only: kept for the notes on people never matched with confidence only
+            (:mod:`faceripper.worker.notes`): never decided, never written.
     """
 
     name: str
@@ -97,6 +99,7 @@ class PendingTrack:
     own_distances: list[npt.NDArray[np.float64] | None] = field(default_factory=list)
     decided: int = -1
     best: float = float("inf")
+    notes_only: bool = False
 
     def overlaps(self, first: int, last: int) -> bool:
         """Whether the track shares a frame with the span ``[first, last]``."""

@@ -299,7 +299,11 @@ def rip(
     # Corrections by hand: recorded, then learnt; not in the fingerprint, so that a
     # corrected target resumes (see faceripper.corrections).
     corrected, learned = prepare_run(
-        target, [p.name for p in config.people], {v.key: v.path for v in videos}, settings.landmarks
+        target,
+        [p.name for p in config.people],
+        {v.key: v.path for v in videos},
+        settings.landmarks,
+        restart,
     )
     run_refs = with_learned(run_refs, learned)
     state = RipProgress(videos_total=len(videos))
@@ -318,7 +322,8 @@ def rip(
             raise
         pool.shutdown()
         summary = _summary(dataset, committer, config, state)
-        notices = unsure.report(dataset.unsure, config, renamed, unsure.unsure_dir_for(target))
+        review = unsure.unsure_dir_for(target)
+        notices = unsure.report(dataset.unsure, config, renamed, review, summary.saved)
     return replace(summary, corrections=corrected, learned=learned, unsure=tuple(notices))
 
 

@@ -33,6 +33,7 @@ from faceripper.images import load_rgb
 from faceripper.journal import JOURNAL_NAME
 from faceripper.manifest import dataset_manifest, folder_of, saved_rows
 from faceripper.sheets import BLACK, GREY, RED, SheetTile, draw_sheet, fit_square, save_sheet
+from faceripper.words import counted
 from faceripper.writer import inside
 
 DEFAULT_PER_LABEL = 48
@@ -211,7 +212,7 @@ def _tile(
     caption = f"dist {distance:.3f}  sharp {sharpness:.0f}"
     small = [(f"{Path(row['video']).name} f{row['frame']}", GREY)]
     if track is not None:
-        small.append((f"margin {track.margin:.3f}, {len(track.rows)} crops", RED))
+        small.append((f"margin {track.margin:.3f}, {counted(len(track.rows), 'crop')}", RED))
     return SheetTile(image, [(caption, BLACK)], GREY, 1, small=small)
 
 
@@ -336,10 +337,11 @@ def _title(sheet: ReviewSheet) -> str:
 
 
 def _summary(sheet: ReviewSheet) -> str:
-    text = f"{sheet.shown} of {sheet.crops} crops"
+    text = f"{sheet.shown} of {counted(sheet.crops, 'crop')}"
     if sheet.to_check:
         text += (
-            f"; first the {sheet.to_check} tracks ({sheet.to_check_crops} crops) within "
+            f"; first the {counted(sheet.to_check, 'track')} "
+            f"({counted(sheet.to_check_crops, 'crop')}) within "
             f"{sheet.check_margin:g} of the tolerance {sheet.tolerance:g}: check these"
         )
     text += "; then largest distance first"
@@ -351,11 +353,13 @@ def _summary(sheet: ReviewSheet) -> str:
 def describe(sheet: ReviewSheet) -> str:
     """A one-line summary of a sheet, for the command line."""
     shown = [d for d in sheet.distances if not math.isnan(d)]
-    text = f"{sheet.path}: {sheet.folder}, {sheet.shown} of {sheet.crops} crops"
+    text = f"{sheet.path}: {sheet.folder}, {sheet.shown} of {counted(sheet.crops, 'crop')}"
     if shown:
         median = sheet.median_distance
         text += f", distance {min(shown):.3f}-{max(shown):.3f} (median {median:.3f})"
     if sheet.missing:
         text += f", {sheet.missing} missing"
-    text += f"; to check: {sheet.to_check} tracks ({sheet.to_check_crops} crops)"
+    text += (
+        f"; to check: {counted(sheet.to_check, 'track')} ({counted(sheet.to_check_crops, 'crop')})"
+    )
     return text

@@ -54,6 +54,7 @@ from faceripper.errors import UsageError
 from faceripper.fileio import atomic_write_bytes
 from faceripper.geometry import iou
 from faceripper.manifest import MANIFEST_COLUMNS, dataset_manifest, folder_of, saved_rows
+from faceripper.words import counted
 from faceripper.writer import inside
 
 GroupBy = Literal["track", "video"]
@@ -540,11 +541,13 @@ def describe(report: SplitReport) -> list[str]:
     lines = []
     for label in report.labels:
         parts = ", ".join(
-            f"{s} {label.counts[s]} ({label.group_counts[s]} groups)" for s in report.splits
+            f"{s} {label.counts[s]} ({counted(label.group_counts[s], 'group')})"
+            for s in report.splits
         )
         capped = f", {label.crops - label.kept} over the cap" if label.kept < label.crops else ""
         lines.append(
-            f"{label.folder}: {label.kept} crops in {label.groups} groups: {parts}{capped}"
+            f"{label.folder}: {counted(label.kept, 'crop')} in {counted(label.groups, 'group')}: "
+            f"{parts}{capped}"
         )
     total = report.total
     lines.append(

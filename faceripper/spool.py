@@ -54,6 +54,7 @@ def pack(anchors: Sequence[Anchor], pending: Sequence[PendingTrack]) -> bytes:
                 "best": track.best if np.isfinite(track.best) else None,
                 "encodings": len(track.encodings),
                 "hits": hits,
+                **({"notes_only": True} if track.notes_only else {}),
             }
         )
         encodings.append(track.encodings.reshape(-1, 128))
@@ -116,6 +117,7 @@ def unpack(data: bytes, crops: bool = True) -> tuple[list[Anchor], list[PendingT
             tuple(int(p) for p in item["excluded"]),
             decided=int(item.get("decided", -1)),
             best=float("inf") if item.get("best") is None else float(item["best"]),
+            notes_only=bool(item.get("notes_only", False)),
         )
         row += item["encodings"]
         for hit in item["hits"] if crops else ():

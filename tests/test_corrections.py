@@ -76,7 +76,7 @@ def test_rip_keeps_the_corrections_on_resume(faces: Path, lfw_clip) -> None:
     result = run_cli(rip_args(lfw_clip, faces))  # resume: every segment is done
     assert result.exit_code == 0, result.stderr
     assert "2 deleted, 1 moved since the last run" in result.stdout
-    assert "learnt from your corrections: 3 faces excluded, 1 added as references" in (
+    assert "learnt from your corrections: 3 faces excluded, 1 added as a reference" in (
         result.stdout
     )
     assert not any((faces / p).exists() for p in deleted)

@@ -30,6 +30,7 @@ from faceripper.references import (
     encode_references,
     load_cache,
 )
+from faceripper.words import counted as n_of
 
 from conftest import run_cli
 
@@ -70,8 +71,8 @@ def text_lines(stream: str) -> list[str]:
 
 def summary(cache: Path, n: int, people: int, encoded: int, unchanged: int, removed: int) -> str:
     return (
-        f"{cache}: {n} encodings of {people} people ({encoded} photos encoded, "
-        f"{unchanged} unchanged, {removed} removed)\n"
+        f"{cache}: {n_of(n, 'encoding')} of {n_of(people, 'person', 'people')} "
+        f"({n_of(encoded, 'photo')} encoded, {unchanged} unchanged, {removed} removed)\n"
     )
 
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 from faceripper.errors import UsageError
 from faceripper.review import DEFAULT_PER_LABEL, review_dataset, review_dir_for, spread
+from faceripper.words import counted as n_of
 
 from conftest import run_cli
 
@@ -190,7 +191,7 @@ def test_tracks_decided_with_the_least_margin_come_first(dataset: Path, tmp_path
         rows = [r for r in csv.DictReader(handle) if r["path"].startswith("halle/")]
     n = len({(r["video"], r["track"]) for r in rows})  # halle's tracks
     assert n >= 1
-    assert f"to check: {n} tracks ({halle_crops} crops)" in halle_line
+    assert f"to check: {n_of(n, 'track')} ({n_of(halle_crops, 'crop')})" in halle_line
     assert "to check: 0 tracks (0 crops)" in hu_line
     with (tmp_path / "s" / "check.csv").open(newline="", encoding="utf-8") as handle:
         tracks = list(csv.DictReader(handle))

@@ -169,7 +169,7 @@ def test_corrupt_videos_are_reported_and_the_others_finish(lfw_clip, cached, tmp
     assert result.exit_code == 1
     assert "a_empty.mp4" in result.stderr and "empty file" in result.stderr
     assert "c_text.mkv" in result.stderr
-    assert "1 non-video file(s) ignored" in result.stderr
+    assert "1 non-video file ignored" in result.stderr
     rows = manifest(target)
     assert {r["video"] for r in rows} >= {"b_good.avi"}
     assert len([r for r in rows if r["video"] == "b_good.avi"]) >= 20

@@ -195,7 +195,7 @@ def test_a_deleted_crop_is_not_split(split_data, tmp_path):
     out = tmp_path / "split"
     result = run_cli(["split", str(copy), "--out", str(out)])
     assert result.exit_code == 0, result.stderr
-    assert "1 crop(s) listed in the manifest are missing" in result.stderr
+    assert "1 crop listed in the manifest is missing" in result.stderr
     assert victim.name not in {Path(r["path"]).name for r in read_splits(out)}
 
 

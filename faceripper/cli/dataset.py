@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from faceripper.cli.common import app, err, out, user_errors
+from faceripper.words import counted
 
 
 @app.command("review")
@@ -199,7 +200,8 @@ def split_command(
         out.print(line, markup=False)
     if report.missing:
         err.print(
-            f"warning: {report.missing} crop(s) listed in the manifest are missing "
+            f"warning: {counted(report.missing, 'crop')} listed in the manifest "
+            f"{'is' if report.missing == 1 else 'are'} missing "
             f"(deleted or moved by hand): not split; 'faceripper reconcile {target_dir}' "
             "records them",
             markup=False,

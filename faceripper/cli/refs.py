@@ -34,6 +34,7 @@ from faceripper.cli.common import (
     warn,
 )
 from faceripper.config import DEFAULT_CONFIG, Config, init_config
+from faceripper.words import counted
 
 
 @app.command("init-config")
@@ -133,8 +134,9 @@ def encode_command(
     refs_set = report.references
     found = sum(1 for f in refs_set.files if f.found_by)
     out.print(
-        f"{report.cache_path}: {len(refs_set)} encodings of {len(people)} people "
-        f"({report.encoded} photos encoded, {report.reused} unchanged, "
+        f"{report.cache_path}: {counted(len(refs_set), 'encoding')} of "
+        f"{counted(len(people), 'person', 'people')} ({counted(report.encoded, 'photo')} "
+        f"encoded, {report.reused} unchanged, "
         f"{report.dropped} removed)" + (f"; {found} found by a fallback search" if found else ""),
         markup=False,
     )
@@ -194,13 +196,13 @@ def check_refs_command(
             sheet = Path("refs-sheets")
         if sheet is not None:
             written = write_contact_sheets(check, sheet)
-            out.print(f"wrote {len(written)} contact sheets to {sheet}", markup=False)
+            out.print(f"wrote {counted(len(written), 'contact sheet')} to {sheet}", markup=False)
             if show:
                 for path in written:
                     open_file(path)
     problems = check.problems()
     if problems:
-        err.print(f"{len(problems)} problem(s) found", markup=False)
+        err.print(f"{counted(len(problems), 'problem')} found", markup=False)
         if strict:
             for line in problems:
                 err.print(f"problem: {line}", markup=False)

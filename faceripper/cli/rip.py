@@ -71,6 +71,7 @@ from faceripper.cli.rip_options import (
     VideosOption,
 )
 from faceripper.config import DEFAULT_CONFIG, DEFAULT_LABEL_FORMAT
+from faceripper.words import counted
 
 
 @app.command("rip")
@@ -258,20 +259,20 @@ def _report(summary: Any) -> None:
         )
     out.print(table)
     counts = summary.counts
+    adopted = counts["adapt_adopted"] + counts["adapt_shared_view"] + counts["adapt_corroborated"]
     out.print(
-        f"{summary.frames} frames ({summary.frames_this_run} this run, "
+        f"{counted(summary.frames, 'frame')} ({summary.frames_this_run} this run, "
         f"{summary.seconds:.1f} s); faces detected {counts['detected']}, "
         f"too small {counts['too_small']}, blurry skipped {counts['blurry_skipped']} "
         f"({counts['blurry_kept']} soft kept by their track), "
         f"unknown {counts['unknown']}, negatives {counts['negative']}; "
-        f"{counts['tracks']} tracks, {counts['encoded']} faces encoded, "
-        f"{counts['whole_frame_searches']} frames searched whole, "
-        f"{counts['followed']} faces followed, "
-        f"{counts['deduplicated']} near duplicates skipped, "
-        f"{counts['adapt_adopted'] + counts['adapt_shared_view'] + counts['adapt_corroborated']}"
-        f" of {counts['tracks_pending']} borderline tracks adopted "
-        f"from their video, {counts['adapt_no_anchor']} tracks refused for want of a face "
-        f"near the reference; {summary.rows} manifest rows",
+        f"{counted(counts['tracks'], 'track')}, {counted(counts['encoded'], 'face')} encoded, "
+        f"{counted(counts['whole_frame_searches'], 'frame')} searched whole, "
+        f"{counted(counts['followed'], 'face')} followed, "
+        f"{counted(counts['deduplicated'], 'near duplicate')} skipped, "
+        f"{adopted} of {counted(counts['tracks_pending'], 'borderline track')} adopted "
+        f"from their video, {counted(counts['adapt_no_anchor'], 'track')} refused for want "
+        f"of a face near the reference; {counted(summary.rows, 'manifest row')}",
         markup=False,
     )
     _print_corrections(summary)
@@ -307,18 +308,24 @@ def _naming(key: str, message: str) -> str:
 
 def _print_corrections(summary: Any) -> None:
     """What rip found corrected by hand, and learnt (nothing when there is nothing)."""
+    from faceripper import wholeclass
     from faceripper.corrections import describe
 
     report, learned = summary.corrections, summary.learned
     if report is not None and report.changed:
+        for line in wholeclass.describe(report):  # class folders deleted whole (--restart)
+            out.print(line, markup=False)
         out.print(describe(report)[-1], markup=False)  # the counts; reconcile lists them
     if learned is not None and (len(learned) or learned.pending):
+        added = len(learned.references)
         text = (
-            f"learnt from your corrections: {len(learned.exclusions)} faces excluded, "
-            f"{len(learned.references)} added as references"
+            f"learnt from your corrections: {counted(len(learned.exclusions), 'face')} "
+            f"excluded, {added} added as {'a reference' if added == 1 else 'references'}"
         )
         if summary.counts["corrected_skipped"]:
-            text += f", {summary.counts['corrected_skipped']} corrected crops not rewritten"
+            skipped = counted(summary.counts["corrected_skipped"], "corrected crop")
+            text += f", {skipped} not rewritten"
         if learned.pending:
-            text += f"; {learned.pending} waiting for their video to be encoded"
+            waiting = "its video" if learned.pending == 1 else "their video"
+            text += f"; {learned.pending} waiting for {waiting} to be encoded"
         out.print(text, markup=False)

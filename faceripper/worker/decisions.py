@@ -18,6 +18,7 @@ from faceripper.crops import signature_distance
 from faceripper.tracker import Tracker
 from faceripper.tracks import Decision, Track, decide, join, one_per_frame, split
 from faceripper.trim import trim_far
+from faceripper.worker import notes
 from faceripper.worker.records import FaceHit, References, RipSettings, SegmentResult
 
 #: Crops of one track near duplicates (:attr:`RipSettings.dedupe_threshold`) of any of the
@@ -199,10 +200,14 @@ def collect_adaptive(
     """Keep a segment's anchors (tracks decided with a face matched with confidence),
     its borderline tracks and its tracks decided without a face matched with confidence
     for the video's second step (:mod:`faceripper.adaptive`). A track of the last kind
-    keeps its :func:`faceripper.adaptive.view_distance` to its person's ``references``."""
+    keeps its :func:`faceripper.adaptive.view_distance` to its person's ``references``.
+    For the notes only, the tracks nearest a person beyond the held-back window are kept
+    too, a few a person with one crop each (:mod:`faceripper.worker.notes`)."""
     n_people = references.n_people
     spans = [(t.observations[0].frame, t.observations[-1].frame) for t in tracks]
+    far: list[tuple[int, heldback.PendingTrack]] = []  # for the notes only
     for track, decision, (first, last) in zip(tracks, decisions, spans, strict=True):
+        noted = -1
         encoded = [
             o for o in track.observations if o.distances is not None and o.encoding is not None
         ]
@@ -219,16 +224,13 @@ def collect_adaptive(
             excluded: list[int] = []
             result.counts["tracks_unconfirmed"] += 1
         elif heldback.is_borderline(median, decision.reason, n_people, settings.tolerance):
-            excluded = sorted(
-                {
-                    d.person
-                    for d, (f, la) in zip(decisions, spans, strict=True)
-                    if d.person >= 0 and f <= last and first <= la
-                }
-            )
+            excluded = _sharing(decisions, spans, first, last)
             result.counts["tracks_pending"] += 1
         else:
-            continue
+            noted = notes.notes_person(median, decision.reason, n_people, settings.tolerance)
+            if noted < 0 or noted in _sharing(decisions, spans, first, last):
+                continue
+            excluded = []
         hits = _track_hits(track, -1, float("nan"), settings, result)
         by_frame = {o.frame: o.distances for o in encoded}
         pending = heldback.PendingTrack(
@@ -243,7 +245,24 @@ def collect_adaptive(
             decided=decision.person,
             best=_view_distance(encodings, decision.person, settings, references),
         )
-        result.pending.append(pending)
+        if noted < 0:
+            result.pending.append(pending)
+        elif (shown := notes.for_notes(pending, noted)) is not None:
+            far.append((noted, shown))
+    result.pending += notes.nearest_per_person(far)
+
+
+def _sharing(
+    decisions: Sequence[Decision], spans: Sequence[tuple[int, int]], first: int, last: int
+) -> list[int]:
+    """The people of the decided tracks that share a frame with ``[first, last]``."""
+    return sorted(
+        {
+            d.person
+            for d, (f, la) in zip(decisions, spans, strict=True)
+            if d.person >= 0 and f <= last and first <= la
+        }
+    )
 
 
 def _view_distance(
