@@ -349,13 +349,16 @@ def _read_packets(path: Path, container: Any, stream: Any) -> _Packets:
             if packet.size == 0 or pts is None:
                 read.missing_pts += packet.size > 0 and packet.stream is stream
                 continue
-            at = float(pts * packet.time_base)
-            ends = at + float((packet.duration or 0) * packet.time_base)
-            read.end = max(read.end, ends)
-            if packet.stream is not stream:
+            video = packet.stream is stream
+            if packet.time_base:  # where the file ends, in seconds
+                at = float(pts * packet.time_base)
+                ends = at + float((packet.duration or 0) * packet.time_base)
+                read.end = max(read.end, ends)
+                if video:
+                    read.video_start = min(read.video_start, at) if read.pts else at
+                    read.video_end = max(read.video_end, ends)
+            if not video:
                 continue
-            read.video_start = min(read.video_start, at) if read.pts else at
-            read.video_end = max(read.video_end, ends)
             corrupt_tail = corrupt_tail + 1 if packet.is_corrupt else 0
             read.pts.append(pts)
             if packet.is_keyframe:

@@ -528,6 +528,26 @@ def test_a_damaged_video_loses_only_the_frames_up_to_the_next_keyframe(hamilton,
     assert read_manifest(tmp_path / "other" / "manifest.csv") == rows
 
 
+def test_a_damaged_video_is_thinned_by_max_per_video_like_any_other(hamilton, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    data = bytearray(hamilton["video"].read_bytes())
+    data[len(data) // 3 : len(data) // 3 + 30000] = bytes(30000)
+    (videos / "damaged.mp4").write_bytes(bytes(data))
+    target = tmp_path / "faces"
+    args = ["rip", "--refs", str(hamilton["refs"]), "--video-dir", str(videos), "-j", "2"]
+    args += ["--target-dir", str(target), "--tolerance", "0.6", "--min-size", "60"]
+    args += ["--trust-references", "--max-per-video", "5"]
+    result = _run(args)
+    assert result.returncode == 1 and "frames 90-119 lost" in result.stderr.decode()
+    rows = read_manifest(target / "manifest.csv")
+    labels = [row["label"] for row in rows]
+    # Before, a video with an error was never thinned (on a resumed run it was).
+    assert rows and all(labels.count(label) <= 5 for label in labels)
+    assert _run(args).returncode == 1  # resumed: nothing more removed
+    assert read_manifest(target / "manifest.csv") == rows
+
+
 def test_the_same_video_under_two_names_is_ripped_once_and_resuming_keeps_the_first(
     hamilton, testdata, tmp_path
 ):
