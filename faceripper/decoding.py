@@ -250,69 +250,94 @@ def _sequential(
 # ---------------------------------------------------------------- the frames lost, in words
 
 
-def ranges_of(frames: list[int]) -> list[tuple[int, int]]:
-    """Sorted frame indices as ``(first, last)`` runs.
+#: Frames lost: the first and the last, and the times (s) of the first and of the frame
+#: after the last (None: not known), so that the time a hole covers shows even where the
+#: demuxer passed over frames that then never got an index (Matroska, MPEG-TS).
+Run = tuple[int, int, "float | None", "float | None"]
 
-    >>> ranges_of([3, 4, 5, 9, 11, 12])
-    [(3, 5), (9, 9), (11, 12)]
+
+def timed_runs(scan: VideoScan, runs: list[tuple[int, int]]) -> list[Run]:
+    """``(first, last)`` runs of frames of ``scan`` (a window) with their times.
+
+    The time after a run is the next frame's where the window holds it, else the last
+    frame's plus one frame at the video's rate.
     """
-    runs: list[tuple[int, int]] = []
-    for frame in frames:
-        if runs and runs[-1][1] + 1 == frame:
-            runs[-1] = (runs[-1][0], frame)
-        else:
-            runs.append((frame, frame))
-    return runs
+    timed: list[Run] = []
+    end = scan.first_index + len(scan.frame_pts) if scan.seekable else scan.frame_count
+    step = 1 / scan.fps if scan.fps > 0 else 0.0
+    for first, last in runs:
+        after = scan.time_s(last + 1) if last + 1 < end else scan.time_s(last) + step
+        timed.append((first, last, scan.time_s(first), after))
+    return timed
 
 
-def join_runs(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def join_runs(runs: list[Run]) -> list[Run]:
     """Runs sorted, those that overlap or meet joined.
 
-    >>> join_runs([(20, 25), (5, 9), (10, 12), (24, 30)])
-    [(5, 12), (20, 30)]
+    >>> join_runs([(20, 25, 2.0, 2.6), (5, 9, 0.5, 1.0), (10, 12, 1.0, 1.3)])
+    [(5, 12, 0.5, 1.3), (20, 25, 2.0, 2.6)]
     """
-    joined: list[tuple[int, int]] = []
-    for first, last in sorted(runs):
-        if joined and first <= joined[-1][1] + 1:
-            joined[-1] = (joined[-1][0], max(last, joined[-1][1]))
+    joined: list[Run] = []
+    for run in sorted(runs, key=lambda r: (r[0], r[1])):
+        if joined and run[0] <= joined[-1][1] + 1:
+            first, last, since, _ = joined[-1]
+            if run[1] > last:
+                joined[-1] = (first, run[1], since, run[3])
         else:
-            joined.append((first, last))
+            joined.append(run)
     return joined
 
 
-def _words(runs: list[tuple[int, int]]) -> str:
-    count = sum(last - first + 1 for first, last in runs)
-    items = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
-    return f"frame{'s' if count > 1 else ''} {items} lost"
+def _words(runs: list[Run]) -> str:
+    count = sum(last - first + 1 for first, last, _, _ in runs)
+    items = []
+    for first, last, since, until in runs:
+        item = str(first) if first == last else f"{first}-{last}"
+        if since is not None and until is not None:
+            item += f" ({since:.2f}-{until:.2f} s)"
+        items.append(item)
+    return f"frame{'s' if count > 1 else ''} {', '.join(items)} lost"
 
 
-def lost_message(path: Path | str, reason: str, runs: list[tuple[int, int]]) -> str:
-    """The line of a damaged video: why, and which frames were lost.
+def lost_message(path: Path | str, reason: str, runs: list[Run]) -> str:
+    """The line of a damaged video: why, and which frames were lost (with the time from
+    the first one to the frame after the last).
 
-    >>> lost_message("v.mp4", "Invalid data found when processing input", [(90, 119)])
-    'v.mp4: decoding failed (Invalid data found when processing input): frames 90-119 lost'
+    >>> lost_message("v.mp4", "bad data", [(90, 119, 3.0, 4.0), (135, 135, 4.5, 4.53)])
+    'v.mp4: decoding failed (bad data): frames 90-119 (3.00-4.00 s), 135 (4.50-4.53 s) lost'
     """
     why = f" ({reason})" if reason else ""
     return f"{path}: decoding failed{why}: {_words(runs)}"
 
 
+#: One run of frames lost in a line, and the same without groups.
+_ITEM = r"(\d+)(?:-(\d+))?(?: \((\d+\.\d+)-(\d+\.\d+) s\))?"
+_ANY_ITEM = r"\d+(?:-\d+)?(?: \(\d+\.\d+-\d+\.\d+ s\))?"
 #: The frames lost that a line names (this module's lines, and older ones' ``frames A-B lost``).
-_LOST = re.compile(r"\bframes? (\d+(?:-\d+)?(?:, \d+(?:-\d+)?)*) lost")
+_LOST = re.compile(rf"\bframes? ({_ANY_ITEM}(?:, {_ANY_ITEM})*) lost")
 
 
-def lost_runs(message: str) -> list[tuple[int, int]]:
+def lost_runs(message: str) -> list[Run]:
     """The frames a line says were lost, as runs.
 
-    >>> lost_runs("v: decoding failed (x): frames 9-19, 30 lost")
-    [(9, 19), (30, 30)]
+    >>> lost_runs("v: decoding failed (x): frames 9-19 (0.36-0.80 s), 30 lost")
+    [(9, 19, 0.36, 0.8), (30, 30, None, None)]
     """
     found = _LOST.search(message)
     if found is None:
         return []
-    runs = []
-    for item in found.group(1).split(", "):
-        first, _, last = item.partition("-")
-        runs.append((int(first), int(last or first)))
+    runs: list[Run] = []
+    for item in re.finditer(_ITEM, found.group(1)):
+        first, last, since, until = item.groups()
+        timed = since is not None and until is not None
+        runs.append(
+            (
+                int(first),
+                int(last or first),
+                float(since) if timed else None,
+                float(until) if timed else None,
+            )
+        )
     return runs
 
 
@@ -321,9 +346,10 @@ def merge_lost(first: str | None, messages: list[str]) -> str:
     line's head, and every frame lost, runs that meet across segments joined; an error of
     another kind (``first``, not among ``messages``) leads, the frames lost follow.
 
-    >>> lines = ["v: decoding failed (x): frames 9-19 lost", "v: decoding failed: frame 20 lost"]
+    >>> lines = ["v: decoding failed (x): frames 9-19 (0.36-0.80 s) lost",
+    ...          "v: decoding failed: frame 20 (0.80-0.84 s) lost"]
     >>> merge_lost(None, lines)
-    'v: decoding failed (x): frames 9-20 lost'
+    'v: decoding failed (x): frames 9-20 (0.36-0.84 s) lost'
     >>> merge_lost("v: the worker process crashed", ["v: decoding failed (x): frames 9-19 lost"])
     'v: the worker process crashed; frames 9-19 lost'
     """

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from test_video import BLOCK, index_frame, read_index, write_video
 
-from faceripper.decoding import Damage, decode_frames, join_runs, lost_runs, merge_lost
+from faceripper.decoding import Damage, decode_frames, lost_runs, merge_lost
 from faceripper.duplicates import unique_videos
 from faceripper.pipeline import VideoInput
 from faceripper.video import plan_segments, reach, scan_video
@@ -27,6 +27,17 @@ av = pytest.importorskip("av")
 
 N_FRAMES = 200
 GOP = 50
+
+
+def ranges_of(frames: list[int]) -> list[tuple[int, int]]:
+    """Sorted frame indices as ``(first, last)`` runs."""
+    runs: list[tuple[int, int]] = []
+    for frame in frames:
+        if runs and runs[-1][1] + 1 == frame:
+            runs[-1] = (runs[-1][0], frame)
+        else:
+            runs.append((frame, frame))
+    return runs
 
 
 def noisy_frames(seed: int = 3) -> list[np.ndarray]:
@@ -71,7 +82,7 @@ def test_decoding_goes_on_past_the_damage_and_keeps_only_clean_frames(damaged):
     damage = Damage()
     whole = [f.index for f in decode_frames(broken, scan, 0, scan.frame_count, damage)]
     lost = sorted(set(range(scan.frame_count)) - set(whole))
-    runs = join_runs([(f, f) for f in lost])
+    runs = ranges_of(lost)
     assert runs and damage.reason
     # Each stretch lost ends just before a keyframe: decoding starts afresh there.
     assert all(last + 1 in scan.keyframes for _, last in runs), (runs, scan.keyframes)
@@ -110,7 +121,7 @@ def walk(path: Path, plan: list[tuple[int, int]], settings: RipSettings):
         task = SegmentTask(i, path.name, path, window, start, end)
         owned += [(d.index, reset) for d, _, reset in owned_frames(task, settings, segment)]
         lost += segment.lost
-    return owned, join_runs(lost)
+    return owned, ranges_of([f for a, b in lost for f in range(a, b + 1)])
 
 
 @pytest.mark.parametrize("every", [1, 3])
@@ -121,7 +132,7 @@ def test_segments_own_the_same_frames_and_reset_after_a_hole(damaged, every):
     whole, lost = walk(broken, [(0, scan.frame_count)], settings)
     assert lost
     decoded = {i for i, _, _ in kept(broken, [(0, scan.frame_count)])}
-    assert lost == join_runs([(f, f) for f in range(scan.frame_count) if f not in decoded])
+    assert lost == ranges_of([f for f in range(scan.frame_count) if f not in decoded])
     resets = {frame for frame, reset in whole if reset}
     after = [next(f for f, _ in whole if f > last) for _, last in lost if last + 1 < N_FRAMES]
     assert set(after) <= resets  # no face track goes on across a hole
@@ -135,19 +146,22 @@ def test_segments_own_the_same_frames_and_reset_after_a_hole(damaged, every):
 
 def test_the_lines_of_a_videos_segments_merge_into_one():
     lines = [
-        "v.mp4: decoding failed (Invalid data found when processing input): frames 90-99 lost",
-        "v.mp4: decoding failed (Invalid data found when processing input): frames 100-119 lost",
-        "v.mp4: decoding failed (a corrupt picture): frame 135, 140-162 lost",
+        "v.mp4: decoding failed (Invalid data found when processing input): "
+        "frames 90-99 (3.00-3.33 s) lost",
+        "v.mp4: decoding failed (Invalid data found when processing input): "
+        "frames 100-119 (3.33-4.00 s) lost",
+        "v.mp4: decoding failed (a corrupt picture): frame 135 (4.50-4.53 s), "
+        "140-162 (4.67-5.43 s) lost",
     ]
-    assert lost_runs(lines[2]) == [(135, 135), (140, 162)]
+    assert lost_runs(lines[2]) == [(135, 135, 4.5, 4.53), (140, 162, 4.67, 5.43)]
     assert merge_lost(None, lines) == (
         "v.mp4: decoding failed (Invalid data found when processing input): "
-        "frames 90-119, 135, 140-162 lost"
+        "frames 90-119 (3.00-4.00 s), 135 (4.50-4.53 s), 140-162 (4.67-5.43 s) lost"
     )
     crashed = "v.mp4: the worker process crashed"
-    assert merge_lost(crashed, lines[:1]) == f"{crashed}; frames 90-99 lost"
+    assert merge_lost(crashed, lines[:1]) == f"{crashed}; frames 90-99 (3.00-3.33 s) lost"
     old = "v.mp4: decoding failed (x) at frame 90: frames 90-119 lost, frames 60-89 kept"
-    assert lost_runs(old) == [(90, 119)]  # a journal line of an earlier version
+    assert lost_runs(old) == [(90, 119, None, None)]  # a journal line of an earlier version
 
 
 # ---------------------------------------------------------------------- cut short

@@ -513,7 +513,7 @@ def test_a_damaged_video_loses_only_the_frames_up_to_the_next_keyframe(hamilton,
     # stopped at the first damage of each segment: 105 frames lost (90-119, 136-210).
     assert errors == [
         f"error: {videos / 'damaged.mp4'}: decoding failed (Invalid data found when "
-        "processing input): frames 90-119, 135-162 lost"
+        "processing input): frames 90-119 (3.00-4.00 s), 135-162 (4.50-5.44 s) lost"
     ]
     assert "217 frames" in result.stdout.decode()
     rows = read_manifest(tmp_path / "faces" / "manifest.csv")
@@ -539,7 +539,7 @@ def test_a_damaged_video_is_thinned_by_max_per_video_like_any_other(hamilton, tm
     args += ["--target-dir", str(target), "--tolerance", "0.6", "--min-size", "60"]
     args += ["--trust-references", "--max-per-video", "5"]
     result = _run(args)
-    assert result.returncode == 1 and "frames 90-119 lost" in result.stderr.decode()
+    assert result.returncode == 1 and "frames 90-119 (3.00-4.00 s) lost" in result.stderr.decode()
     rows = read_manifest(target / "manifest.csv")
     labels = [row["label"] for row in rows]
     # Before, a video with an error was never thinned (on a resumed run it was).

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from faceripper.decoding import Damage, decode_frames, join_runs, lost_message
+from faceripper.decoding import Damage, decode_frames, lost_message, timed_runs
 from faceripper.detector import detect_faces_batch_scaled
 from faceripper.geometry import BoxArray
 from faceripper.images import ImageRGB
@@ -209,7 +209,8 @@ def process_segment(task: SegmentTask) -> SegmentResult:
         if walk.lost:
             # A damaged file: the frames decoded are kept, those lost named (damage past
             # the end is the next segment's to report).
-            raise VideoError(lost_message(task.path, walk.damage.reason, join_runs(walk.lost)))
+            lost = timed_runs(task.scan, walk.lost)
+            raise VideoError(lost_message(task.path, walk.damage.reason, lost))
     except VideoError as exc:
         result.frames = walk.planned
         result.error = str(exc)
