@@ -220,9 +220,7 @@ def rip(
     from faceripper.video import DEFAULT_SEGMENT_FRAMES
     from faceripper.worker import RipSettings
 
-    warn = warn or log.warning
-    settings = settings or RipSettings()
-    target = Path(target_dir)
+    warn, settings, target = warn or log.warning, settings or RipSettings(), Path(target_dir)
     people = load_people(_as_path(config), _as_path(refs), warn)
     label_format = _check_options(people, settings, label_format, segment_frames, max_per_video)
     collection, engine = _check_videos(target, video_dir, videos, settings, warn)
@@ -248,6 +246,7 @@ def rip(
         negatives=negative_refs,
         label_format=label_format,
         max_per_video=max_per_video,
+        warn=warn,
     )
 
 

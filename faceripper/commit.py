@@ -141,8 +141,8 @@ class Committer:
             folder = unsure.unsure_dir_for(dataset.target)
             people = dataset.unsure.get(key, {})
             unsure.trim(dataset.unsure, self.config, dataset.folders, folder, people)
-        if key in self.errors:
-            return
+        if key in self._incomplete:
+            return  # thinned when its last segment is done (a damaged one is: final)
         if self.max_per_video and key not in dataset.pruned:
             removed = dataset.prune_video(key, self._frame_counts[key], self.max_per_video)
             self.counts["over_limit"] += removed

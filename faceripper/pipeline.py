@@ -23,7 +23,6 @@ import hashlib
 import logging
 import multiprocessing
 import os
-import re
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +39,8 @@ from faceripper._version import __version__
 from faceripper.commit import Committer
 from faceripper.config import DEFAULT_LABEL_FORMAT, Config, class_folders
 from faceripper.corrections import Learned, ReconcileReport, prepare_run, with_learned
+from faceripper.decoding import merge_lost
+from faceripper.duplicates import unique_videos
 from faceripper.engines import prepare_engine
 from faceripper.errors import UsageError
 from faceripper.pool import Cluster, WorkerPool
@@ -148,8 +149,9 @@ class VideoCollection:
 def collect_videos(video_dir: Path | None, video_files: Sequence[Path] = ()) -> VideoCollection:
     """The videos of ``--video-dir`` (recursively, sorted) then of ``--video``, each once.
 
-    A file given both ways, or reached through two links, is processed once (the first
-    time it is met).
+    A file given twice (both ways, or twice with ``--video``) is processed once (the
+    first time it is met); one reached through a link, or copied, is found by
+    :func:`faceripper.duplicates.unique_videos` when the run starts.
 
     Raises:
         UsageError: the folder or a file is missing, or no video is found.
@@ -174,9 +176,9 @@ def collect_videos(video_dir: Path | None, video_files: Sequence[Path] = ()) -> 
     seen: set[str] = set()
     unique = []
     for video in inputs:
-        real = os.path.realpath(video.path)
-        if real not in seen:
-            seen.add(real)
+        given = os.path.abspath(video.path)  # noqa: PTH100 (links: faceripper.duplicates)
+        if given not in seen:
+            seen.add(given)
             unique.append(video)
     if not unique:
         where = f" in {video_dir}" if video_dir is not None else ""
@@ -248,6 +250,7 @@ def rip(
     negatives: ReferenceSet | None = None,
     label_format: str = DEFAULT_LABEL_FORMAT,
     max_per_video: int = 0,
+    warn: Callable[[str], None] = log.warning,
 ) -> RipSummary:
     """Extract the faces of ``config``'s people from ``videos`` into ``target``.
 
@@ -274,6 +277,9 @@ def rip(
             ``label`` stays the person's label.
         cluster: run the work units there (``threads`` and ``start_method`` are then
             unused); default: ``threads`` local worker processes.
+        warn: called with each warning, one line naming the file: a video that is the
+            same as an earlier one (ripped once: :mod:`faceripper.duplicates`), a file
+            cut short (:attr:`VideoScan.truncated`).
 
     Raises:
         ConfigError: ``label_format`` is invalid or gives two people one folder.
@@ -311,10 +317,16 @@ def rip(
     with Dataset(
         target, fingerprint, blurry_dir=blurry_dir, restart=restart, folders=renamed
     ) as dataset:
+        videos, duplicates = unique_videos(videos, {key for key, _, _ in dataset.done})
+        for duplicate in duplicates:
+            warn(duplicate.line())
+        state.videos_total = len(videos)
         committer = Committer(dataset, config, settings, max_per_video, learned)
         pool = WorkerPool(threads, start_method, (settings, run_refs), cluster)
+        schedule = _Schedule(pool, committer, videos, settings, segment_frames, state, progress)
+        schedule.warn = warn
         try:
-            _Schedule(pool, committer, videos, settings, segment_frames, state, progress).run()
+            schedule.run()
         except BaseException:
             # Ctrl-C, SIGTERM, a full disk: the workers' running units are abandoned
             # (the next run redoes them) rather than waited for.
@@ -351,26 +363,6 @@ def _check_run(
     return folders
 
 
-#: The frames a damaged segment lost, as its error message states them.
-_LOST = re.compile(r"frames \d+-\d+ lost")
-
-
-def _all_damage(first: str | None, messages: list[str]) -> str:
-    """A video's one error line: its first error, then the frames its other damaged
-    segments lost (each segment records its own; the first alone understated the loss).
-
-    >>> _all_damage(None, ["v: at frame 9: frames 9-19 lost", "v: at frame 40: frames 40-59 lost"])
-    'v: at frame 9: frames 9-19 lost; 1 more damaged segment (frames 40-59 lost)'
-    """
-    head = messages[0] if first is None else first
-    rest = [m for m in messages if m != head]
-    if not rest:
-        return head
-    lost = [found.group(0) for found in map(_LOST.search, rest) if found]
-    more = f"{len(rest)} more damaged segment{'s' if len(rest) > 1 else ''}"
-    return f"{head}; {more}" + (f" ({', '.join(lost)})" if lost else "")
-
-
 def _summary(
     dataset: Dataset, committer: Committer, config: Config, state: RipProgress
 ) -> RipSummary:
@@ -385,7 +377,7 @@ def _summary(
         if record.error:
             damage.setdefault(record.video, []).append((record.start, record.error))
     for video, found in damage.items():
-        errors[video] = _all_damage(errors.get(video), [message for _, message in sorted(found)])
+        errors[video] = merge_lost(errors.get(video), [message for _, message in sorted(found)])
     held = dataset.row_counts
     return RipSummary(
         saved=Counter({label: n for (label, status), n in held.items() if status == "saved"}),
@@ -440,6 +432,7 @@ class _Schedule:
         self.plans: deque[Iterator[SegmentTask]] = deque()
         self.suspects: deque[tuple[str, Any]] = deque()  # work re-run alone after a pool break
         self.in_flight: dict[Future[Any], tuple[str, Any]] = {}
+        self.warn: Callable[[str], None] = log.warning
 
     def run(self) -> None:
         """Schedule until every video is planned and every segment committed."""
@@ -501,6 +494,8 @@ class _Schedule:
         if isinstance(scanned, VideoError):
             self.committer.fail_video(video.key, str(scanned))
             return
+        if scanned.truncated:
+            self.warn(scanned.truncated)
         todo = []
         block = self.settings.block_frames(scanned.fps)
         ranges = plan_segments(scanned, self.segment_frames, SHORT_VIDEO_SEGMENTS, block)

@@ -19,7 +19,7 @@ import errno
 import hashlib
 import itertools
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -203,6 +203,8 @@ class VideoScan:
         rotation: counter-clockwise rotation in degrees to show the frame upright.
         first_index: index of ``frame_pts[0]`` (non-zero in a :meth:`window`).
         origin_pts: timestamp of the video's first frame (time 0).
+        truncated: the warning for a file cut short (empty: none), naming the file and
+            what is missing.
     """
 
     frame_pts: tuple[int, ...]
@@ -215,6 +217,7 @@ class VideoScan:
     rotation: int
     first_index: int = 0
     origin_pts: int | None = None
+    truncated: str = ""
 
     @property
     def seekable(self) -> bool:
@@ -274,11 +277,13 @@ def _reason(exc: BaseException) -> str:
 def scan_video(path: Path) -> VideoScan:
     """Index a video's frames by reading its packets (no decoding).
 
+    A file that ends before its header says it does is scanned as far as it goes, and
+    its scan says so (:attr:`VideoScan.truncated`, :func:`_truncation`); a last packet
+    that the end of the file cuts through is left out.
+
     Raises:
         VideoError: the file is not a readable video or holds no frame.
     """
-    import av
-
     if path.stat().st_size == 0:
         raise VideoError(f"{path}: empty file (0 bytes)")
     container = _open(path)
@@ -287,30 +292,16 @@ def scan_video(path: Path) -> VideoScan:
         if form == "image2" or form.endswith("_pipe"):
             raise VideoError(f"{path}: an image file ({form.removesuffix('_pipe')}), not a video")
         stream = container.streams.video[0]
-        pts_list: list[int] = []
-        key_pts: list[int] = []
-        missing_pts = 0
-        try:
-            for packet in container.demux(stream):
-                if packet.size == 0:
-                    continue
-                pts = packet.pts if packet.pts is not None else packet.dts
-                if pts is None:
-                    missing_pts += 1
-                    continue
-                pts_list.append(pts)
-                if packet.is_keyframe:
-                    key_pts.append(pts)
-        except av.FFmpegError as exc:
-            if not pts_list and not missing_pts:
-                raise VideoError(f"{path}: cannot read video ({_reason(exc)})") from exc
+        read = _read_packets(path, container, stream)
         codec = stream.codec_context
         width, height = int(codec.width or 0), int(codec.height or 0)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 1)
+        truncated = _truncation(path, container, stream, read, fps)
     finally:
         container.close()
+    pts_list, key_pts, missing_pts = read.pts, read.key_pts, read.missing_pts
     if missing_pts or len(set(pts_list)) != len(pts_list):
         count = len(pts_list) + missing_pts
         frame_pts: tuple[int, ...] = ()
@@ -325,7 +316,94 @@ def scan_video(path: Path) -> VideoScan:
     if width <= 0 or height <= 0:
         raise VideoError(f"{path}: video stream has no frame size")
     rotation = _first_frame_rotation(path)
-    return VideoScan(frame_pts, keyframes, count, time_base, fps, width, height, rotation)
+    return VideoScan(
+        frame_pts, keyframes, count, time_base, fps, width, height, rotation, truncated=truncated
+    )
+
+
+@dataclass
+class _Packets:
+    """What :func:`scan_video` read of a file's packets."""
+
+    #: The video packets' timestamps (``dts`` where ``pts`` is missing), keyframes'.
+    pts: list[int] = dataclasses.field(default_factory=list)
+    key_pts: list[int] = dataclasses.field(default_factory=list)
+    #: Video packets with no timestamp at all.
+    missing_pts: int = 0
+    #: Where the first video packet starts, the last one ends, and the last packet of
+    #: any stream ends (seconds).
+    video_start: float = 0.0
+    video_end: float = 0.0
+    end: float = 0.0
+
+
+def _read_packets(path: Path, container: Any, stream: Any) -> _Packets:
+    """Read every packet of the file (of all streams: where the file ends matters)."""
+    import av
+
+    read = _Packets()
+    corrupt_tail = 0  # the last video packets read, flagged corrupt
+    try:
+        for packet in container.demux():
+            pts = packet.pts if packet.pts is not None else packet.dts
+            if packet.size == 0 or pts is None:
+                read.missing_pts += packet.size > 0 and packet.stream is stream
+                continue
+            video = packet.stream is stream
+            if packet.time_base:  # where the file ends, in seconds
+                at = float(pts * packet.time_base)
+                ends = at + float((packet.duration or 0) * packet.time_base)
+                read.end = max(read.end, ends)
+                if video:
+                    read.video_start = min(read.video_start, at) if read.pts else at
+                    read.video_end = max(read.video_end, ends)
+            if not video:
+                continue
+            corrupt_tail = corrupt_tail + 1 if packet.is_corrupt else 0
+            read.pts.append(pts)
+            if packet.is_keyframe:
+                read.key_pts.append(pts)
+    except av.FFmpegError as exc:
+        if not read.pts and not read.missing_pts:
+            raise VideoError(f"{path}: cannot read video ({_reason(exc)})") from exc
+    if corrupt_tail:
+        # The file ends inside its last packet (cut short): not a frame of the video.
+        del read.pts[-corrupt_tail:]
+        kept = set(read.pts)
+        read.key_pts = [p for p in read.key_pts if p in kept]
+    return read
+
+
+#: A file is said to be cut short when it ends more than this many seconds before its
+#: header says it does: durations in headers are exact to a frame or an audio packet.
+TRUNCATION_MARGIN_S = 1.0
+
+
+def _truncation(path: Path, container: Any, stream: Any, read: _Packets, fps: float) -> str:
+    """The warning for a file that ends before its header says (empty: none).
+
+    The header's length is trusted where the container keeps one that does not change
+    when the file is cut: the duration of MP4/MOV (with its index at the front, a cut
+    file still opens) and of Matroska/WebM, the frame count of AVI. MPEG-TS and others
+    keep none: cut short, they cannot be told from a shorter video.
+    """
+    form = str(container.format.name)
+    claim = end = 0.0
+    if (form.startswith("mov,") or form == "matroska,webm") and container.duration:
+        claim, end = container.duration / 1_000_000, read.end
+        if form.startswith("mov,"):  # from the first frame (Matroska's: from time 0)
+            claim += (container.start_time or 0) / 1_000_000
+    elif form == "avi" and stream.frames and fps > 0:
+        claim, end = read.video_start + stream.frames / fps, read.video_end
+    if not read.pts or claim - end <= TRUNCATION_MARGIN_S:
+        return ""
+    count = len(read.pts)
+    missing = (
+        f"frames {count}-{stream.frames - 1}"
+        if stream.frames > count
+        else f"frames after {count - 1}"
+    )
+    return f"{path}: ends at {end:.1f} s of its {claim:.1f} s (truncated?): {missing} missing"
 
 
 def _first_frame_rotation(path: Path) -> int:
@@ -450,76 +528,16 @@ def _upright(image: npt.NDArray[np.uint8], rotation: int) -> ImageRGB:
 def iter_frames(
     path: Path, scan: VideoScan, start: int, end: int
 ) -> Generator[DecodedFrame, None, None]:
-    """Decode frames ``start`` to ``end - 1`` (presentation order) of a scanned video.
-
-    Seeks to the keyframe at or before ``start``; falls back to decoding from the
-    beginning when the container cannot seek there exactly.
+    """Decode frames ``start`` to ``end - 1`` (presentation order) of a scanned video,
+    leaving out those that do not decode cleanly (:func:`faceripper.decoding.decode_frames`,
+    where what went wrong is told).
 
     Raises:
-        VideoError: the video cannot be opened or decoded.
+        VideoError: the video cannot be opened, or cannot be sought to ``start``.
     """
-    import av
+    from faceripper.decoding import decode_frames
 
-    container = _open(path)
-    try:
-        stream = container.streams.video[0]
-        stream.thread_type = "SLICE"
-        rotation = scan.rotation
-        if scan.seekable:
-            index_of = {pts: scan.first_index + i for i, pts in enumerate(scan.frame_pts)}
-            last_pts = scan.frame_pts[-1]
-            key = scan.keyframes[bisect.bisect_right(scan.keyframes, start) - 1]
-            if key > 0:
-                try:
-                    container.seek(
-                        scan.frame_pts[key - scan.first_index], stream=stream, backward=True
-                    )
-                except av.FFmpegError as exc:
-                    raise VideoError(f"{path}: cannot seek ({_reason(exc)})") from exc
-            sequential = key == 0
-        else:
-            index_of = {}
-            sequential = True
-        position = 0
-        started = False
-        try:
-            for frame in container.decode(stream):
-                if scan.seekable:
-                    pts = frame.pts
-                    index = index_of.get(pts) if pts is not None else None
-                    if index is None:
-                        if pts is None or pts <= last_pts:
-                            continue
-                        index = end  # after the last frame of the scan: past the range
-                else:
-                    index = position
-                    position += 1
-                if not started:
-                    started = True
-                    if index > start and not sequential:
-                        # The seek landed past the range: decode from the beginning.
-                        container.close()
-                        yield from _iter_from_start(path, scan, start, end)
-                        return
-                if index < start:
-                    continue
-                if index >= end:
-                    break
-                yield DecodedFrame(
-                    index, scan.time_s(index), frame, _frame_rotation(frame, rotation)
-                )
-            if not started and not sequential:
-                # Nothing decoded after the seek (it landed after the last keyframe).
-                container.close()
-                yield from _iter_from_start(path, scan, start, end)
-        except av.FFmpegError as exc:
-            raise VideoError(f"{path}: decoding failed ({_reason(exc)})") from exc
-    finally:
-        container.close()
-
-
-def _iter_from_start(path: Path, scan: VideoScan, start: int, end: int) -> Iterator[DecodedFrame]:
-    yield from iter_frames(path, dataclasses.replace(scan, keyframes=(0,)), start, end)
+    return decode_frames(path, scan, start, end)
 
 
 def _frame_rotation(frame: Any, default: int) -> int:

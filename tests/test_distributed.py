@@ -145,8 +145,9 @@ def test_a_unit_that_keeps_killing_workers_is_its_videos_error(
 
     videos = tmp_path / "videos"
     videos.mkdir()
+    clip = (lfw_clip["videos"] / "clip.avi").read_bytes()
     for name in ("a_good.avi", "b_crash.avi"):
-        shutil.copy(lfw_clip["videos"] / "clip.avi", videos / name)
+        (videos / name).write_bytes(clip + name.encode())  # two files, not one under two names
     monkeypatch.setattr(faceripper.pipeline, "process_segment", _crash_on_b)
     monkeypatch.setattr(cluster.scheduler, "allowed_failures", 0)  # the first death is final
     target = _target(reference_run, tmp_path)

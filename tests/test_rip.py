@@ -420,8 +420,11 @@ def test_a_video_that_crashes_its_worker_is_reported_and_the_others_finish(
 
     videos = tmp_path / "videos"
     videos.mkdir()
+    clip = (lfw_clip["videos"] / "clip.avi").read_bytes()
     for name in ("a_good.avi", "b_crash.avi", "c_good.avi"):
-        shutil.copy(lfw_clip["videos"] / "clip.avi", videos / name)
+        # The clip with its name after its end: three files (one video under three
+        # names would be ripped once).
+        (videos / name).write_bytes(clip + name.encode())
     monkeypatch.setattr(faceripper.pipeline, "process_segment", _crash_on_b)
     monkeypatch.setenv("FACERIPPER_START_METHOD", "fork")  # workers inherit the patch
     target = cached

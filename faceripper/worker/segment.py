@@ -17,18 +17,19 @@ from __future__ import annotations
 import contextlib
 import traceback
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from faceripper.decoding import Damage, decode_frames, lost_message, timed_runs
 from faceripper.detector import detect_faces_batch_scaled
 from faceripper.geometry import BoxArray
 from faceripper.images import ImageRGB
 from faceripper.models import get_models
 from faceripper.tracker import Tracker
 from faceripper.tracks import Track, frame_thumbnail, is_cut
-from faceripper.video import DecodedFrame, VideoError, iter_frames, reach
+from faceripper.video import DecodedFrame, VideoError, reach
 from faceripper.worker.decisions import finish_tracks
 from faceripper.worker.frame import _FrameState, process_frame
 from faceripper.worker.records import References, RipSettings, SegmentResult, SegmentTask
@@ -54,16 +55,18 @@ def starts_shot(
     thumbnail: npt.NDArray[np.float32],
     frame: int,
     block_frames: int,
+    after_loss: bool = False,
 ) -> bool:
     """Whether a looked-at frame is a reset point: every track ends before it.
 
     It is one when its thumbnail (:func:`faceripper.tracks.frame_thumbnail`) differs
     from the previous looked-at frame's by a shot cut (:func:`faceripper.tracks.is_cut`;
-    never when ``previous`` is None), or when ``frame`` is a multiple of
-    ``block_frames`` (:meth:`RipSettings.block_frames`). It depends on these two
-    frames alone, never on what was found in earlier ones.
+    never when ``previous`` is None), when ``frame`` is a multiple of ``block_frames``
+    (:meth:`RipSettings.block_frames`), or when the looked-at frame before it was lost
+    to damage (``after_loss``: no track goes on across a hole in the video). It depends
+    on these two frames alone, never on what was found in earlier ones.
     """
-    return frame % block_frames == 0 or is_cut(previous, thumbnail)
+    return frame % block_frames == 0 or after_loss or is_cut(previous, thumbnail)
 
 
 @dataclass
@@ -81,6 +84,20 @@ class SegmentWalk:
     #: The first and the last of them (-1: none).
     first: int = -1
     last: int = -1
+    #: The frames of ``[task.start, task.end)`` lost to damage, as ``(first, last)`` runs.
+    lost: list[tuple[int, int]] = field(default_factory=list)
+    #: What went wrong first while decoding.
+    damage: Damage = field(default_factory=Damage)
+    #: The frame after the last one decoded.
+    next: int = 0
+
+    def expect(self, index: int, start: int, end: int) -> None:
+        """Frames from the one after the last decoded up to ``index`` (excluded) are lost
+        (those within ``[start, end)`` counted)."""
+        first, last = max(self.next, start), min(index, end) - 1
+        if first <= last:
+            self.lost.append((first, last))
+        self.next = max(self.next, index + 1)
 
 
 def owned_frames(
@@ -100,19 +117,27 @@ def owned_frames(
     them), and goes on past ``task.end`` to the next segment's first reset point, at
     most to the next block (:func:`faceripper.video.reach`).
 
+    Frames of a damaged stretch of the video are left out
+    (:func:`faceripper.decoding.decode_frames`), the same ones whatever the segment; the
+    looked-at frame after a lost one is a reset point. ``walk`` gets the frames of
+    ``[task.start, task.end)`` lost and why.
+
     Raises:
-        VideoError: the video cannot be decoded.
+        VideoError: the video cannot be opened, or sought to ``task.start``.
     """
     walk = walk if walk is not None else SegmentWalk()
+    walk.next = task.start
     step = settings.frame_step(task.scan.fps)
     block = settings.block_frames(task.scan.fps)
     last = reach(task.end, task.scan.frame_count, block) if task.scan.seekable else task.end
     owning = False
     previous: npt.NDArray[np.float32] | None = None  # the last looked-at frame's thumbnail
-    frames = iter_frames(task.path, task.scan, task.start, last)
+    looked = -1  # and its index
+    frames = decode_frames(task.path, task.scan, task.start, last, walk.damage)
     with contextlib.closing(frames):
         for decoded in frames:
             index = decoded.index
+            walk.expect(index, task.start, task.end)
             walk.decoded += 1
             if index < task.end:
                 walk.planned += 1
@@ -122,8 +147,10 @@ def owned_frames(
                 return  # the next segment's first reset point, known without looking
             image = decoded.rgb()
             thumbnail = frame_thumbnail(image)
-            reset = starts_shot(previous, thumbnail, index, block)
-            previous = thumbnail
+            # Whether the looked-at frame before, one the segment decodes, was lost.
+            hole = index - step >= task.start and looked != index - step
+            reset = starts_shot(previous, thumbnail, index, block, hole)
+            previous, looked = thumbnail, index
             if index >= task.end and reset and index - step >= task.end:
                 return  # the next segment's first reset point
             owning = owning or reset
@@ -136,6 +163,8 @@ def owned_frames(
             walk.first = index if walk.first < 0 else walk.first
             walk.last = index
             yield decoded, image, reset
+    if task.scan.seekable or walk.damage.reason:
+        walk.expect(task.end, task.start, task.end)  # the frames never decoded are lost
 
 
 def process_segment(task: SegmentTask) -> SegmentResult:
@@ -156,23 +185,19 @@ def process_segment(task: SegmentTask) -> SegmentResult:
     step = settings.frame_step(task.scan.fps)
     walk = SegmentWalk()
     resets: list[int] = []  # the frames where every track ended (shot cuts, blocks)
-    damage: VideoError | None = None
     try:
         frames = owned_frames(task, settings, walk)
         with contextlib.closing(frames):
-            try:
-                for decoded, image, reset in frames:
-                    if reset or state is None:
-                        resets.append(decoded.index)
-                        _process_batch(batch, settings, references, state, result)
-                        batch = []
-                        state = _new_state(settings, result, state, finished)
-                    batch.append((decoded.index, decoded.time_s, image))
-                    if (decoded.index // step + 1) % _batch_frames(settings, image) == 0:
-                        _process_batch(batch, settings, references, state, result)
-                        batch = []
-            except VideoError as exc:
-                damage = exc  # a damaged file: what decoded before the damage is kept
+            for decoded, image, reset in frames:
+                if reset or state is None:
+                    resets.append(decoded.index)
+                    _process_batch(batch, settings, references, state, result)
+                    batch = []
+                    state = _new_state(settings, result, state, finished)
+                batch.append((decoded.index, decoded.time_s, image))
+                if (decoded.index // step + 1) % _batch_frames(settings, image) == 0:
+                    _process_batch(batch, settings, references, state, result)
+                    batch = []
         if state is not None:
             _process_batch(batch, settings, references, state, result)
             _new_state(settings, result, state, finished)  # ends the last tracks
@@ -181,19 +206,11 @@ def process_segment(task: SegmentTask) -> SegmentResult:
         finish_tracks(tracker, settings, result, references, resets)
         result.frames = walk.planned
         result.owned = (walk.first, walk.last + 1) if walk.first >= 0 else (task.end, task.end)
-        expected = task.end - task.start
-        if damage is not None and (walk.planned < expected or not task.scan.seekable):
-            # (Damage past the end is the next segment's to report.)
-            lost = task.start + walk.planned
-            message = f"{damage} at frame {lost}: frames {lost}-{task.end - 1} lost"
-            if lost > task.start:
-                message += f", frames {task.start}-{lost - 1} kept"
-            raise VideoError(message)
-        if task.scan.seekable and result.frames < expected:
-            raise VideoError(
-                f"{task.path}: frames {task.start}-{task.end}: only {result.frames} of "
-                f"{expected} frames could be decoded (truncated or corrupt video)"
-            )
+        if walk.lost:
+            # A damaged file: the frames decoded are kept, those lost named (damage past
+            # the end is the next segment's to report).
+            lost = timed_runs(task.scan, walk.lost)
+            raise VideoError(lost_message(task.path, walk.damage.reason, lost))
     except VideoError as exc:
         result.frames = walk.planned
         result.error = str(exc)
