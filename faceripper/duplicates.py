@@ -146,3 +146,12 @@ def _digest(path: Path) -> str:
         while chunk := file.read(SAMPLE_BYTES * 4):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def ripped_once(videos: Sequence[V], held: Collection[str], warn: Callable[[str], None]) -> list[V]:
+    """``videos`` but the copies of another (:func:`unique_videos`), each copy dropped
+    warned about (one line naming both files)."""
+    kept, duplicates = unique_videos(videos, held)
+    for duplicate in duplicates:
+        warn(duplicate.line())
+    return kept

@@ -40,7 +40,7 @@ from faceripper.commit import Committer
 from faceripper.config import DEFAULT_LABEL_FORMAT, Config, class_folders
 from faceripper.corrections import Learned, ReconcileReport, prepare_run, with_learned
 from faceripper.decoding import merge_lost
-from faceripper.duplicates import unique_videos
+from faceripper.duplicates import ripped_once
 from faceripper.engines import prepare_engine
 from faceripper.errors import UsageError
 from faceripper.pool import Cluster, WorkerPool
@@ -312,15 +312,12 @@ def rip(
         restart,
     )
     run_refs = with_learned(run_refs, learned)
-    state = RipProgress(videos_total=len(videos))
     renamed = {p.label: f for p, f in zip(config.people, folders, strict=True) if f != p.label}
     with Dataset(
         target, fingerprint, blurry_dir=blurry_dir, restart=restart, folders=renamed
     ) as dataset:
-        videos, duplicates = unique_videos(videos, {key for key, _, _ in dataset.done})
-        for duplicate in duplicates:
-            warn(duplicate.line())
-        state.videos_total = len(videos)
+        videos = ripped_once(videos, {key for key, _, _ in dataset.done}, warn)
+        state = RipProgress(videos_total=len(videos))
         committer = Committer(dataset, config, settings, max_per_video, learned)
         pool = WorkerPool(threads, start_method, (settings, run_refs), cluster)
         schedule = _Schedule(pool, committer, videos, settings, segment_frames, state, progress)
