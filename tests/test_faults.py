@@ -581,8 +581,8 @@ def test_the_same_video_under_two_names_is_ripped_once_and_resuming_keeps_the_fi
 
 
 def _errors(stderr: bytes) -> list[str]:
-    """The lines of ``stderr`` but the notes (the clip's refs name Alex Lacamoire, who is
-    not in it: ``note: alex_lacamoire: no face saved ...``)."""
+    """The lines of ``stderr`` but the notes (the clip's refs name Alex Lacamoire, seen
+    in it only small, at the piano: ``note: alex_lacamoire: no face saved ...``)."""
     return [x for x in stderr.decode().splitlines() if not x.startswith("note: ")]
 
 

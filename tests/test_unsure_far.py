@@ -137,7 +137,7 @@ def _track_held(name: str, distances: list[float], frame: int) -> PendingTrack:
 
 
 def test_a_person_with_no_crop_and_nothing_to_show_is_named(hamilton, tmp_path):
-    # Alex Lacamoire is referenced but not in the clip: named, not silently absent.
+    # Alex Lacamoire is referenced but seen only small, at the piano: named, not silently absent.
     args = ["rip", "--refs", str(hamilton["refs"]), "--video", str(hamilton["video"])]
     result = run_cli([*args, "--target-dir", str(tmp_path / "faces"), "--threads", "1"])
     assert result.exit_code == 0, result.stderr
