@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import pickle
 import shutil
@@ -32,11 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from faceripper.geometry import iou
 from faceripper.testing import Truth, evaluate
-from faceripper.unsure import PER_SHEET, Candidate
+from faceripper.unsure import PER_SHEET, Candidate, journal_candidates
 
 
 @dataclass
@@ -126,27 +122,12 @@ def per_person(video: Video, rows: Sequence[dict[str, str]], min_size: int) -> d
 def candidates(target: Path) -> dict[str, list[Candidate]]:
     """Each person's candidates, in the order of their sheet (the first PER_SHEET)."""
     found: dict[str, list[Candidate]] = {}
-    for line in (target / ".faceripper-journal.jsonl").read_text().splitlines():
-        data = json.loads(line)
-        for person, entry in data.get("unsure", {}).items():
-            found.setdefault(person, []).extend(Candidate.from_json(c) for c in entry["candidates"])
+    for candidate in journal_candidates(target):
+        found.setdefault(candidate.person, []).append(candidate)
     return {
         p: sorted(c, key=lambda c: (c.distance, c.video, c.frame, c.face))[:PER_SHEET]
         for p, c in found.items()
     }
-
-
-def identity_of(truth: Truth, candidate: Candidate) -> str:
-    """Whose face the candidate is, by the truth (IoU >= 0.4), or '' (no face)."""
-    faces = truth.in_frame(candidate.frame)
-    if not faces:
-        return ""
-    box = np.array([candidate.box_trbl], dtype=np.int64)
-    overlaps = [
-        float(iou(np.array([[f.top, f.right, f.bottom, f.left]]), box)[0, 0]) for f in faces
-    ]
-    best = int(np.argmax(overlaps))
-    return faces[best].identity if overlaps[best] >= 0.4 else ""
 
 
 def scores(video: Video, rows: Sequence[dict[str, str]], min_size: int) -> str:
@@ -179,7 +160,7 @@ def measure(video: Video, args: argparse.Namespace) -> dict[str, Any]:
     true_count = total = 0
     for person, listed in shown.items():
         identity = video.label_to_identity.get(person, person)  # absent: in no frame
-        truths = [identity_of(video.truth, c) == identity for c in listed]
+        truths = [video.truth.identity_at(c.frame, c.box_trbl) == identity for c in listed]
         total += len(listed)
         true_count += sum(truths)
         if any(truths):

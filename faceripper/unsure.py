@@ -31,6 +31,7 @@ person with no crop in the dataset and nothing to show gets a notice too
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Collection, Mapping, Sequence
@@ -43,6 +44,7 @@ import numpy as np
 from faceripper.config import Config
 from faceripper.fileio import atomic_write_bytes
 from faceripper.heldback import Adoption, Anchor, PendingTrack
+from faceripper.journal import JOURNAL_NAME
 from faceripper.video import video_id
 from faceripper.words import counted
 from faceripper.writer import crop_name, is_crop_name
@@ -496,6 +498,18 @@ def _prune(
             crops.rmdir()
     if not any(unsure_dir.iterdir()):
         unsure_dir.rmdir()
+
+
+def journal_candidates(target: Path) -> list[Candidate]:
+    """The candidates the journal of ``target`` records, video by video, in its order."""
+    journal = target / JOURNAL_NAME
+    entries = [json.loads(line) for line in journal.read_text(encoding="utf-8").splitlines()]
+    return [
+        Candidate.from_json(c)
+        for entry in entries
+        for person in entry.get("unsure", {}).values()
+        for c in person["candidates"]
+    ]
 
 
 def unsure_dir_for(target: Path) -> Path:

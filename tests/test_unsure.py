@@ -10,7 +10,6 @@ none is saved.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -19,13 +18,21 @@ import numpy as np
 import pytest
 
 from faceripper.config import Config, Person
-from faceripper.geometry import iou
 from faceripper.heldback import Adoption, Anchor, PendingTrack
 from faceripper.refcache import EncodeSettings
 from faceripper.references import encode_reference_file
 from faceripper.testing import evaluate
 from faceripper.testing.sitcom import Sitcom, build_sitcom
-from faceripper.unsure import PER_VIDEO, Candidate, Notice, Tally, VideoUnsure, report, trim
+from faceripper.unsure import (
+    PER_VIDEO,
+    Candidate,
+    Notice,
+    Tally,
+    VideoUnsure,
+    journal_candidates,
+    report,
+    trim,
+)
 from faceripper.worker import FaceHit
 from faceripper.writer import read_manifest
 
@@ -63,25 +70,6 @@ def first_run(clip: Sitcom, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     return {"base": base, "result": result}
 
 
-def _identity(clip: Sitcom, candidate: Candidate) -> str:
-    """Who the candidate's face is, by the clip's truth (IoU >= 0.4)."""
-    faces = clip.truth.in_frame(candidate.frame)
-    box = np.array([candidate.box_trbl], dtype=np.int64)
-    best = max(faces, key=lambda r: iou(np.array([[r.top, r.right, r.bottom, r.left]]), box)[0, 0])
-    return best.identity
-
-
-def _candidates(target: Path) -> list[Candidate]:
-    lines = [json.loads(x) for x in (target / ".faceripper-journal.jsonl").read_text().splitlines()]
-    return [
-        Candidate.from_json(c)
-        for line in lines
-        if "unsure" in line
-        for entry in line["unsure"].values()
-        for c in entry["candidates"]
-    ]
-
-
 def test_raj_gets_a_notice_and_his_candidates_outside_the_dataset(clip, first_run):
     result, base = first_run["result"], first_run["base"]
     assert result.exit_code == 0, result.stderr
@@ -98,11 +86,12 @@ def test_raj_gets_a_notice_and_his_candidates_outside_the_dataset(clip, first_ru
     assert f"to {clip.refs / 'raj'}/" in note
     # Outside the dataset: no class folder but the people's.
     assert sorted(p.name for p in target.iterdir() if p.is_dir()) == ["sheldon"]
-    candidates = _candidates(target)
+    candidates = journal_candidates(target)
     assert candidates and all(c.person == "raj" and c.kind == "held" for c in candidates)
     assert all((base / "faces-review" / "unsure" / c.file).is_file() for c in candidates)
     assert all(0.4 < c.distance <= 0.5 for c in candidates)
-    assert _identity(clip, candidates[0]) == "raj"  # the suggestion is Raj, not Stuart
+    first = candidates[0]
+    assert clip.truth.identity_at(first.frame, first.box_trbl) == "raj"  # Raj, not Stuart
     # Resumed with nothing left to do, with one worker: the same notice, the same sheet.
     again = _rip(clip, clip.refs, target, "--threads", "1")
     assert again.exit_code == 0 and note in again.stderr.splitlines()
@@ -116,7 +105,8 @@ def test_a_candidate_added_as_a_reference_saves_raj_and_nobody_wrong(clip, first
     shutil.copytree(base / "faces-review", tmp_path / "faces-review")
     refs = tmp_path / "refs"
     shutil.copytree(clip.refs, refs)
-    first = next(c for c in _candidates(target) if _identity(clip, c) == "raj")
+    shown = journal_candidates(target)
+    first = next(c for c in shown if clip.truth.identity_at(c.frame, c.box_trbl) == "raj")
     shutil.copy(tmp_path / "faces-review" / "unsure" / first.file, refs / "raj")
     # The aligned crop is a usable reference photo.
     checked = run_cli(["check-refs", "--refs", str(refs)])
@@ -232,6 +222,6 @@ def test_a_dask_cluster_run_names_raj_and_shows_the_same_faces(clip, first_run, 
     notes = [x for x in result.stderr.splitlines() if x.startswith("note: raj: ")]
     expected = [x for x in first_run["result"].stderr.splitlines() if x.startswith("note: raj: ")]
     assert [n.split(" -> ")[0] for n in notes] == [n.split(" -> ")[0] for n in expected]
-    assert _candidates(tmp_path / "faces") == _candidates(local / "faces")
+    assert journal_candidates(tmp_path / "faces") == journal_candidates(local / "faces")
     files = sorted(p.name for p in (tmp_path / "faces-review" / "unsure" / "raj").iterdir())
     assert files == sorted(p.name for p in (local / "faces-review" / "unsure" / "raj").iterdir())

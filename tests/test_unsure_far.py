@@ -8,7 +8,6 @@ back, so Raj has none, and his tracks become notes-only candidates (within 0.5).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -16,10 +15,17 @@ import numpy as np
 import pytest
 
 from faceripper.config import Config, Person
-from faceripper.geometry import iou
 from faceripper.heldback import Adoption, PendingTrack
 from faceripper.testing.sitcom import Sitcom, build_sitcom
-from faceripper.unsure import PER_VIDEO, Candidate, Notice, Tally, VideoUnsure, report
+from faceripper.unsure import (
+    PER_VIDEO,
+    Candidate,
+    Notice,
+    Tally,
+    VideoUnsure,
+    journal_candidates,
+    report,
+)
 from faceripper.worker import FaceHit
 from faceripper.writer import read_manifest
 
@@ -44,25 +50,6 @@ def clip(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Sitcom:
     )
 
 
-def _identity(clip: Sitcom, candidate: Candidate) -> str:
-    """Who the candidate's face is, by the clip's truth (the face its box overlaps most)."""
-    faces = clip.truth.in_frame(candidate.frame)
-    box = np.array([candidate.box_trbl], dtype=np.int64)
-    best = max(faces, key=lambda r: iou(np.array([[r.top, r.right, r.bottom, r.left]]), box)[0, 0])
-    return best.identity
-
-
-def _candidates(target: Path) -> list[Candidate]:
-    lines = [json.loads(x) for x in (target / ".faceripper-journal.jsonl").read_text().splitlines()]
-    return [
-        Candidate.from_json(c)
-        for line in lines
-        if "unsure" in line
-        for entry in line["unsure"].values()
-        for c in entry["candidates"]
-    ]
-
-
 def _rip(clip: Sitcom, target: Path, *extra: str) -> object:
     args = ["rip", "--refs", str(clip.refs), "--video", str(clip.video), "--target-dir"]
     return run_cli([*args, str(target), "--min-size", "80", "--tolerance", "0.3", *extra])
@@ -85,10 +72,10 @@ def test_raj_with_nothing_held_back_gets_a_note_and_crops_stay_the_same(
     assert "tracks too far to hold back at 0.4" in notes[0] or (
         "1 track too far to hold back at 0.4" in notes[0]
     )
-    candidates = [c for c in _candidates(base / "faces") if c.person == "raj"]
+    candidates = [c for c in journal_candidates(base / "faces") if c.person == "raj"]
     assert candidates and all(c.kind == "far" for c in candidates)
     assert all(0.4 < c.distance <= 0.5 for c in candidates)
-    assert all(_identity(clip, c) == "raj" for c in candidates)
+    assert all(clip.truth.identity_at(c.frame, c.box_trbl) == "raj" for c in candidates)
     assert (base / "faces-review" / "unsure" / "raj.png").is_file()
     # Resumed: the same note from the journal.
     again = _rip(clip, base / "faces", "--threads", "1")
@@ -175,6 +162,6 @@ def test_a_dask_cluster_run_shows_the_same_far_candidates(clip, far_run, tmp_pat
     ) as cluster:
         result = _rip(clip, tmp_path / "faces", "--scheduler", cluster.scheduler_address)
     assert result.exit_code == 0, result.stderr
-    far = [c for c in _candidates(tmp_path / "faces") if c.kind == "far"]
-    assert far and far == [c for c in _candidates(base / "faces") if c.kind == "far"]
+    far = [c for c in journal_candidates(tmp_path / "faces") if c.kind == "far"]
+    assert far and far == [c for c in journal_candidates(base / "faces") if c.kind == "far"]
     assert tree_digest(tmp_path / "faces") == tree_digest(base / "faces")

@@ -97,6 +97,18 @@ class Truth:
         """The faces of one frame (empty when it has none)."""
         return self._by_frame.get(frame, ())
 
+    def identity_at(
+        self, frame: int, box_trbl: tuple[int, int, int, int], iou_threshold: float = 0.4
+    ) -> str:
+        """Whose face ``box_trbl`` (top, right, bottom, left) is in ``frame``: the face it
+        overlaps most, if by at least ``iou_threshold``; ``""`` for none."""
+        faces = self.in_frame(frame)
+        if not faces:
+            return ""
+        overlaps = iou(as_boxes([box_trbl]), as_boxes([f.box for f in faces]))[0]
+        best = int(np.argmax(overlaps))
+        return faces[best].identity if overlaps[best] >= iou_threshold else ""
+
     def write_csv(self, path: Path) -> None:
         """Write the rows as CSV with the header :data:`TRUTH_COLUMNS`."""
         with Path(path).open("w", newline="", encoding="utf-8") as handle:
