@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from faceripper.testing import PlacedFace, Shot, load_face_sources, render_video, truth_path
+from faceripper.testing.sitcom import Sitcom, build_sitcom
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -175,3 +176,23 @@ def cached(reference_run: Path, tmp_path: Path) -> Path:
     reads it there): a run that is not about encoding the references skips it."""
     shutil.copy(reference_run.parent / "refs.npz", tmp_path / "refs.npz")
     return tmp_path / "faces"
+
+
+@pytest.fixture(scope="session")
+def raj_sitcom(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Sitcom:
+    """A sitcom clip (face-api.js crops) where Raj is never matched with confidence: draw 6
+    gives Raj raj3.png and Sheldon sheldon2.png as references; Stuart is a stranger."""
+    return build_sitcom(
+        testdata / "face-api.js",
+        tmp_path_factory.mktemp("raj_sitcom"),
+        seed=3,
+        draw=6,
+        characters=("raj", "sheldon", "stuart"),
+        strangers=("stuart",),
+        n_shots=4,
+        invisible_cuts=0,
+        frames_per_shot=(10, 12),
+        people_per_shot=(2, 2),
+        blur_probability=0.0,
+        frame_size=(640, 360),
+    )

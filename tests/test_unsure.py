@@ -22,7 +22,7 @@ from faceripper.heldback import Adoption, Anchor, PendingTrack
 from faceripper.refcache import EncodeSettings
 from faceripper.references import encode_reference_file
 from faceripper.testing import evaluate
-from faceripper.testing.sitcom import Sitcom, build_sitcom
+from faceripper.testing.sitcom import Sitcom
 from faceripper.unsure import (
     PER_VIDEO,
     Candidate,
@@ -40,22 +40,8 @@ from conftest import run_cli
 
 
 @pytest.fixture(scope="module")
-def clip(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Sitcom:
-    # draw 6 gives Raj raj3.png and Sheldon sheldon2.png as references.
-    return build_sitcom(
-        testdata / "face-api.js",
-        tmp_path_factory.mktemp("unsure"),
-        seed=3,
-        draw=6,
-        characters=("raj", "sheldon", "stuart"),
-        strangers=("stuart",),
-        n_shots=4,
-        invisible_cuts=0,
-        frames_per_shot=(10, 12),
-        people_per_shot=(2, 2),
-        blur_probability=0.0,
-        frame_size=(640, 360),
-    )
+def clip(raj_sitcom: Sitcom) -> Sitcom:
+    return raj_sitcom
 
 
 def _rip(clip: Sitcom, refs: Path, target: Path, *extra: str) -> object:

@@ -16,7 +16,7 @@ import pytest
 
 from faceripper.config import Config, Person
 from faceripper.heldback import Adoption, PendingTrack
-from faceripper.testing.sitcom import Sitcom, build_sitcom
+from faceripper.testing.sitcom import Sitcom
 from faceripper.unsure import (
     PER_VIDEO,
     Candidate,
@@ -33,21 +33,8 @@ from conftest import run_cli, tree_digest
 
 
 @pytest.fixture(scope="module")
-def clip(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Sitcom:
-    return build_sitcom(
-        testdata / "face-api.js",
-        tmp_path_factory.mktemp("unsurefar"),
-        seed=3,
-        draw=6,
-        characters=("raj", "sheldon", "stuart"),
-        strangers=("stuart",),
-        n_shots=4,
-        invisible_cuts=0,
-        frames_per_shot=(10, 12),
-        people_per_shot=(2, 2),
-        blur_probability=0.0,
-        frame_size=(640, 360),
-    )
+def clip(raj_sitcom: Sitcom) -> Sitcom:
+    return raj_sitcom
 
 
 def _rip(clip: Sitcom, target: Path, *extra: str) -> object:
