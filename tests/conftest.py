@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +198,34 @@ def raj_sitcom(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Sitc
         blur_probability=0.0,
         frame_size=(640, 360),
     )
+
+
+IN_CI = os.environ.get("CI", "").strip().lower() == "true"
+DISTRIBUTED_REASON = 'needs the distributed extra: pip install -e ".[distributed]"'
+
+
+def distributed_package() -> Any:
+    """The ``distributed`` package: the test is skipped without it, except in CI."""
+    if IN_CI:
+        import distributed
+
+        return distributed
+    return pytest.importorskip("distributed", reason=DISTRIBUTED_REASON)
+
+
+@contextlib.contextmanager
+def local_cluster(**options: Any) -> Iterator[Any]:
+    """A Dask cluster on this machine: two single-threaded worker processes (``options``
+    change that). Without a dashboard a scheduler still serves HTTP (health checks), by
+    default on port 8787 of every interface, where a second cluster or any other program
+    moves it with a warning: a free port of 127.0.0.1 instead."""
+    settings: dict[str, Any] = {
+        "n_workers": 2,
+        "threads_per_worker": 1,
+        "processes": True,
+        "host": "127.0.0.1",
+        "dashboard_address": None,
+        "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+    }
+    with distributed_package().LocalCluster(**(settings | options)) as cluster:
+        yield cluster

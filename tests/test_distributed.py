@@ -22,41 +22,21 @@ import pytest
 
 from faceripper.writer import read_manifest
 
-from conftest import rip_args, run_cli, tree_digest
+from conftest import IN_CI, distributed_package, local_cluster, rip_args, run_cli, tree_digest
 
 pytestmark = pytest.mark.slow
-
-IN_CI = os.environ.get("CI", "").strip().lower() == "true"
-REASON = 'needs the distributed extra: pip install -e ".[distributed]"'
-
-
-#: Without a dashboard a scheduler still serves HTTP (health checks), by default on port
-#: 8787 of every interface: a second cluster, or any other program there, moves it with a
-#: warning. A free port of 127.0.0.1 instead.
-NO_FIXED_PORT = {"dashboard_address": "127.0.0.1:0"}
 
 
 @pytest.fixture(scope="module")
 def dask() -> Any:
     """The ``distributed`` package (the test is skipped without it, except in CI)."""
-    if IN_CI:
-        import distributed
-
-        return distributed
-    return pytest.importorskip("distributed", reason=REASON)
+    return distributed_package()
 
 
 @pytest.fixture(scope="module")
 def cluster(dask) -> Any:
     """A scheduler (in this process) and two single-threaded worker processes."""
-    with dask.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        scheduler_kwargs=NO_FIXED_PORT,
-    ) as local:
+    with local_cluster() as local:
         yield local
 
 
@@ -333,15 +313,8 @@ def test_tls_cluster_with_client_certificates(dask, reference_run, lfw_clip, tmp
     ]
     # One worker with two threads: it must still run one unit at a time (dlib's detector
     # is not thread-safe), and say so.
-    with dask.LocalCluster(
-        n_workers=1,
-        threads_per_worker=2,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        scheduler_kwargs=NO_FIXED_PORT,
-        protocol="tls://",
-        security=security,
+    with local_cluster(
+        n_workers=1, threads_per_worker=2, protocol="tls://", security=security
     ) as secure:
         address = secure.scheduler_address
         assert address.startswith("tls://")

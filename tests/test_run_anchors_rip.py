@@ -13,7 +13,6 @@ the first video's view ``_0002`` again: the run's gallery saves him; Kim, never.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from faceripper.testing import (
 )
 from faceripper.writer import JOURNAL_NAME, Dataset, read_manifest
 
-from conftest import clip_rip_args, run_cli, tree_digest
+from conftest import clip_rip_args, local_cluster, run_cli, tree_digest
 
 pytestmark = pytest.mark.slow
 
@@ -174,18 +173,7 @@ def test_resuming_with_the_other_setting_is_refused(run, with_gallery, tmp_path)
 
 def test_a_dask_cluster_run_equals_the_local_run(run, with_gallery, tmp_path):
     """The run's gallery lives in the client (the committer): the workers never see it."""
-    if os.environ.get("CI", "").strip().lower() == "true":
-        import distributed as dask
-    else:
-        dask = pytest.importorskip("distributed", reason="needs the distributed extra")
-    with dask.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-    ) as cluster:
+    with local_cluster() as cluster:
         target = tmp_path / "faces"
         result = run_cli(args(run, target, "--scheduler", cluster.scheduler_address))
     assert result.exit_code == 0, result.stderr

@@ -36,7 +36,7 @@ from faceripper.unsure import (
 from faceripper.worker import FaceHit
 from faceripper.writer import read_manifest
 
-from conftest import run_cli
+from conftest import local_cluster, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -198,11 +198,8 @@ def test_video_unsure_counts_and_bounds_the_candidates(tmp_path):
 @pytest.mark.slow
 def test_a_dask_cluster_run_names_raj_and_shows_the_same_faces(clip, first_run, tmp_path):
     """The video step runs in the client: the notes and candidates are a local run's."""
-    distributed = pytest.importorskip("distributed")
     local = first_run["base"]
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as cluster:
+    with local_cluster() as cluster:
         result = _rip(clip, clip.refs, tmp_path / "faces", "--scheduler", cluster.scheduler_address)
     assert result.exit_code == 0, result.stderr
     notes = [x for x in result.stderr.splitlines() if x.startswith("note: raj: ")]

@@ -29,7 +29,7 @@ from faceripper.unsure import (
 from faceripper.worker import FaceHit
 from faceripper.writer import read_manifest
 
-from conftest import run_cli, tree_digest
+from conftest import local_cluster, run_cli, tree_digest
 
 
 @pytest.fixture(scope="module")
@@ -142,11 +142,8 @@ def test_far_candidates_are_shown_only_for_a_person_without_crops(tmp_path):
 
 @pytest.mark.slow
 def test_a_dask_cluster_run_shows_the_same_far_candidates(clip, far_run, tmp_path):
-    distributed = pytest.importorskip("distributed")
     base, _ = far_run
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as cluster:
+    with local_cluster() as cluster:
         result = _rip(clip, tmp_path / "faces", "--scheduler", cluster.scheduler_address)
     assert result.exit_code == 0, result.stderr
     far = [c for c in journal_candidates(tmp_path / "faces") if c.kind == "far"]
