@@ -29,6 +29,7 @@ from faceripper.testing import (
     render_video,
     truth_path,
 )
+from faceripper.words import counted
 from faceripper.writer import JOURNAL_NAME, Dataset, read_manifest
 
 from conftest import clip_rip_args, local_cluster, run_cli, tree_digest
@@ -104,6 +105,7 @@ def with_gallery(run, tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("with") / "faces"
     result = run_cli(args(run, target, "--threads", "2"))
     assert result.exit_code == 0, result.stderr
+    (target.parent / "stdout.txt").write_text(result.stdout)  # beside the dataset
     return target
 
 
@@ -126,7 +128,11 @@ def test_the_second_videos_person_is_saved_thanks_to_the_first(run, with_gallery
     assert off["ep2.avi"].appearances_found == 0  # the video alone refuses Lance
     assert on["ep2.avi"].appearances_found == 1  # the run's gallery saves him
     adapted = {Path(r["adapted"]).name: r for r in journal(with_gallery) if "adapted" in r}
-    assert adapted["ep2.avi"]["counts"].get("adapt_run_anchors", 0) >= 1
+    lent = adapted["ep2.avi"]["counts"].get("adapt_run_anchors", 0)
+    assert lent >= 1
+    given = "given their person by earlier videos"  # the summary says how many
+    assert f"{counted(lent, 'track')} {given}" in (with_gallery.parent / "stdout.txt").read_text()
+    assert f"0 tracks {given}" in result.stdout
     assert adapted["ep1.avi"]["gallery"]  # what the first video adds, for a resumed run
     assert not any("gallery" in r for r in journal(off_target))
 
