@@ -126,6 +126,11 @@ def _from_keyframe(
                 at = index_of[packet.pts]
             if packet.size and getattr(packet, "is_corrupt", False) and at >= origin:
                 damage.note("a corrupt packet")
+                # The frames before it that the decoder holds (B-frames) are clean; a
+                # packet past the scan's last frame is one the end of the file cut.
+                past = packet.pts is not None and packet.pts > last_pts
+                before = index_of.get(packet.pts, end if past else at + 1)
+                yield from _drain(stream, scan, index_of, (origin, at, before), span)
                 return at
             try:
                 frames = stream.decode(packet)
@@ -152,10 +157,47 @@ def _from_keyframe(
                     rotation = _video._frame_rotation(frame, scan.rotation)
                     yield DecodedFrame(index, scan.time_s(index), frame, rotation)
         if packets.failed:
+            yield from _drain(stream, scan, index_of, (origin, at, at + 1), span)
             return at
     finally:
         container.close()
     return None
+
+
+def _drain(
+    stream: Any,
+    scan: VideoScan,
+    index_of: dict[int, int],
+    at: tuple[int, int, int],
+    span: tuple[int, int],
+) -> Iterator[DecodedFrame]:
+    """The pictures the decoder still holds when a packet is refused unread (a corrupt
+    packet, a read error: nothing damaged went into the decoder), decoded from the clean
+    packets before it: with B-frames, the last frames before the damage (a file cut short
+    lost its last two frames here, and was then said to be damaged).
+
+    ``at``: the keyframe decoded from, the frame of the last packet read, and the first
+    frame not taken (the damaged one): only frames before it, and before the keyframe
+    decoding starts again from (decoded afresh there), so the frames lost stay one
+    stretch from the damaged frame to the next keyframe."""
+    import av
+
+    origin, damaged, before = at
+    start, end = span
+    after = bisect.bisect_right(scan.keyframes, max(damaged, origin))
+    until = min(end, before, scan.keyframes[after] if after < len(scan.keyframes) else end)
+    try:
+        frames = stream.decode(None)
+    except av.FFmpegError:
+        return
+    for frame in frames:
+        index = index_of.get(frame.pts) if frame.pts is not None else None
+        if index is None or index < max(origin, start):
+            continue
+        if index >= until or getattr(frame, "is_corrupt", False):
+            return
+        rotation = _video._frame_rotation(frame, scan.rotation)
+        yield DecodedFrame(index, scan.time_s(index), frame, rotation)
 
 
 #: How far before a keyframe the second seek to it goes, in frames (more than any

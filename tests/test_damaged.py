@@ -214,6 +214,28 @@ def test_a_file_cut_short_is_scanned_to_its_end_with_a_warning(clips, name):
     assert [read_index(f.rgb()) for f in frames] == list(range(count))
 
 
+def test_a_file_cut_short_with_b_frames_loses_no_frame_it_holds(tmp_path):
+    """The end of the file cuts through a packet (corrupt): the decoder still holds the
+    last frames before it (B-frames reorder them); they are the file's, and decoded.
+    Before, frames 57-58 of 59 were lost and the segment said the video was damaged."""
+    whole, cut = tmp_path / "b.mp4", tmp_path / "cut_b.mp4"
+    options = {"g": str(GOP), "keyint_min": str(GOP), "sc_threshold": "0", "bf": "3"}
+    frames = noisy_frames()[:100]
+    write_video(whole, frames, options=options, container_options={"movflags": "faststart"})
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    scan = scan_video(cut)
+    assert scan.truncated and 50 <= scan.frame_count < 100
+    decoded = list(decode_frames(cut, scan, 0, scan.frame_count))
+    assert [f.index for f in decoded] == list(range(scan.frame_count))
+    assert [read_index(f.rgb()) for f in decoded] == list(range(scan.frame_count))
+    settings = RipSettings(reset_frames=30)
+    for plan in ([(0, scan.frame_count)], plan_segments(scan, 20, 8, 30)):
+        owned, lost = walk(cut, plan, settings)
+        assert not lost, plan  # a warning only, no frame lost (no error, exit code 0)
+        assert [i for i, _ in owned] == list(range(scan.frame_count))
+
+
 def test_a_cut_mpeg_ts_keeps_no_length_to_compare_with(clips):
     # MPEG-TS keeps no length in a header: cut short, it is a shorter video.
     assert not scan_video(clips["cut_clip.ts"]).truncated
