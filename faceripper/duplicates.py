@@ -51,10 +51,16 @@ class Duplicate:
         >>> a, b = VideoInput(Path("v/a.mp4"), "a.mp4"), VideoInput(Path("v/b.mp4"), "b.mp4")
         >>> Duplicate(b, a).line()
         'v/b.mp4: the same video as v/a.mp4, skipped'
+        >>> Duplicate(b, a, held=True).line()  # doctest: +NORMALIZE_WHITESPACE
+        'v/b.mp4: the same video as v/a.mp4, skipped (its crops from an earlier run stay in
+        the dataset: rip with --restart to have them once)'
         """
         text = f"{self.skipped.path}: the same video as {self.kept.path}, skipped"
         if self.held:
-            text += " (its crops from an earlier run stay in the dataset)"
+            text += (
+                " (its crops from an earlier run stay in the dataset: rip with --restart to"
+                " have them once)"
+            )
         return text
 
 
