@@ -137,6 +137,13 @@ def check_header(
         raise UsageError(f"{path}: not a faceripper journal")
     old = header.get("settings", {})
     changed = sorted(k for k in set(old) | set(settings) if old.get(k) != settings.get(k))
+    unknown = [k for k in changed if k not in old]
+    if unknown:
+        raise SettingsChangedError(
+            f"{target}: made by an older faceripper, without the "
+            f"{'settings' if len(unknown) > 1 else 'setting'} {', '.join(unknown)}; use "
+            "--restart to redo it with this version, or choose another --target-dir"
+        )
     if changed == ["references_sha256"]:
         raise SettingsChangedError(
             f"{target}: made with other reference photos (a photo was added, removed or "

@@ -183,11 +183,18 @@ def test_check_header_refuses_a_foreign_journal_and_changed_settings(tmp_path: P
     header = {"format": JOURNAL_FORMAT, "settings": {"tolerance": 0.4, "size": 256}}
     check_header(path, header, {"tolerance": 0.4, "size": 256}, tmp_path)
     with pytest.raises(SettingsChangedError) as caught:
-        check_header(path, header, {"tolerance": 0.5, "size": 256, "every": 2}, tmp_path)
+        check_header(path, header, {"tolerance": 0.5, "size": 128}, tmp_path)
     assert str(caught.value) == (
-        f"{tmp_path}: made by a run with other settings (every: None -> 2, "
+        f"{tmp_path}: made by a run with other settings (size: 256 -> 128, "
         "tolerance: 0.4 -> 0.5); rerun with the same options, use --restart to start "
         "over, or choose another --target-dir"
+    )
+    # A setting the journal does not know: made before that setting existed.
+    with pytest.raises(SettingsChangedError) as caught:
+        check_header(path, header, {"tolerance": 0.5, "size": 256, "run_anchors": True}, tmp_path)
+    assert str(caught.value) == (
+        f"{tmp_path}: made by an older faceripper, without the setting run_anchors; use "
+        "--restart to redo it with this version, or choose another --target-dir"
     )
     # --blur 80 moves the floor it implies to two thirds of 80: shown as a person reads it
     header = {"format": JOURNAL_FORMAT, "settings": {"blur_threshold": 75.0, "blur_floor": 50.0}}
