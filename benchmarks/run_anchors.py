@@ -40,8 +40,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from faceripper.images import is_image_name
 from faceripper.testing import evaluate
@@ -87,6 +90,27 @@ class RunSet:
     min_size: int
 
 
+def _cached(path: Path, make: Callable[[], Any]) -> Any:
+    """What ``make`` built, pickled at ``path`` by an earlier run if it is there."""
+    if path.is_file():
+        return pickle.loads(path.read_bytes())
+    made = make()
+    path.write_bytes(pickle.dumps(made))
+    return made
+
+
+def _episode(videos: Path, refs: Path, stem: str, built: Any) -> Episode:
+    """A generated video (a ``Footage`` or ``Sitcom``) as an episode of the run: its video
+    copied into ``videos`` as ``stem``, its references (the same for every episode) into
+    ``refs``."""
+    name = f"{stem}{built.video.suffix}"
+    if not (videos / name).is_file():
+        shutil.copy(built.video, videos / name)
+    if not refs.is_dir():
+        shutil.copytree(built.refs, refs)
+    return Episode(name, built.truth, dict(built.label_to_identity))
+
+
 def footage_set(
     testdata: Path, work: Path, targets: list[str], stranger: str, seeds: list[int], absent: str
 ) -> RunSet:
@@ -98,21 +122,14 @@ def footage_set(
     shown = [t for t in targets if t != absent]
     for index, seed in enumerate(seeds):
         folder = work / f"seed{seed}"
-        cached = folder / "footage.pickle"
-        if cached.is_file():
-            footage = pickle.loads(cached.read_bytes())
-        else:
-            footage = build_footage(
-                testdata / "lfw_dev", folder, seed=seed, targets=shown, stranger=stranger,
-                **MOVING,  # type: ignore[arg-type]
-            )  # fmt: skip
-            cached.write_bytes(pickle.dumps(footage))
-        name = f"ep{index + 1}-seed{seed}.mp4"
-        if not (videos / name).is_file():
-            shutil.copy(footage.video, videos / name)
-        if not refs.is_dir():
-            shutil.copytree(footage.refs, refs)
-        episodes.append(Episode(name, footage.truth, dict(footage.label_to_identity)))
+        footage = _cached(
+            folder / "footage.pickle",
+            partial(
+                build_footage, testdata / "lfw_dev", folder, seed=seed, targets=shown,
+                stranger=stranger, **MOVING,  # type: ignore[arg-type]
+            ),
+        )  # fmt: skip
+        episodes.append(_episode(videos, refs, f"ep{index + 1}-seed{seed}", footage))
     if absent and not (refs / absent).is_dir():
         # The absent person's reference: their most typical photo, as when shown.
         folder = testdata / "lfw_dev" / absent
@@ -132,18 +149,11 @@ def sitcom_set(testdata: Path, work: Path, draw: int, seeds: list[int]) -> RunSe
     refs = work / "refs"
     for index, seed in enumerate(seeds):
         folder = work / f"seed{seed}"
-        cached = folder / "sitcom.pickle"
-        if cached.is_file():
-            sitcom = pickle.loads(cached.read_bytes())
-        else:
-            sitcom = build_sitcom(testdata / "face-api.js", folder, seed=seed, draw=draw)
-            cached.write_bytes(pickle.dumps(sitcom))
-        name = f"ep{index + 1}-seed{seed}{sitcom.video.suffix}"
-        if not (videos / name).is_file():
-            shutil.copy(sitcom.video, videos / name)
-        if not refs.is_dir():
-            shutil.copytree(sitcom.refs, refs)
-        episodes.append(Episode(name, sitcom.truth, dict(sitcom.label_to_identity)))
+        sitcom = _cached(
+            folder / "sitcom.pickle",
+            partial(build_sitcom, testdata / "face-api.js", folder, seed=seed, draw=draw),
+        )
+        episodes.append(_episode(videos, refs, f"ep{index + 1}-seed{seed}", sitcom))
     return RunSet(videos, refs, episodes, 100)
 
 
