@@ -4,7 +4,7 @@
 to the reference); this one follows rip's own decisions. It runs rip's worker over the
 whole video of ``benchmarks/identity.py`` as one segment (``--no-dedupe``, ``--min-size``),
 keeps every track it hands to the video-adaptive step (its faces, encodings, distances and
-decision from the references), replays that step (:func:`faceripper.adaptive.decide_video`,
+decision from the references), replays that step (:func:`faceripper.wide.decide`,
 as :func:`faceripper.commit` calls it) and puts every eligible face (a target, not blurred
 on purpose, at least ``--min-size`` in the truth) down to the first cause that explains a
 miss:
@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from faceripper import adaptive, heldback, worker
+from faceripper import adaptive, heldback, wide, worker
 from faceripper.clustering import track_distances
 from faceripper.config import config_from_refs
 from faceripper.geometry import as_boxes, iou
@@ -148,7 +148,7 @@ def replay(data: dict[str, Any], tolerance: float, trust_references: bool) -> No
     """The video-adaptive step on the worker's own held-back tracks and anchors, as rip
     runs it (sets each held-back track's ``adoption``, ``summary`` and ``median``)."""
     pending: list[heldback.PendingTrack] = data["pending"]
-    decided = adaptive.decide_video(
+    decided = wide.decide(
         pending,
         heldback.merge_anchors([data["anchors"]]),
         len(data["names"]),

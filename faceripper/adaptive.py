@@ -63,7 +63,9 @@ The rule (a second step per video, after all its segments):
    ``corroborated``). One shot kept on the references' word (a look-alike of an absent
    ``p`` shown once within the tolerance) lends nothing.
 
-Adopted tracks do not become anchors (no drift from one adoption to the next).
+Adopted tracks do not become anchors (no drift from one adoption to the next). Tracks
+past the held-back window but within 0.2 of it are decided by shared views alone
+(:mod:`faceripper.wide`).
 
 Before all this, within each track (:func:`own_core`): a track whose faces vary, some
 matched with confidence and the others past the tolerance (a head turning), keeps its
@@ -362,6 +364,7 @@ def shared_views(
     n_people: int,
     tolerance: float,
     reasons: Sequence[str] = SHARED_REASONS,
+    slack: float = REFERENCE_SLACK,
 ) -> list[Adoption]:
     """Step 3b: a held-back track that shows a view of ``p`` that ``p``'s anchors show.
 
@@ -387,7 +390,8 @@ def shared_views(
       for ``p``, else the one with more shared faces, else the earlier.
 
     ``reasons``: the decisions it may overturn (:data:`SHARED_REASONS`;
-    :mod:`faceripper.runanchors` adds ``no anchor``).
+    :mod:`faceripper.runanchors` adds ``no anchor``); ``slack``: the references allow
+    ``p`` within ``tolerance`` + this (:mod:`faceripper.wide`: 0.2).
 
     Returns:
         ``decisions``, with the tracks so lent ``p``.
@@ -407,7 +411,7 @@ def shared_views(
         person = track.decided if track.decided >= 0 else int(np.argmin(people))
         if (
             person in track.excluded
-            or float(track.ref_distance[person]) > tolerance + REFERENCE_SLACK
+            or float(track.ref_distance[person]) > tolerance + slack
             or float(people[person]) > float(people.min())
         ):
             continue

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from faceripper import adaptive, heldback, runanchors, spool, unsure
+from faceripper import heldback, runanchors, spool, unsure, wide
 from faceripper.config import Config
 from faceripper.corrections import Learned, judge
 from faceripper.video import video_id
@@ -193,7 +193,8 @@ def adapt_video(
 
     Reads the spools of its segments twice, one at a time: first their anchors (bounded
     per person) and the summaries of their held-back tracks (a few encodings each, no
-    crops), which are decided together (:func:`faceripper.adaptive.decide_video`); then
+    crops), which are decided together (:func:`faceripper.adaptive.decide_video`, and those
+    past its window by shared views: :func:`faceripper.wide.decide`); then
     their crops, written segment by segment, so memory holds no crop beyond one
     segment's. With the run's ``gallery`` (``settings.run_anchors``), the anchors of the
     run's earlier videos decide the tracks the video leaves undecided
@@ -215,7 +216,7 @@ def adapt_video(
             yield anchors
 
     anchors = heldback.merge_anchors(anchors_of_spools())
-    decided = adaptive.decide_video(
+    decided = wide.decide(
         summaries, anchors, n_people, settings.tolerance, trust_references=settings.trust_references
     )
     added: dict[str, str] = {}
@@ -236,7 +237,8 @@ def adapt_video(
         start += size
         for track, decision in zip(pending, decisions, strict=True):
             counts[f"adapt_{decision.reason.replace(' ', '_')}"] += 1
-            doubts.add(track, decision)
+            if decision.reason != wide.REASON:  # its notes-only record speaks for it
+                doubts.add(track, decision)
             if decision.person < 0:
                 continue
             adopted = SegmentResult(-1, hits=list(heldback.adopted_hits(track, decision)))

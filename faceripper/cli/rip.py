@@ -260,6 +260,7 @@ def _report(summary: Any) -> None:
     out.print(table)
     counts = summary.counts
     adopted = counts["adapt_adopted"] + counts["adapt_shared_view"] + counts["adapt_corroborated"]
+    held = counts["tracks_pending"] + counts["tracks_wide"]  # past the window too
     out.print(
         f"{counted(summary.frames, 'frame')} ({summary.frames_this_run} this run, "
         f"{summary.seconds:.1f} s); faces detected {counts['detected']}, "
@@ -270,7 +271,7 @@ def _report(summary: Any) -> None:
         f"{counted(counts['whole_frame_searches'], 'frame')} searched whole, "
         f"{counted(counts['followed'], 'face')} followed, "
         f"{counted(counts['deduplicated'], 'near duplicate')} skipped, "
-        f"{adopted} of {counted(counts['tracks_pending'], 'borderline track')} adopted "
+        f"{adopted} of {counted(held, 'borderline track')} adopted "
         f"from their video, {counted(counts['adapt_run_anchors'], 'track')} given their "
         "person by earlier videos, "
         f"{counted(counts['adapt_no_anchor'], 'track')} refused for want "

@@ -201,8 +201,10 @@ def collect_adaptive(
     its borderline tracks and its tracks decided without a face matched with confidence
     for the video's second step (:mod:`faceripper.adaptive`). A track of the last kind
     keeps its :func:`faceripper.adaptive.view_distance` to its person's ``references``.
-    For the notes only, the tracks nearest a person beyond the held-back window are kept
-    too, a few a person with one crop each (:mod:`faceripper.worker.notes`)."""
+    A track nearest a person past the held-back window, within the notes' window, is
+    held back too, for a shared view only (:mod:`faceripper.wide`); for the notes only,
+    the nearest of those are kept as well, a few a person with one crop each
+    (:mod:`faceripper.worker.notes`)."""
     n_people = references.n_people
     spans = [(t.observations[0].frame, t.observations[-1].frame) for t in tracks]
     far: list[tuple[int, heldback.PendingTrack]] = []  # for the notes only
@@ -228,9 +230,9 @@ def collect_adaptive(
             result.counts["tracks_pending"] += 1
         else:
             noted = notes.notes_person(median, decision.reason, n_people, settings.tolerance)
-            if noted < 0 or noted in _sharing(decisions, spans, first, last):
+            excluded = _sharing(decisions, spans, first, last)
+            if noted < 0 or noted in excluded:
                 continue
-            excluded = []
         hits = _track_hits(track, -1, float("nan"), settings, result)
         by_frame = {o.frame: o.distances for o in encoded}
         pending = heldback.PendingTrack(
@@ -245,10 +247,11 @@ def collect_adaptive(
             decided=decision.person,
             best=_view_distance(encodings, decision.person, settings, references),
         )
-        if noted < 0:
-            result.pending.append(pending)
-        elif (shown := notes.for_notes(pending, noted)) is not None:
-            far.append((noted, shown))
+        result.pending.append(pending)  # past the window: for a shared view (faceripper.wide)
+        if noted >= 0:
+            result.counts["tracks_wide"] += 1
+            if (shown := notes.for_notes(pending, noted)) is not None:
+                far.append((noted, shown))
     result.pending += notes.nearest_per_person(far)
 
 
