@@ -40,10 +40,10 @@ LANCE, HU, KIM = "Lance_Armstrong", "Hu_Jintao", "Kim_Hong-up"
 PEOPLE = {"lance": LANCE, "hu": HU}
 
 
-@pytest.fixture(scope="module")
-def run(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def render_run(testdata: Path, base: Path, confident_first: bool = True) -> dict[str, Path]:
+    """The two videos (``ep1.avi``, ``ep2.avi``: Lance confident, then borderline; the
+    other way round without ``confident_first``), the references, the truths."""
     lfw = testdata / "lfw_dev"
-    base = tmp_path_factory.mktemp("runanchors")
     for label, person, photo in (("lance", LANCE, "0008"), ("hu", HU, "0005")):
         (base / "refs" / label).mkdir(parents=True)
         shutil.copy(lfw / person / f"{person}_{photo}.jpg", base / "refs" / label)
@@ -67,18 +67,22 @@ def run(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
     kim = load_face_sources(lfw / KIM, identity=KIM)[0]
     hu = PlacedFace(face(HU, "0008"), (330, 180), (326, 184), 100, 100)
     stranger = PlacedFace(kim, (310, 180), (316, 176), 100, 100, is_target=False)
-    videos = {
-        "ep1.avi": [lance("0005", ("0002",), (0.7,), 24), Shot(12, (hu,), (60, 140, 90), 3)],
-        "ep2.avi": [
-            lance("0001", ("0002", "0007"), (0.33, 0.67), 30),
-            Shot(12, (stranger,), (120, 90, 150), 4),
-        ],
-    }
+    confident = [lance("0005", ("0002",), (0.7,), 24), Shot(12, (hu,), (60, 140, 90), 3)]
+    borderline = [
+        lance("0001", ("0002", "0007"), (0.33, 0.67), 30),
+        Shot(12, (stranger,), (120, 90, 150), 4),
+    ]
+    order = (confident, borderline) if confident_first else (borderline, confident)
     (base / "videos").mkdir()
-    for name, shots in videos.items():
+    for name, shots in zip(("ep1.avi", "ep2.avi"), order, strict=True):
         render_video(base / "videos" / name, shots, (640, 360), fps=30.0)
         truth_path(base / "videos" / name).rename(base / f"{name}.truth.csv")
     return {"base": base, "refs": base / "refs", "videos": base / "videos"}
+
+
+@pytest.fixture(scope="module")
+def run(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return render_run(testdata, tmp_path_factory.mktemp("runanchors"))
 
 
 def args(run: dict[str, Path], target: Path, *extra: str) -> list[str]:
