@@ -10,8 +10,9 @@ gap with one pass at the run's end, the same rule and bars:
    undecided for a reason :func:`faceripper.runanchors.lend` may overturn
    (:data:`faceripper.runanchors.REASONS`), whose nearest person by the references is
    within the tolerance plus :data:`faceripper.heldback.REFERENCE_SLACK` and not excluded
-   from them, at most :data:`PER_PERSON` per person and video (the nearest to the
-   person's references first), are written with their crops to the video's *kept spool*
+   from them, at most :data:`PER_PERSON` per person and video spanning at most
+   :data:`PER_PERSON_FRAMES` frames (the nearest to the person's references first; a
+   track that does not fit is not kept), are written with their crops to the video's *kept spool*
    (``.faceripper-adapt-late-<video id>.npz``, :data:`PREFIX`) beside the video's
    anchors and the spans of the tracks its step gave a person.
 2. **The run's end** (:func:`lend_kept`, after the last video's step, only when every
@@ -39,8 +40,11 @@ from faceripper.heldback import REFERENCE_SLACK, Adoption, Anchor, PendingTrack
 from faceripper.runanchors import REASONS, lend
 from faceripper.video import video_id
 
-#: Kept tracks per person and video at most (disk bounded: each keeps its crops).
+#: Kept tracks per person and video at most ...
 PER_PERSON = 16
+#: ... spanning at most this many frames together (a track has a crop a frame at most:
+#: disk and memory bounded, about 10 MB per person and video at 20 KB a crop).
+PER_PERSON_FRAMES = 512
 #: The reason of a track lent at the run's end.
 REASON = "later anchors"
 #: The kept spools' names (under the writer's spool prefix: ``--restart`` clears them).
@@ -71,7 +75,15 @@ def keepable(
         if person in track.excluded or distance > tolerance + REFERENCE_SLACK:
             continue
         by_person.setdefault(person, []).append((distance, k))
-    return {k for found in by_person.values() for _, k in sorted(found)[:PER_PERSON]}
+    kept: set[int] = set()
+    for found in by_person.values():
+        frames = 0
+        for _, k in sorted(found)[:PER_PERSON]:  # the nearest to the references first
+            span = pending[k].last_frame - pending[k].first_frame + 1
+            if frames + span <= PER_PERSON_FRAMES:
+                kept.add(k)
+                frames += span
+    return kept
 
 
 class Keeper:
