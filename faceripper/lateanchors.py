@@ -21,7 +21,7 @@ gap with one pass at the run's end, the same rule and bars:
    :func:`faceripper.runanchors.lend` (:func:`faceripper.adaptive.shared_views`, its
    bars unchanged: the video's own anchors, and the tracks given a person there, count
    as in its step). Reason :data:`REASON`. The crops are written by the run's one
-   writer; a journal line per revisited video (``{"adapted": video, "late": true,
+   writer; a journal line per video given crops (``{"adapted": video, "late": true,
    "counts": ...}``) makes the pass resumable, and the kept spool is deleted then.
 """
 

@@ -450,14 +450,16 @@ class Dataset:
 
     def finish_late(self, video: str, counts: Counter[str], kept: Path) -> None:
         """Make the crops the run's end lent one video durable, record it (an ``adapted``
-        line marked ``late``, :mod:`faceripper.lateanchors`), drop its kept spool."""
+        line marked ``late``, :mod:`faceripper.lateanchors`; none when it lent nothing),
+        drop its kept spool."""
         assert self._manifest is not None
-        self._manifest.flush(durable=True)
-        line = {"adapted": video, "late": True, "counts": dict(counts)}
-        self._append_journal(json.dumps(line, ensure_ascii=False))
+        if counts:
+            self._manifest.flush(durable=True)
+            line = {"adapted": video, "late": True, "counts": dict(counts)}
+            self._append_journal(json.dumps(line, ensure_ascii=False))
+            self.late.add(video)
+            self.adapt_counts.update(counts)
         kept.unlink(missing_ok=True)
-        self.late.add(video)
-        self.adapt_counts.update(counts)
 
     def _unadapted_faces(self) -> set[tuple[str, int, str]]:
         """``(video, frame, face)`` of spooled tracks whose video is not adapted yet, or
