@@ -11,12 +11,19 @@ with the whole run's gallery, saves him there; Kim, never.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from test_run_anchors_rip import args, journal, render_run, scores
+from test_run_anchors_rip import (
+    args,
+    assert_one_thread_gives,
+    interrupt,
+    journal,
+    render_run,
+    resume,
+    rip_two_threads,
+    with_and_without,
+)
 
 from faceripper import lateanchors
 from faceripper.words import counted
@@ -34,22 +41,11 @@ def run(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
 
 @pytest.fixture(scope="module")
 def late(run, tmp_path_factory) -> Path:
-    target = tmp_path_factory.mktemp("late") / "faces"
-    result = run_cli(args(run, target, "--threads", "2"))
-    assert result.exit_code == 0, result.stderr
-    (target.parent / "stdout.txt").write_text(result.stdout)
-    return target
+    return rip_two_threads(run, tmp_path_factory.mktemp("late") / "faces")
 
 
 def test_the_first_videos_person_is_saved_at_the_runs_end(run, late, tmp_path):
-    on = scores(run, late)
-    off_target = tmp_path / "off"
-    result = run_cli(args(run, off_target, "--no-run-anchors"))
-    assert result.exit_code == 0, result.stderr
-    off = scores(run, off_target)
-    for metrics in (*on.values(), *off.values()):
-        print(metrics.as_dict())
-        assert metrics.wrong_identity == 0 and metrics.unmatched == 0  # Kim: never
+    on, off, _ = with_and_without(run, late, tmp_path / "off")
     assert off["ep1.avi"].appearances_found == 0  # the video alone refuses Lance
     assert on["ep1.avi"].appearances_found == 1  # the second video's anchors save him
     rows = read_manifest(late / "manifest.csv")
@@ -58,7 +54,7 @@ def test_the_first_videos_person_is_saved_at_the_runs_end(run, late, tmp_path):
     def second(target: Path) -> set[str]:
         return {r["path"] for r in read_manifest(target / "manifest.csv") if "ep2" in r["path"]}
 
-    assert second(late) == second(off_target)  # the last video: nothing later to see
+    assert second(late) == second(tmp_path / "off")  # the last video: nothing later to see
     lines = [r for r in journal(late) if r.get("late")]
     assert [Path(r["adapted"]).name for r in lines] == ["ep1.avi"]
     lent = lines[0]["counts"]["adapt_later_anchors"]
@@ -66,16 +62,13 @@ def test_the_first_videos_person_is_saved_at_the_runs_end(run, late, tmp_path):
     stdout = (late.parent / "stdout.txt").read_text()
     assert f"and {counted(lent, 'track')} by later ones" in stdout
     assert not lateanchors.kept_spools(late)  # deleted once journaled
-    assert not any(r.get("late") for r in journal(off_target))
+    assert not any(r.get("late") for r in journal(tmp_path / "off"))
 
 
 def test_one_thread_a_kill_in_the_pass_and_dask_give_the_same_dataset(
     run, late, tmp_path, monkeypatch
 ):
-    one = tmp_path / "one"
-    result = run_cli(args(run, one, "--threads", "1"))
-    assert result.exit_code == 0, result.stderr
-    assert tree_digest(one) == tree_digest(late)
+    assert_one_thread_gives(run, tmp_path / "one", late)
     # Killed in the run's end, the crops written, no journal line: the resumed run drops
     # them, revisits the kept tracks again and writes the same crops.
     target = tmp_path / "resumed"
@@ -85,21 +78,12 @@ def test_one_thread_a_kill_in_the_pass_and_dask_give_the_same_dataset(
         raise KeyboardInterrupt  # kill -9: crops and rows written, no journal line
 
     monkeypatch.setattr(Dataset, "finish_late", die)
-    try:
-        interrupted = run_cli(args(run, target, "--threads", "2"))
-        assert interrupted.exit_code != 0
-    except KeyboardInterrupt:
-        pass
+    interrupt(run, target)
     monkeypatch.setattr(Dataset, "finish_late", finish)
     assert any("ep1" in r["path"] for r in read_manifest(target / "manifest.csv"))
     assert len(lateanchors.kept_spools(target)) == 1
     assert not any(r.get("late") for r in journal(target))
-    resumed = subprocess.run(
-        [sys.executable, "-m", "faceripper", *args(run, target, "--threads", "2")],
-        capture_output=True,
-        timeout=300,
-    )
-    assert resumed.returncode == 0, resumed.stderr.decode()
+    resume(run, target)
     assert tree_digest(target) == tree_digest(late)
     assert [r for r in journal(target) if r.get("late")] == [
         r for r in journal(late) if r.get("late")

@@ -104,24 +104,35 @@ def journal(target: Path) -> list[dict]:
     return [json.loads(line) for line in lines[1:]]
 
 
-@pytest.fixture(scope="module")
-def with_gallery(run, tmp_path_factory) -> Path:
-    target = tmp_path_factory.mktemp("with") / "faces"
+def rip_two_threads(run: dict[str, Path], target: Path) -> Path:
+    """``rip -j 2`` into ``target``; its stdout beside the dataset (``stdout.txt``)."""
     result = run_cli(args(run, target, "--threads", "2"))
     assert result.exit_code == 0, result.stderr
-    (target.parent / "stdout.txt").write_text(result.stdout)  # beside the dataset
+    (target.parent / "stdout.txt").write_text(result.stdout)
     return target
 
 
-def test_the_second_videos_person_is_saved_thanks_to_the_first(run, with_gallery, tmp_path):
-    on = scores(run, with_gallery)
-    off_target = tmp_path / "off"
+def with_and_without(run: dict[str, Path], target: Path, off_target: Path) -> tuple:
+    """The scores of ``target`` and of a ``--no-run-anchors`` run into ``off_target``
+    (with its stdout), neither with a wrong person nor Kim."""
+    on = scores(run, target)
     result = run_cli(args(run, off_target, "--no-run-anchors"))
     assert result.exit_code == 0, result.stderr
     off = scores(run, off_target)
     for metrics in (*on.values(), *off.values()):
         print(metrics.as_dict())
         assert metrics.wrong_identity == 0 and metrics.unmatched == 0  # Kim: never
+    return on, off, result.stdout
+
+
+@pytest.fixture(scope="module")
+def with_gallery(run, tmp_path_factory) -> Path:
+    return rip_two_threads(run, tmp_path_factory.mktemp("with") / "faces")
+
+
+def test_the_second_videos_person_is_saved_thanks_to_the_first(run, with_gallery, tmp_path):
+    off_target = tmp_path / "off"
+    on, off, stdout = with_and_without(run, with_gallery, off_target)
     # The first video has no earlier one: the same crops either way.
     assert tree_digest(with_gallery / "lance") != tree_digest(off_target / "lance")
 
@@ -137,16 +148,13 @@ def test_the_second_videos_person_is_saved_thanks_to_the_first(run, with_gallery
     assert lent >= 1
     given = "given their person by earlier videos"  # the summary says how many
     assert f"{counted(lent, 'track')} {given}" in (with_gallery.parent / "stdout.txt").read_text()
-    assert f"0 tracks {given}" in result.stdout
+    assert f"0 tracks {given}" in stdout
     assert adapted["ep1.avi"]["gallery"]  # what the first video adds, for a resumed run
     assert not any("gallery" in r for r in journal(off_target))
 
 
 def test_one_thread_and_a_resume_give_the_same_dataset(run, with_gallery, tmp_path, monkeypatch):
-    one = tmp_path / "one"
-    result = run_cli(args(run, one, "--threads", "1"))
-    assert result.exit_code == 0, result.stderr
-    assert tree_digest(one) == tree_digest(with_gallery)
+    assert_one_thread_gives(run, tmp_path / "one", with_gallery)
     # Killed in the second video's step: the resumed run reads the first video's gallery
     # back from the journal, and decides the second video as the uninterrupted run did.
     target = tmp_path / "resumed"
@@ -158,20 +166,37 @@ def test_one_thread_and_a_resume_give_the_same_dataset(run, with_gallery, tmp_pa
         return finish(self, video, *rest, **kwargs)
 
     monkeypatch.setattr(Dataset, "finish_adapt", die)
+    interrupt(run, target)
+    monkeypatch.undo()
+    assert [Path(r["adapted"]).name for r in journal(target) if "adapted" in r] == ["ep1.avi"]
+    resume(run, target)
+    assert tree_digest(target) == tree_digest(with_gallery)
+
+
+def assert_one_thread_gives(run: dict[str, Path], target: Path, expected: Path) -> None:
+    """``rip -j 1`` into ``target`` writes the dataset ``expected`` holds."""
+    result = run_cli(args(run, target, "--threads", "1"))
+    assert result.exit_code == 0, result.stderr
+    assert tree_digest(target) == tree_digest(expected)
+
+
+def interrupt(run: dict[str, Path], target: Path) -> None:
+    """``rip -j 2`` into ``target``, where a patched method raises KeyboardInterrupt."""
     try:
         interrupted = run_cli(args(run, target, "--threads", "2"))
         assert interrupted.exit_code != 0
     except KeyboardInterrupt:
         pass
-    monkeypatch.undo()
-    assert [Path(r["adapted"]).name for r in journal(target) if "adapted" in r] == ["ep1.avi"]
+
+
+def resume(run: dict[str, Path], target: Path) -> None:
+    """The same ``rip -j 2`` again, in a process of its own (nothing patched)."""
     resumed = subprocess.run(
         [sys.executable, "-m", "faceripper", *args(run, target, "--threads", "2")],
         capture_output=True,
         timeout=300,
     )
     assert resumed.returncode == 0, resumed.stderr.decode()
-    assert tree_digest(target) == tree_digest(with_gallery)
 
 
 def test_resuming_with_the_other_setting_is_refused(run, with_gallery, tmp_path):
