@@ -11,6 +11,7 @@ with the whole run's gallery, saves him there; Kim, never.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,23 @@ def test_a_rerun_of_a_finished_target_changes_nothing(run, late, tmp_path):
     assert tree_digest(late) == before
     after = (late / ".faceripper-journal.jsonl").read_text().splitlines()
     assert [json.loads(x) for x in after] == [json.loads(x) for x in lines]
+
+
+def test_a_later_run_adding_a_video_does_not_revisit_the_finished_ones(run, tmp_path):
+    """The documented choice: the run's end revisits only the videos of its own run (a
+    finished run's kept tracks went when it ended)."""
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(run["videos"] / "ep1.avi", alone)  # the same key: ep1.avi
+    target = tmp_path / "faces"
+    result = run_cli(args({**run, "videos": alone}, target, "--threads", "1"))
+    assert result.exit_code == 0, result.stderr
+    assert not read_manifest(target / "manifest.csv")  # nothing of Lance's: no anchor
+    assert not lateanchors.kept_spools(target)  # the run ended: nothing kept
+    result = run_cli(args(run, target, "--threads", "1"))
+    assert result.exit_code == 0, result.stderr
+    rows = read_manifest(target / "manifest.csv")
+    assert {(Path(r["video"]).name, r["label"]) for r in rows} == {
+        ("ep2.avi", "lance"),
+        ("ep2.avi", "hu"),
+    }
