@@ -25,6 +25,9 @@ The runs (``--set``, repeatable):
     python benchmarks/run_anchors.py --set cast --set absent -- "--no-dedupe" \\
         "--no-dedupe --no-run-anchors"
 
+``--order 231`` gives the videos in that order (``--video``, one by one) instead of the
+folder's (``--video-dir``): a video sees the anchors of those before it.
+
 ``--keep`` keeps each run's target (``WORK/<set>/faces<TAG>-<index>``, ``--tag``) for
 comparing manifests (e.g. ``--no-run-anchors`` with an older version's run).
 """
@@ -204,6 +207,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the targets")
     parser.add_argument("--tag", default="", help="the targets are WORK/<set>/faces<TAG>-<index>")
+    parser.add_argument(
+        "--order", help="the videos' order in the run, e.g. 231 (default: 123, the folder's)"
+    )
     parser.add_argument("runs", nargs="*", default=[""], help="extra rip options per run")
     args = parser.parse_args()
     print("| set | options | video | crops | precision | frame recall | appearances covered "
@@ -211,11 +217,15 @@ def main() -> int:
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for name in args.sets or ["cast"]:
         run = build(name, args.testdata, args.work)
+        given = ["--video-dir", str(run.videos)]
+        if args.order:
+            order = [run.episodes[int(i) - 1].name for i in args.order]
+            given = [a for name in order for a in ("--video", str(run.videos / name))]
         for index, extra in enumerate(args.runs):
             target = args.work / name / f"faces{args.tag}-{index}"
             command = [
                 sys.executable, "-m", "faceripper", "rip", "--refs", str(run.refs),
-                "--video-dir", str(run.videos), "--target-dir", str(target),
+                *given, "--target-dir", str(target),
                 "--min-size", str(run.min_size), "--threads", str(args.threads), "--restart",
                 *shlex.split(extra),
             ]  # fmt: skip

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from faceripper import heldback, runanchors, spool, unsure, wide
+from faceripper import heldback, lateanchors, runanchors, spool, unsure, wide
 from faceripper.config import Config
 from faceripper.corrections import Learned, judge
 from faceripper.video import video_id
@@ -63,6 +63,9 @@ class Committer:
         # The run's gallery: the anchors of the videos adapted so far, this run's and
         # (from the journal) an earlier run's on the same target, in commit order.
         self.gallery = runanchors.gallery_of(dataset.gallery) if settings.run_anchors else None
+        # With it, the tracks the videos leave undecided wait for the run's end
+        # (faceripper.lateanchors); not under --max-per-video (thinned at each video's end).
+        self.keep = self.gallery is not None and not max_per_video
 
     @property
     def waiting(self) -> int:
@@ -137,7 +140,9 @@ class Committer:
         if self.settings.adapt and key not in dataset.adapted and key not in self._incomplete:
             # Every segment is finished (a broken video's too: its decode errors are
             # final), so a resumed run decides exactly what an uninterrupted one does.
-            adapt_video(dataset, key, self.config, self.settings, self.learned, self.gallery)
+            adapt_video(
+                dataset, key, self.config, self.settings, self.learned, self.gallery, self.keep
+            )
             folder = unsure.unsure_dir_for(dataset.target)
             people = dataset.unsure.get(key, {})
             unsure.trim(dataset.unsure, self.config, dataset.folders, folder, people)
@@ -146,6 +151,20 @@ class Committer:
         if self.max_per_video and key not in dataset.pruned:
             removed = dataset.prune_video(key, self._frame_counts[key], self.max_per_video)
             self.counts["over_limit"] += removed
+
+    def finish_run(self) -> None:
+        """The run's end, once every video is finished: the whole run's gallery lends the
+        tracks the videos kept (:mod:`faceripper.lateanchors`), one video at a time."""
+        if self.gallery is None or self._incomplete:
+            return  # the next run, which finishes them, revisits the kept tracks
+        gallery = self.gallery.anchors(self.learned)
+        n_people, dataset = len(self.config.people), self.dataset
+        for path in lateanchors.kept_spools(dataset.target):
+            video, lent = lateanchors.lend_kept(path, gallery, n_people, self.settings.tolerance)
+            counts: Counter[str] = Counter()
+            for track, adoption in lent:
+                write_adopted(dataset, video, track, adoption, self.config, self.learned, counts)
+            dataset.finish_late(video, counts, path)
 
 
 def write_hit(
@@ -188,6 +207,7 @@ def adapt_video(
     settings: RipSettings,
     learned: Learned | None = None,
     gallery: runanchors.Gallery | None = None,
+    keep: bool = False,
 ) -> None:
     """The video-adaptive step of one finished video (:mod:`faceripper.adaptive`).
 
@@ -199,7 +219,9 @@ def adapt_video(
     segment's. With the run's ``gallery`` (``settings.run_anchors``), the anchors of the
     run's earlier videos decide the tracks the video leaves undecided
     (:func:`faceripper.runanchors.lend`), and this video's anchors then join the gallery
-    (their faces added go into its journal line). Deterministic: a run killed before
+    (their faces added go into its journal line); with ``keep``, the tracks still
+    undecided that the run's later videos may lend wait in a kept spool for the run's end
+    (:mod:`faceripper.lateanchors`). Deterministic: a run killed before
     :meth:`Dataset.finish_adapt` repeats it to the same crops.
     """
     spools = dataset.spools(video_key)
@@ -226,6 +248,9 @@ def adapt_video(
             summaries, anchors, decided, earlier, n_people, settings.tolerance
         )
         added = runanchors.to_json(gallery.add(anchors))
+    keeper = None
+    if keep and gallery is not None:
+        keeper = lateanchors.Keeper(summaries, anchors, decided, n_people, settings.tolerance)
     counts: Counter[str] = Counter()
     doubts = unsure.VideoUnsure(video_key, config, dataset.folders, anchors)
     start = 0
@@ -235,16 +260,33 @@ def adapt_video(
         pending = [t for t in pending if not t.notes_only]
         decisions = decided[start : start + size]
         start += size
-        for track, decision in zip(pending, decisions, strict=True):
-            counts[f"adapt_{decision.reason.replace(' ', '_')}"] += 1
+        for index, (track, decision) in enumerate(zip(pending, decisions, strict=True)):
             if decision.reason != wide.REASON:  # its notes-only record speaks for it
                 doubts.add(track, decision)
-            if decision.person < 0:
-                continue
-            adopted = SegmentResult(-1, hits=list(heldback.adopted_hits(track, decision)))
-            for hit, corrected in judge(learned, video_key, adopted):
-                write_hit(dataset, video_key, hit, config, corrected)
-                counts["adapted_crops" if track.decided < 0 else "confirmed_crops"] += 1
-            counts.update(adopted.counts)
+            if keeper is not None:
+                keeper.offer(start - size + index, track)
+            write_adopted(dataset, video_key, track, decision, config, learned, counts)
     doubts.write(unsure.unsure_dir_for(dataset.target))
+    if keeper is not None:
+        keeper.save(dataset.target, video_key)
     dataset.finish_adapt(video_key, counts, doubts.to_json(), added)
+
+
+def write_adopted(
+    dataset: Dataset,
+    video_key: str,
+    track: heldback.PendingTrack,
+    decision: heldback.Adoption,
+    config: Config,
+    learned: Learned | None,
+    counts: Counter[str],
+) -> None:
+    """Count a held-back track's decision and, when it gives a person, write its crops."""
+    counts[f"adapt_{decision.reason.replace(' ', '_')}"] += 1
+    if decision.person < 0:
+        return
+    adopted = SegmentResult(-1, hits=list(heldback.adopted_hits(track, decision)))
+    for hit, corrected in judge(learned, video_key, adopted):
+        write_hit(dataset, video_key, hit, config, corrected)
+        counts["adapted_crops" if track.decided < 0 else "confirmed_crops"] += 1
+    counts.update(adopted.counts)

@@ -1,7 +1,9 @@
 """The run journal ``T/.faceripper-journal.jsonl``: the run's settings, then one line per
 finished segment (:class:`SegmentRecord`), thinned video (``{"pruned": video}``) or
 adapted video (``{"adapted": video, "counts": ..., "gallery": ...}``; ``gallery``: the
-faces it adds to the run's gallery, :mod:`faceripper.runanchors`), each appended durably."""
+faces it adds to the run's gallery, :mod:`faceripper.runanchors`; ``{"adapted": video,
+"late": true, "counts": ...}``: the crops the run's end gave it,
+:mod:`faceripper.lateanchors`), each appended durably."""
 
 from __future__ import annotations
 

@@ -432,7 +432,8 @@ class _Schedule:
         self.warn: Callable[[str], None] = log.warning
 
     def run(self) -> None:
-        """Schedule until every video is planned and every segment committed."""
+        """Schedule until every video is planned and every segment committed, then end
+        the run (:meth:`Committer.finish_run`: no unit is in flight then)."""
         while True:
             quarantine = bool(self.suspects) or any(
                 kind.startswith("suspect") for kind, _ in self.in_flight.values()
@@ -446,6 +447,7 @@ class _Schedule:
                 if self.next_plan >= len(self.videos) and not (
                     self.ready or self.plans or self.suspects or self.committer.waiting
                 ):
+                    self.committer.finish_run()
                     return
                 continue
             self._collect()

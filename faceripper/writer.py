@@ -8,6 +8,8 @@ Layout of a target folder ``T``::
     T/.faceripper.lock                           held while a run is writing
     T/.faceripper-adapt-<id>-<start>-<end>.npz   a finished segment's borderline tracks,
                                                  until its video's second step is done
+    T/.faceripper-adapt-late-<id>.npz            a video's tracks left undecided, kept for
+                                                 the run's end (faceripper.lateanchors)
     <T>-blurry/<label>/...                       blurry crops (--save-blurry), outside T
 
 Run state lives in files at ``T``'s root, never in folders, because Keras'
@@ -29,7 +31,11 @@ the adopted crops written, and one journal line ``{"adapted": video}`` commits t
 (with the faces the video adds to the run's gallery, :mod:`faceripper.runanchors`);
 only then are the spool files deleted. On resume, manifest rows of a video not yet
 adapted that belong to its spooled tracks are dropped with their files: the step runs
-again, deterministically, to the same result.
+again, deterministically, to the same result. The tracks a video's step kept for the
+run's end (:mod:`faceripper.lateanchors`) are written to their kept spool before that
+journal line, and revisited after the run's last video: crops, then one line ``{"adapted":
+video, "late": true}``, then the kept spool's deletion; on resume, rows of kept tracks
+without that line are dropped with their files in the same way.
 """
 
 from __future__ import annotations
@@ -220,6 +226,8 @@ class Dataset:
     #: The faces each adapted video added to the run's gallery, in journal order
     #: (:mod:`faceripper.runanchors`).
     gallery: list[dict[str, Any]] = field(default_factory=list)
+    #: Videos whose kept tracks the run's end revisited (:mod:`faceripper.lateanchors`).
+    late: set[str] = field(default_factory=set)
     _lock: TargetLock | None = None
     _manifest: ManifestFile | None = None
 
@@ -302,7 +310,7 @@ class Dataset:
                     self.pruned.add(str(data["pruned"]))
                     continue
                 if "adapted" in data:
-                    self.adapted.add(str(data["adapted"]))
+                    (self.late if data.get("late") else self.adapted).add(str(data["adapted"]))
                     self.adapt_counts.update(data.get("counts", {}))
                     if data.get("unsure"):
                         self.unsure[str(data["adapted"])] = data["unsure"]
@@ -440,12 +448,27 @@ class Dataset:
         self.adapted.add(video)
         self.adapt_counts.update(counts)
 
+    def finish_late(self, video: str, counts: Counter[str], kept: Path) -> None:
+        """Make the crops the run's end lent one video durable, record it (an ``adapted``
+        line marked ``late``, :mod:`faceripper.lateanchors`; none when it lent nothing),
+        drop its kept spool."""
+        assert self._manifest is not None
+        if counts:
+            self._manifest.flush(durable=True)
+            line = {"adapted": video, "late": True, "counts": dict(counts)}
+            self._append_journal(json.dumps(line, ensure_ascii=False))
+            self.late.add(video)
+            self.adapt_counts.update(counts)
+        kept.unlink(missing_ok=True)
+
     def _unadapted_faces(self) -> set[tuple[str, int, str]]:
-        """``(video, frame, face)`` of spooled tracks whose video is not adapted yet;
-        spools of adapted videos (a kill before their deletion) are deleted."""
+        """``(video, frame, face)`` of spooled tracks whose video is not adapted yet, or
+        kept for the run's end and not revisited yet; spools of adapted videos (a kill
+        before their deletion) are deleted."""
+        from faceripper.lateanchors import unfinished_faces
         from faceripper.spool import unpack
 
-        faces: set[tuple[str, int, str]] = set()
+        faces = unfinished_faces(self.target, self.late)
         videos = {v for v, _, _ in self.done}
         for video in sorted(videos):
             for spool in self.spools(video):

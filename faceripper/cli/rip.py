@@ -273,7 +273,8 @@ def _report(summary: Any) -> None:
         f"{counted(counts['deduplicated'], 'near duplicate')} skipped, "
         f"{adopted} of {counted(held, 'borderline track')} adopted "
         f"from their video, {counted(counts['adapt_run_anchors'], 'track')} given their "
-        "person by earlier videos, "
+        f"person by earlier videos and {counted(counts['adapt_later_anchors'], 'track')} by "
+        "later ones, "
         f"{counted(counts['adapt_no_anchor'], 'track')} refused for want "
         f"of a face near the reference; {counted(summary.rows, 'manifest row')}",
         markup=False,
