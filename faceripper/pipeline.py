@@ -43,6 +43,7 @@ from faceripper.decoding import merge_lost
 from faceripper.duplicates import ripped_once
 from faceripper.engines import prepare_engine
 from faceripper.errors import UsageError
+from faceripper.memostore import MemoStore
 from faceripper.pool import Cluster, WorkerPool
 from faceripper.references import ReferenceSet
 from faceripper.unsure import Notice
@@ -251,6 +252,7 @@ def rip(
     label_format: str = DEFAULT_LABEL_FORMAT,
     max_per_video: int = 0,
     warn: Callable[[str], None] = log.warning,
+    reuse: bool = True,
 ) -> RipSummary:
     """Extract the faces of ``config``'s people from ``videos`` into ``target``.
 
@@ -280,6 +282,9 @@ def rip(
         warn: called with each warning, one line naming the file: a video that is the
             same as an earlier one (ripped once: :mod:`faceripper.duplicates`), a file
             cut short (:attr:`VideoScan.truncated`).
+        reuse: answer the detector's searches from the target's earlier runs of the
+            same videos, and keep this run's (:mod:`faceripper.memostore`); False: run
+            every search, and delete what the target kept.
 
     Raises:
         ConfigError: ``label_format`` is invalid or gives two people one folder.
@@ -322,6 +327,7 @@ def rip(
         pool = WorkerPool(threads, start_method, (settings, run_refs), cluster)
         schedule = _Schedule(pool, committer, videos, settings, segment_frames, state, progress)
         schedule.warn = warn
+        schedule.memos = MemoStore.open(target, settings, reuse, warn)
         try:
             schedule.run()
         except BaseException:
@@ -430,6 +436,7 @@ class _Schedule:
         self.suspects: deque[tuple[str, Any]] = deque()  # work re-run alone after a pool break
         self.in_flight: dict[Future[Any], tuple[str, Any]] = {}
         self.warn: Callable[[str], None] = log.warning
+        self.memos = MemoStore(None, settings)  # the earlier runs' searches: none
 
     def run(self) -> None:
         """Schedule until every video is planned and every segment committed."""
@@ -460,7 +467,7 @@ class _Schedule:
         if kind == "scan":
             future = self.pool.executor.submit(try_scan, self.videos[item].path)
         else:
-            future = self.pool.executor.submit(process_segment, item)
+            future = self.pool.executor.submit(process_segment, self.memos.attach(item))
         self.in_flight[future] = ("suspect-" + kind if suspect else kind, item)
 
     def _submit_scans(self) -> None:
@@ -543,6 +550,7 @@ class _Schedule:
             if kind.endswith("scan"):
                 self.scans[item] = value
             else:
+                self.memos.keep(item, value)
                 self.committer.add(item, value)
         if broken:
             self._recover(broken)

@@ -51,6 +51,7 @@ from faceripper.cli.rip_options import (
     MinSizeOption,
     NegativesOption,
     RestartOption,
+    ReuseOption,
     RipCacheOption,
     RipJittersOption,
     RipModelOption,
@@ -109,6 +110,7 @@ def rip_command(
     device: DeviceOption = DeviceChoice.cpu,
     cache: RipCacheOption = None,
     restart: RestartOption = False,
+    reuse: ReuseOption = True,
     max_per_video: MaxPerVideoOption = 0,
     negatives: NegativesOption = None,
     segment_frames: SegmentFramesOption = 300,
@@ -164,6 +166,7 @@ def rip_command(
             cache=cache,
             blurry_dir=blurry_dir,
             restart=restart,
+            reuse=reuse,
             max_per_video=max_per_video,
             negatives=negatives,
             segment_frames=segment_frames,
@@ -277,6 +280,12 @@ def _report(summary: Any) -> None:
         f"of a face near the reference; {counted(summary.rows, 'manifest row')}",
         markup=False,
     )
+    if counts["frames_reused"]:
+        out.print(
+            f"reused detections of {counted(counts['frames_reused'], 'frame')} from earlier "
+            f"runs ({counts['searches_run']} searches run)",
+            markup=False,
+        )
     _print_corrections(summary)
     for notice in summary.unsure:
         # Advice on the references, like the other warnings about them: on stderr, so

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from faceripper import memo
 from faceripper.blur import croppable, is_blurry, sharpness
 from faceripper.crops import SIGNATURE_PX, face_crop, signature, signature_distance
 from faceripper.detector import detect_around, detect_faces_scaled
@@ -294,9 +295,13 @@ def _detect(
     """
     active = state.tracker.tracked
     full = not settings.tracks or not active or frame - state.last_full >= settings.detect_every
+    scale = settings.detection_scale()
     if full:
         state.last_full = frame
         result.counts["whole_frame_searches"] += 1
-        return detect_faces_scaled(image, settings.detection_scale(), model=settings.model)
+        return memo.recall(
+            memo.HOG_FULL, frame, lambda: detect_faces_scaled(image, scale, model=settings.model)
+        )
     last = np.array([t.last.box_trbl for t in active], dtype=np.int64)
-    return detect_around(image, last, settings.detection_scale(), model=settings.model)
+    search = memo.region_search(memo.HOG_REGION, frame) if settings.model == "hog" else None
+    return detect_around(image, last, scale, model=settings.model, search=search)

@@ -167,6 +167,9 @@ class SegmentTask:
     scan: VideoScan
     start: int
     end: int
+    #: An earlier run's searches of the video's frames (:mod:`faceripper.memostore`
+    #: records, :func:`faceripper.memo.pack`'s bytes); None: ``--no-reuse``.
+    memo: tuple[bytes, ...] | None = None
 
 
 @dataclass
@@ -256,3 +259,7 @@ class SegmentResult:
     #: (:mod:`faceripper.adaptive`).
     anchors: list[heldback.Anchor] = field(default_factory=list)
     pending: list[heldback.PendingTrack] = field(default_factory=list)
+    #: The searches the segment ran that its task's memo did not hold
+    #: (:func:`faceripper.memo.pack`), and the first and last frame they are of.
+    memo: bytes = b""
+    memo_frames: tuple[int, int] = (0, -1)
