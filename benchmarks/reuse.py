@@ -33,12 +33,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from identical import default_testdata, make_lfw_video, tree_lines  # noqa: E402
+from identical import default_testdata, make_lfw_video, tree_lines
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def rip(refs: Path, video: Path, target: Path, threads: int, options: list[str]) -> tuple[float, str]:
+def rip(
+    refs: Path, video: Path, target: Path, threads: int, options: list[str]
+) -> tuple[float, str]:
     """Run ``faceripper rip`` from this tree; its seconds and its stdout."""
     command = [
         sys.executable, "-m", "faceripper", "rip", "--refs", str(refs), "--video", str(video),
@@ -64,9 +66,7 @@ def default_inputs(work: Path, testdata: Path, seconds: float) -> tuple[Path, Pa
     video, refs = make_lfw_video(work, testdata, seconds)
     person = sorted(p.name for p in refs.iterdir() if p.is_dir())[0]
     held = {p.name for p in (refs / person).iterdir()}
-    photo = next(
-        p for p in sorted((testdata / "lfw_dev" / person).iterdir()) if p.name not in held
-    )
+    photo = next(p for p in sorted((testdata / "lfw_dev" / person).iterdir()) if p.name not in held)
     return video, refs, photo, person
 
 
@@ -104,7 +104,8 @@ def main() -> int:
         shutil.copy(memo, saved / memo.name)
     size = sum(p.stat().st_size for p in saved.iterdir())
     print(f"video {video}; first run {seconds:.1f} s; saved detections {size} bytes")
-    print(f"added {photo.name} to {person}; rip --restart -j {args.threads} {shlex.join(args.options)}")
+    options = shlex.join(args.options)
+    print(f"added {photo.name} to {person}; rip --restart -j {args.threads} {options}")
     print("| round | without reuse s | with reuse s | ratio | identical | rip says |")
     print("|---:|---:|---:|---:|---|---|")
     ratios = []
