@@ -172,7 +172,6 @@ def rip(
     progress: ProgressCallback | None = None,
     encode_progress: Callable[[int, int], None] | None = None,
     warn: Warn | None = None,
-    reuse: bool = True,
 ) -> RipSummary:
     """Extract the faces of the configured people from videos into a training dataset.
 
@@ -202,9 +201,6 @@ def rip(
         progress: called with a :class:`~faceripper.pipeline.RipProgress` as work completes.
         encode_progress: called as ``(done, total)`` while reference photos are encoded.
         warn: called with each warning (one line, no "warning:" prefix); default: logged.
-        reuse: reuse the detections the target kept of earlier runs of the same videos
-            (``--restart`` after a reference photo was added); False: detect afresh and
-            delete them (``--no-reuse``).
 
     Returns:
         The :class:`~faceripper.pipeline.RipSummary` of the whole dataset.
@@ -251,7 +247,6 @@ def rip(
         label_format=label_format,
         max_per_video=max_per_video,
         warn=warn,
-        reuse=reuse,
     )
 
 

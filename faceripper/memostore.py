@@ -206,11 +206,10 @@ class MemoStore:
         self.videos: dict[str, _VideoMemo] = {}
 
     @classmethod
-    def open(
-        cls, target: Path, settings: RipSettings, reuse: bool, warn: Callable[[str], None]
-    ) -> MemoStore:
-        """The store of ``target``; with ``reuse`` False, its files deleted and a no-op."""
-        if not reuse:
+    def open(cls, target: Path, settings: RipSettings, warn: Callable[[str], None]) -> MemoStore:
+        """The store of ``target``; without ``settings.reuse``, its files deleted and a
+        no-op."""
+        if not settings.reuse:
             drop(target)
             return cls(None, settings, warn)
         return cls(target, settings, warn)

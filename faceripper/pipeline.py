@@ -252,7 +252,6 @@ def rip(
     label_format: str = DEFAULT_LABEL_FORMAT,
     max_per_video: int = 0,
     warn: Callable[[str], None] = log.warning,
-    reuse: bool = True,
 ) -> RipSummary:
     """Extract the faces of ``config``'s people from ``videos`` into ``target``.
 
@@ -282,9 +281,6 @@ def rip(
         warn: called with each warning, one line naming the file: a video that is the
             same as an earlier one (ripped once: :mod:`faceripper.duplicates`), a file
             cut short (:attr:`VideoScan.truncated`).
-        reuse: answer the detector's searches from the target's earlier runs of the
-            same videos, and keep this run's (:mod:`faceripper.memostore`); False: run
-            every search, and delete what the target kept.
 
     Raises:
         ConfigError: ``label_format`` is invalid or gives two people one folder.
@@ -327,7 +323,6 @@ def rip(
         pool = WorkerPool(threads, start_method, (settings, run_refs), cluster)
         schedule = _Schedule(pool, committer, videos, settings, segment_frames, state, progress)
         schedule.warn = warn
-        schedule.memos = MemoStore.open(target, settings, reuse, warn)
         try:
             schedule.run()
         except BaseException:
@@ -436,7 +431,8 @@ class _Schedule:
         self.suspects: deque[tuple[str, Any]] = deque()  # work re-run alone after a pool break
         self.in_flight: dict[Future[Any], tuple[str, Any]] = {}
         self.warn: Callable[[str], None] = log.warning
-        self.memos = MemoStore(None, settings)  # the earlier runs' searches: none
+        # The detector's searches of earlier runs (settings.reuse), and this run's kept.
+        self.memos = MemoStore.open(committer.dataset.target, settings, lambda m: self.warn(m))
 
     def run(self) -> None:
         """Schedule until every video is planned and every segment committed."""

@@ -75,7 +75,11 @@ from faceripper.config import DEFAULT_CONFIG, DEFAULT_LABEL_FORMAT
 from faceripper.words import counted
 
 
-@app.command("rip")
+@app.command(
+    "rip",
+    help="Extract the faces of the configured people from videos into a training dataset."
+    "\n\nRerunning it resumes the run; 'faceripper review TARGET' shows the crops to check.",
+)
 def rip_command(
     target_dir: TargetDirOption,
     config: ConfigOption = DEFAULT_CONFIG,
@@ -120,9 +124,6 @@ def rip_command(
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
 ) -> None:
-    """Extract the faces of the configured people from videos into a training dataset.
-
-    Rerunning it resumes the run; 'faceripper review TARGET' shows the crops to check."""
     from faceripper.api import rip
     from faceripper.worker import RipSettings
 
@@ -148,6 +149,7 @@ def rip_command(
         detect_every=detect_every,
         engine=engine.value,
         device=device.value,
+        reuse=reuse,
     )
     with user_errors(), ExitStack() as stack:
         cluster = connect_cluster(  # first: a wrong address fails at once, writes nothing
@@ -166,7 +168,6 @@ def rip_command(
             cache=cache,
             blurry_dir=blurry_dir,
             restart=restart,
-            reuse=reuse,
             max_per_video=max_per_video,
             negatives=negatives,
             segment_frames=segment_frames,

@@ -29,7 +29,7 @@ from faceripper.video import RESET_FRAMES, VideoScan
 DEFAULT_DEDUPE_THRESHOLD = 0.12
 
 #: Settings that say how a run computes, not what it writes: left out of the resume check.
-RUNTIME_ONLY = frozenset({"engine", "device"})
+RUNTIME_ONLY = frozenset({"engine", "device", "reuse"})
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,11 @@ class RipSettings:
     run_anchors: bool = True
     #: Follow a person's track with the CNN where HOG loses its face (:mod:`faceripper.follow`).
     follow: bool = True
+    #: Answer the detector's searches from those earlier runs of the target made in the
+    #: same videos, and keep this run's (:mod:`faceripper.memostore`); False: run them
+    #: all and delete the target's (``--no-reuse``). Not part of the resume check
+    #: (:data:`RUNTIME_ONLY`): the crops are the same.
+    reuse: bool = True
 
     def __post_init__(self) -> None:
         if math.isnan(self.blur_floor):  # not given: it follows blur_threshold
