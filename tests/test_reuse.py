@@ -16,7 +16,8 @@ import pytest
 from faceripper.memo import unpack
 from faceripper.memostore import MEMO_PREFIX, MemoStore, read_records
 from faceripper.worker import RipSettings
-from tests.conftest import run_cli, tree_digest
+
+from conftest import local_cluster, rip_args, run_cli, tree_digest
 
 #: Every 2nd frame: the Hamilton clip's 275 frames, half of them looked at.
 OPTIONS = ["--every", "2"]
@@ -133,3 +134,22 @@ def test_no_reuse_deletes_the_saved_detections(runs: dict[str, Any], tmp_path: P
     MemoStore.open(target, RipSettings(reuse=False), warn=print)
     assert not memo.exists() and (target / "manifest.csv").exists()
     assert not list(runs["fresh"].glob(MEMO_PREFIX + "*"))  # --no-reuse writes none
+
+
+@pytest.mark.slow
+def test_a_restart_on_a_dask_cluster_reuses_the_local_runs_detections(
+    reference_run: Path, lfw_clip: dict[str, Path], tmp_path: Path
+) -> None:
+    """The saved searches travel with the work units: the workers never open the target."""
+    target = tmp_path / "faces"
+    shutil.copytree(reference_run, target)
+    shutil.copy(reference_run.parent / "refs.npz", tmp_path / "refs.npz")
+    assert list(target.glob(MEMO_PREFIX + "*.bin"))
+    with local_cluster() as cluster:
+        args = rip_args(lfw_clip, target, "--restart", "--scheduler", cluster.scheduler_address)
+        result = run_cli(args)
+    assert result.exit_code == 0, result.stderr
+    assert tree_digest(target) == tree_digest(reference_run)
+    counts = journal_counts(target)
+    assert counts["searches_run"] == 0 and counts["frames_reused"] == 60, counts
+    assert "reused detections of 60 frames from earlier runs (0 searches run)" in result.stdout
