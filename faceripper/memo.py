@@ -1,4 +1,5 @@
-"""The detections of an earlier run of the same video, reused by a rerun (in a worker).
+"""The detections (and encodings) of an earlier run of the same video, reused by a rerun
+(in a worker).
 
 A person never matched with confidence is remedied by a second reference photo and
 ``rip --restart``; a new tolerance needs ``--restart`` too. The detectors' searches do
@@ -23,6 +24,13 @@ the frame it looked at, with the size the region was resized to and how:
 What is the same for the whole run (the detection scale, the detector, the engine,
 library versions) is checked once per video by the store. Where the rerun searches
 elsewhere (a track followed now that was not before), the search runs and is added.
+
+A frame's encoder call (``ENCODE``: the landmarks and encodings of the faces its tracks
+want encoded, :func:`recall_encodings`) is kept too, keyed by the frame, the landmark
+model and a digest of its boxes and of which of them are encoded: the tracks choose
+those from their votes, which new references change, and a call is answered only when
+it is the same call (its faces are one batch of the network). Searches of other parts
+(the encodings checked while following, a held face encoded later) run again.
 
 Nothing here runs unless a segment's task carries a memo (:func:`using`): with
 ``--no-reuse`` every search runs as before and nothing is kept.
@@ -51,6 +59,9 @@ HOG_FULL = 1
 HOG_REGION = 2
 CNN_FULL = 3
 CNN_REGION = 4
+#: A frame's encoder call (:func:`recall_encodings`), not a search: its faces' landmarks
+#: and encodings.
+ENCODE = 5
 #: Integers in a key: kind, frame, then up to 7 describing the region (0 where unused).
 KEY_WIDTH = 9
 
@@ -90,6 +101,12 @@ class SegmentMemo:
     missed: set[int] = field(default_factory=set)
     #: Records of the task that did not unpack.
     unreadable: int = 0
+    #: Encoder calls (:func:`recall_encodings`): an earlier run's, and those run now,
+    #: each ``(n * (2 k + 128),)`` float64; how many were answered, and their faces.
+    known_calls: dict[Key, npt.NDArray[np.float64]] = field(default_factory=dict)
+    new_calls: dict[Key, npt.NDArray[np.float64]] = field(default_factory=dict)
+    calls_reused: int = 0
+    faces_reused: int = 0
     #: The last frame searched.
     at: int = -1
 
@@ -144,9 +161,12 @@ class SegmentMemo:
         memo = cls()
         for record in records:
             try:
-                memo.known.update(unpack(record))
+                found, calls = unpack(record)
             except ValueError:
                 memo.unreadable += 1
+                continue
+            memo.known.update(found)
+            memo.known_calls.update(calls)
         return memo
 
     def report(self, result: SegmentResult) -> None:
@@ -156,9 +176,14 @@ class SegmentMemo:
         result.counts["searches_reused"] += self.reused
         result.counts["searches_run"] += self.computed
         result.counts["memo_unreadable"] += self.unreadable
+        result.counts["encodings_reused"] += self.faces_reused
+        result.counts["encoder_calls_reused"] += self.calls_reused
+        result.counts["encoder_calls_run"] += len(self.new_calls)
         frames = [frame for frame in self.frames if frame >= 0]
-        if self.new and frames:  # the record holds searches of these frames (by pixels too)
-            result.memo, result.memo_frames = pack(self.new), (min(frames), max(frames))
+        frames += [call[1] for call in self.new_calls]
+        if (self.new or self.new_calls) and frames:  # searches by pixels are of these too
+            result.memo = pack(self.new, self.new_calls)
+            result.memo_frames = (min(frames), max(frames))
 
 
 _current: ContextVar[SegmentMemo | None] = ContextVar("faceripper_memo", default=None)
@@ -210,6 +235,39 @@ def _unknown() -> Found:
     raise AssertionError("a search that was known is not")
 
 
+def recall_encodings(
+    frame: int,
+    boxes: BoxArray,
+    encode: npt.NDArray[np.bool_],
+    landmark_model: str,
+    compute: Callable[[], tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The ``(n, k, 2)`` landmarks and ``(n, 128)`` encodings (NaN rows where ``encode``
+    is False) of one encoder call on ``frame`` (:func:`faceripper.encoder.encode_faces`
+    of ``boxes``), through the memo in use: ``compute()`` unless an earlier run made the
+    same call, the same boxes and the same ``encode``, whose numbers are then the very
+    ones this call gives (the faces of a call are one batch of the network, and another
+    batch could change their last digits)."""
+    memo = _current.get()
+    if memo is None:
+        return compute()
+    n, k = len(boxes), 5 if landmark_model == "5" else 68
+    asked = np.ascontiguousarray(boxes, dtype="<i8").tobytes()
+    asked += np.ascontiguousarray(encode, dtype=np.bool_).tobytes()
+    digest = hashlib.blake2b(asked, digest_size=32).digest()
+    call = key(ENCODE, frame, n, k, *np.frombuffer(digest, dtype="<i8").tolist())
+    known = memo.known_calls.get(call)
+    if known is not None and known.size == n * (2 * k + 128):
+        memo.calls_reused += 1
+        memo.faces_reused += int(np.count_nonzero(encode))
+        rows = known.reshape(n, 2 * k + 128)
+        return rows[:, : 2 * k].reshape(n, k, 2).copy(), rows[:, 2 * k :].copy()
+    landmarks, encodings = compute()
+    flat = np.concatenate([landmarks.reshape(n, 2 * k), encodings.reshape(n, 128)], axis=1)
+    memo.new_calls[call] = flat.astype(np.float64).ravel()
+    return landmarks, encodings
+
+
 def region_search(kind: int, frame: int) -> RegionSearch | None:
     """HOG's search of a region of ``frame`` through the memo in use (None: no memo in
     use), for :func:`faceripper.detector.detect_around`."""
@@ -244,33 +302,47 @@ def recall_pixels(kind: int, image: ImageRGB, compute: Callable[[ImageRGB], Foun
 # ------------------------------------------------------------------ travel and storage
 
 
-def pack(found: dict[Key, Found]) -> bytes:
-    """Searches as bytes (a compressed ``.npz``: keys, boxes and confidences)."""
+def pack(found: dict[Key, Found], calls: dict[Key, npt.NDArray[np.float64]] | None = None) -> bytes:
+    """Searches and encoder calls as bytes (a compressed ``.npz``: keys, boxes and
+    confidences; the calls' keys, sizes and float64 numbers)."""
+    calls = calls or {}
     keys = np.array(list(found), dtype=np.int64).reshape(-1, KEY_WIDTH)
     values = list(found.values())
     counts = np.array([len(b) for b, _ in values], dtype=np.int64)
     boxes = np.concatenate([b for b, _ in values]) if values else np.zeros((0, 4), np.int64)
     scores = np.concatenate([s for _, s in values]) if values else np.zeros(0, np.float32)
+    numbers = list(calls.values())
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, keys=keys, counts=counts, boxes=boxes, scores=scores)
+    np.savez_compressed(
+        buffer,
+        keys=keys,
+        counts=counts,
+        boxes=boxes,
+        scores=scores,
+        call_keys=np.array(list(calls), dtype=np.int64).reshape(-1, KEY_WIDTH),
+        call_sizes=np.array([len(v) for v in numbers], dtype=np.int64),
+        call_numbers=np.concatenate(numbers) if numbers else np.zeros(0, np.float64),
+    )
     return buffer.getvalue()
 
 
-def unpack(data: bytes) -> dict[Key, Found]:
-    """The searches :func:`pack` made ``data`` of.
+def unpack(data: bytes) -> tuple[dict[Key, Found], dict[Key, npt.NDArray[np.float64]]]:
+    """The searches and encoder calls :func:`pack` made ``data`` of.
 
     Raises:
         ValueError: ``data`` is not such bytes, or its arrays disagree.
 
     >>> found = {key(HOG_FULL, 3): unscored(np.array([[1, 9, 8, 2]]))}
-    >>> again = unpack(pack(found))
-    >>> list(again), again[key(HOG_FULL, 3)][0].tolist()
-    ([(1, 3, 0, 0, 0, 0, 0, 0, 0)], [[1, 9, 8, 2]])
+    >>> again, calls = unpack(pack(found, {key(ENCODE, 3): np.arange(3.0)}))
+    >>> list(again), again[key(HOG_FULL, 3)][0].tolist(), calls[key(ENCODE, 3)].tolist()
+    ([(1, 3, 0, 0, 0, 0, 0, 0, 0)], [[1, 9, 8, 2]], [0.0, 1.0, 2.0])
     """
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
             keys, counts = arrays["keys"], arrays["counts"]
             boxes, scores = arrays["boxes"], arrays["scores"]
+            call_keys, sizes = arrays["call_keys"], arrays["call_sizes"]
+            numbers = arrays["call_numbers"]
     except Exception as exc:  # zipfile, zlib and numpy raise many kinds
         raise ValueError(f"not a memo record ({type(exc).__name__}: {exc})") from exc
     if (
@@ -280,13 +352,24 @@ def unpack(data: bytes) -> dict[Key, Found]:
         or boxes.shape != (int(counts.sum()), 4)
         or scores.shape != (len(boxes),)
         or (counts < 0).any()
+        or call_keys.ndim != 2
+        or call_keys.shape[1] != KEY_WIDTH
+        or sizes.shape != (len(call_keys),)
+        or numbers.shape != (int(sizes.sum()),)
+        or (sizes < 0).any()
     ):
         raise ValueError("a memo record whose arrays disagree")
     ends = np.cumsum(counts)
-    return {
+    found = {
         tuple(int(v) for v in k): (
             boxes[end - n : end].astype(np.int64),
             scores[end - n : end].astype(np.float32),
         )
         for k, n, end in zip(keys.tolist(), counts.tolist(), ends.tolist(), strict=True)
     }
+    ends = np.cumsum(sizes)
+    calls = {
+        tuple(int(v) for v in k): numbers[end - n : end].astype(np.float64)
+        for k, n, end in zip(call_keys.tolist(), sizes.tolist(), ends.tolist(), strict=True)
+    }
+    return found, calls

@@ -1,4 +1,4 @@
-"""The target's saved detections: one file per video, read and written by the run's own
+"""The target's saved detections (and encodings): one file per video, read and written by the run's own
 process (:mod:`faceripper.memo` is what a worker does with them).
 
 ``T/.faceripper-memo-<video>.bin`` (``<video>``: 16 hex digits of the video's content
@@ -10,9 +10,10 @@ fingerprint, :func:`video_fingerprint`) is a run of records, each
 little-endian. The first record is the header (frames -1, a JSON payload): the format,
 the video's fingerprint and every setting a search's result depends on
 (:func:`search_settings`: the detector, the detection scale, the engine and device the
-CNN runs on, the versions of faceripper's search code and of the libraries). Each
-other record holds the searches one segment ran (:func:`faceripper.memo.pack`), those of
-frames ``first .. last``, appended when the segment's result comes back. A record is
+networks run on, the model files' sizes, the versions of faceripper's search and
+encoder code and of the libraries). Each other record holds the searches and encoder
+calls one segment ran (:func:`faceripper.memo.pack`), those of frames ``first ..
+last``, appended when the segment's result comes back. A record is
 only ever appended, never changed; one that does not read back whole and with its
 checksum (a run killed while appending it, a damaged disk) ends the file: it and what
 follows are ignored with a warning and cut off before the next record is appended. A
@@ -55,8 +56,9 @@ MEMO_VERSION = 1
 MAGIC = b"FRMM"
 #: ``MAGIC``, first frame, last frame, payload length, SHA-256.
 _HEAD = struct.Struct("<4sqqQ32s")
-#: The modules whose code decides what a search finds: their source is part of the header.
-SEARCH_MODULES = ("detector.py", "mmodnet.py", "dlibnet.py", "engines.py", "memo.py")
+#: The modules whose code decides what a search or an encoder call finds: their source is
+#: part of the header.
+SEARCH_MODULES = ("detector.py", "mmodnet.py", "dlibnet.py", "engines.py", "encoder.py", "memo.py")
 #: Distributions whose versions are part of the header (those installed).
 LIBRARIES = (
     "dlib",
@@ -103,16 +105,18 @@ def search_settings(settings: RipSettings) -> dict[str, Any]:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             continue
-    try:
-        cnn = model_path("cnn_detector").stat().st_size
-    except Exception:  # no models: the run fails elsewhere
-        cnn = -1
+    files = {}
+    for name, file in MODEL_FILES.items():
+        try:
+            files[file] = model_path(name).stat().st_size
+        except Exception:  # no models: the run fails elsewhere
+            files[file] = -1
     return {
         "model": settings.model,
         "scale": settings.detection_scale(),
         "engine": settings.engine,
         "device": settings.device,
-        "cnn_file": [MODEL_FILES["cnn_detector"], cnn],
+        "model_files": files,
         "code_sha256": code.hexdigest(),
         "faceripper": __version__,
         "libraries": versions,

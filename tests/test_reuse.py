@@ -19,6 +19,11 @@ from faceripper.worker import RipSettings
 
 from conftest import local_cluster, rip_args, run_cli, tree_digest
 
+#: rip's line about what it reused.
+SAID = (
+    r"reused detections of (\d+) frames and (\d+) face encodings from earlier runs "
+    r"\((\d+) searches and (\d+) encoder calls run\)"
+)
 #: Every 2nd frame: the Hamilton clip's 275 frames, half of them looked at.
 OPTIONS = ["--every", "2"]
 
@@ -68,8 +73,8 @@ def test_a_restart_with_a_second_photo_reuses_the_detections(
     first = journal_counts(runs["first"])
     assert first["searches_run"] > 100 and first["frames_reused"] == 0
     (memo,) = runs["first"].glob(MEMO_PREFIX + "*.bin")
-    before = searches(memo)
-    assert len(before) == first["searches_run"]
+    before, calls_before = saved(memo)
+    assert len(before) == first["searches_run"] and len(calls_before) == first["encoder_calls_run"]
     # Other workers, other segments: the searches are kept by frame, not by segment.
     target, result = restarted(
         runs, hamilton["video"], tmp_path, "-j", "1", "--segment-frames", "50"
@@ -77,26 +82,29 @@ def test_a_restart_with_a_second_photo_reuses_the_detections(
     assert tree_digest(target) == tree_digest(runs["fresh"])  # as if nothing was reused
     assert any(path.startswith("lin_manuel_miranda/") for path in tree_digest(target))
     again = journal_counts(target)
-    said = re.search(r"reused detections of (\d+) frames from earlier runs \((\d+) searches run\)",
-                     result.stdout)  # fmt: skip
+    said = re.search(SAID, result.stdout)
     assert said, result.stdout
-    assert int(said[1]) == again["frames_reused"] and int(said[2]) == again["searches_run"]
+    assert int(said[1]) == again["frames_reused"] and int(said[3]) == again["searches_run"]
+    assert int(said[2]) == again["encodings_reused"] and int(said[4]) == again["encoder_calls_run"]
     # The detector ran only for searches the first run did not make: around Lin-Manuel
     # Miranda's tracks, followed now (with the CNN, and HOG around the boxes it found).
-    after = searches(target / memo.name)
-    assert set(before) <= set(after)
+    after, calls_after = saved(target / memo.name)
+    assert set(before) <= set(after) and set(calls_before) <= set(calls_after)
     assert len(after) - len(before) == again["searches_run"] > 0  # each kept once
+    assert len(calls_after) - len(calls_before) == again["encoder_calls_run"]
     assert again["searches_reused"] >= 0.7 * len(before)
+    assert again["encoder_calls_reused"] > 0 and again["encodings_reused"] > 0
     assert again["frames_reused"] >= 0.7 * 138  # of the frames looked at: 0, 2, ... 274
     assert "reused detections" not in runs["fresh_stdout"]
 
 
-def searches(memo: Path) -> list[tuple[int, ...]]:
-    """The keys of every search a memo file holds."""
+def saved(memo: Path) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+    """The keys of every search and of every encoder call a memo file holds."""
     _, records, _, problem = read_records(memo)
     assert not problem
     data = memo.read_bytes()
-    return [key for r in records for key in unpack(data[r.offset : r.offset + r.length])]
+    found = [unpack(data[r.offset : r.offset + r.length]) for r in records]
+    return [k for searches, _ in found for k in searches], [k for _, calls in found for k in calls]
 
 
 @pytest.mark.parametrize("damage", ["flipped", "cut"])
@@ -152,4 +160,5 @@ def test_a_restart_on_a_dask_cluster_reuses_the_local_runs_detections(
     assert tree_digest(target) == tree_digest(reference_run)
     counts = journal_counts(target)
     assert counts["searches_run"] == 0 and counts["frames_reused"] == 60, counts
-    assert "reused detections of 60 frames from earlier runs (0 searches run)" in result.stdout
+    assert counts["encoder_calls_run"] == 0 and counts["encodings_reused"] > 0, counts
+    assert "reused detections of 60 frames and " in result.stdout

@@ -281,10 +281,12 @@ def _report(summary: Any) -> None:
         f"of a face near the reference; {counted(summary.rows, 'manifest row')}",
         markup=False,
     )
-    if counts["frames_reused"]:
+    if counts["frames_reused"] or counts["encodings_reused"]:
         out.print(
-            f"reused detections of {counted(counts['frames_reused'], 'frame')} from earlier "
-            f"runs ({counts['searches_run']} searches run)",
+            f"reused detections of {counted(counts['frames_reused'], 'frame')} and "
+            f"{counted(counts['encodings_reused'], 'face encoding')} from earlier runs "
+            f"({counts['searches_run']} searches and {counts['encoder_calls_run']} encoder "
+            "calls run)",
             markup=False,
         )
     _print_corrections(summary)

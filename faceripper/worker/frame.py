@@ -108,7 +108,9 @@ def process_frame(
     # whether it is blurry (:func:`faceripper.worker.decisions.finish_tracks`).
     keep = croppable(faces.sharpness, faces.blurry, settings.crop_floor)
     result.counts["blurry_skipped"] += int((~keep).sum())
-    faces = _encode(image, faces, keep, keep & _due(faces, tracks, frame, settings), settings)
+    faces = _encode(
+        image, frame, faces, keep, keep & _due(faces, tracks, frame, settings), settings
+    )
     faces = _distances(faces, references, result)
     for i, track in enumerate(tracks):
         observation = Observation.from_faces(faces, i, frame, time_s)
@@ -193,30 +195,38 @@ def _due(
 
 def _encode(
     image: ImageRGB,
+    frame: int,
     faces: Faces,
     keep: npt.NDArray[np.bool_],
     encode: npt.NDArray[np.bool_],
     settings: RipSettings,
 ) -> Faces:
     """The faces with the landmarks of the kept faces that are encoded or aligned, and
-    the encodings of the faces in ``encode`` (``keep``, ``encode``: ``(n,)`` bool)."""
+    the encodings of the faces in ``encode`` (``keep``, ``encode``: ``(n,)`` bool); an
+    earlier run's when it made the same call (:func:`faceripper.memo.recall_encodings`)."""
     needs_landmarks = keep & (encode | settings.align)
     if not needs_landmarks.any():
         return faces
     rows = np.flatnonzero(needs_landmarks)
-    part = encode_faces(
-        image,
-        faces.box_trbl[rows],
-        landmark_model=settings.landmarks,
-        jitters=1,
-        encode=encode[rows],
-        engine=settings.engine,
-        device=settings.device,
-    )
-    landmarks = np.full((len(faces), *part.landmarks_xy.shape[1:]), np.nan)
-    landmarks[rows] = part.landmarks_xy
-    encodings = np.full((len(faces), *part.encodings.shape[1:]), np.nan)
-    encodings[rows] = part.encodings  # NaN where not in ``encode``
+
+    def compute() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        part = encode_faces(
+            image,
+            faces.box_trbl[rows],
+            landmark_model=settings.landmarks,
+            jitters=1,
+            encode=encode[rows],
+            engine=settings.engine,
+            device=settings.device,
+        )
+        return part.landmarks_xy, part.encodings
+
+    boxes, wanted = faces.box_trbl[rows], encode[rows]
+    found = memo.recall_encodings(frame, boxes, wanted, settings.landmarks, compute)
+    landmarks = np.full((len(faces), *found[0].shape[1:]), np.nan)
+    landmarks[rows] = found[0]
+    encodings = np.full((len(faces), *found[1].shape[1:]), np.nan)
+    encodings[rows] = found[1]  # NaN where not in ``encode``
     return faces.with_columns(landmarks_xy=landmarks, encodings=encodings)
 
 
