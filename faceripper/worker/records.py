@@ -78,10 +78,10 @@ class RipSettings:
     run_anchors: bool = True
     #: Follow a person's track with the CNN where HOG loses its face (:mod:`faceripper.follow`).
     follow: bool = True
-    #: Answer the detector's searches from those earlier runs of the target made in the
-    #: same videos, and keep this run's (:mod:`faceripper.memostore`); False: run them
-    #: all and delete the target's (``--no-reuse``). Not part of the resume check
-    #: (:data:`RUNTIME_ONLY`): the crops are the same.
+    #: Answer the detector's searches and the encoder's calls from those earlier runs of
+    #: the target made in the same videos, and keep this run's (:mod:`faceripper.memo`);
+    #: False: run them all and delete the target's (``--no-reuse``). Not part of the
+    #: resume check (:data:`RUNTIME_ONLY`): the crops are the same.
     reuse: bool = True
 
     def __post_init__(self) -> None:
