@@ -1,5 +1,5 @@
-"""The target's saved detections (and encodings): one file per video, read and written by the run's own
-process (:mod:`faceripper.memo` is what a worker does with them).
+"""The target's saved detections (and encodings): one file per video, read and written
+by the run's own process (:mod:`faceripper.memo` is what a worker does with them).
 
 ``T/.faceripper-memo-<video>.bin`` (``<video>``: 16 hex digits of the video's content
 fingerprint, :func:`video_fingerprint`) is a run of records, each
