@@ -7,7 +7,9 @@ a first ``rip`` with the references ``--refs``; then one more photo of a person
 the first target with ``--no-reuse`` (every search run again, as before reuse existed)
 and once on the first target itself (its saved detections reused; they are put back as
 the first run left them before each round). Each round prints both times, their ratio,
-the line ``rip`` prints about what it reused, and whether the two datasets hash alike
+their CPU times (the worker processes' included: steadier than the times on a shared
+machine), the line ``rip`` prints about what it reused, and whether the two datasets hash
+alike
 (every file but the run-state files, as ``benchmarks/identical.py`` hashes them)::
 
     python benchmarks/reuse.py --video V.mp4 --refs REFS --photo P.jpg --person NAME
@@ -24,6 +26,7 @@ import argparse
 import hashlib
 import os
 import re
+import resource
 import shlex
 import shutil
 import subprocess
@@ -40,20 +43,27 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def rip(
     refs: Path, video: Path, target: Path, threads: int, options: list[str]
-) -> tuple[float, str]:
-    """Run ``faceripper rip`` from this tree; its seconds and its stdout."""
+) -> tuple[float, float, str]:
+    """Run ``faceripper rip`` from this tree; its seconds, its CPU seconds (its worker
+    processes' included) and its stdout."""
     command = [
         sys.executable, "-m", "faceripper", "rip", "--refs", str(refs), "--video", str(video),
         "--target-dir", str(target), "-j", str(threads), "--cache",
         str(target.with_name(target.name + ".npz")), *options,
     ]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
-    started = time.monotonic()
+    started, cpu = time.monotonic(), _children_cpu()
     done = subprocess.run(command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
-    seconds = time.monotonic() - started
+    seconds, cpu = time.monotonic() - started, _children_cpu() - cpu
     if done.returncode != 0:
         raise SystemExit(f"rip failed ({done.returncode}): {shlex.join(command)}\n{done.stderr}")
-    return seconds, done.stdout
+    return seconds, cpu, done.stdout
+
+
+def _children_cpu() -> float:
+    """User and system CPU seconds of the finished child processes (and theirs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def digest(target: Path) -> str:
@@ -96,7 +106,7 @@ def main() -> int:
     shutil.copy(photo, after / person / photo.name)
     first = work / "first"
     shutil.rmtree(first, ignore_errors=True)
-    seconds, _ = rip(before, video, first, args.threads, args.options)
+    seconds, _, _ = rip(before, video, first, args.threads, args.options)
     saved = work / "memo-saved"
     shutil.rmtree(saved, ignore_errors=True)
     saved.mkdir()
@@ -106,28 +116,36 @@ def main() -> int:
     print(f"video {video}; first run {seconds:.1f} s; saved detections {size} bytes")
     options = shlex.join(args.options)
     print(f"added {photo.name} to {person}; rip --restart -j {args.threads} {options}")
-    print("| round | without reuse s | with reuse s | ratio | identical | rip says |")
-    print("|---:|---:|---:|---:|---|---|")
-    ratios = []
+    print(
+        "| round | without reuse s | with reuse s | ratio | CPU s without | CPU s with | "
+        "ratio | identical | rip says |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    ratios, cpu_ratios = [], []
     for number in range(1, args.rounds + 1):
         copy = work / f"off-{number}"
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(first, copy)
-        off, _ = rip(after, video, copy, args.threads, ["--restart", "--no-reuse", *args.options])
+        off, off_cpu, _ = rip(
+            after, video, copy, args.threads, ["--restart", "--no-reuse", *args.options]
+        )
         for memo in first.glob(".faceripper-memo-*"):
             memo.unlink()
         for memo in saved.iterdir():
             shutil.copy(memo, first / memo.name)
-        on, stdout = rip(after, video, first, args.threads, ["--restart", *args.options])
+        on, on_cpu, stdout = rip(after, video, first, args.threads, ["--restart", *args.options])
         said = re.search(r"reused detections of .*", stdout)
         same = digest(copy) == digest(first)
         ratios.append(on / off)
+        cpu_ratios.append(on_cpu / off_cpu)
         print(
-            f"| {number} | {off:.1f} | {on:.1f} | {on / off:.2f} | {'yes' if same else 'NO'} | "
+            f"| {number} | {off:.1f} | {on:.1f} | {on / off:.2f} | {off_cpu:.1f} | {on_cpu:.1f} | "
+            f"{on_cpu / off_cpu:.2f} | {'yes' if same else 'NO'} | "
             f"{said.group(0) if said else '-'} |",
             flush=True,
         )
     print(f"time with reuse / without: {min(ratios):.2f} - {max(ratios):.2f}")
+    print(f"CPU time with reuse / without: {min(cpu_ratios):.2f} - {max(cpu_ratios):.2f}")
     return 0
 
 
