@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from faceripper._version import __version__
-from faceripper.duplicates import SAMPLE_BYTES
+from faceripper.duplicates import ends_digest
 from faceripper.video import reach
 from faceripper.worker.records import RipSettings, SegmentResult, SegmentTask
 
@@ -81,14 +81,10 @@ def memo_path(target: Path, fingerprint: dict[str, Any]) -> Path:
 
 def video_fingerprint(path: Path, frame_count: int) -> dict[str, Any]:
     """What tells a video's content from another's, cheaply: its size, the SHA-256 of
-    its first and last MiB, and its frame count."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        digest.update(file.read(SAMPLE_BYTES))
-        size = file.seek(0, os.SEEK_END)
-        file.seek(max(0, size - SAMPLE_BYTES))
-        digest.update(file.read(SAMPLE_BYTES))
-    return {"bytes": size, "ends_sha256": digest.hexdigest(), "frames": frame_count}
+    its first and last MiB (:func:`faceripper.duplicates.ends_digest`), and its frame
+    count."""
+    size = path.stat().st_size
+    return {"bytes": size, "ends_sha256": ends_digest(path), "frames": frame_count}
 
 
 def search_settings(settings: RipSettings) -> dict[str, Any]:
