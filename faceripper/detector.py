@@ -11,14 +11,17 @@ float rounding (:mod:`faceripper.mmodnet`).
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from faceripper import memo
 from faceripper.geometry import BoxArray, as_boxes, box_sizes, clip_boxes, iou, scale_boxes
 from faceripper.images import ImageRGB
+from faceripper.memo import RegionSearch
 from faceripper.models import DetectorModel, get_models
 
 #: Detection confidences, ``(n,)`` float32.
@@ -192,10 +195,21 @@ def resize_for_detection(image: ImageRGB, scale: float) -> ImageRGB:
 
     if abs(scale - 1.0) < 1e-6:
         return image
-    height, width = image.shape[:2]
-    small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
+    small_h, small_w = detection_size(image.shape, scale)
     small = cv2.resize(image, (small_w, small_h), interpolation=_interpolation(scale))
     return np.ascontiguousarray(small)
+
+
+def detection_size(shape: tuple[int, ...], scale: float) -> tuple[int, int]:
+    """``(height, width)`` of an image of ``shape`` as the detector gets it at ``scale``
+    (:func:`resize_for_detection`).
+
+    >>> detection_size((1080, 1920, 3), 0.68), detection_size((360, 640, 3), 1.0)
+    ((734, 1306), (360, 640))
+    """
+    if abs(scale - 1.0) < 1e-6:
+        return shape[0], shape[1]
+    return max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))
 
 
 def detect_faces_scaled(
@@ -249,7 +263,11 @@ def region_scale(side_px: float, base_scale: float) -> float:
 
 
 def detect_around(
-    image: ImageRGB, boxes: BoxArray, base_scale: float = 1.0, model: DetectorModel = "hog"
+    image: ImageRGB,
+    boxes: BoxArray,
+    base_scale: float = 1.0,
+    model: DetectorModel = "hog",
+    search: RegionSearch | None = None,
 ) -> BoxArray:
     """Detect faces only near ``boxes`` (the last boxes of tracked faces).
 
@@ -268,6 +286,10 @@ def detect_around(
         base_scale: the scale the whole frame is searched at (:func:`detection_scale`);
             no region is searched at a larger one, so no smaller face is found.
         model: the detector, as for :func:`detect_faces`.
+        search: how a region is searched (:func:`faceripper.memo.region_search`: from
+            an earlier run's searches), given its place ``(top, left, bottom, right,
+            width, height, resized)`` in the frame resized by ``base_scale`` and a
+            function that cuts it out; default: ``model`` on the region.
 
     Returns:
         ``(k, 4)`` int64 boxes in ``image``'s pixels, clipped to it.
@@ -276,12 +298,10 @@ def detect_around(
         >>> detect_around(np.zeros((360, 640, 3), np.uint8), np.zeros((0, 4), np.int64))
         array([], shape=(0, 4), dtype=int64)
     """
-    import cv2
-
     if len(boxes) == 0:
         return np.zeros((0, 4), dtype=np.int64)
-    small = resize_for_detection(image, base_scale)
-    small_h, small_w = small.shape[:2]
+    small_h, small_w = detection_size(image.shape, base_scale)
+    shrunk = functools.cache(lambda: resize_for_detection(image, base_scale))  # when needed
     fy, fx = image.shape[0] / small_h, image.shape[1] / small_w
     found: list[BoxArray] = []
     for box, side in zip(boxes, box_sizes(boxes), strict=True):
@@ -292,22 +312,21 @@ def detect_around(
         right = min(small_w, math.ceil((box[1] + pad) / fx / HOG_CELL_PX) * HOG_CELL_PX)
         if bottom - top < HOG_CELL_PX or right - left < HOG_CELL_PX:
             continue
-        region = small[top:bottom, left:right]
         shrink = region_scale(float(side), base_scale) / base_scale
+        size = (right - left, bottom - top)  # (width, height) the region is searched at
         if shrink < 1.0:
             size = (max(1, round((right - left) * shrink)), max(1, round((bottom - top) * shrink)))
-            region = np.asarray(
-                cv2.resize(region, size, interpolation=cv2.INTER_AREA), dtype=np.uint8
-            )
-        local = detect_faces(np.ascontiguousarray(region), model=model, upsample=0)
-        local = scale_boxes(
-            local, (bottom - top) / region.shape[0], (right - left) / region.shape[1]
-        )
+        cut = functools.partial(_cut_region, shrunk, (top, left, bottom, right), size)
+        if search is None:
+            local = detect_faces(cut(), model=model, upsample=0)
+        else:
+            local = search((top, left, bottom, right, *size, int(shrink < 1.0)), cut)[0]
+        local = scale_boxes(local, (bottom - top) / size[1], (right - left) / size[0])
         found.append(local + np.array([top, left, top, left], dtype=np.int64))
     if not found:
         return np.zeros((0, 4), dtype=np.int64)
     every = np.concatenate(found)
-    if small is not image:
+    if abs(base_scale - 1.0) >= 1e-6:  # boxes of the shrunk frame
         every = scale_boxes(every, fy, fx)
     every = clip_boxes(every, image.shape)
     kept: list[int] = []
@@ -315,6 +334,24 @@ def detect_around(
         if not kept or iou(every[i : i + 1], every[kept]).max() <= SAME_FACE_IOU:
             kept.append(i)
     return every[kept]
+
+
+def _cut_region(
+    shrunk: Callable[[], ImageRGB],
+    place: tuple[int, int, int, int],
+    size: tuple[int, int],
+) -> ImageRGB:
+    """The region ``place`` ``(top, left, bottom, right)`` of the frame ``shrunk()``
+    resized to ``size`` ``(width, height)`` (by area averaging), as HOG searches it."""
+    import cv2
+
+    top, left, bottom, right = place
+    region = shrunk()[top:bottom, left:right]
+    if size != (right - left, bottom - top):
+        return np.ascontiguousarray(
+            cv2.resize(region, size, interpolation=cv2.INTER_AREA), dtype=np.uint8
+        )
+    return np.ascontiguousarray(region, dtype=np.uint8)
 
 
 #: A region searched by the CNN around a followed face (:func:`detect_cnn_around`) is
@@ -332,7 +369,8 @@ def detect_cnn_around(
 
     The region reaches ``margin`` face sides beyond ``box`` on every side, and is
     resized so that the box is :data:`CNN_REGION_FACE_PX` high, so its cost does not
-    depend on the face's size.
+    depend on the face's size. A rerun that searched the same pixels before reuses what
+    was found (:func:`faceripper.memo.recall_pixels`).
 
     Args:
         image: RGB uint8 ``(h, w, 3)``.
@@ -359,9 +397,9 @@ def detect_cnn_around(
         return np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.float32)
     factor = CNN_REGION_FACE_PX / side
     width, height = max(1, round((x1 - x0) * factor)), max(1, round((y1 - y0) * factor))
-    region = image[y0:y1, x0:x1]
-    small = cv2.resize(region, (width, height), interpolation=_interpolation(factor))
-    boxes, scores = detect_cnn_scored(np.ascontiguousarray(small, dtype=np.uint8))
+    region = cv2.resize(image[y0:y1, x0:x1], (width, height), interpolation=_interpolation(factor))
+    small: ImageRGB = np.ascontiguousarray(region, dtype=np.uint8)
+    boxes, scores = memo.recall_pixels(memo.CNN_REGION, small, detect_cnn_scored)
     boxes = scale_boxes(boxes, (y1 - y0) / height, (x1 - x0) / width)
     boxes = boxes + np.array([y0, x0, y0, x0], dtype=np.int64)
     return clip_boxes(boxes, image.shape), scores

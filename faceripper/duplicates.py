@@ -111,7 +111,7 @@ def _same_content(videos: Sequence[_Video], files: list[list[int]]) -> list[list
     if len(files) < 2:
         return files
     groups: list[list[int]] = []
-    for by_ends in _grouped(videos, files, _ends_digest):
+    for by_ends in _grouped(videos, files, ends_digest):
         if len(by_ends) == 1:
             groups += by_ends
             continue
@@ -134,7 +134,7 @@ def _grouped(
     return list(groups.values())
 
 
-def _ends_digest(path: Path) -> str:
+def ends_digest(path: Path) -> str:
     """SHA-256 of the first and the last :data:`SAMPLE_BYTES` of a file."""
     digest = hashlib.sha256()
     with path.open("rb") as file:

@@ -43,6 +43,7 @@ from faceripper.decoding import merge_lost
 from faceripper.duplicates import ripped_once
 from faceripper.engines import prepare_engine
 from faceripper.errors import UsageError
+from faceripper.memostore import MemoStore
 from faceripper.pool import Cluster, WorkerPool
 from faceripper.references import ReferenceSet
 from faceripper.unsure import Notice
@@ -430,6 +431,8 @@ class _Schedule:
         self.suspects: deque[tuple[str, Any]] = deque()  # work re-run alone after a pool break
         self.in_flight: dict[Future[Any], tuple[str, Any]] = {}
         self.warn: Callable[[str], None] = log.warning
+        # The detector's searches of earlier runs (settings.reuse), and this run's kept.
+        self.memos = MemoStore.open(committer.dataset.target, settings, lambda m: self.warn(m))
 
     def run(self) -> None:
         """Schedule until every video is planned and every segment committed, then end
@@ -462,7 +465,7 @@ class _Schedule:
         if kind == "scan":
             future = self.pool.executor.submit(try_scan, self.videos[item].path)
         else:
-            future = self.pool.executor.submit(process_segment, item)
+            future = self.pool.executor.submit(process_segment, self.memos.attach(item))
         self.in_flight[future] = ("suspect-" + kind if suspect else kind, item)
 
     def _submit_scans(self) -> None:
@@ -545,6 +548,7 @@ class _Schedule:
             if kind.endswith("scan"):
                 self.scans[item] = value
             else:
+                self.memos.keep(item, value)
                 self.committer.add(item, value)
         if broken:
             self._recover(broken)

@@ -51,6 +51,7 @@ from faceripper.cli.rip_options import (
     MinSizeOption,
     NegativesOption,
     RestartOption,
+    ReuseOption,
     RipCacheOption,
     RipJittersOption,
     RipModelOption,
@@ -74,7 +75,11 @@ from faceripper.config import DEFAULT_CONFIG, DEFAULT_LABEL_FORMAT
 from faceripper.words import counted
 
 
-@app.command("rip")
+@app.command(
+    "rip",
+    help="Extract the faces of the configured people from videos into a training dataset."
+    "\n\nRerunning it resumes the run; 'faceripper review TARGET' shows the crops to check.",
+)
 def rip_command(
     target_dir: TargetDirOption,
     config: ConfigOption = DEFAULT_CONFIG,
@@ -109,6 +114,7 @@ def rip_command(
     device: DeviceOption = DeviceChoice.cpu,
     cache: RipCacheOption = None,
     restart: RestartOption = False,
+    reuse: ReuseOption = True,
     max_per_video: MaxPerVideoOption = 0,
     negatives: NegativesOption = None,
     segment_frames: SegmentFramesOption = 300,
@@ -118,9 +124,6 @@ def rip_command(
     tls_cert: TlsCertOption = None,
     tls_key: TlsKeyOption = None,
 ) -> None:
-    """Extract the faces of the configured people from videos into a training dataset.
-
-    Rerunning it resumes the run; 'faceripper review TARGET' shows the crops to check."""
     from faceripper.api import rip
     from faceripper.worker import RipSettings
 
@@ -146,6 +149,7 @@ def rip_command(
         detect_every=detect_every,
         engine=engine.value,
         device=device.value,
+        reuse=reuse,
     )
     with user_errors(), ExitStack() as stack:
         cluster = connect_cluster(  # first: a wrong address fails at once, writes nothing
@@ -279,6 +283,14 @@ def _report(summary: Any) -> None:
         f"of a face near the reference; {counted(summary.rows, 'manifest row')}",
         markup=False,
     )
+    if counts["frames_reused"] or counts["encodings_reused"]:
+        out.print(
+            f"reused detections of {counted(counts['frames_reused'], 'frame')} and "
+            f"{counted(counts['encodings_reused'], 'face encoding')} from earlier runs "
+            f"({counts['searches_run']} searches and {counts['encoder_calls_run']} encoder "
+            "calls run)",
+            markup=False,
+        )
     _print_corrections(summary)
     for notice in summary.unsure:
         # Advice on the references, like the other warnings about them: on stderr, so

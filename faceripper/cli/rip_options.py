@@ -264,6 +264,17 @@ RestartOption = Annotated[
     ),
 ]
 
+ReuseOption = Annotated[
+    bool,
+    typer.Option(
+        "--reuse/--no-reuse",
+        help="Reuse the face detections and encodings an earlier run of TARGET kept of "
+        "the same videos (a --restart after adding a reference photo or changing the "
+        "tolerance skips most of the detector and the encoder); --no-reuse computes "
+        "afresh and deletes them (.faceripper-memo-* in TARGET) to free the disk.",
+    ),
+]
+
 MaxPerVideoOption = Annotated[
     int,
     typer.Option(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from faceripper import memo
 from faceripper.blur import croppable, is_blurry, sharpness
 from faceripper.crops import SIGNATURE_PX, face_crop, signature, signature_distance
 from faceripper.detector import detect_around, detect_faces_scaled
@@ -107,7 +108,9 @@ def process_frame(
     # whether it is blurry (:func:`faceripper.worker.decisions.finish_tracks`).
     keep = croppable(faces.sharpness, faces.blurry, settings.crop_floor)
     result.counts["blurry_skipped"] += int((~keep).sum())
-    faces = _encode(image, faces, keep, keep & _due(faces, tracks, frame, settings), settings)
+    faces = _encode(
+        image, frame, faces, keep, keep & _due(faces, tracks, frame, settings), settings
+    )
     faces = _distances(faces, references, result)
     for i, track in enumerate(tracks):
         observation = Observation.from_faces(faces, i, frame, time_s)
@@ -192,30 +195,38 @@ def _due(
 
 def _encode(
     image: ImageRGB,
+    frame: int,
     faces: Faces,
     keep: npt.NDArray[np.bool_],
     encode: npt.NDArray[np.bool_],
     settings: RipSettings,
 ) -> Faces:
     """The faces with the landmarks of the kept faces that are encoded or aligned, and
-    the encodings of the faces in ``encode`` (``keep``, ``encode``: ``(n,)`` bool)."""
+    the encodings of the faces in ``encode`` (``keep``, ``encode``: ``(n,)`` bool); an
+    earlier run's when it made the same call (:func:`faceripper.memo.recall_encodings`)."""
     needs_landmarks = keep & (encode | settings.align)
     if not needs_landmarks.any():
         return faces
     rows = np.flatnonzero(needs_landmarks)
-    part = encode_faces(
-        image,
-        faces.box_trbl[rows],
-        landmark_model=settings.landmarks,
-        jitters=1,
-        encode=encode[rows],
-        engine=settings.engine,
-        device=settings.device,
-    )
-    landmarks = np.full((len(faces), *part.landmarks_xy.shape[1:]), np.nan)
-    landmarks[rows] = part.landmarks_xy
-    encodings = np.full((len(faces), *part.encodings.shape[1:]), np.nan)
-    encodings[rows] = part.encodings  # NaN where not in ``encode``
+
+    def compute() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        part = encode_faces(
+            image,
+            faces.box_trbl[rows],
+            landmark_model=settings.landmarks,
+            jitters=1,
+            encode=encode[rows],
+            engine=settings.engine,
+            device=settings.device,
+        )
+        return part.landmarks_xy, part.encodings
+
+    boxes, wanted = faces.box_trbl[rows], encode[rows]
+    found = memo.recall_encodings(frame, boxes, wanted, settings.landmarks, compute)
+    landmarks = np.full((len(faces), *found[0].shape[1:]), np.nan)
+    landmarks[rows] = found[0]
+    encodings = np.full((len(faces), *found[1].shape[1:]), np.nan)
+    encodings[rows] = found[1]  # NaN where not in ``encode``
     return faces.with_columns(landmarks_xy=landmarks, encodings=encodings)
 
 
@@ -294,9 +305,13 @@ def _detect(
     """
     active = state.tracker.tracked
     full = not settings.tracks or not active or frame - state.last_full >= settings.detect_every
+    scale = settings.detection_scale()
     if full:
         state.last_full = frame
         result.counts["whole_frame_searches"] += 1
-        return detect_faces_scaled(image, settings.detection_scale(), model=settings.model)
+        return memo.recall(
+            memo.HOG_FULL, frame, lambda: detect_faces_scaled(image, scale, model=settings.model)
+        )
     last = np.array([t.last.box_trbl for t in active], dtype=np.int64)
-    return detect_around(image, last, settings.detection_scale(), model=settings.model)
+    search = memo.region_search(memo.HOG_REGION, frame) if settings.model == "hog" else None
+    return detect_around(image, last, scale, model=settings.model, search=search)

@@ -29,7 +29,7 @@ from faceripper.video import RESET_FRAMES, VideoScan
 DEFAULT_DEDUPE_THRESHOLD = 0.12
 
 #: Settings that say how a run computes, not what it writes: left out of the resume check.
-RUNTIME_ONLY = frozenset({"engine", "device"})
+RUNTIME_ONLY = frozenset({"engine", "device", "reuse"})
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,11 @@ class RipSettings:
     run_anchors: bool = True
     #: Follow a person's track with the CNN where HOG loses its face (:mod:`faceripper.follow`).
     follow: bool = True
+    #: Answer the detector's searches and the encoder's calls from those earlier runs of
+    #: the target made in the same videos, and keep this run's (:mod:`faceripper.memo`);
+    #: False: run them all and delete the target's (``--no-reuse``). Not part of the
+    #: resume check (:data:`RUNTIME_ONLY`): the crops are the same.
+    reuse: bool = True
 
     def __post_init__(self) -> None:
         if math.isnan(self.blur_floor):  # not given: it follows blur_threshold
@@ -167,6 +172,9 @@ class SegmentTask:
     scan: VideoScan
     start: int
     end: int
+    #: An earlier run's searches of the video's frames (:mod:`faceripper.memostore`
+    #: records, :func:`faceripper.memo.pack`'s bytes); None: ``--no-reuse``.
+    memo: tuple[bytes, ...] | None = None
 
 
 @dataclass
@@ -256,3 +264,7 @@ class SegmentResult:
     #: (:mod:`faceripper.adaptive`).
     anchors: list[heldback.Anchor] = field(default_factory=list)
     pending: list[heldback.PendingTrack] = field(default_factory=list)
+    #: The searches the segment ran that its task's memo did not hold
+    #: (:func:`faceripper.memo.pack`), and the first and last frame they are of.
+    memo: bytes = b""
+    memo_frames: tuple[int, int] = (0, -1)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from faceripper import memo
 from faceripper.decoding import Damage, decode_frames, lost_message, timed_runs
 from faceripper.detector import detect_faces_batch_scaled
 from faceripper.geometry import BoxArray
@@ -173,8 +174,19 @@ def process_segment(task: SegmentTask) -> SegmentResult:
 
     The result does not depend on how a video is cut into segments: a new
     :class:`_FrameState` starts at every reset point. ``result.frames`` counts the
-    decoded frames of ``[task.start, task.end)``.
+    decoded frames of ``[task.start, task.end)``. The detector's searches that
+    ``task.memo`` holds are not run again (:mod:`faceripper.memo`); those run come back
+    in ``result.memo``.
     """
+    known = memo.SegmentMemo.of(task.memo)
+    with memo.using(known):
+        result = _process_segment(task)
+    if known is not None:
+        known.report(result)
+    return result
+
+
+def _process_segment(task: SegmentTask) -> SegmentResult:
     settings = _worker["settings"]
     references = _worker["references"]
     assert isinstance(settings, RipSettings) and isinstance(references, References)
@@ -262,8 +274,12 @@ def _process_batch(
     found: list[BoxArray | None]
     if settings.model == "cnn":
         # Whole frames in batches (one GPU call for several frames): no region searches.
-        found = detect_faces_batch_scaled(  # type: ignore[assignment]
-            [image for _, _, image in batch], settings.detection_scale()
+        found = memo.recall_batch(  # type: ignore[assignment]
+            memo.CNN_FULL,
+            [index for index, _, _ in batch],
+            lambda: detect_faces_batch_scaled(
+                [image for _, _, image in batch], settings.detection_scale()
+            ),
         )
         result.counts["whole_frame_searches"] += len(batch)
     else:
