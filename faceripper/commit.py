@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from faceripper import heldback, lateanchors, runanchors, spool, unsure, wide
+from faceripper import heldback, lateanchors, latenotes, runanchors, spool, unsure, wide
 from faceripper.config import Config
 from faceripper.corrections import Learned, judge
 from faceripper.video import video_id
@@ -154,17 +154,27 @@ class Committer:
 
     def finish_run(self) -> None:
         """The run's end, once every video is finished: the whole run's gallery lends the
-        tracks the videos kept (:mod:`faceripper.lateanchors`), one video at a time."""
+        tracks the videos kept (:mod:`faceripper.lateanchors`), one video at a time, and
+        the video's notes count them as kept (:mod:`faceripper.latenotes`)."""
         if self.gallery is None or self._incomplete:
             return  # the next run, which finishes them, revisits the kept tracks
         gallery = self.gallery.anchors(self.learned)
         n_people, dataset = len(self.config.people), self.dataset
         for path in lateanchors.kept_spools(dataset.target):
-            video, lent = lateanchors.lend_kept(path, gallery, n_people, self.settings.tolerance)
+            video, lent, confident = lateanchors.lend_kept(
+                path, gallery, n_people, self.settings.tolerance
+            )
             counts: Counter[str] = Counter()
             for track, adoption in lent:
                 write_adopted(dataset, video, track, adoption, self.config, self.learned, counts)
-            dataset.finish_late(video, counts, path)
+            notes = None
+            if lent:  # the notes as the video's step would have written them
+                folder = unsure.unsure_dir_for(dataset.target)
+                entry = dataset.unsure.get(video, {})
+                notes = latenotes.relend(
+                    entry, video, lent, confident, self.config, dataset.folders, folder
+                )
+            dataset.finish_late(video, counts, path, notes)
 
 
 def write_hit(
@@ -261,8 +271,9 @@ def adapt_video(
         decisions = decided[start : start + size]
         start += size
         for index, (track, decision) in enumerate(zip(pending, decisions, strict=True)):
+            late = keeper is not None and start - size + index in keeper.chosen
             if decision.reason != wide.REASON:  # its notes-only record speaks for it
-                doubts.add(track, decision)
+                doubts.add(track, decision, late)
             if keeper is not None:
                 keeper.offer(start - size + index, track)
             write_adopted(dataset, video_key, track, decision, config, learned, counts)

@@ -22,7 +22,9 @@ gap with one pass at the run's end, the same rule and bars:
    bars unchanged: the video's own anchors, and the tracks given a person there, count
    as in its step). Reason :data:`REASON`. The crops are written by the run's one
    writer; a journal line per video given crops (``{"adapted": video, "late": true,
-   "counts": ...}``) makes the pass resumable, and the kept spool is deleted then.
+   "counts": ..., "unsure": ...}``, with the video's notes as the lending leaves them:
+   :mod:`faceripper.latenotes`) makes the pass resumable, and the kept spool is deleted
+   then.
 """
 
 from __future__ import annotations
@@ -152,16 +154,18 @@ def kept_spools(target: Path) -> list[Path]:
 
 def lend_kept(
     path: Path, gallery: Sequence[Anchor], n_people: int, tolerance: float
-) -> tuple[str, list[tuple[PendingTrack, Adoption]]]:
-    """A kept spool's video and its tracks the run's ``gallery`` lends a person
-    (:func:`faceripper.runanchors.lend`; reason :data:`REASON`), with their crops."""
+) -> tuple[str, list[tuple[PendingTrack, Adoption]], set[int]]:
+    """A kept spool's video, its tracks the run's ``gallery`` lends a person
+    (:func:`faceripper.runanchors.lend`; reason :data:`REASON`), with their crops, and the
+    people matched with confidence in the video (an anchor of theirs there)."""
     video, anchors, tracks, decisions = read_kept(path)
     lent = lend(tracks, anchors, decisions, gallery, n_people, tolerance)
-    return video, [
+    given = [
         (track, Adoption(new.person, new.video_distance, REASON))
         for track, old, new in zip(tracks, decisions, lent, strict=True)
         if old.person < 0 <= new.person
     ]
+    return video, given, {a.person for a in anchors}
 
 
 def unfinished_faces(target: Path, finished: set[str]) -> set[tuple[str, int, str]]:

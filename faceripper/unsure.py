@@ -18,15 +18,18 @@ them beyond the held-back window that the segments kept for the notes only
 (:mod:`faceripper.worker.notes`, kind ``far``; never decided, never written to the
 dataset), shown at the end only if the person has no crop in the dataset.
 Candidates: one crop each, the face nearest the person, written beside the dataset,
-never inside it (``<target>-review/unsure/<folder>/``: a folder in the target would be
-a class to dataset loaders). The tallies and the candidates go into the video's journal
-line, so a resumed run still reports them. At the end of a run, :func:`report` turns
-the journal's records (every video of the target) into one :class:`Notice` per person
-and one contact sheet per person, ``<target>-review/unsure/<folder>.png``, of their
-:data:`PER_SHEET` nearest candidates. The candidate crops no sheet would show are
-deleted as each video ends (:func:`trim`), so the folder stays bounded. A referenced
-person with no crop in the dataset and nothing to show gets a notice too
-(:meth:`Notice.line`, ``videos`` 0), so that nobody is silently absent.
+never inside it (``<target>-review/unsure/<folder>/``: a folder in the target would be a
+class to dataset loaders). The tallies and the candidates go into the video's journal
+line, so a resumed run still reports them. The tracks held back that the run's end may
+still lend (:mod:`faceripper.lateanchors`) are listed one by one (``late``), counted as
+held back until the run's end rewrites the record (:mod:`faceripper.latenotes`). At the
+end of a run, :func:`report` turns the journal's records (every video of the target)
+into one :class:`Notice` per person and one contact sheet per person,
+``<target>-review/unsure/<folder>.png``, of their :data:`PER_SHEET` nearest candidates.
+The candidate crops no sheet would show are deleted as each video ends (:func:`trim`),
+so the folder stays bounded. A referenced person with no crop in the dataset and nothing
+to show gets a notice too (:meth:`Notice.line`, ``videos`` 0), so that nobody is
+silently absent.
 """
 
 from __future__ import annotations
@@ -157,12 +160,17 @@ class VideoUnsure:
     #: Per person, the tally and nearest candidates of the tracks kept for the notes
     #: only; shown only for a person with no track held back or kept (:meth:`add_far`).
     far: dict[int, tuple[Tally, list[tuple[Candidate, bytes]]]] = field(default_factory=dict)
+    #: Per person, the tracks held back and refused that the run's end may still lend
+    #: (:mod:`faceripper.lateanchors`): ``(track, distance)``, counted as held back until
+    #: then (:mod:`faceripper.latenotes`).
+    late: dict[int, list[tuple[str, float]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.confident = {a.person for a in self.anchors}
 
-    def add(self, track: PendingTrack, decision: Adoption) -> None:
-        """One held-back track and the video's decision on it."""
+    def add(self, track: PendingTrack, decision: Adoption, late: bool = False) -> None:
+        """One held-back track and the video's decision on it (``late``: a track kept
+        for the run's end, which may lend it)."""
         n_people = len(self.config.people)
         if decision.person >= 0:
             person, kind = decision.person, "near"
@@ -175,8 +183,11 @@ class VideoUnsure:
         if person in self.confident or person >= n_people:
             return
         distance = float(track.ref_distance[person])
-        self.tallies.setdefault((person, kind), Tally()).add(distance)
-        self._keep(self.candidates.setdefault(person, []), track, person, kind)
+        if late and kind == "held":
+            self.late.setdefault(person, []).append((track.name, distance))
+        else:
+            self.tallies.setdefault((person, kind), Tally()).add(distance)
+        self.keep_nearest(self.candidates.setdefault(person, []), track, person, kind)
 
     def add_far(self, tracks: Sequence[PendingTrack]) -> None:
         """Tracks kept for the notes only (:mod:`faceripper.worker.notes`): the nearest
@@ -190,9 +201,9 @@ class VideoUnsure:
                 continue
             tally, kept = self.far.setdefault(person, (Tally(), []))
             tally.add(float(track.ref_distance[person]))
-            self._keep(kept, track, person, "far")
+            self.keep_nearest(kept, track, person, "far")
 
-    def _keep(
+    def keep_nearest(
         self, kept: list[tuple[Candidate, bytes]], track: PendingTrack, person: int, kind: str
     ) -> None:
         """Add the track's face nearest ``person`` to ``kept`` (the nearest PER_VIDEO)."""
@@ -223,7 +234,9 @@ class VideoUnsure:
     def _settle(self) -> None:
         """The far tracks of people with nothing held back or kept, as their candidates."""
         for person, (tally, kept) in sorted(self.far.items()):
-            if any((person, kind) in self.tallies for kind in ("held", "near", "far")):
+            if person in self.late or any(
+                (person, kind) in self.tallies for kind in ("held", "near", "far")
+            ):
                 continue
             self.tallies[(person, "far")] = tally
             self.candidates[person] = kept
@@ -232,14 +245,7 @@ class VideoUnsure:
         """Write the candidates' crops under ``folder`` (the unsure folder); a folder
         that cannot be written costs the candidates, never the run (logged)."""
         self._settle()
-        try:
-            for kept in self.candidates.values():
-                for candidate, jpeg in kept:
-                    path = folder / candidate.file
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    atomic_write_bytes(path, jpeg, fsync=False)
-        except OSError as exc:
-            log.warning("%s: cannot write the candidate faces: %s", folder, exc)
+        write_candidates([c for kept in self.candidates.values() for c in kept], folder)
 
     def to_json(self) -> dict[str, Any]:
         """The tallies and candidates, by person name, for the journal."""
@@ -248,12 +254,27 @@ class VideoUnsure:
         for (person, kind), tally in sorted(self.tallies.items()):
             entry = people.setdefault(self.config.people[person].name, {"candidates": []})
             entry[kind] = [tally.tracks, round(tally.low, 4), round(tally.high, 4)]
+        for person, tracks in sorted(self.late.items()):
+            entry = people.setdefault(self.config.people[person].name, {"candidates": []})
+            entry["late"] = [[name, round(distance, 4)] for name, distance in tracks]
         for person, kept in sorted(self.candidates.items()):
             if not kept:
                 continue
             entry = people[self.config.people[person].name]
             entry["candidates"] = [asdict(c) for c, _ in kept]
         return people
+
+
+def write_candidates(candidates: Sequence[tuple[Candidate, bytes]], folder: Path) -> None:
+    """Write the candidates' crops under ``folder`` (the unsure folder); a folder that
+    cannot be written costs the candidates, never the run (logged)."""
+    try:
+        for candidate, jpeg in candidates:
+            path = folder / candidate.file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, jpeg, fsync=False)
+    except OSError as exc:
+        log.warning("%s: cannot write the candidate faces: %s", folder, exc)
 
 
 def nearest_face(track: PendingTrack, person: int) -> tuple[int, float] | None:
@@ -406,13 +427,15 @@ def _gather(
         if not far and entry:
             entry = {k: v for k, v in entry.items() if k != "far"}
             entry["candidates"] = [c for c in entry.get("candidates", []) if c["kind"] != "far"]
-        if not entry or not any(kind in entry for kind in tallies):
+        if not entry or not any(kind in entry for kind in (*tallies, "late")):
             continue
         videos += 1
         for kind, tally in tallies.items():
             if kind in entry:
                 tracks, low, high = entry[kind]
                 tally.merge(Tally(int(tracks), float(low), float(high)))
+        for _, distance in entry.get("late", ()):  # not lent by the run's end: held back
+            tallies["held"].add(float(distance))
         candidates += [Candidate.from_json(c) for c in entry.get("candidates", [])]
         candidates.sort(key=lambda c: (c.distance, c.video, c.frame, c.face))
         del candidates[PER_SHEET:]

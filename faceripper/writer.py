@@ -312,7 +312,7 @@ class Dataset:
                 if "adapted" in data:
                     (self.late if data.get("late") else self.adapted).add(str(data["adapted"]))
                     self.adapt_counts.update(data.get("counts", {}))
-                    if data.get("unsure"):
+                    if "unsure" in data:  # a late line's replaces its video's step's
                         self.unsure[str(data["adapted"])] = data["unsure"]
                     if data.get("gallery"):
                         self.gallery.append(data["gallery"])
@@ -448,14 +448,25 @@ class Dataset:
         self.adapted.add(video)
         self.adapt_counts.update(counts)
 
-    def finish_late(self, video: str, counts: Counter[str], kept: Path) -> None:
+    def finish_late(
+        self,
+        video: str,
+        counts: Counter[str],
+        kept: Path,
+        unsure: dict[str, Any] | None = None,
+    ) -> None:
         """Make the crops the run's end lent one video durable, record it (an ``adapted``
-        line marked ``late``, :mod:`faceripper.lateanchors`; none when it lent nothing),
-        drop its kept spool."""
+        line marked ``late``, :mod:`faceripper.lateanchors`; none when it lent nothing;
+        with ``unsure``, the video's notes that replace its step's:
+        :mod:`faceripper.latenotes`), drop its kept spool."""
         assert self._manifest is not None
+        if unsure is not None:
+            self.unsure[video] = unsure
         if counts:
             self._manifest.flush(durable=True)
-            line = {"adapted": video, "late": True, "counts": dict(counts)}
+            line: dict[str, Any] = {"adapted": video, "late": True, "counts": dict(counts)}
+            if unsure is not None:
+                line["unsure"] = unsure
             self._append_journal(json.dumps(line, ensure_ascii=False))
             self.late.add(video)
             self.adapt_counts.update(counts)

@@ -66,6 +66,42 @@ def test_the_first_videos_person_is_saved_at_the_runs_end(run, late, tmp_path):
     assert not any(r.get("late") for r in journal(tmp_path / "off"))
 
 
+def notes(stderr: str, target: Path) -> list[str]:
+    """The ``note:`` lines of a run into ``target`` (named ``TARGET`` there)."""
+    lines = [x for x in stderr.splitlines() if x.startswith("note: ")]
+    return [x.replace(str(target), "TARGET") for x in lines]
+
+
+def test_the_notes_and_sheets_say_lance_was_kept_not_held_back(run, late):
+    """Lent at the run's end, Lance's track is no longer held back: it is kept without a
+    confident face (his crops rest on the second video's, not on a face matched with
+    confidence in the first), as a track the earlier videos' anchors lend is; Kim's
+    track, never lent, is still held back nearest Hu."""
+    said = notes((late.parent / "stderr.txt").read_text(), late)
+    sheets = "TARGET-review/unsure"
+    assert said == [
+        "note: hu: never matched with confidence in 1 video; 1 track held back at 0.42 -> "
+        f"see {sheets}/hu.png; add a face that is hu (or another photo) to "
+        f"{run['refs'] / 'hu'}/ and rerun with --restart",
+        "note: lance: never matched with confidence in 1 video; 1 track kept without a "
+        f"confident face at 0.46 -> see {sheets}/lance.png; add a face that is lance (or "
+        f"another photo) to {run['refs'] / 'lance'}/ and rerun with --restart",
+    ]
+    review = late.parent / "faces-review" / "unsure"
+    shown = {c["track"]: c["kind"] for c in sheet_candidates(late, "lance")}
+    assert shown == {"0.0": "near"}  # the sheet's badge: kept, a grey frame
+    assert (review / "lance.png").is_file() and (review / "lance").is_dir()
+    lent = [r["unsure"]["lance"] for r in journal(late) if r.get("late")]
+    assert lent and "late" not in lent[0]
+
+
+def sheet_candidates(target: Path, person: str) -> list[dict]:
+    """The candidates of ``person`` that the journal gives the sheet (a video's late line
+    replaces its step's record, as a resumed run reads it)."""
+    records = {r["adapted"]: r["unsure"] for r in journal(target) if "unsure" in r}
+    return [c for record in records.values() for c in record.get(person, {}).get("candidates", [])]
+
+
 def test_one_thread_a_kill_in_the_pass_and_dask_give_the_same_dataset(
     run, late, tmp_path, monkeypatch
 ):
@@ -84,8 +120,11 @@ def test_one_thread_a_kill_in_the_pass_and_dask_give_the_same_dataset(
     assert any("ep1" in r["path"] for r in read_manifest(target / "manifest.csv"))
     assert len(lateanchors.kept_spools(target)) == 1
     assert not any(r.get("late") for r in journal(target))
-    resume(run, target)
+    said = notes(resume(run, target), target)
     assert tree_digest(target) == tree_digest(late)
+    # The same notes and sheets: the late line's record replaces the video's step's.
+    assert said == notes((late.parent / "stderr.txt").read_text(), late)
+    assert review_digest(target) == review_digest(late)
     assert [r for r in journal(target) if r.get("late")] == [
         r for r in journal(late) if r.get("late")
     ]
@@ -94,6 +133,13 @@ def test_one_thread_a_kill_in_the_pass_and_dask_give_the_same_dataset(
         result = run_cli(args(run, on_dask, "--scheduler", cluster.scheduler_address))
     assert result.exit_code == 0, result.stderr
     assert tree_digest(on_dask) == tree_digest(late)
+    assert notes(result.stderr, on_dask) == said
+    assert review_digest(on_dask) == review_digest(late)
+
+
+def review_digest(target: Path) -> dict[str, str]:
+    """The candidates' crops and sheets beside ``target``."""
+    return tree_digest(target.parent / f"{target.name}-review")
 
 
 def test_a_rerun_of_a_finished_target_changes_nothing(run, late, tmp_path):
@@ -102,6 +148,7 @@ def test_a_rerun_of_a_finished_target_changes_nothing(run, late, tmp_path):
     result = run_cli(args(run, late, "--threads", "1"))
     assert result.exit_code == 0, result.stderr
     assert tree_digest(late) == before
+    assert notes(result.stderr, late) == notes((late.parent / "stderr.txt").read_text(), late)
     after = (late / ".faceripper-journal.jsonl").read_text().splitlines()
     assert [json.loads(x) for x in after] == [json.loads(x) for x in lines]
 

@@ -65,7 +65,7 @@ def test_the_run_end_lends_the_kept_track_from_a_later_video_and_never_the_looka
     assert lateanchors.kept_spools(tmp_path) == [path]
     gallery = Gallery()
     gallery.add([Anchor(0, 0, 30, hu[0:5])])  # a later video's anchor of Hu
-    video, lent = lend_kept(path, gallery.anchors(), 2, TOLERANCE)
+    video, lent, _ = lend_kept(path, gallery.anchors(), 2, TOLERANCE)
     assert video == "first.mp4"
     assert [(t.name, a.person, a.reason) for t, a in lent] == [("0.0", 0, "later anchors")]
     assert [h.frame for h in lent[0][0].hits] == [100, 101]  # with its crops

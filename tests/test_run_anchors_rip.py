@@ -105,10 +105,12 @@ def journal(target: Path) -> list[dict]:
 
 
 def rip_two_threads(run: dict[str, Path], target: Path) -> Path:
-    """``rip -j 2`` into ``target``; its stdout beside the dataset (``stdout.txt``)."""
+    """``rip -j 2`` into ``target``; its stdout and stderr beside the dataset
+    (``stdout.txt``, ``stderr.txt``)."""
     result = run_cli(args(run, target, "--threads", "2"))
     assert result.exit_code == 0, result.stderr
     (target.parent / "stdout.txt").write_text(result.stdout)
+    (target.parent / "stderr.txt").write_text(result.stderr)
     return target
 
 
@@ -189,14 +191,15 @@ def interrupt(run: dict[str, Path], target: Path) -> None:
         pass
 
 
-def resume(run: dict[str, Path], target: Path) -> None:
-    """The same ``rip -j 2`` again, in a process of its own (nothing patched)."""
+def resume(run: dict[str, Path], target: Path) -> str:
+    """The same ``rip -j 2`` again, in a process of its own (nothing patched); its stderr."""
     resumed = subprocess.run(
         [sys.executable, "-m", "faceripper", *args(run, target, "--threads", "2")],
         capture_output=True,
         timeout=300,
     )
     assert resumed.returncode == 0, resumed.stderr.decode()
+    return resumed.stderr.decode()
 
 
 def test_resuming_with_the_other_setting_is_refused(run, with_gallery, tmp_path):

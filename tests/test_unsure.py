@@ -19,6 +19,7 @@ import pytest
 
 from faceripper.config import Config, Person
 from faceripper.heldback import Adoption, Anchor, PendingTrack
+from faceripper.latenotes import relend
 from faceripper.refcache import EncodeSettings
 from faceripper.references import encode_reference_file
 from faceripper.testing import evaluate
@@ -193,6 +194,54 @@ def test_video_unsure_counts_and_bounds_the_candidates(tmp_path):
     report({"v/clip.mp4": {"Cy": data["Cy"]}}, config, {"bo": "Bo_folder"}, tmp_path / "unsure")
     assert not (tmp_path / "unsure" / "Bo_folder.png").exists()
     assert sorted(p.name for p in (tmp_path / "unsure" / "Bo_folder").iterdir()) == ["mine.txt"]
+
+
+def test_tracks_the_runs_end_lends_are_kept_not_held_back(tmp_path):
+    """:func:`faceripper.latenotes.relend`: what the run's end lends leaves the held-back
+    tally and candidates, and counts as kept for the person lent (nothing for a person
+    matched with confidence in the video); what it does not lend stays held back."""
+    people = tuple(Person(n, n.lower(), "", tmp_path / "refs" / n) for n in ("Amy", "Bo", "Cy"))
+    config, folder = Config(people, tmp_path), tmp_path / "unsure"
+    doubts = VideoUnsure("v/clip.mp4", config, {}, [Anchor(0, 0, 9, np.zeros((1, 128)))])
+    refused = Adoption(-1, 0.5, "no anchors")
+    tracks = {
+        "b1": _track("b1", [0.7, 0.45, 0.8], 20),  # Bo's, lent to Bo
+        "b2": _track("b2", [0.7, 0.47, 0.5], 40),  # Bo's, lent to Cy
+        "b3": _track("b3", [0.7, 0.49, 0.8], 60),  # Bo's, not kept for the run's end
+        "c1": _track("c1", [0.7, 0.8, 0.46], 80),  # Cy's, lent to Amy (confident here)
+    }
+    for name, track in tracks.items():
+        doubts.add(track, refused, late=name != "b3")
+    doubts.write(folder)
+    entry = doubts.to_json()
+    assert entry["Bo"]["held"] == [1, 0.49, 0.49] and entry["Cy"]["late"] == [["c1", 0.46]]
+    before = report({"v/clip.mp4": entry}, config, {}, folder)
+    assert [n.line().split(" -> ")[0] for n in before] == [
+        "Bo: never matched with confidence in 1 video; 3 tracks held back at 0.45-0.49",
+        "Cy: never matched with confidence in 1 video; 1 track held back at 0.46",
+    ]
+    lent = [
+        (tracks["b1"], Adoption(1, 0.2, "later anchors")),
+        (tracks["b2"], Adoption(2, 0.2, "later anchors")),
+        (tracks["c1"], Adoption(0, 0.2, "later anchors")),
+    ]
+    after = relend(entry, "v/clip.mp4", lent, {0}, config, {}, folder)
+    assert after["Bo"]["near"] == [1, 0.45, 0.45] and "late" not in after["Bo"]
+    assert [(c["track"], c["kind"]) for c in after["Bo"]["candidates"]] == [
+        ("b1", "near"),
+        ("b3", "held"),
+    ]
+    assert [(c["track"], c["kind"]) for c in after["Cy"]["candidates"]] == [("b2", "near")]
+    assert (folder / after["Cy"]["candidates"][0]["file"]).is_file()  # its face, for the sheet
+    notices = report({"v/clip.mp4": after}, config, {}, folder)
+    assert [n.line().split(" -> ")[0] for n in notices] == [
+        "Bo: never matched with confidence in 1 video; 1 track held back at 0.49, "
+        "1 track kept without a confident face at 0.45",
+        "Cy: never matched with confidence in 1 video; 1 track kept without a confident "
+        "face at 0.50",
+    ]
+    assert not (folder / entry["Cy"]["candidates"][0]["file"]).exists()  # c1's: no sheet shows it
+    assert entry["Cy"]["late"] == [["c1", 0.46]]  # the step's record is left as it was
 
 
 @pytest.mark.slow
