@@ -79,11 +79,12 @@ import numpy.typing as npt
 from faceripper.blur import croppable, is_blurry, sharpness
 from faceripper.crops import face_crop
 from faceripper.detector import detect_cnn_around
-from faceripper.encoder import encode_faces, face_distances
+from faceripper.encoder import face_distances
 from faceripper.faces import Faces
 from faceripper.geometry import BoxArray, box_sizes, iou
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
+from faceripper.memo import encode_image
 from faceripper.models import Device, EncoderEngine, LandmarkModel
 from faceripper.tracks import LINK_IOU, LINK_SIZE_RATIO, MEDIAN_SLACK, Observation, Track, vote
 
@@ -439,19 +440,15 @@ def _check(
     :data:`FOLLOW_SAME_FACE` from every encoding of ``track`` that voted for ``person``
     (of a candidate's: from every encoding of it); and the face's ``(p, 2)``
     landmarks. Its encoding is used for nothing else."""
-    faces = encode_faces(
-        image,
-        box[None, :],
-        landmark_model=settings.landmarks,
-        engine=settings.engine,
-        device=settings.device,
+    found, encodings = encode_image(
+        image, box[None, :], settings.landmarks, settings.engine, settings.device
     )
     distances = person_distances(
-        face_distances(faces.encodings, settings.encodings),
+        face_distances(encodings, settings.encodings),
         settings.person,
         settings.n_identities,
     )[0]
-    landmarks = faces.landmarks_xy[0]
+    landmarks = found[0]
     others = np.delete(distances, person)
     if len(others) and float(others.min()) <= settings.tolerance:
         return True, landmarks, True
@@ -467,7 +464,7 @@ def _check(
     ]
     if not own:
         return True, landmarks, False
-    far = float(face_distances(faces.encodings, np.stack(own)).min()) > FOLLOW_SAME_FACE
+    far = float(face_distances(encodings, np.stack(own)).min()) > FOLLOW_SAME_FACE
     return far, landmarks, False
 
 

@@ -29,8 +29,12 @@ A frame's encoder call (``ENCODE``: the landmarks and encodings of the faces its
 want encoded, :func:`recall_encodings`) is kept too, keyed by the frame, the landmark
 model and a digest of its boxes and of which of them are encoded: the tracks choose
 those from their votes, which new references change, and a call is answered only when
-it is the same call (its faces are one batch of the network). Searches of other parts
-(the encodings checked while following, a held face encoded later) run again.
+it is the same call (its faces are one batch of the network). The encoder's other calls
+(``ENCODE_PIXELS``: the encodings checked while following a face,
+:func:`faceripper.follow.follow_lost` and :func:`faceripper.follow.follow_back`, and a
+held face encoded later, :mod:`faceripper.worker.backfill`) are given an image that is a
+frame or a region of one, and do not know which frame: they are kept by the image's
+pixels, as the CNN's regions are (:func:`encode_image`; frame -1).
 
 Nothing here runs unless a segment's task carries a memo (:func:`using`): with
 ``--no-reuse`` every search runs as before and nothing is kept.
@@ -53,6 +57,7 @@ from faceripper.geometry import BoxArray
 from faceripper.images import ImageRGB
 
 if TYPE_CHECKING:
+    from faceripper.models import Device, EncoderEngine, LandmarkModel
     from faceripper.worker.records import SegmentResult
 
 HOG_FULL = 1
@@ -62,6 +67,8 @@ CNN_REGION = 4
 #: A frame's encoder call (:func:`recall_encodings`), not a search: its faces' landmarks
 #: and encodings.
 ENCODE = 5
+#: An encoder call on an image, keyed by its pixels (:func:`encode_image`).
+ENCODE_PIXELS = 6
 #: Integers in a key: kind, frame, then up to 7 describing the region (0 where unused).
 KEY_WIDTH = 9
 
@@ -180,7 +187,7 @@ class SegmentMemo:
         result.counts["encoder_calls_reused"] += self.calls_reused
         result.counts["encoder_calls_run"] += len(self.new_calls)
         frames = [frame for frame in self.frames if frame >= 0]
-        frames += [call[1] for call in self.new_calls]
+        frames += [call[1] for call in self.new_calls if call[1] >= 0]
         if (self.new or self.new_calls) and frames:  # searches by pixels are of these too
             result.memo = pack(self.new, self.new_calls)
             result.memo_frames = (min(frames), max(frames))
@@ -256,10 +263,60 @@ def recall_encodings(
     asked += np.ascontiguousarray(encode, dtype=np.bool_).tobytes()
     digest = hashlib.blake2b(asked, digest_size=32).digest()
     call = key(ENCODE, frame, n, k, *np.frombuffer(digest, dtype="<i8").tolist())
+    return _recall_call(memo, call, n, k, int(np.count_nonzero(encode)), compute)
+
+
+def encode_image(
+    image: ImageRGB,
+    boxes: BoxArray,
+    landmark_model: LandmarkModel,
+    engine: EncoderEngine,
+    device: Device,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The ``(n, k, 2)`` landmarks and ``(n, 128)`` encodings of every face in ``boxes``
+    of ``image`` (:func:`faceripper.encoder.encode_faces`, one call, ``jitters`` 1),
+    through the memo in use: computed unless an earlier run made the same call on the
+    same pixels (keyed by the image's size and the BLAKE2b digest of its pixels, the
+    boxes and the landmark model; the engine and the rest are the store's)."""
+    from faceripper.encoder import encode_faces
+
+    def compute() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        faces = encode_faces(
+            image,
+            boxes,
+            landmark_model=landmark_model,
+            engine=engine,
+            device=device,
+        )
+        return faces.landmarks_xy, faces.encodings
+
+    memo = _current.get()
+    if memo is None:
+        return compute()
+    n, k = len(boxes), 5 if landmark_model == "5" else 68
+    asked = hashlib.blake2b(digest_size=32)
+    asked.update(np.array([*image.shape, k], dtype="<i8").tobytes())
+    asked.update(np.ascontiguousarray(boxes, dtype="<i8").tobytes())
+    asked.update(np.ascontiguousarray(image).data)
+    words = np.frombuffer(asked.digest(), dtype="<i8").tolist()
+    call = key(ENCODE_PIXELS, -1, n, k, *words)
+    return _recall_call(memo, call, n, k, n, compute)
+
+
+def _recall_call(
+    memo: SegmentMemo,
+    call: Key,
+    n: int,
+    k: int,
+    faces: int,
+    compute: Callable[[], tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """An encoder call ``call`` of ``n`` faces (``k`` landmarks each, ``faces`` of them
+    encoded) from ``memo``, or ``compute()`` (then kept)."""
     known = memo.known_calls.get(call)
     if known is not None and known.size == n * (2 * k + 128):
         memo.calls_reused += 1
-        memo.faces_reused += int(np.count_nonzero(encode))
+        memo.faces_reused += faces
         rows = known.reshape(n, 2 * k + 128)
         return rows[:, : 2 * k].reshape(n, k, 2).copy(), rows[:, 2 * k :].copy()
     landmarks, encodings = compute()

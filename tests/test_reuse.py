@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from faceripper.memo import unpack
+from faceripper.memo import ENCODE_PIXELS, unpack
 from faceripper.memostore import MEMO_PREFIX, MemoStore, read_records
 from faceripper.worker import RipSettings
 
@@ -96,6 +96,19 @@ def test_a_restart_with_a_second_photo_reuses_the_detections(
     assert again["encoder_calls_reused"] > 0 and again["encodings_reused"] > 0
     assert again["frames_reused"] >= 0.7 * 138  # of the frames looked at: 0, 2, ... 274
     assert "reused detections" not in runs["fresh_stdout"]
+    # Restarted once more, the same photos: every search and every encoder call is the
+    # first restart's, the faces encoded while following Miranda (keyed by the image's
+    # pixels) and those of the frames alike; none runs again, the dataset is the same.
+    assert again["followed"] > 0
+    following = [k for k in calls_after if k[0] == ENCODE_PIXELS]
+    assert following and len(following) < len(calls_after)
+    result = rip(runs["more"], hamilton["video"], target, "--restart")
+    assert tree_digest(target) == tree_digest(runs["fresh"])
+    third = journal_counts(target)
+    assert third["searches_run"] == 0 and third["encoder_calls_run"] == 0, third
+    made = again["encoder_calls_run"] + again["encoder_calls_reused"]
+    assert third["encoder_calls_reused"] == made  # every call the first restart made
+    assert saved(target / memo.name)[1] == calls_after  # nothing added
 
 
 def saved(memo: Path) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:

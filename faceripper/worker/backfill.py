@@ -37,8 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from faceripper.encoder import encode_faces
 from faceripper.images import ImageRGB
+from faceripper.memo import encode_image
 from faceripper.tracks import SPLIT_DISTANCE, Observation, Track, vote
 from faceripper.worker.records import RipSettings, SegmentResult
 
@@ -143,14 +143,9 @@ class Backfill:
 def _probe(held: list[HeldFace], settings: RipSettings, result: SegmentResult) -> None:
     """Encode the held faces into their observations' ``probe``."""
     for face in held:
-        part = encode_faces(
-            face.image,
-            face.box[None, :],
-            landmark_model=settings.landmarks,
-            jitters=1,
-            engine=settings.engine,
-            device=settings.device,
+        _, encodings = encode_image(
+            face.image, face.box[None, :], settings.landmarks, settings.engine, settings.device
         )
-        face.observation.probe = part.encodings[0]
+        face.observation.probe = encodings[0]
     result.counts["backfilled"] += len(held)
     held.clear()
