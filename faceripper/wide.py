@@ -137,13 +137,14 @@ def decide(
     Returns:
         One :class:`~faceripper.heldback.Adoption` per track of ``pending``, in order.
     """
-    over = capped(pending, n_people, tolerance)  # left undecided: reason REASON
-    wide = [k for k, t in enumerate(pending) if is_wide(t, n_people, tolerance) and k not in over]
-    if not wide:
+    past = [k for k, t in enumerate(pending) if is_wide(t, n_people, tolerance)]
+    if not past:
         return decide_video(
             pending, anchors, n_people, tolerance, trust_references=trust_references
         )
-    inside = [k for k in range(len(pending)) if k not in set(wide)]
+    over = capped(pending, n_people, tolerance)  # left undecided, not even seen: REASON
+    wide = [k for k in past if k not in over]
+    inside = [k for k in range(len(pending)) if k not in set(past)]
     order = inside + wide
     tracks = [pending[k] for k in order]
     decisions = decide_video(

@@ -143,10 +143,17 @@ def test_tracks_past_the_window_are_held_back_the_nearest_first_a_person_at_most
     # them) as on the capped spools: Levitte's track by a shared view, no stranger.
     assert wide.capped(crowd, 1, TOLERANCE) == {wide.PER_PERSON - 1, wide.PER_PERSON + 1}
     assert wide.capped(spooled, 1, TOLERANCE) == set()
+    said = {}
     for pending in (crowd, spooled):
         decided = wide.decide(pending, [anchor], 1, TOLERANCE, trust_references=False)
-        given = [(t.name, d.reason) for t, d in zip(pending, decided, strict=True) if d.person >= 0]
-        assert given == [("his", "shared view")]
+        said[len(pending)] = {
+            t.name: (d.person, d.reason) for t, d in zip(pending, decided, strict=True)
+        }
+    assert said[len(spooled)] == {
+        name: said[len(crowd)][name] for name in said[len(spooled)]
+    }  # fmt: skip
+    assert {n: d for n, d in said[len(crowd)].items() if d[0] >= 0} == {"his": (0, "shared view")}
+    assert said[len(crowd)]["late"] == said[len(crowd)]["h15"] == (-1, wide.REASON)
 
 
 def test_the_committer_takes_a_pushed_out_track_out_of_its_spool(faces, crowd, tmp_path):
