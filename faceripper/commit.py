@@ -60,6 +60,7 @@ class Committer:
         self._unfinished: dict[str, int] = {}  # segments of a video still to commit
         self._incomplete: set[str] = set()  # videos with a segment left for the next run
         self._frame_counts: dict[str, int] = {}
+        self._wide: dict[str, wide.Cap] = {}  # per video: its tracks past the window kept
         # The run's gallery: the anchors of the videos adapted so far, this run's and
         # (from the journal) an earlier run's on the same target, in commit order.
         self.gallery = runanchors.gallery_of(dataset.gallery) if settings.run_anchors else None
@@ -127,16 +128,34 @@ class Committer:
                 self.counts.update(result.counts)
                 return record
         if result.pending or result.anchors:
-            data = spool.pack(result.anchors, result.pending)
+            data = spool.pack(result.anchors, self._capped(task, result.pending))
             dataset.spool_segment(task.video_key, task.start, task.end, data)
         dataset.finish_segment(record)
         return record
+
+    def _capped(
+        self, task: SegmentTask, pending: list[heldback.PendingTrack]
+    ) -> list[heldback.PendingTrack]:
+        """A segment's held-back tracks less its tracks past the window over the cap
+        (:class:`faceripper.wide.Cap`); those of the video's earlier segments that they
+        push out are taken out of their spools."""
+        n_people, tolerance = len(self.config.people), self.settings.tolerance
+        cap = self._wide.setdefault(task.video_key, wide.Cap())
+        kept, pushed = cap.offer((task.start, task.end), pending, n_people, tolerance)
+        for (start, end), names in sorted(pushed.items()):
+            path = self.dataset.spool_path(task.video_key, start, end)
+            if path.is_file():
+                anchors, held = spool.unpack(path.read_bytes())
+                held = wide.without(held, names, n_people, tolerance)
+                self.dataset.spool_segment(task.video_key, start, end, spool.pack(anchors, held))
+        return kept
 
     def _finish_video(self, key: str) -> None:
         """A video whose segments are all committed: its adaptive step (and the candidate
         faces no sheet would show deleted: :func:`faceripper.unsure.trim`), then its
         thinning."""
         dataset = self.dataset
+        self._wide.pop(key, None)
         if self.settings.adapt and key not in dataset.adapted and key not in self._incomplete:
             # Every segment is finished (a broken video's too: its decode errors are
             # final), so a resumed run decides exactly what an uninterrupted one does.

@@ -5,6 +5,8 @@ person's anchors in the same video, never a stranger's track, never without an a
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -113,3 +115,77 @@ def test_a_shared_view_of_the_anchors_gives_it_and_nothing_else_does(faces):
     # Beside his anchor (a frame shared: two faces, two people) it is not his either.
     beside = Anchor(0, 90, 110, anchor.encodings)
     assert wide.decide([his], [beside], 1, TOLERANCE, trust_references=False)[0].person == -1
+
+
+@pytest.fixture
+def crowd(faces) -> list[PendingTrack]:
+    """A crowd of strangers past the window: ``PER_PERSON`` tracks of Don Henley (0.58
+    from Levitte's photo), then Levitte's own track (0.52), then one more of Henley's."""
+    tracks = [track(faces, ["henley"], 30 + 5 * i, f"h{i}") for i in range(wide.PER_PERSON)]
+    his = track(faces, ["levitte6 camera", "levitte10"], 400, "his")
+    return [*tracks, his, track(faces, ["henley"], 450, "late")]
+
+
+def test_tracks_past_the_window_are_held_back_the_nearest_first_a_person_at_most(faces, crowd):
+    anchor = Anchor(0, 0, 20, np.stack([faces["levitte3"], faces["levitte6"]]))
+    first, second = crowd[: wide.PER_PERSON], crowd[wide.PER_PERSON :]
+    cap = wide.Cap()
+    kept, pushed = cap.offer((0, 300), first, 1, TOLERANCE)
+    assert kept == first and pushed == {}
+    # Levitte's nearer track pushes the last of the crowd out of the first segment's
+    # spool; the late stranger, as far as the crowd and later, is not held back.
+    kept, pushed = cap.offer((300, 600), second, 1, TOLERANCE)
+    assert [t.name for t in kept] == ["his"]
+    assert pushed == {(0, 300): {f"h{wide.PER_PERSON - 1}"}}
+    spooled = [*wide.without(first, pushed[(0, 300)], 1, TOLERANCE), *kept]
+    assert len(spooled) == wide.PER_PERSON
+    # The video's step decides the same on what a resumed run's spools may hold (all of
+    # them) as on the capped spools: Levitte's track by a shared view, no stranger.
+    assert wide.capped(crowd, 1, TOLERANCE) == {wide.PER_PERSON - 1, wide.PER_PERSON + 1}
+    assert wide.capped(spooled, 1, TOLERANCE) == set()
+    said = {}
+    for pending in (crowd, spooled):
+        decided = wide.decide(pending, [anchor], 1, TOLERANCE, trust_references=False)
+        said[len(pending)] = {
+            t.name: (d.person, d.reason) for t, d in zip(pending, decided, strict=True)
+        }
+    assert said[len(spooled)] == {
+        name: said[len(crowd)][name] for name in said[len(spooled)]
+    }  # fmt: skip
+    assert {n: d for n, d in said[len(crowd)].items() if d[0] >= 0} == {"his": (0, "shared view")}
+    assert said[len(crowd)]["late"] == said[len(crowd)]["h15"] == (-1, wide.REASON)
+
+
+def test_the_committer_takes_a_pushed_out_track_out_of_its_spool(faces, crowd, tmp_path):
+    from test_commit import task
+
+    from faceripper.commit import Committer
+    from faceripper.config import Config, Person
+    from faceripper.spool import unpack
+    from faceripper.writer import Dataset
+
+    anchor = Anchor(0, 0, 20, np.stack([faces["levitte3"], faces["levitte6"]]))
+    config = Config((Person(LEVITTE, LEVITTE, "", tmp_path),), tmp_path)
+    settings = RipSettings(tolerance=TOLERANCE, run_anchors=False)
+    n = wide.PER_PERSON
+    with Dataset(tmp_path / "faces", {}) as dataset:
+        committer = Committer(dataset, config, settings)
+        committer.add_video("v.mp4", 3, 900)
+        committer.add(task(0, 0, 300), SegmentResult(0, anchors=[anchor], pending=crowd[:n]))
+        committer.add(task(1, 300, 600), SegmentResult(1, pending=crowd[n:]))
+        committer.commit_next()
+        committer.commit_next()
+
+        def names(start: int, end: int) -> list[str]:
+            return [t.name for t in unpack(dataset.spool_path("v.mp4", start, end).read_bytes())[1]]
+
+        assert names(0, 300) == [t.name for t in crowd[: n - 1]]
+        assert names(300, 600) == ["his"]
+        committer.add(task(2, 600, 900), SegmentResult(2))
+        committer.commit_next()  # the video's step
+        assert "v.mp4" in dataset.adapted
+    journal = (tmp_path / "faces" / ".faceripper-journal.jsonl").read_text().splitlines()
+    adapted = [json.loads(line) for line in journal if '"adapted"' in line]
+    assert [a["counts"] for a in adapted] == [
+        {"adapt_shared_view": 1, "adapt_past_the_window": n - 1}
+    ]
