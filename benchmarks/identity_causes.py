@@ -30,6 +30,10 @@ miss:
 ``WRONG``
     its track was given to another person.
 
+After the causes, one row per appearance with no face saved (a missed appearance): its
+first cause, size, sharpness and nearest distances (:func:`missed_appearances`).
+``--cache FILE`` keeps the worker's tracks for replays.
+
 The replay equals a run (the same crops, on the videos measured); the frame recall it
 prints is rip's with ``--no-dedupe`` (``--trust-references``: as rip's option). The
 step is replayed on the worker's own held-back tracks and anchors (their
@@ -109,7 +113,7 @@ def collect_tracks(
                 o for o in track.observations if o.distances is not None and o.encoding is not None
             ]
             faces = [
-                (o.frame, *truth_of(o), o.jpeg is not None, bool(o.blurry))
+                (o.frame, *truth_of(o), o.jpeg is not None, bool(o.blurry), o.sharpness)
                 for o in track.observations
             ]
             tracks.append(
@@ -230,6 +234,64 @@ def reference_distances(data: dict[str, Any]) -> dict[int, float]:
     return {a: float(np.median(v)) for a, v in found.items()}
 
 
+def _fmt(values: list[float], how: Any) -> str:
+    return f"{how(values):.3f}" if values else "-"
+
+
+def missed_appearances(
+    data: dict[str, Any],
+    footage: Footage | Sitcom,
+    min_size: int,
+    per_appearance: dict[tuple[int, str], Counter[str]],
+) -> None:
+    """One row per appearance with no face saved: its first cause (that of most of its
+    eligible faces), the median size (the truth's) and sharpness (rip's, of its tracked
+    faces) of its eligible faces, and the distances of its encoded faces: median and
+    nearest to its person's reference, nearest to a face of its person's anchors in the
+    video (none: the person is never matched with confidence there), and nearest to
+    another person's reference."""
+    names = data["names"]
+    sizes: dict[int, list[int]] = defaultdict(list)
+    for row in footage.truth:
+        if row.is_target and row.blur_sigma_px == 0 and row.size_px >= min_size:
+            sizes[row.appearance].append(row.size_px)
+    sharp: dict[int, list[float]] = defaultdict(list)
+    encoded: dict[int, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+    for t in data["tracks"]:
+        for face in t["faces"]:
+            sharp[face[2]].append(face[5])
+        if t["encodings"] is not None:
+            for enc, dist, a in zip(
+                t["encodings"], t["distances"], t["encoded_appearances"], strict=True
+            ):
+                encoded[a].append((enc, dist))
+    print(
+        "\n| appearance | person | faces | first cause | size | sharpness | median to ref | "
+        "nearest to ref | nearest to an anchor face | nearest other ref |"
+        "\n|---:|---|---:|---|---:|---:|---:|---:|---:|---:|"
+    )
+    for (appearance, identity), counts in sorted(per_appearance.items()):
+        if counts["saved"] or identity not in names:
+            continue
+        person = names.index(identity)
+        rows = encoded.get(appearance, [])
+        own = [float(d[person]) for _, d in rows]
+        other = [float(np.delete(d[: len(names)], person).min()) for _, d in rows]
+        anchors = [a.encodings for a in data["anchors"] if a.person == person]
+        to_anchor = "none"
+        if anchors and rows:
+            faces = np.stack([e for e, _ in rows])
+            mine = np.concatenate(anchors)
+            to_anchor = f"{np.linalg.norm(faces[:, None] - mine[None], axis=2).min():.3f}"
+        sharpness = sharp.get(appearance)
+        print(
+            f"| {appearance} | {identity} | {sum(counts.values())} | "
+            f"{counts.most_common(1)[0][0]} | {int(np.median(sizes[appearance]))} | "
+            f"{f'{np.median(sharpness):.0f}' if sharpness else '-'} | {_fmt(own, np.median)} | "
+            f"{_fmt(own, np.min)} | {to_anchor} | {_fmt(other, np.min)} |"
+        )
+
+
 def held_back_tracks(data: dict[str, Any]) -> None:
     """One row per held-back track: who it shows (the truth, most of its faces), the
     person it is held back for, the step's decision, its median and nearest face to that
@@ -275,13 +337,23 @@ def main() -> int:
         action="store_true",
         help="list the held-back tracks with their template distance (benchmarks/templates.py)",
     )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="keep the worker's tracks in this file and replay from it when it exists",
+    )
     args = parser.parse_args()
     work = args.work / (f"seed{args.seed}" + ("-moving" if args.moving else ""))
     if args.footage is not None:
         work = args.footage.parent
     footage: Footage | Sitcom = pickle.loads((args.footage or work / "footage.pickle").read_bytes())
     refs = footage.refs_tight if args.refs == "tight" else footage.refs
-    data = collect_tracks(footage, refs, args.min_size, args.tolerance)
+    if args.cache is not None and args.cache.is_file():
+        data = pickle.loads(args.cache.read_bytes())
+    else:
+        data = collect_tracks(footage, refs, args.min_size, args.tolerance)
+        if args.cache is not None:
+            args.cache.write_bytes(pickle.dumps(data))
     replay(data, args.tolerance, args.trust_references)
     total, per_appearance = causes(data, footage, args.min_size)
     eligible = sum(total.values())
@@ -304,6 +376,7 @@ def main() -> int:
                 f"| {appearance} | {identity} | {sum(counts.values())} | {counts['saved']} | "
                 f"{median.get(appearance, float('nan')):.2f} | {missed} |"
             )
+    missed_appearances(data, footage, args.min_size, per_appearance)
     if args.tracks:
         held_back_tracks(data)
     values = list(median.values())
