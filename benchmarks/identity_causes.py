@@ -31,7 +31,8 @@ miss:
     its track was given to another person.
 
 After the causes, one row per appearance with no face saved (a missed appearance): its
-first cause, size, sharpness and nearest distances (:func:`missed_appearances`).
+first cause, size, sharpness and nearest distances (:func:`missed_appearances`); then
+one row per appearance of a stranger, how near it comes to a reference (:func:`strangers`).
 ``--cache FILE`` keeps the worker's tracks for replays.
 
 The replay equals a run (the same crops, on the videos measured); the frame recall it
@@ -292,6 +293,48 @@ def missed_appearances(
         )
 
 
+def strangers(data: dict[str, Any], footage: Footage | Sitcom) -> None:
+    """One row per appearance of a person without references (a stranger): the person
+    whose reference its encoded faces are nearest (median), the median and nearest face
+    distance to that reference, the nearest to a face of that person's anchors, and how
+    many of its faces were given a person (its tracks' decisions after the replay)."""
+    names = data["names"]
+    shown = {r.appearance: r.identity for r in footage.truth if not r.is_target}
+    rows: dict[int, list[np.ndarray]] = defaultdict(list)
+    faces: dict[int, list[np.ndarray]] = defaultdict(list)
+    given: Counter[int] = Counter()
+    for t in data["tracks"]:
+        adoption = t.get("adoption")
+        person = adoption.person if adoption is not None else t["person"]
+        given.update(f[2] for f in t["faces"] if f[2] in shown and person >= 0 and f[3])
+        if t["encodings"] is None:
+            continue
+        for enc, dist, a in zip(
+            t["encodings"], t["distances"], t["encoded_appearances"], strict=True
+        ):
+            if a in shown:
+                rows[a].append(dist[: len(names)])
+                faces[a].append(enc)
+    print(
+        "\n| stranger's appearance | shown | nearest reference | median to it | nearest face | "
+        "nearest to an anchor face | faces given a person |\n|---:|---|---|---:|---:|---:|---:|"
+    )
+    for appearance in sorted(rows):
+        distances = np.stack(rows[appearance])
+        person = int(np.argmin(np.median(distances, axis=0)))
+        anchors = [a.encodings for a in data["anchors"] if a.person == person]
+        to_anchor = "none"
+        if anchors:
+            mine = np.concatenate(anchors)
+            near = np.linalg.norm(np.stack(faces[appearance])[:, None] - mine[None], axis=2)
+            to_anchor = f"{near.min():.3f}"
+        print(
+            f"| {appearance} | {shown[appearance]} | {names[person]} | "
+            f"{np.median(distances[:, person]):.3f} | {distances[:, person].min():.3f} | "
+            f"{to_anchor} | {given[appearance]} |"
+        )
+
+
 def held_back_tracks(data: dict[str, Any]) -> None:
     """One row per held-back track: who it shows (the truth, most of its faces), the
     person it is held back for, the step's decision, its median and nearest face to that
@@ -327,6 +370,9 @@ def main() -> int:
     parser.add_argument("--moving", action="store_true", help="the --moving video")
     parser.add_argument("--refs", choices=("plain", "tight"), default="plain")
     parser.add_argument(
+        "--refs-dir", type=Path, help="this reference folder instead (the absent-person video's)"
+    )
+    parser.add_argument(
         "--footage", type=Path, help="a pickled ground truth instead (benchmarks/sitcom.py's)"
     )
     parser.add_argument("--min-size", type=int, default=80)
@@ -348,6 +394,8 @@ def main() -> int:
         work = args.footage.parent
     footage: Footage | Sitcom = pickle.loads((args.footage or work / "footage.pickle").read_bytes())
     refs = footage.refs_tight if args.refs == "tight" else footage.refs
+    if args.refs_dir is not None:
+        refs = args.refs_dir
     if args.cache is not None and args.cache.is_file():
         data = pickle.loads(args.cache.read_bytes())
     else:
@@ -377,6 +425,7 @@ def main() -> int:
                 f"{median.get(appearance, float('nan')):.2f} | {missed} |"
             )
     missed_appearances(data, footage, args.min_size, per_appearance)
+    strangers(data, footage)
     if args.tracks:
         held_back_tracks(data)
     values = list(median.values())
