@@ -151,8 +151,10 @@ def collect_tracks(
 
 def replay(data: dict[str, Any], tolerance: float, trust_references: bool) -> None:
     """The video-adaptive step on the worker's own held-back tracks and anchors, as rip
-    runs it (sets each held-back track's ``adoption``, ``summary`` and ``median``)."""
-    pending: list[heldback.PendingTrack] = data["pending"]
+    runs it (sets each held-back track's ``adoption``, ``summary`` and ``median``); the
+    tracks kept for the notes only are left out, as :func:`faceripper.commit` leaves them
+    (a track past the window has one beside it under the same name)."""
+    pending: list[heldback.PendingTrack] = [t for t in data["pending"] if not t.notes_only]
     decided = wide.decide(
         pending,
         heldback.merge_anchors([data["anchors"]]),
@@ -345,7 +347,7 @@ def held_back_tracks(data: dict[str, Any]) -> None:
     by_name = {t["name"]: t for t in data["tracks"]}
     print("\n| track | frames | shows | held back for | decision | median | nearest | template |")
     print("|---|---|---|---|---|---:|---:|---:|")
-    for track in data["pending"]:
+    for track in (t for t in data["pending"] if not t.notes_only):
         t = by_name[track.name]
         shows = Counter(f[1] for f in t["faces"] if f[1] != "?").most_common(1)
         person = track.decided
