@@ -226,12 +226,19 @@ class Track:
         """Whether the identity is clear enough to re-check only now and then.
 
         Either :data:`SETTLED_VOTES` encodings match one person and none anyone else,
-        or (a stranger) as many encodings, none voting, are all farther than ``far``
-        from every person.
+        and the latest encoding is not farther than ``far`` from that person (a face
+        that no longer is theirs, as after a cut the frame test missed, is re-checked
+        every frame again), or (a stranger) as many encodings, none voting, are all
+        farther than ``far`` from every person.
         """
         if self.votes:
-            (_, best), *_ = self.votes.most_common(1)
-            return best >= SETTLED_VOTES and len(self.votes) == 1
+            (person, best), *_ = self.votes.most_common(1)
+            latest = next(
+                (o.distances for o in reversed(self.observations) if o.distances is not None),
+                None,
+            )
+            gone = latest is not None and float(latest[person]) > far
+            return best >= SETTLED_VOTES and len(self.votes) == 1 and not gone
         nearest = [float(o.distances.min()) for o in self.observations if o.distances is not None]
         return len(nearest) >= SETTLED_VOTES and min(nearest) > far
 
