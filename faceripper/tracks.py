@@ -226,21 +226,33 @@ class Track:
         """Whether the identity is clear enough to re-check only now and then.
 
         Either :data:`SETTLED_VOTES` encodings match one person and none anyone else,
-        and the latest encoding is not farther than ``far`` from that person (a face
-        that no longer is theirs, as after a cut the frame test missed, is re-checked
-        every frame again), or (a stranger) as many encodings, none voting, are all
-        farther than ``far`` from every person.
+        and the latest encoded face is still theirs (:meth:`left`), or (a stranger) as
+        many encodings, none voting, are all farther than ``far`` from every person.
         """
         if self.votes:
             (person, best), *_ = self.votes.most_common(1)
-            latest = next(
-                (o.distances for o in reversed(self.observations) if o.distances is not None),
-                None,
-            )
-            gone = latest is not None and float(latest[person]) > far
-            return best >= SETTLED_VOTES and len(self.votes) == 1 and not gone
+            return best >= SETTLED_VOTES and len(self.votes) == 1 and not self.left(person, far)
         nearest = [float(o.distances.min()) for o in self.observations if o.distances is not None]
         return len(nearest) >= SETTLED_VOTES and min(nearest) > far
+
+    def left(self, person: int, far: float = np.inf) -> bool:
+        """Whether another face took the place of ``person``'s: the latest encoded face
+        lies farther than ``far`` from ``person`` and more than :data:`SPLIT_DISTANCE`
+        from the latest face within ``far`` of them (a cut the frame test missed; a head
+        turning away stays within it). The part after such a change is encoded every
+        frame again, as any unsettled track, instead of every :data:`RECHECK_EVERY`th."""
+        encoded = (
+            o
+            for o in reversed(self.observations)
+            if o.distances is not None and o.encoding is not None
+        )
+        latest = next(encoded, None)
+        if latest is None or float(latest.distances[person]) <= far:  # type: ignore[index]
+            return False
+        theirs = next((o for o in encoded if float(o.distances[person]) <= far), None)  # type: ignore[index]
+        return theirs is not None and bool(
+            np.linalg.norm(latest.encoding - theirs.encoding) > SPLIT_DISTANCE  # type: ignore[operator]
+        )
 
     def wants_encoding(self, frame: int, far: float = np.inf) -> bool:
         """Whether the face of ``frame`` should be encoded (first face, then periodic).
