@@ -10,7 +10,8 @@ that turns to profile or blurs for a few frames keeps its identity, and a face t
 matches one person in one frame only, by chance, does not pass. Encoding every frame of
 a track is not needed: a settled track (clearly one person, or clearly nobody) is re-checked every
 :data:`RECHECK_EVERY` frames, an unsettled one every :data:`UNSETTLED_EVERY`, and any
-track whose face suddenly looks different (:data:`APPEARANCE_JUMP`) at once.
+track whose face suddenly looks different (:data:`APPEARANCE_JUMP`) at once; a settled
+track whose face another face took the place of is unsettled again (:meth:`Track.left`).
 
 A track can hold two people: a cut the frame difference missed (one close-up replaced by
 another at the same place), or a face passing in front of another. Before its identity
