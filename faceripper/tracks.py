@@ -33,6 +33,7 @@ import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -218,6 +219,8 @@ class Track:
     #: Looked-at frames in a row, up to the current one, in which nothing continued it
     #: while it waited (:meth:`Tracker.assign`'s ``wait``).
     misses: int = 0
+    #: :meth:`left`'s memo: person, far, observations looked at, their two faces.
+    _within: tuple[int, float, int, Any, Any] = field(default=(-1, 0.0, 0, None, None), init=False)
 
     @property
     def last(self) -> Observation:
@@ -237,23 +240,22 @@ class Track:
         return len(nearest) >= SETTLED_VOTES and min(nearest) > far
 
     def left(self, person: int, far: float = np.inf) -> bool:
-        """Whether another face took the place of ``person``'s: the latest encoded face
-        lies farther than ``far`` from ``person`` and more than :data:`SPLIT_DISTANCE`
-        from the latest face within ``far`` of them (a cut the frame test missed; a head
-        turning away stays within it). The part after such a change is encoded every
-        frame again, as any unsettled track, instead of every :data:`RECHECK_EVERY`th."""
-        encoded = (
-            o
-            for o in reversed(self.observations)
-            if o.distances is not None and o.encoding is not None
-        )
-        latest = next(encoded, None)
-        if latest is None or float(latest.distances[person]) <= far:  # type: ignore[index]
+        """Whether another face took ``person``'s place: the latest encoded face lies past
+        ``far`` from them and more than :data:`SPLIT_DISTANCE` from the latest one within
+        ``far`` (a missed cut; a head turning away stays within it). The part after such a
+        change is encoded every frame, as any unsettled track. Each observation is looked
+        at once (the memo ``_within``): a long track costs no more per frame."""
+        who, bar, seen, theirs, latest = self._within
+        if (who, bar) != (person, far):
+            seen, theirs, latest = 0, None, None
+        for o in self.observations[seen:]:
+            if o.distances is not None and o.encoding is not None:
+                latest = o
+                theirs = o if float(o.distances[person]) <= far else theirs
+        self._within = (person, far, len(self.observations), theirs, latest)
+        if latest is None or theirs is None or latest is theirs:
             return False
-        theirs = next((o for o in encoded if float(o.distances[person]) <= far), None)  # type: ignore[index]
-        return theirs is not None and bool(
-            np.linalg.norm(latest.encoding - theirs.encoding) > SPLIT_DISTANCE  # type: ignore[operator]
-        )
+        return bool(np.linalg.norm(latest.encoding - theirs.encoding) > SPLIT_DISTANCE)
 
     def wants_encoding(self, frame: int, far: float = np.inf) -> bool:
         """Whether the face of ``frame`` should be encoded (first face, then periodic).
