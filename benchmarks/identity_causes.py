@@ -30,6 +30,11 @@ miss:
 ``WRONG``
     its track was given to another person.
 
+After the causes, one row per appearance with no face saved (a missed appearance): its
+first cause, size, sharpness and nearest distances (:func:`missed_appearances`); then
+one row per appearance of a stranger, how near it comes to a reference (:func:`strangers`).
+``--cache FILE`` keeps the worker's tracks for replays.
+
 The replay equals a run (the same crops, on the videos measured); the frame recall it
 prints is rip's with ``--no-dedupe`` (``--trust-references``: as rip's option). The
 step is replayed on the worker's own held-back tracks and anchors (their
@@ -109,7 +114,7 @@ def collect_tracks(
                 o for o in track.observations if o.distances is not None and o.encoding is not None
             ]
             faces = [
-                (o.frame, *truth_of(o), o.jpeg is not None, bool(o.blurry))
+                (o.frame, *truth_of(o), o.jpeg is not None, bool(o.blurry), o.sharpness)
                 for o in track.observations
             ]
             tracks.append(
@@ -146,8 +151,10 @@ def collect_tracks(
 
 def replay(data: dict[str, Any], tolerance: float, trust_references: bool) -> None:
     """The video-adaptive step on the worker's own held-back tracks and anchors, as rip
-    runs it (sets each held-back track's ``adoption``, ``summary`` and ``median``)."""
-    pending: list[heldback.PendingTrack] = data["pending"]
+    runs it (sets each held-back track's ``adoption``, ``summary`` and ``median``); the
+    tracks kept for the notes only are left out, as :func:`faceripper.commit` leaves them
+    (a track past the window has one beside it under the same name)."""
+    pending: list[heldback.PendingTrack] = [t for t in data["pending"] if not t.notes_only]
     decided = wide.decide(
         pending,
         heldback.merge_anchors([data["anchors"]]),
@@ -230,6 +237,106 @@ def reference_distances(data: dict[str, Any]) -> dict[int, float]:
     return {a: float(np.median(v)) for a, v in found.items()}
 
 
+def _fmt(values: list[float], how: Any) -> str:
+    return f"{how(values):.3f}" if values else "-"
+
+
+def missed_appearances(
+    data: dict[str, Any],
+    footage: Footage | Sitcom,
+    min_size: int,
+    per_appearance: dict[tuple[int, str], Counter[str]],
+) -> None:
+    """One row per appearance with no face saved: its first cause (that of most of its
+    eligible faces), the median size (the truth's) and sharpness (rip's, of its tracked
+    faces) of its eligible faces, and the distances of its encoded faces: median and
+    nearest to its person's reference, nearest to a face of its person's anchors in the
+    video (none: the person is never matched with confidence there), and nearest to
+    another person's reference."""
+    names = data["names"]
+    sizes: dict[int, list[int]] = defaultdict(list)
+    for row in footage.truth:
+        if row.is_target and row.blur_sigma_px == 0 and row.size_px >= min_size:
+            sizes[row.appearance].append(row.size_px)
+    sharp: dict[int, list[float]] = defaultdict(list)
+    encoded: dict[int, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+    for t in data["tracks"]:
+        for face in t["faces"]:
+            sharp[face[2]].append(face[5])
+        if t["encodings"] is not None:
+            for enc, dist, a in zip(
+                t["encodings"], t["distances"], t["encoded_appearances"], strict=True
+            ):
+                encoded[a].append((enc, dist))
+    print(
+        "\n| appearance | person | faces | first cause | size | sharpness | median to ref | "
+        "nearest to ref | nearest to an anchor face | nearest other ref |"
+        "\n|---:|---|---:|---|---:|---:|---:|---:|---:|---:|"
+    )
+    for (appearance, identity), counts in sorted(per_appearance.items()):
+        if counts["saved"] or identity not in names:
+            continue
+        person = names.index(identity)
+        rows = encoded.get(appearance, [])
+        own = [float(d[person]) for _, d in rows]
+        other = [float(np.delete(d[: len(names)], person).min()) for _, d in rows]
+        anchors = [a.encodings for a in data["anchors"] if a.person == person]
+        to_anchor = "none"
+        if anchors and rows:
+            faces = np.stack([e for e, _ in rows])
+            mine = np.concatenate(anchors)
+            to_anchor = f"{np.linalg.norm(faces[:, None] - mine[None], axis=2).min():.3f}"
+        sharpness = sharp.get(appearance)
+        print(
+            f"| {appearance} | {identity} | {sum(counts.values())} | "
+            f"{counts.most_common(1)[0][0]} | {int(np.median(sizes[appearance]))} | "
+            f"{f'{np.median(sharpness):.0f}' if sharpness else '-'} | {_fmt(own, np.median)} | "
+            f"{_fmt(own, np.min)} | {to_anchor} | {_fmt(other, np.min)} |"
+        )
+
+
+def strangers(data: dict[str, Any], footage: Footage | Sitcom) -> None:
+    """One row per appearance of a person without references (a stranger): the person
+    whose reference its encoded faces are nearest (median), the median and nearest face
+    distance to that reference, the nearest to a face of that person's anchors, and how
+    many of its faces were given a person (its tracks' decisions after the replay)."""
+    names = data["names"]
+    shown = {r.appearance: r.identity for r in footage.truth if not r.is_target}
+    rows: dict[int, list[np.ndarray]] = defaultdict(list)
+    faces: dict[int, list[np.ndarray]] = defaultdict(list)
+    given: Counter[int] = Counter()
+    for t in data["tracks"]:
+        adoption = t.get("adoption")
+        person = adoption.person if adoption is not None else t["person"]
+        given.update(f[2] for f in t["faces"] if f[2] in shown and person >= 0 and f[3])
+        if t["encodings"] is None:
+            continue
+        for enc, dist, a in zip(
+            t["encodings"], t["distances"], t["encoded_appearances"], strict=True
+        ):
+            if a in shown:
+                rows[a].append(dist[: len(names)])
+                faces[a].append(enc)
+    print(
+        "\n| stranger's appearance | shown | nearest reference | median to it | nearest face | "
+        "nearest to an anchor face | faces given a person |\n|---:|---|---|---:|---:|---:|---:|"
+    )
+    for appearance in sorted(rows):
+        distances = np.stack(rows[appearance])
+        person = int(np.argmin(np.median(distances, axis=0)))
+        anchors = [a.encodings for a in data["anchors"] if a.person == person]
+        to_anchor = "none"
+        if anchors:
+            mine = np.concatenate(anchors)
+            near = np.linalg.norm(np.stack(faces[appearance])[:, None] - mine[None], axis=2)
+            to_anchor = f"{near.min():.3f}"
+        print(
+            f"| {appearance} | {shown[appearance]} | {names[person]} | "
+            f"{np.median(distances[:, person]):.3f} | {distances[:, person].min():.3f} | "
+            f"{to_anchor} | {given[appearance]} |"
+        )
+
+
 def held_back_tracks(data: dict[str, Any]) -> None:
     """One row per held-back track: who it shows (the truth, most of its faces), the
     person it is held back for, the step's decision, its median and nearest face to that
@@ -240,7 +347,7 @@ def held_back_tracks(data: dict[str, Any]) -> None:
     by_name = {t["name"]: t for t in data["tracks"]}
     print("\n| track | frames | shows | held back for | decision | median | nearest | template |")
     print("|---|---|---|---|---|---:|---:|---:|")
-    for track in data["pending"]:
+    for track in (t for t in data["pending"] if not t.notes_only):
         t = by_name[track.name]
         shows = Counter(f[1] for f in t["faces"] if f[1] != "?").most_common(1)
         person = track.decided
@@ -265,6 +372,9 @@ def main() -> int:
     parser.add_argument("--moving", action="store_true", help="the --moving video")
     parser.add_argument("--refs", choices=("plain", "tight"), default="plain")
     parser.add_argument(
+        "--refs-dir", type=Path, help="this reference folder instead (the absent-person video's)"
+    )
+    parser.add_argument(
         "--footage", type=Path, help="a pickled ground truth instead (benchmarks/sitcom.py's)"
     )
     parser.add_argument("--min-size", type=int, default=80)
@@ -275,13 +385,25 @@ def main() -> int:
         action="store_true",
         help="list the held-back tracks with their template distance (benchmarks/templates.py)",
     )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="keep the worker's tracks in this file and replay from it when it exists",
+    )
     args = parser.parse_args()
     work = args.work / (f"seed{args.seed}" + ("-moving" if args.moving else ""))
     if args.footage is not None:
         work = args.footage.parent
     footage: Footage | Sitcom = pickle.loads((args.footage or work / "footage.pickle").read_bytes())
     refs = footage.refs_tight if args.refs == "tight" else footage.refs
-    data = collect_tracks(footage, refs, args.min_size, args.tolerance)
+    if args.refs_dir is not None:
+        refs = args.refs_dir
+    if args.cache is not None and args.cache.is_file():
+        data = pickle.loads(args.cache.read_bytes())
+    else:
+        data = collect_tracks(footage, refs, args.min_size, args.tolerance)
+        if args.cache is not None:
+            args.cache.write_bytes(pickle.dumps(data))
     replay(data, args.tolerance, args.trust_references)
     total, per_appearance = causes(data, footage, args.min_size)
     eligible = sum(total.values())
@@ -304,6 +426,8 @@ def main() -> int:
                 f"| {appearance} | {identity} | {sum(counts.values())} | {counts['saved']} | "
                 f"{median.get(appearance, float('nan')):.2f} | {missed} |"
             )
+    missed_appearances(data, footage, args.min_size, per_appearance)
+    strangers(data, footage)
     if args.tracks:
         held_back_tracks(data)
     values = list(median.values())

@@ -10,7 +10,8 @@ that turns to profile or blurs for a few frames keeps its identity, and a face t
 matches one person in one frame only, by chance, does not pass. Encoding every frame of
 a track is not needed: a settled track (clearly one person, or clearly nobody) is re-checked every
 :data:`RECHECK_EVERY` frames, an unsettled one every :data:`UNSETTLED_EVERY`, and any
-track whose face suddenly looks different (:data:`APPEARANCE_JUMP`) at once.
+track whose face suddenly looks different (:data:`APPEARANCE_JUMP`) at once; a settled
+track whose face another face took the place of is unsettled again (:meth:`Track.left`).
 
 A track can hold two people: a cut the frame difference missed (one close-up replaced by
 another at the same place), or a face passing in front of another. Before its identity
@@ -32,6 +33,7 @@ import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -217,6 +219,8 @@ class Track:
     #: Looked-at frames in a row, up to the current one, in which nothing continued it
     #: while it waited (:meth:`Tracker.assign`'s ``wait``).
     misses: int = 0
+    #: :meth:`left`'s memo: person, far, observations looked at, their two faces.
+    _within: tuple[int, float, int, Any, Any] = field(default=(-1, 0.0, 0, None, None), init=False)
 
     @property
     def last(self) -> Observation:
@@ -226,14 +230,32 @@ class Track:
         """Whether the identity is clear enough to re-check only now and then.
 
         Either :data:`SETTLED_VOTES` encodings match one person and none anyone else,
-        or (a stranger) as many encodings, none voting, are all farther than ``far``
-        from every person.
+        and the latest encoded face is still theirs (:meth:`left`), or (a stranger) as
+        many encodings, none voting, are all farther than ``far`` from every person.
         """
         if self.votes:
-            (_, best), *_ = self.votes.most_common(1)
-            return best >= SETTLED_VOTES and len(self.votes) == 1
+            (person, best), *_ = self.votes.most_common(1)
+            return best >= SETTLED_VOTES and len(self.votes) == 1 and not self.left(person, far)
         nearest = [float(o.distances.min()) for o in self.observations if o.distances is not None]
         return len(nearest) >= SETTLED_VOTES and min(nearest) > far
+
+    def left(self, person: int, far: float = np.inf) -> bool:
+        """Whether another face took ``person``'s place: the latest encoded face lies past
+        ``far`` from them and more than :data:`SPLIT_DISTANCE` from the latest one within
+        ``far`` (a missed cut; a head turning away stays within it). The part after such a
+        change is encoded every frame, as any unsettled track. Each observation is looked
+        at once (the memo ``_within``): a long track costs no more per frame."""
+        who, bar, seen, theirs, latest = self._within
+        if (who, bar) != (person, far):
+            seen, theirs, latest = 0, None, None
+        for o in self.observations[seen:]:
+            if o.distances is not None and o.encoding is not None:
+                latest = o
+                theirs = o if float(o.distances[person]) <= far else theirs
+        self._within = (person, far, len(self.observations), theirs, latest)
+        if latest is None or theirs is None or latest is theirs:
+            return False
+        return bool(np.linalg.norm(latest.encoding - theirs.encoding) > SPLIT_DISTANCE)
 
     def wants_encoding(self, frame: int, far: float = np.inf) -> bool:
         """Whether the face of ``frame`` should be encoded (first face, then periodic).
