@@ -9,9 +9,10 @@ import pytest
 
 from faceripper.geometry import as_boxes, iou
 from faceripper.images import load_rgb
+from faceripper.shots import frame_thumbnail, is_cut
 from faceripper.testing import render_frames
 from faceripper.testing.footage import Footage, build_footage
-from faceripper.tracks import LINK_IOU, frame_thumbnail, is_cut
+from faceripper.tracks import LINK_IOU
 from faceripper.video import iter_frames, scan_video
 
 TARGETS = ("Hu_Jintao", "Julie_Gerberding")

@@ -193,7 +193,7 @@ def test_a_segment_that_ends_on_a_block_decodes_nothing_past_it(shots_video):
 
 
 def test_reset_points_are_cuts_and_block_starts():
-    from faceripper.tracks import frame_thumbnail
+    from faceripper.shots import frame_thumbnail
 
     def thumbnail(level: int) -> np.ndarray:
         return frame_thumbnail(np.full((360, 640, 3), level, np.uint8))

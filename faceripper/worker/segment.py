@@ -28,8 +28,9 @@ from faceripper.detector import detect_faces_batch_scaled
 from faceripper.geometry import BoxArray
 from faceripper.images import ImageRGB
 from faceripper.models import get_models
+from faceripper.shots import frame_thumbnail, is_cut
 from faceripper.tracker import Tracker
-from faceripper.tracks import Track, frame_thumbnail, is_cut
+from faceripper.tracks import Track
 from faceripper.video import DecodedFrame, VideoError, reach
 from faceripper.worker.decisions import finish_tracks
 from faceripper.worker.frame import _FrameState, process_frame
@@ -60,8 +61,8 @@ def starts_shot(
 ) -> bool:
     """Whether a looked-at frame is a reset point: every track ends before it.
 
-    It is one when its thumbnail (:func:`faceripper.tracks.frame_thumbnail`) differs
-    from the previous looked-at frame's by a shot cut (:func:`faceripper.tracks.is_cut`;
+    It is one when its thumbnail (:func:`faceripper.shots.frame_thumbnail`) differs
+    from the previous looked-at frame's by a shot cut (:func:`faceripper.shots.is_cut`;
     never when ``previous`` is None), when ``frame`` is a multiple of ``block_frames``
     (:meth:`RipSettings.block_frames`), or when the looked-at frame before it was lost
     to damage (``after_loss``: no track goes on across a hole in the video). It depends
