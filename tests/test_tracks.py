@@ -1,4 +1,4 @@
-"""Tracks on synthetic arrays: linking, splitting, deciding, one face per person.
+"""Tracks on synthetic arrays: linking, splitting, joining, deciding, one face per person.
 
 No models: encodings are random 128-d vectors placed at chosen distances from two
 people's references, so every case is exact and fast.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from faceripper.joins import join
 from faceripper.pose import FRONTAL_MIN_FACES, FRONTAL_YAW, HeadPose
 from faceripper.tracker import Tracker
 from faceripper.tracks import (
@@ -17,7 +18,6 @@ from faceripper.tracks import (
     Observation,
     Track,
     decide,
-    join,
     one_per_frame,
     split,
 )

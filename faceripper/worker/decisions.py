@@ -15,8 +15,9 @@ import numpy.typing as npt
 from faceripper import adaptive, heldback
 from faceripper.blur import soft_in_track
 from faceripper.crops import signature_distance
+from faceripper.joins import join
 from faceripper.tracker import Tracker
-from faceripper.tracks import Decision, Track, decide, join, one_per_frame, split
+from faceripper.tracks import Decision, Track, decide, one_per_frame, split
 from faceripper.trim import trim_far
 from faceripper.worker import notes
 from faceripper.worker.records import FaceHit, References, RipSettings, SegmentResult
@@ -39,7 +40,7 @@ def finish_tracks(
     Tracks are first split where their face changes person (:func:`faceripper.tracks.split`);
     with ``resets`` (the frames where every track ended: shot cuts and block starts),
     the parts of one face that the detector lost for a moment are joined again
-    (:func:`faceripper.tracks.join`); each is decided on its own, then at most one per
+    (:func:`faceripper.joins.join`); each is decided on its own, then at most one per
     person is kept in any frame (:func:`faceripper.tracks.one_per_frame`). Identities
     from ``references.n_people`` on are negatives: their tracks are dropped and counted.
     ``references``: the run's; they also give the video step's near rule its photos and
