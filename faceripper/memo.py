@@ -31,7 +31,7 @@ model and a digest of its boxes and of which of them are encoded: the tracks cho
 those from their votes, which new references change, and a call is answered only when
 it is the same call (its faces are one batch of the network). The encoder's other calls
 (``ENCODE_PIXELS``: the encodings checked while following a face,
-:func:`faceripper.follow.follow_lost` and :func:`faceripper.follow.follow_back`, and a
+:func:`faceripper.follow.follow_lost` and :func:`faceripper.followback.follow_back`, and a
 held face encoded later, :mod:`faceripper.worker.backfill`) are given an image that is a
 frame or a region of one, and do not know which frame: they are kept by the image's
 pixels, as the CNN's regions are (:func:`encode_image`; frame -1).

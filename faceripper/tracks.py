@@ -144,7 +144,7 @@ class Track:
     observations: list[Observation] = field(default_factory=list)
     last_encoded: int = -(10**9)
     votes: Counter[int] = field(default_factory=Counter)
-    #: Whether it was followed backwards already (:func:`faceripper.follow.follow_back`).
+    #: Whether it was followed backwards already (:func:`faceripper.followback.follow_back`).
     followed_back: bool = False
     #: Looked-at frames in a row, up to the current one, in which nothing continued it
     #: while it waited (:meth:`Tracker.assign`'s ``wait``).

@@ -488,7 +488,8 @@ def _follow_back_held(testdata: Path) -> tuple[list, list, int]:
 
     from faceripper.encoder import face_distances
     from faceripper.faces import Faces
-    from faceripper.follow import FollowSettings, FrameFaces, RecentFrame, follow_back
+    from faceripper.follow import FollowSettings
+    from faceripper.followback import FrameFaces, RecentFrame, follow_back
     from faceripper.matching import person_distances
 
     train = testdata / "face_recognition" / "knn_examples" / "train"

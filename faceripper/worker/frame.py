@@ -25,15 +25,8 @@ from faceripper.crops import SIGNATURE_PX, face_crop, signature, signature_dista
 from faceripper.detector import detect_around, detect_faces_scaled
 from faceripper.encoder import encode_faces, face_distances
 from faceripper.faces import Faces
-from faceripper.follow import (
-    FollowSettings,
-    FrameFaces,
-    RecentFrame,
-    follow_back,
-    follow_lost,
-    recent_frames,
-    waits,
-)
+from faceripper.follow import FollowSettings, follow_lost, waits
+from faceripper.followback import FrameFaces, RecentFrame, follow_back, recent_frames
 from faceripper.geometry import BoxArray
 from faceripper.images import ImageRGB
 from faceripper.matching import person_distances
