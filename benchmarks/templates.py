@@ -8,7 +8,7 @@ person's template then lies nearer to their own reference photo than most of the
 faces do, while a look-alike's template lies where the look-alike's own face is. The
 statistic is :func:`template_distance`: the larger of the template's
 distances to a reference photo and to that photo's second view
-(:func:`faceripper.references.encode_reference_view`), the least over the person's photos.
+(:func:`faceripper.refphoto.encode_reference_view`), the least over the person's photos.
 
 The study uses the simulation of ``benchmarks/unconfirmed.py`` (``lfw_dev``: every photo
 of the 24 people with 10 photos as P's one reference; 6 videos of P in 4 shots of 1-4

@@ -4,7 +4,7 @@ For every test photo with one clear face (LFW dev people with 10 photos each, an
 larger photos of face_recognition/, openface/, dlib/), the face box HOG finds is cut out
 at several tightnesses (the box, shrunk 10%, enlarged 15%) and sizes (100-300 px, square,
 saved as JPEG 95 as :func:`faceripper.testing.footage.write_tight_crop` does), its face
-searched as ``encode`` does (:func:`faceripper.references.find_reference_face`), and
+searched as ``encode`` does (:func:`faceripper.refphoto.find_reference_face`), and
 encoded by several methods. Each method's encodings ``E_tight`` are compared with the
 whole photos' ``E_full``:
 
@@ -41,7 +41,7 @@ from faceripper.geometry import box_areas
 from faceripper.images import load_rgb
 from faceripper.models import get_models
 from faceripper.refcache import EncodeSettings
-from faceripper.references import detect_reference_faces, find_reference_face
+from faceripper.refphoto import detect_reference_faces, find_reference_face
 
 SETTINGS = EncodeSettings()
 #: (tightness name, factor on the box side), (size px)

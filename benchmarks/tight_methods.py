@@ -5,7 +5,7 @@ Two parts.
 ``--methods`` (the default): the 240 LFW photos of the 24 ``lfw_dev`` people with 10
 photos, each cut to its HOG box at 200 px (as ``benchmarks/identity.py``'s tight
 references are made), and face-api.js's 40 real tight crops (8 people x 5), each encoded
-by several candidate methods: the product's (:func:`faceripper.references.encode_reference_face`:
+by several candidate methods: the product's (:func:`faceripper.refphoto.encode_reference_face`:
 the chip's overhang mirrored, averaged with the mirror image), face_recognition's (black
 beyond the photo), and averages of more views of the crop (black and mirrored fills,
 small shifts and scales of the landmarks, the chip zoomed in, dlib's ``--jitters``). A
@@ -46,7 +46,7 @@ from faceripper.geometry import box_areas
 from faceripper.images import load_rgb
 from faceripper.models import get_models
 from faceripper.refcache import EncodeSettings
-from faceripper.references import (
+from faceripper.refphoto import (
     _mirrored_surroundings,
     encode_reference_face,
     encode_reference_file,

@@ -107,7 +107,7 @@ def encode_references_as(
 ) -> dict[str, npt.NDArray[np.float64]]:
     """Every photo (the order of :func:`encode_lfw`) as a reference: ``enc`` ``(n, 128)``
     its encoding as rip makes it and ``view`` ``(n, 128)`` its second view
-    (:func:`faceripper.references.encode_reference_view`); NaN rows where no face is found.
+    (:func:`faceripper.refphoto.encode_reference_view`); NaN rows where no face is found.
 
     ``kind``: ``plain`` (the photo), ``tight`` (its face box alone, 200 px, JPEG 95, as
     :func:`faceripper.testing.footage.write_tight_crop` makes the identity benchmark's
@@ -121,7 +121,7 @@ def encode_references_as(
 
     from faceripper.images import load_rgb
     from faceripper.refcache import EncodeSettings
-    from faceripper.references import (
+    from faceripper.refphoto import (
         encode_reference_face,
         encode_reference_view,
         find_reference_face,

@@ -109,7 +109,7 @@ VIDEO_GAP = 0.04
 #: ``--tolerance``) ...
 NEAR_DISTANCE = 0.4
 #: ... and within this of the same photo's second view (the same face encoded the other
-#: way: :func:`faceripper.references.encode_reference_view`; :func:`view_distance`); the
+#: way: :func:`faceripper.refphoto.encode_reference_view`; :func:`view_distance`); the
 #: others only if they look like such a track (:func:`decide_video`). A look-alike whom
 #: one encoding of a photo puts near it rarely stays near the other: on the footage Kim
 #: Hong-up comes 0.383 from Hu Jintao's photo and 0.484 from its face alone; a person's
@@ -212,7 +212,7 @@ def view_distance(
         encodings: ``(n, 128)`` the track's encoded faces.
         photos: ``(r, 128)`` the person's reference encodings.
         views: ``(r, 128)`` their second views
-            (:func:`faceripper.references.encode_reference_view`; a reference without one,
+            (:func:`faceripper.refphoto.encode_reference_view`; a reference without one,
             e.g. a face learnt from a correction, is its own).
         tolerance: the run's tolerance.
 

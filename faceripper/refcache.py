@@ -64,7 +64,7 @@ FALLBACK_STEPS: tuple[FindStep, ...] = (
 #: A reference face whose face chip reaches beyond its photo (a tight face crop) is
 #: encoded in a copy of the photo mirrored outward at its edges by this fraction of the
 #: copy's longer side, and averaged with its mirror image
-#: (:func:`faceripper.references.encode_reference_face`).
+#: (:func:`faceripper.refphoto.encode_reference_face`).
 TIGHT_PAD = 0.5
 #: A face's surroundings longer than this are shrunk before they are mirrored outward,
 #: so memory stays bounded (the network sees a 150 px chip).
@@ -74,7 +74,7 @@ TIGHT_ENCODING = (
     f"chip beyond the photo: mirrored out {TIGHT_PAD:g}, averaged with its mirror image"
 )
 #: How the cache records each photo's second view (a change re-encodes all;
-#: :func:`faceripper.references.encode_reference_view`).
+#: :func:`faceripper.refphoto.encode_reference_view`).
 VIEW_ENCODING = (
     "the face alone as a tight crop, mirrored out, averaged with its mirror image; "
     "a tight crop: the other tight-crop encoding"
@@ -142,7 +142,7 @@ class FileResult:
     #: The search that found the face: ``""`` the detector's own, else the
     #: :attr:`FindStep.name` of a fallback (:data:`FALLBACK_STEPS`).
     found_by: str = ""
-    #: ``(128,)`` the face's second view (:func:`faceripper.references.encode_reference_view`),
+    #: ``(128,)`` the face's second view (:func:`faceripper.refphoto.encode_reference_view`),
     #: with ``encoding``.
     view: npt.NDArray[np.float64] | None = None
 

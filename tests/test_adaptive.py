@@ -348,7 +348,7 @@ def test_a_lookalike_of_an_absent_person_is_refused_and_the_person_kept(testdata
     from faceripper.geometry import as_boxes
     from faceripper.images import load_rgb
     from faceripper.refcache import EncodeSettings
-    from faceripper.references import encode_reference_view
+    from faceripper.refphoto import encode_reference_view
     from faceripper.testing import load_face_sources
 
     hu, kim = lfw_encodings[HU], lfw_encodings[KIM]
@@ -568,7 +568,7 @@ def test_a_lookalikes_mean_face_is_no_evidence_without_an_anchor(testdata, lfw_e
     from faceripper.geometry import as_boxes
     from faceripper.images import load_rgb
     from faceripper.refcache import EncodeSettings
-    from faceripper.references import encode_reference_view
+    from faceripper.refphoto import encode_reference_view
     from faceripper.testing import load_face_sources
 
     hu, kim = lfw_encodings[HU], lfw_encodings[KIM][0]

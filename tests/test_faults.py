@@ -414,7 +414,8 @@ def test_a_huge_reference_photo_is_searched_on_a_bounded_size(testdata, tmp_path
     from PIL import Image
 
     from faceripper.encoder import face_distances
-    from faceripper.references import EncodeSettings, encode_reference_file
+    from faceripper.references import EncodeSettings
+    from faceripper.refphoto import encode_reference_file
 
     source = testdata / "face_recognition" / "lin-manuel-miranda.png"
     normal = encode_reference_file(source, "lin", EncodeSettings())

@@ -26,10 +26,10 @@ from faceripper.references import (
     CACHE_FORMAT,
     EncodeSettings,
     default_cache_path,
-    encode_reference_file,
     encode_references,
     load_cache,
 )
+from faceripper.refphoto import encode_reference_file
 from faceripper.words import counted as n_of
 
 from conftest import run_cli
@@ -736,7 +736,7 @@ def test_plausible_face(points, why):
 
 
 def test_a_photo_without_a_face_stays_no_face_after_the_fallbacks(testdata, tmp_path):
-    from faceripper.references import encode_reference_file
+    from faceripper.refphoto import encode_reference_file
 
     image = load_rgb(testdata / "face_recognition" / "obama3.jpg")
     photo = tmp_path / "no_face.png"
@@ -748,7 +748,8 @@ def test_a_photo_without_a_face_stays_no_face_after_the_fallbacks(testdata, tmp_
 def test_a_large_tight_crop_is_searched_and_encoded_on_a_small_copy(tight, tmp_path):
     import cv2
 
-    from faceripper.references import FALLBACK_SIDE_PX, encode_reference_file
+    from faceripper.references import FALLBACK_SIDE_PX
+    from faceripper.refphoto import encode_reference_file
 
     crop = load_rgb(tight.refs / "Richard_Gere" / "Richard_Gere_0001.png")
     large = cv2.resize(crop, None, fx=8, fy=8, interpolation=cv2.INTER_CUBIC)  # 856 px
@@ -798,7 +799,7 @@ def lfw_tight(testdata: Path, tmp_path_factory: pytest.TempPathFactory) -> Simpl
 def test_a_whole_photo_keeps_face_recognitions_encoding(testdata):
     from faceripper.detector import detect_faces
     from faceripper.encoder import chip_overhangs, encode_faces
-    from faceripper.references import encode_reference_face
+    from faceripper.refphoto import encode_reference_face
 
     image = load_rgb(testdata / "lfw_dev" / "Hu_Jintao" / "Hu_Jintao_0001.jpg")
     box = detect_faces(image, upsample=1)[:1]

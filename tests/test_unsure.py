@@ -21,7 +21,7 @@ from faceripper.config import Config, Person
 from faceripper.heldback import Adoption, Anchor, PendingTrack
 from faceripper.latenotes import relend
 from faceripper.refcache import EncodeSettings
-from faceripper.references import encode_reference_file
+from faceripper.refphoto import encode_reference_file
 from faceripper.testing import evaluate
 from faceripper.testing.sitcom import Sitcom
 from faceripper.unsure import (

@@ -135,7 +135,7 @@ class References:
         n_people: number of people.
         n_negatives: number of negative identities.
         views: ``(k, 128)`` float64 second views of the first ``k`` rows
-            (:func:`faceripper.references.encode_reference_view`); a row past them
+            (:func:`faceripper.refphoto.encode_reference_view`); a row past them
             (a negative, a face learnt from a correction) is its own.
     """
 
