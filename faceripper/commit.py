@@ -18,7 +18,7 @@ from pathlib import Path
 
 from faceripper import heldback, lateanchors, latenotes, runanchors, spool, unsure, wide
 from faceripper.config import Config
-from faceripper.corrections import Learned, judge
+from faceripper.learned import Learned, judge
 from faceripper.video import video_id
 from faceripper.worker import FaceHit, RipSettings, SegmentResult, SegmentTask
 from faceripper.writer import Dataset, ManifestRow, SegmentRecord, crop_name

@@ -38,11 +38,12 @@ from faceripper import unsure
 from faceripper._version import __version__
 from faceripper.commit import Committer
 from faceripper.config import DEFAULT_LABEL_FORMAT, Config, class_folders
-from faceripper.corrections import Learned, ReconcileReport, prepare_run, with_learned
+from faceripper.corrections import ReconcileReport
 from faceripper.decoding import merge_lost
 from faceripper.duplicates import ripped_once
 from faceripper.engines import prepare_engine
 from faceripper.errors import UsageError
+from faceripper.learned import Learned, prepare_run, with_learned
 from faceripper.memostore import MemoStore
 from faceripper.pool import Cluster, WorkerPool
 from faceripper.references import ReferenceSet

@@ -50,7 +50,7 @@ from faceripper.adaptive import SHARED_REASONS, SHARED_VIEW, shared_views
 from faceripper.heldback import Adoption, Anchor, PendingTrack
 
 if TYPE_CHECKING:
-    from faceripper.corrections import Learned
+    from faceripper.learned import Learned
 
 #: Faces a video adds to a person's gallery at most ...
 PER_VIDEO = 8

@@ -13,13 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceripper.corrections import (
-    CORRECTIONS_NAME,
-    Learned,
-    learn,
-    read_corrections,
-    reconcile,
-)
+from faceripper.corrections import CORRECTIONS_NAME, read_corrections, reconcile
+from faceripper.learned import Learned, learn
 from faceripper.matching import person_distances
 from faceripper.writer import read_manifest
 

@@ -9,8 +9,8 @@ from test_adaptive import lfw_encodings as lfw_fixture  # noqa: F401 (the fixtur
 
 from faceripper import runanchors
 from faceripper.adaptive import SHARED_VIEW, decide_video
-from faceripper.corrections import Learned
 from faceripper.heldback import Adoption, Anchor
+from faceripper.learned import Learned
 from faceripper.runanchors import NEW_LOOK, PER_PERSON, PER_VIDEO, Gallery, gallery_of, lend
 
 
