@@ -34,7 +34,6 @@ import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -150,7 +149,9 @@ class Track:
     #: while it waited (:meth:`Tracker.assign`'s ``wait``).
     misses: int = 0
     #: :meth:`left`'s memo: person, far, observations looked at, their two faces.
-    _within: tuple[int, float, int, Any, Any] = field(default=(-1, 0.0, 0, None, None), init=False)
+    _within: tuple[int, float, int, Observation | None, Observation | None] = field(
+        default=(-1, 0.0, 0, None, None), init=False
+    )
 
     @property
     def last(self) -> Observation:
@@ -185,6 +186,7 @@ class Track:
         self._within = (person, far, len(self.observations), theirs, latest)
         if latest is None or theirs is None or latest is theirs:
             return False
+        assert latest.encoding is not None and theirs.encoding is not None
         return bool(np.linalg.norm(latest.encoding - theirs.encoding) > SPLIT_DISTANCE)
 
     def wants_encoding(self, frame: int, far: float = np.inf) -> bool:
