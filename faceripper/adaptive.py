@@ -80,7 +80,6 @@ writer's spool (no pickle).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -94,9 +93,6 @@ from faceripper.heldback import (
     confident_faces,
 )
 from faceripper.tracks import Decision
-
-if TYPE_CHECKING:
-    pass
 
 #: A held-back track is a person's if it is at most this far from one of their anchors
 #: (:func:`faceripper.clustering.track_distances`) ...

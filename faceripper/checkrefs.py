@@ -51,15 +51,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from faceripper.references import FileResult, ReferenceSet
-
-if TYPE_CHECKING:
-    pass
 
 SAME_PERSON_DISTANCE = 0.6
 """face_recognition's threshold: encodings closer than this are taken for one person."""

@@ -288,14 +288,14 @@ def adapt_video(
         doubts.add_far([t for t in pending if t.notes_only])  # for the notes only
         pending = [t for t in pending if not t.notes_only]
         decisions = decided[start : start + size]
-        start += size
-        for index, (track, decision) in enumerate(zip(pending, decisions, strict=True)):
-            late = keeper is not None and start - size + index in keeper.chosen
+        for index, (track, decision) in enumerate(zip(pending, decisions, strict=True), start):
+            late = keeper is not None and index in keeper.chosen
             if decision.reason != wide.REASON:  # its notes-only record speaks for it
                 doubts.add(track, decision, late)
             if keeper is not None:
-                keeper.offer(start - size + index, track)
+                keeper.offer(index, track)
             write_adopted(dataset, video_key, track, decision, config, learned, counts)
+        start += size
     doubts.write(unsure.unsure_dir_for(dataset.target))
     if keeper is not None:
         keeper.save(dataset.target, video_key)

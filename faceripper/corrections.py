@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from faceripper import wholeclass
 from faceripper.errors import UsageError
@@ -43,9 +43,6 @@ from faceripper.manifest import (
     read_manifest,
 )
 from faceripper.words import counted
-
-if TYPE_CHECKING:
-    pass
 
 CORRECTIONS_NAME = ".faceripper-corrections.jsonl"
 

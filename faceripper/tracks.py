@@ -150,7 +150,7 @@ class Track:
     misses: int = 0
     #: :meth:`left`'s memo: person, far, observations looked at, their two faces.
     _within: tuple[int, float, int, Observation | None, Observation | None] = field(
-        default=(-1, 0.0, 0, None, None), init=False
+        default=(-1, 0.0, 0, None, None), init=False, repr=False, compare=False
     )
 
     @property
